@@ -1,0 +1,30 @@
+//! Generates the palisade.v1 types, clients and servers, and the descriptor set that the
+//! servers expose through gRPC reflection.
+
+use std::path::PathBuf;
+
+const PROTOS: &[&str] = &[
+    "palisade/v1/common.proto",
+    "palisade/v1/alert.proto",
+    "palisade/v1/finding.proto",
+    "palisade/v1/inventory.proto",
+    "palisade/v1/agent.proto",
+    "palisade/v1/search.proto",
+    "palisade/v1/graph.proto",
+    "palisade/v1/scanner.proto",
+    "palisade/v1/admin.proto",
+];
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
+    for proto in PROTOS {
+        println!("cargo:rerun-if-changed={proto}");
+    }
+    // The agent stream RPC is named Connect, which would clash with the generated
+    // `Client::connect(endpoint)` constructor; clients are built from a `Channel` instead.
+    tonic_prost_build::configure()
+        .build_transport(false)
+        .file_descriptor_set_path(out_dir.join("palisade_v1_descriptor.bin"))
+        .compile_protos(PROTOS, &["."])?;
+    Ok(())
+}
