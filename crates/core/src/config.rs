@@ -1,0 +1,274 @@
+//! Configuration: zero-config defaults, an optional TOML file, then overrides from the command
+//! line. The binary declares every override flag with a `PALISADE_*` environment variable, so
+//! the order of precedence is defaults < file < environment < flags.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{CoreError, CoreResult};
+
+/// Default gRPC listener: loopback only, so a first start exposes nothing.
+pub const DEFAULT_GRPC_LISTEN: &str = "127.0.0.1:7400";
+/// Default HTTP listener (metrics, webhooks, console).
+pub const DEFAULT_HTTP_LISTEN: &str = "127.0.0.1:7401";
+/// Default URL clients use to reach the server.
+pub const DEFAULT_SERVER_URL: &str = "http://127.0.0.1:7400";
+
+/// The whole configuration of a Palisade process.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Where the embedded storage (sled, tantivy) and the admin token live.
+    pub data_dir: PathBuf,
+    /// Address of the gRPC listener.
+    pub grpc_listen: SocketAddr,
+    /// Address of the HTTP listener (/metrics, /healthz, webhooks).
+    pub http_listen: SocketAddr,
+    pub log: LogConfig,
+    pub limits: Limits,
+    pub search: SearchConfig,
+}
+
+/// Logging.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    /// A tracing filter, e.g. "info" or "palisade_search=debug,info".
+    pub level: String,
+}
+
+/// How logs are written to stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Human,
+    /// One JSON object per line, for log shippers.
+    Json,
+}
+
+impl std::str::FromStr for LogFormat {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text {
+            "human" => Ok(LogFormat::Human),
+            "json" => Ok(LogFormat::Json),
+            other => Err(format!(
+                "unknown log format {other:?}: expected human or json"
+            )),
+        }
+    }
+}
+
+/// Bounds on what a single request may carry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Largest gRPC message accepted, in bytes.
+    pub max_message_bytes: usize,
+    /// Most alerts accepted in one PublishAlerts call.
+    pub max_alerts_per_batch: usize,
+}
+
+/// The search service.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SearchConfig {
+    /// Memory budget of the index writer, in bytes.
+    pub writer_memory_bytes: usize,
+    /// Threads answering queries.
+    pub searcher_threads: usize,
+    /// Most hits returned in one page.
+    pub max_page_size: u32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: default_data_dir(),
+            grpc_listen: parse_default_addr(DEFAULT_GRPC_LISTEN),
+            http_listen: parse_default_addr(DEFAULT_HTTP_LISTEN),
+            log: LogConfig::default(),
+            limits: Limits::default(),
+            search: SearchConfig::default(),
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            format: LogFormat::Human,
+            level: "info".to_string(),
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_message_bytes: 16 * 1024 * 1024,
+            max_alerts_per_batch: 10_000,
+        }
+    }
+}
+
+impl Default for SearchConfig {
+    fn default() -> Self {
+        SearchConfig {
+            writer_memory_bytes: 64 * 1024 * 1024,
+            searcher_threads: 2,
+            max_page_size: 1_000,
+        }
+    }
+}
+
+fn parse_default_addr(text: &str) -> SocketAddr {
+    // The defaults are literals checked by a unit test.
+    text.parse()
+        .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+}
+
+/// `$HOME/.local/share/palisade`, or `./palisade-data` without a home directory.
+pub fn default_data_dir() -> PathBuf {
+    match std::env::var_os("HOME") {
+        Some(home) if !home.is_empty() => PathBuf::from(home).join(".local/share/palisade"),
+        _ => PathBuf::from("palisade-data"),
+    }
+}
+
+/// Values given on the command line (or through their environment variables); each one set
+/// replaces the file's.
+#[derive(Debug, Clone, Default)]
+pub struct ConfigOverrides {
+    pub data_dir: Option<PathBuf>,
+    pub grpc_listen: Option<SocketAddr>,
+    pub http_listen: Option<SocketAddr>,
+    pub log_format: Option<LogFormat>,
+    pub log_level: Option<String>,
+}
+
+impl Config {
+    /// Defaults, replaced by the TOML file if one is given.
+    pub fn load(file: Option<&Path>) -> CoreResult<Config> {
+        let Some(path) = file else {
+            return Ok(Config::default());
+        };
+        let text = std::fs::read_to_string(path).map_err(|source| CoreError::ConfigRead {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Config::from_toml(&text).map_err(|message| CoreError::ConfigParse {
+            path: path.to_path_buf(),
+            message,
+        })
+    }
+
+    /// Parses a TOML document; unknown keys are errors so that typos do not pass silently.
+    pub fn from_toml(text: &str) -> Result<Config, String> {
+        let config: Config = toml::from_str(text).map_err(|error| error.to_string())?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Applies command-line overrides and checks the result.
+    pub fn with_overrides(mut self, overrides: ConfigOverrides) -> CoreResult<Config> {
+        if let Some(data_dir) = overrides.data_dir {
+            self.data_dir = data_dir;
+        }
+        if let Some(grpc_listen) = overrides.grpc_listen {
+            self.grpc_listen = grpc_listen;
+        }
+        if let Some(http_listen) = overrides.http_listen {
+            self.http_listen = http_listen;
+        }
+        if let Some(log_format) = overrides.log_format {
+            self.log.format = log_format;
+        }
+        if let Some(log_level) = overrides.log_level {
+            self.log.level = log_level;
+        }
+        self.validate().map_err(CoreError::ConfigInvalid)?;
+        Ok(self)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if self.limits.max_message_bytes < 1024 {
+            return Err("limits.max_message_bytes must be at least 1024".into());
+        }
+        if self.limits.max_alerts_per_batch == 0 {
+            return Err("limits.max_alerts_per_batch must be at least 1".into());
+        }
+        if self.search.writer_memory_bytes < 15 * 1024 * 1024 {
+            return Err(
+                "search.writer_memory_bytes must be at least 15 MiB (tantivy's minimum)".into(),
+            );
+        }
+        if self.search.searcher_threads == 0 {
+            return Err("search.searcher_threads must be at least 1".into());
+        }
+        if self.grpc_listen == self.http_listen && self.grpc_listen.port() != 0 {
+            return Err(format!(
+                "grpc_listen and http_listen are both {}; they need different ports",
+                self.grpc_listen
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_listen_on_loopback_and_validate() {
+        let config = Config::default();
+        assert_eq!(config.grpc_listen.to_string(), DEFAULT_GRPC_LISTEN);
+        assert_eq!(config.http_listen.to_string(), DEFAULT_HTTP_LISTEN);
+        assert!(config.grpc_listen.ip().is_loopback());
+        assert!(config.validate().is_ok());
+    }
+
+    #[test]
+    fn file_values_replace_defaults_and_flags_replace_file() {
+        let config = Config::from_toml(
+            r#"
+            data_dir = "/var/lib/palisade"
+            grpc_listen = "0.0.0.0:9000"
+            [log]
+            format = "json"
+            "#,
+        )
+        .expect("valid file");
+        assert_eq!(config.data_dir, PathBuf::from("/var/lib/palisade"));
+        assert_eq!(config.log.format, LogFormat::Json);
+        assert_eq!(config.http_listen.to_string(), DEFAULT_HTTP_LISTEN);
+
+        let overridden = config
+            .with_overrides(ConfigOverrides {
+                grpc_listen: Some("127.0.0.1:9100".parse().expect("addr")),
+                ..Default::default()
+            })
+            .expect("valid overrides");
+        assert_eq!(overridden.grpc_listen.to_string(), "127.0.0.1:9100");
+        assert_eq!(overridden.data_dir, PathBuf::from("/var/lib/palisade"));
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_errors_that_name_them() {
+        let error = Config::from_toml("grpc_listn = \"x\"").expect_err("typo must fail");
+        assert!(error.contains("grpc_listn"), "{error}");
+        let error =
+            Config::from_toml("[limits]\nmax_alerts_per_batch = 0").expect_err("zero batch");
+        assert!(error.contains("max_alerts_per_batch"), "{error}");
+        let error =
+            Config::from_toml("grpc_listen = \"127.0.0.1:1\"\nhttp_listen = \"127.0.0.1:1\"")
+                .expect_err("same port");
+        assert!(error.contains("different ports"), "{error}");
+    }
+}

@@ -1,0 +1,258 @@
+//! The durable log: append-only topics of records with per-consumer offsets.
+//!
+//! Contract:
+//! - [`Topic::append`] returns only after the batch is durable; a caller may acknowledge the
+//!   records to its own client as soon as it returns.
+//! - Records carrying a dedupe key are stored at most once per topic: appending a record whose
+//!   key is already present returns the existing offset instead (idempotent producers).
+//! - Offsets are dense and increasing. Readers only see durable records, so a consumer never
+//!   processes a record that a crash could take back.
+//! - Delivery to consumers is at-least-once: a consumer records its offset after processing and
+//!   starts from it after a restart; consumers deduplicate by the records' stable ids.
+
+use std::sync::{Arc, Mutex};
+
+use sled::Transactional;
+use sled::transaction::{ConflictableTransactionError, TransactionError};
+use tokio::sync::watch;
+
+use crate::error::{CoreError, CoreResult};
+use crate::storage::Store;
+
+/// One record to append.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogEntry {
+    /// Identity of the record for deduplication (for alerts: tenant and alert id).
+    pub dedupe_key: Option<Vec<u8>>,
+    /// The encoded record.
+    pub payload: Vec<u8>,
+}
+
+/// A record read back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogRecord {
+    pub offset: u64,
+    pub payload: Vec<u8>,
+}
+
+/// What happened to each entry of an appended batch, in batch order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppendResult {
+    /// Stored at this offset.
+    Appended(u64),
+    /// Its dedupe key was already stored, at this offset.
+    Duplicate(u64),
+}
+
+/// A named, durable, append-only sequence of records.
+#[derive(Clone)]
+pub struct Topic {
+    inner: Arc<TopicInner>,
+}
+
+struct TopicInner {
+    name: String,
+    store: Store,
+    records: sled::Tree,
+    keys: sled::Tree,
+    consumers: sled::Tree,
+    /// Next offset to assign. Held while a batch is written so offsets are assigned in order.
+    next_offset: Mutex<u64>,
+    /// Offsets below this are durable and visible to readers.
+    durable_end: watch::Sender<u64>,
+}
+
+fn offset_key(offset: u64) -> [u8; 8] {
+    offset.to_be_bytes()
+}
+
+fn decode_offset(tree: &str, key: &[u8], bytes: &[u8]) -> CoreResult<u64> {
+    let array: [u8; 8] = bytes.try_into().map_err(|_| CoreError::Corrupt {
+        tree: tree.to_string(),
+        key: hex::encode(key),
+        message: format!("expected an 8-byte offset, found {} bytes", bytes.len()),
+    })?;
+    Ok(u64::from_be_bytes(array))
+}
+
+impl Topic {
+    /// Opens (or creates) the topic `name` in `store`.
+    pub fn open(store: &Store, name: &str) -> CoreResult<Topic> {
+        let records_name = format!("log/{name}/records");
+        let records = store.raw_tree(&records_name)?;
+        let keys = store.raw_tree(&format!("log/{name}/keys"))?;
+        let consumers = store.raw_tree(&format!("log/{name}/consumers"))?;
+        let next_offset = match records.last()? {
+            Some((key, _)) => decode_offset(&records_name, &key, &key)? + 1,
+            None => 0,
+        };
+        let (durable_end, _) = watch::channel(next_offset);
+        Ok(Topic {
+            inner: Arc::new(TopicInner {
+                name: name.to_string(),
+                store: store.clone(),
+                records,
+                keys,
+                consumers,
+                next_offset: Mutex::new(next_offset),
+                durable_end,
+            }),
+        })
+    }
+
+    /// The topic's name.
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// Appends a batch and waits until it is durable.
+    pub async fn append(&self, entries: Vec<LogEntry>) -> CoreResult<Vec<AppendResult>> {
+        if entries.is_empty() {
+            return Ok(Vec::new());
+        }
+        let inner = Arc::clone(&self.inner);
+        let (results, end) = tokio::task::spawn_blocking(move || inner.write_batch(&entries))
+            .await
+            .map_err(|error| CoreError::Task(format!("log append: {error}")))??;
+        self.inner.store.flush().await?;
+        // Every batch written before this one was written before the flush began, so every
+        // offset below `end` is now durable.
+        self.inner.durable_end.send_if_modified(|durable_end| {
+            let advanced = end > *durable_end;
+            if advanced {
+                *durable_end = end;
+            }
+            advanced
+        });
+        Ok(results)
+    }
+
+    /// Appends a batch from a thread that may block; same contract as [`Topic::append`].
+    pub fn append_blocking(&self, entries: Vec<LogEntry>) -> CoreResult<Vec<AppendResult>> {
+        if entries.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (results, end) = self.inner.write_batch(&entries)?;
+        self.inner.store.flush_blocking()?;
+        self.inner.durable_end.send_if_modified(|durable_end| {
+            let advanced = end > *durable_end;
+            if advanced {
+                *durable_end = end;
+            }
+            advanced
+        });
+        Ok(results)
+    }
+
+    /// Reads up to `max` durable records starting at `from`.
+    pub fn read(&self, from: u64, max: usize) -> CoreResult<Vec<LogRecord>> {
+        let end = *self.inner.durable_end.borrow();
+        let mut records = Vec::new();
+        if from >= end {
+            return Ok(records);
+        }
+        let records_name = format!("log/{}/records", self.inner.name);
+        for item in self.inner.records.range(offset_key(from)..offset_key(end)) {
+            if records.len() >= max {
+                break;
+            }
+            let (key, payload) = item?;
+            let offset = decode_offset(&records_name, &key, &key)?;
+            records.push(LogRecord {
+                offset,
+                payload: payload.to_vec(),
+            });
+        }
+        Ok(records)
+    }
+
+    /// Offset after the last durable record (the number of records ever appended).
+    pub fn durable_end(&self) -> u64 {
+        *self.inner.durable_end.borrow()
+    }
+
+    /// A receiver that changes whenever more records become durable.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.inner.durable_end.subscribe()
+    }
+
+    /// Offset of the record stored under `dedupe_key`, if any.
+    pub fn offset_of_key(&self, dedupe_key: &[u8]) -> CoreResult<Option<u64>> {
+        let keys_name = format!("log/{}/keys", self.inner.name);
+        match self.inner.keys.get(dedupe_key)? {
+            Some(bytes) => Ok(Some(decode_offset(&keys_name, dedupe_key, &bytes)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The record at `offset`, if it is durable.
+    pub fn get(&self, offset: u64) -> CoreResult<Option<LogRecord>> {
+        if offset >= self.durable_end() {
+            return Ok(None);
+        }
+        Ok(self
+            .inner
+            .records
+            .get(offset_key(offset))?
+            .map(|payload| LogRecord {
+                offset,
+                payload: payload.to_vec(),
+            }))
+    }
+
+    /// The offset `consumer` will read next (0 if it never committed one).
+    pub fn consumer_offset(&self, consumer: &str) -> CoreResult<u64> {
+        let consumers_name = format!("log/{}/consumers", self.inner.name);
+        match self.inner.consumers.get(consumer.as_bytes())? {
+            Some(bytes) => decode_offset(&consumers_name, consumer.as_bytes(), &bytes),
+            None => Ok(0),
+        }
+    }
+
+    /// Records that `consumer` has processed every record below `next_offset`. Durable at the
+    /// next flush of the store; consumers are idempotent, so losing it only repeats work.
+    pub fn commit_consumer_offset(&self, consumer: &str, next_offset: u64) -> CoreResult<()> {
+        self.inner
+            .consumers
+            .insert(consumer.as_bytes(), &offset_key(next_offset))?;
+        Ok(())
+    }
+}
+
+impl TopicInner {
+    fn write_batch(&self, entries: &[LogEntry]) -> CoreResult<(Vec<AppendResult>, u64)> {
+        let mut next_offset = self
+            .next_offset
+            .lock()
+            .map_err(|_| CoreError::Task(format!("log {} writer lock poisoned", self.name)))?;
+        let first_offset = *next_offset;
+        let outcome = (&self.records, &self.keys).transaction(|(records, keys)| {
+            let mut offset = first_offset;
+            let mut results = Vec::with_capacity(entries.len());
+            for entry in entries {
+                if let Some(dedupe_key) = &entry.dedupe_key {
+                    if let Some(existing) = keys.get(dedupe_key)? {
+                        let existing = decode_offset("keys", dedupe_key, &existing)
+                            .map_err(ConflictableTransactionError::Abort)?;
+                        results.push(AppendResult::Duplicate(existing));
+                        continue;
+                    }
+                    keys.insert(dedupe_key.as_slice(), &offset_key(offset))?;
+                }
+                records.insert(&offset_key(offset), entry.payload.as_slice())?;
+                results.push(AppendResult::Appended(offset));
+                offset += 1;
+            }
+            Ok((results, offset))
+        });
+        let (results, end) = outcome.map_err(|error| match error {
+            TransactionError::Abort(error) => error,
+            TransactionError::Storage(error) => CoreError::Storage(error),
+        })?;
+        *next_offset = end;
+        Ok((results, end))
+    }
+}
+
+#[cfg(test)]
+mod tests;

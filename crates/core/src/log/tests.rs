@@ -1,0 +1,181 @@
+use std::collections::HashMap;
+
+use proptest::prelude::*;
+
+use super::*;
+
+fn entry(key: Option<&str>, payload: &str) -> LogEntry {
+    LogEntry {
+        dedupe_key: key.map(|key| key.as_bytes().to_vec()),
+        payload: payload.as_bytes().to_vec(),
+    }
+}
+
+#[tokio::test]
+async fn appended_records_are_read_back_in_order_and_survive_reopen() {
+    let temp = tempfile::tempdir().expect("temp dir");
+    {
+        let store = Store::open(temp.path()).expect("open");
+        let topic = Topic::open(&store, "alerts").expect("topic");
+        let results = topic
+            .append(vec![entry(Some("a"), "one"), entry(None, "two")])
+            .await
+            .expect("append");
+        assert_eq!(
+            results,
+            vec![AppendResult::Appended(0), AppendResult::Appended(1)]
+        );
+        assert_eq!(topic.durable_end(), 2);
+    }
+    let store = Store::open(temp.path()).expect("reopen");
+    let topic = Topic::open(&store, "alerts").expect("topic");
+    let records = topic.read(0, 10).expect("read");
+    let payloads: Vec<&[u8]> = records
+        .iter()
+        .map(|record| record.payload.as_slice())
+        .collect();
+    assert_eq!(payloads, vec![b"one".as_slice(), b"two".as_slice()]);
+    let results = topic
+        .append(vec![entry(Some("a"), "again"), entry(Some("b"), "three")])
+        .await
+        .expect("append");
+    assert_eq!(
+        results,
+        vec![AppendResult::Duplicate(0), AppendResult::Appended(2)]
+    );
+}
+
+#[tokio::test]
+async fn duplicate_keys_inside_one_batch_are_stored_once() {
+    let store = Store::temporary().expect("store");
+    let topic = Topic::open(&store, "alerts").expect("topic");
+    let results = topic
+        .append(vec![entry(Some("k"), "first"), entry(Some("k"), "second")])
+        .await
+        .expect("append");
+    assert_eq!(
+        results,
+        vec![AppendResult::Appended(0), AppendResult::Duplicate(0)]
+    );
+    assert_eq!(topic.read(0, 10).expect("read").len(), 1);
+}
+
+#[tokio::test]
+async fn subscribers_are_woken_when_records_become_durable() {
+    let store = Store::temporary().expect("store");
+    let topic = Topic::open(&store, "alerts").expect("topic");
+    let mut receiver = topic.subscribe();
+    let writer = topic.clone();
+    let handle = tokio::spawn(async move { writer.append(vec![entry(None, "x")]).await });
+    receiver.changed().await.expect("woken");
+    assert_eq!(*receiver.borrow(), 1);
+    handle.await.expect("join").expect("append");
+}
+
+#[tokio::test]
+async fn concurrent_appends_get_distinct_dense_offsets() {
+    let store = Store::temporary().expect("store");
+    let topic = Topic::open(&store, "alerts").expect("topic");
+    let mut handles = Vec::new();
+    for writer_index in 0..8 {
+        let topic = topic.clone();
+        handles.push(tokio::spawn(async move {
+            let batch = (0..25)
+                .map(|i| entry(Some(&format!("{writer_index}-{i}")), "p"))
+                .collect();
+            topic.append(batch).await
+        }));
+    }
+    for handle in handles {
+        handle.await.expect("join").expect("append");
+    }
+    let records = topic.read(0, 1_000).expect("read");
+    let offsets: Vec<u64> = records.iter().map(|record| record.offset).collect();
+    assert_eq!(offsets, (0..200).collect::<Vec<u64>>());
+}
+
+#[test]
+fn consumer_offsets_start_at_zero_and_persist() {
+    let store = Store::temporary().expect("store");
+    let topic = Topic::open(&store, "alerts").expect("topic");
+    assert_eq!(topic.consumer_offset("search").expect("offset"), 0);
+    topic.commit_consumer_offset("search", 42).expect("commit");
+    assert_eq!(topic.consumer_offset("search").expect("offset"), 42);
+    assert_eq!(topic.consumer_offset("graph").expect("offset"), 0);
+}
+
+/// Operations of the model-based test.
+#[derive(Debug, Clone)]
+enum Operation {
+    Append(Vec<(Option<u8>, u8)>),
+    Read { from: u8, max: u8 },
+    Reopen,
+}
+
+fn operation_strategy() -> impl Strategy<Value = Operation> {
+    prop_oneof![
+        4 => prop::collection::vec((prop::option::of(0u8..20), any::<u8>()), 0..6).prop_map(Operation::Append),
+        2 => (any::<u8>(), 1u8..10).prop_map(|(from, max)| Operation::Read { from, max }),
+        1 => Just(Operation::Reopen),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    /// The log behaves like a vector of payloads plus a map from key to offset, across
+    /// reopenings of the database.
+    #[test]
+    fn log_matches_its_model(operations in prop::collection::vec(operation_strategy(), 1..30)) {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        let temp = tempfile::tempdir().expect("temp dir");
+        let mut store = Store::open(temp.path()).expect("open");
+        let mut topic = Topic::open(&store, "model").expect("topic");
+        let mut model_records: Vec<Vec<u8>> = Vec::new();
+        let mut model_keys: HashMap<u8, u64> = HashMap::new();
+        for operation in operations {
+            match operation {
+                Operation::Append(batch) => {
+                    let entries: Vec<LogEntry> = batch.iter().map(|(key, payload)| LogEntry {
+                        dedupe_key: key.map(|key| vec![key]),
+                        payload: vec![*payload],
+                    }).collect();
+                    let results = runtime.block_on(topic.append(entries)).expect("append");
+                    let mut expected = Vec::new();
+                    for (key, payload) in batch {
+                        match key.and_then(|key| model_keys.get(&key).copied()) {
+                            Some(existing) => expected.push(AppendResult::Duplicate(existing)),
+                            None => {
+                                let offset = model_records.len() as u64;
+                                if let Some(key) = key {
+                                    model_keys.insert(key, offset);
+                                }
+                                model_records.push(vec![payload]);
+                                expected.push(AppendResult::Appended(offset));
+                            }
+                        }
+                    }
+                    prop_assert_eq!(results, expected);
+                }
+                Operation::Read { from, max } => {
+                    let records = topic.read(u64::from(from), usize::from(max)).expect("read");
+                    let expected: Vec<LogRecord> = model_records
+                        .iter()
+                        .enumerate()
+                        .skip(usize::from(from))
+                        .take(usize::from(max))
+                        .map(|(offset, payload)| LogRecord { offset: offset as u64, payload: payload.clone() })
+                        .collect();
+                    prop_assert_eq!(records, expected);
+                }
+                Operation::Reopen => {
+                    drop(topic);
+                    drop(store);
+                    store = Store::open(temp.path()).expect("reopen");
+                    topic = Topic::open(&store, "model").expect("topic");
+                }
+            }
+            prop_assert_eq!(topic.durable_end(), model_records.len() as u64);
+        }
+    }
+}
