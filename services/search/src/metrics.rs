@@ -1,0 +1,52 @@
+//! Metrics of the search service.
+
+use std::sync::LazyLock;
+
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
+
+pub(crate) struct SearchMetrics {
+    pub indexed_documents: Counter,
+    pub commits: Counter,
+    pub undecodable_records: Counter,
+    pub queries: Counter,
+    pub indexed_offset: Gauge,
+}
+
+pub(crate) static METRICS: LazyLock<SearchMetrics> = LazyLock::new(|| {
+    let metrics = SearchMetrics {
+        indexed_documents: Counter::default(),
+        commits: Counter::default(),
+        undecodable_records: Counter::default(),
+        queries: Counter::default(),
+        indexed_offset: Gauge::default(),
+    };
+    palisade_core::telemetry::register(|registry| {
+        registry.register(
+            "search_indexed_documents",
+            "Documents added to the search index",
+            metrics.indexed_documents.clone(),
+        );
+        registry.register(
+            "search_index_commits",
+            "Commits of the search index",
+            metrics.commits.clone(),
+        );
+        registry.register(
+            "search_undecodable_records",
+            "Log records the indexer could not decode and skipped",
+            metrics.undecodable_records.clone(),
+        );
+        registry.register(
+            "search_queries",
+            "Search queries answered",
+            metrics.queries.clone(),
+        );
+        registry.register(
+            "search_indexed_log_offset",
+            "Offset of the alert log up to which the index is committed",
+            metrics.indexed_offset.clone(),
+        );
+    });
+    metrics
+});
