@@ -7,6 +7,7 @@ pub mod bridge;
 pub mod config;
 pub mod data_dir;
 pub mod error;
+pub mod falco;
 pub mod ids;
 pub mod log;
 pub mod shutdown;

@@ -1,0 +1,46 @@
+//! The subcommands.
+
+use std::process::ExitCode;
+
+use palisade_core::config::{LogConfig, LogFormat};
+
+use crate::cli::{Cli, Command};
+
+mod admin;
+mod alerts;
+mod search;
+mod status;
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let log = LogConfig {
+        format: cli.log_format.unwrap_or(LogFormat::Human),
+        level: cli.log_level.clone().unwrap_or_else(|| "warn".to_string()),
+    };
+    match cli.command {
+        Command::Up(args) => crate::up::run(args, cli.log_format, cli.log_level),
+        Command::Status(args) => client_runtime(&log)?.block_on(status::run(args)),
+        Command::Alerts(command) => client_runtime(&log)?.block_on(alerts::run(command)),
+        Command::Search(args) => client_runtime(&log)?.block_on(search::run(args)),
+        Command::Admin(command) => client_runtime(&log)?.block_on(admin::run(command)),
+        Command::Agent(_) => pending("agent", "the node agent"),
+        Command::Scan(_) => pending("scan", "image scanning"),
+        Command::Audit(_) => pending("audit", "audit-log detection"),
+        Command::Graph(_) => pending("graph", "the security graph"),
+        Command::Vulndb(_) => pending("vulndb", "the vulnerability database"),
+        Command::Rules(_) => pending("rules", "rule validation and testing"),
+    }
+}
+
+fn client_runtime(log: &LogConfig) -> anyhow::Result<tokio::runtime::Runtime> {
+    palisade_core::telemetry::init_tracing(log);
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?)
+}
+
+fn pending(command: &str, capability: &str) -> anyhow::Result<ExitCode> {
+    eprintln!("palisade {command}: {capability} is not yet available in this build");
+    Ok(ExitCode::from(3))
+}

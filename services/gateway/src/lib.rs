@@ -1,0 +1,17 @@
+//! Palisade's gateway: the front door. It authenticates every call (the tenant comes from the
+//! credential, never from the request), writes alerts durably into the log before
+//! acknowledging them, answers administration and status calls, and serves the HTTP listener
+//! (/metrics, /healthz).
+
+pub mod admin;
+pub mod alerts;
+pub mod auth;
+pub mod error;
+pub mod http;
+pub mod ingest;
+mod metrics;
+
+pub use admin::{AdminGrpc, StatusProbe};
+pub use alerts::AlertGrpc;
+pub use error::GatewayError;
+pub use ingest::{Ingest, PublishAlerts};
