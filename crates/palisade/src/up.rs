@@ -1,41 +1,12 @@
-//! `palisade up`: every service in one process on the embedded storage.
-//!
-//! Start-up order: data directory (locked) -> sled store -> credentials and the first admin
-//! token -> the alert log -> actors (search indexer and searchers, ingest) -> gRPC and HTTP
-//! listeners. Shutdown (SIGTERM/SIGINT) runs it backwards: listeners stop taking calls and
-//! finish the ones in flight, the indexer catches up with the log and commits, the store is
-//! flushed, the actors stop.
+//! `palisade up`: the platform in one process until SIGTERM or SIGINT.
 
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::time::Duration;
 
-use actix::Actor;
-use anyhow::Context;
-use palisade_core::auth::Credentials;
-use palisade_core::bridge::ActorSystem;
+use palisade::platform;
 use palisade_core::config::{Config, ConfigOverrides, LogFormat};
-use palisade_core::data_dir::DataDir;
-use palisade_core::log::Topic;
-use palisade_core::shutdown::Shutdown;
-use palisade_core::storage::Store;
 use palisade_core::telemetry::init_tracing;
-use palisade_gateway::auth::Authenticate;
-use palisade_gateway::ingest::ALERTS_TOPIC;
-use palisade_gateway::{AdminGrpc, AlertGrpc, Ingest, StatusProbe};
-use palisade_proto::v1::admin_service_server::AdminServiceServer;
-use palisade_proto::v1::alert_service_server::AlertServiceServer;
-use palisade_proto::v1::search_service_server::SearchServiceServer;
-use palisade_proto::v1::{ComponentStatus, HealthState};
-use palisade_search::actor::CatchUp;
-use palisade_search::{SearchActors, SearchGrpc, SearchPeer, start_search_actors};
-use tokio_stream::wrappers::TcpListenerStream;
-use tonic::service::interceptor::InterceptedService;
 
 use crate::cli::UpArgs;
-
-/// Longest a graceful shutdown may take before the process exits anyway.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
 pub fn run(
     args: UpArgs,
@@ -59,215 +30,46 @@ pub fn run(
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
-    let data_dir = DataDir::open(&config.data_dir)?;
-    let store = Store::open(&data_dir.db_path()).with_context(|| {
-        format!(
-            "cannot open the database in {}",
-            data_dir.db_path().display()
-        )
-    })?;
-    let credentials = Credentials::open(&store)?;
-    let admin_token_path = data_dir.admin_token_path();
-    if credentials
-        .ensure_admin_token(&admin_token_path)
-        .await?
-        .is_some()
-    {
-        announce_admin_token(&admin_token_path);
+    let platform = platform::start(&config).await?;
+    if platform.created_admin_token {
+        let path = platform.admin_token_path();
+        eprintln!(
+            "palisade up: first start: the admin token of tenant \"default\" is in {} (mode 0600)",
+            path.display()
+        );
+        eprintln!("  client commands on this machine read it from there; elsewhere use");
+        eprintln!("  export PALISADE_TOKEN=$(cat {})", path.display());
     }
-    let topic = Topic::open(&store, ALERTS_TOPIC)?;
-
-    let index_path = data_dir.index_path();
-    let search_config = config.search.clone();
-    let max_alerts_per_batch = config.limits.max_alerts_per_batch;
-    let actor_topic = topic.clone();
-    let (actor_system, started) = ActorSystem::start("palisade", move || {
-        let search = start_search_actors(&index_path, actor_topic.clone(), &search_config)?;
-        let ingest = Ingest::new(actor_topic, max_alerts_per_batch).start();
-        Ok::<_, palisade_search::SearchError>((search, ingest))
-    })?;
-    let (search_actors, ingest) = started.context("cannot start the search service")?;
-
-    let grpc_listener = tokio::net::TcpListener::bind(config.grpc_listen)
-        .await
-        .with_context(|| format!("cannot listen for gRPC on {}", config.grpc_listen))?;
-    let http_listener = tokio::net::TcpListener::bind(config.http_listen)
-        .await
-        .with_context(|| format!("cannot listen for HTTP on {}", config.http_listen))?;
-    let grpc_address = grpc_listener.local_addr()?;
-    let http_address = http_listener.local_addr()?;
-
-    let (health_reporter, health_service) = tonic_health::server::health_reporter();
-    health_reporter
-        .set_serving::<AlertServiceServer<AlertGrpc>>()
-        .await;
-    health_reporter
-        .set_serving::<SearchServiceServer<SearchGrpc>>()
-        .await;
-    health_reporter
-        .set_serving::<AdminServiceServer<AdminGrpc>>()
-        .await;
-    let reflection_v1 = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(palisade_proto::v1::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()?;
-    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(palisade_proto::v1::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1alpha()?;
-
-    let authenticate = Authenticate::new(credentials.clone());
-    let max_message = config.limits.max_message_bytes;
-    let alerts = AlertServiceServer::new(AlertGrpc::new(ingest, topic.clone()))
-        .max_decoding_message_size(max_message)
-        .max_encoding_message_size(max_message);
-    let search =
-        SearchServiceServer::new(SearchGrpc::new(SearchPeer::Local(search_actors.clone())))
-            .max_decoding_message_size(max_message)
-            .max_encoding_message_size(max_message);
-    let probes = status_probes(&search_actors, &store, &topic);
-    let admin = AdminServiceServer::new(AdminGrpc::new(credentials, store.clone(), probes))
-        .max_decoding_message_size(max_message)
-        .max_encoding_message_size(max_message);
-
-    let shutdown = Shutdown::new();
-    let grpc_server = tonic::transport::Server::builder()
-        .concurrency_limit_per_connection(256)
-        .add_service(health_service)
-        .add_service(reflection_v1)
-        .add_service(reflection_v1alpha)
-        .add_service(InterceptedService::new(alerts, authenticate.clone()))
-        .add_service(InterceptedService::new(search, authenticate.clone()))
-        .add_service(InterceptedService::new(admin, authenticate))
-        .serve_with_incoming_shutdown(TcpListenerStream::new(grpc_listener), {
-            let shutdown = shutdown.clone();
-            async move { shutdown.triggered().await }
-        });
-    let http_server = axum::serve(http_listener, palisade_gateway::http::router())
-        .with_graceful_shutdown({
-            let shutdown = shutdown.clone();
-            async move { shutdown.triggered().await }
-        });
-
-    tracing::info!(grpc = %grpc_address, http = %http_address, data_dir = %config.data_dir.display(), "palisade is up");
+    tracing::info!(grpc = %platform.grpc_address, http = %platform.http_address, data_dir = %config.data_dir.display(), "palisade is up");
     eprintln!(
-        "palisade up: gRPC on {grpc_address}, HTTP on {http_address} (/metrics), data in {}",
+        "palisade up: gRPC on {}, HTTP on {} (/metrics), data in {}",
+        platform.grpc_address,
+        platform.http_address,
         config.data_dir.display()
     );
     // One machine-readable line on stdout for scripts and tests.
     println!(
         "{}",
-        serde_json::json!({ "ready": true, "grpc": grpc_address.to_string(), "http": http_address.to_string(), "data_dir": config.data_dir })
+        serde_json::json!({
+            "ready": true,
+            "grpc": platform.grpc_address.to_string(),
+            "http": platform.http_address.to_string(),
+            "data_dir": config.data_dir,
+        })
     );
-
-    let signals = {
-        let shutdown = shutdown.clone();
-        tokio::spawn(async move { shutdown.trigger_on_signals().await })
+    let shutdown = platform.shutdown_signal();
+    let signals = tokio::spawn(async move { shutdown.trigger_on_signals().await });
+    let stopping = platform.run_until_shutdown();
+    tokio::pin!(stopping);
+    // The platform waits for the trigger; report which signal it was once it fires.
+    let result = tokio::select! {
+        result = &mut stopping => result,
+        signal = signals => {
+            let signal = signal.ok().and_then(Result::ok).unwrap_or("shutdown request");
+            eprintln!("palisade up: {signal} received, shutting down");
+            stopping.await
+        }
     };
-    let grpc_task = tokio::spawn(grpc_server);
-    let http_task = tokio::spawn(async move { http_server.await });
-    shutdown.triggered().await;
-    let signal = signals
-        .await
-        .ok()
-        .and_then(Result::ok)
-        .unwrap_or("shutdown request");
-    eprintln!("palisade up: {signal} received, shutting down");
-    health_reporter
-        .set_not_serving::<AlertServiceServer<AlertGrpc>>()
-        .await;
-
-    let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
-        if let Ok(Err(error)) = grpc_task.await {
-            tracing::error!(%error, "gRPC server stopped with an error");
-        }
-        if let Ok(Err(error)) = http_task.await {
-            tracing::error!(%error, "HTTP server stopped with an error");
-        }
-        match search_actors.indexer.send(CatchUp).await {
-            Ok(Ok(progress)) => tracing::info!(indexed_offset = progress.indexed_offset, "search index committed"),
-            Ok(Err(error)) => tracing::error!(%error, "final index commit failed; it will be redone at the next start"),
-            Err(error) => tracing::error!(%error, "indexer unavailable at shutdown"),
-        }
-        store.flush().await
-    })
-    .await;
-    match drained {
-        Ok(Ok(())) => {}
-        Ok(Err(error)) => tracing::error!(%error, "final flush failed"),
-        Err(_) => tracing::error!("shutdown took longer than {SHUTDOWN_GRACE:?}; exiting anyway"),
-    }
-    tokio::task::spawn_blocking(move || actor_system.stop())
-        .await
-        .ok();
     eprintln!("palisade up: stopped");
-    Ok(())
-}
-
-fn announce_admin_token(path: &std::path::Path) {
-    eprintln!(
-        "palisade up: first start: the admin token of tenant \"default\" is in {} (mode 0600)",
-        path.display()
-    );
-    eprintln!("  client commands on this machine read it from there; elsewhere use");
-    eprintln!("  export PALISADE_TOKEN=$(cat {})", path.display());
-}
-
-fn status_probes(search_actors: &SearchActors, store: &Store, topic: &Topic) -> Vec<StatusProbe> {
-    let serving = |name: &str, detail: String, metrics: Vec<(&str, String)>| ComponentStatus {
-        name: name.to_string(),
-        state: HealthState::Serving as i32,
-        detail,
-        metrics: metrics
-            .into_iter()
-            .map(|(key, value)| (key.to_string(), value))
-            .collect(),
-    };
-    let gateway: StatusProbe =
-        Arc::new(move || serving("gateway", "accepting calls".into(), Vec::new()));
-    let log_topic = topic.clone();
-    let log: StatusProbe = Arc::new(move || {
-        let records = log_topic.durable_end();
-        serving(
-            "log",
-            format!("{records} alerts stored"),
-            vec![("records", records.to_string())],
-        )
-    });
-    let search_actors = search_actors.clone();
-    let search: StatusProbe = Arc::new(move || {
-        let status = search_actors.status();
-        let lag = status.log_end.saturating_sub(status.indexed_offset);
-        let mut component = serving(
-            "search",
-            format!(
-                "{} documents, {lag} alerts waiting to be indexed",
-                status.documents
-            ),
-            vec![
-                ("documents", status.documents.to_string()),
-                ("indexed_offset", status.indexed_offset.to_string()),
-                ("lag", lag.to_string()),
-            ],
-        );
-        if lag > 100_000 {
-            component.state = HealthState::Degraded as i32;
-        }
-        component
-    });
-    let storage_store = store.clone();
-    let storage: StatusProbe = Arc::new(move || match storage_store.size_on_disk() {
-        Ok(bytes) => serving(
-            "storage",
-            format!("{} MiB on disk", bytes / (1024 * 1024)),
-            vec![("bytes", bytes.to_string())],
-        ),
-        Err(error) => ComponentStatus {
-            name: "storage".into(),
-            state: HealthState::NotServing as i32,
-            detail: error.to_string(),
-            metrics: Default::default(),
-        },
-    });
-    vec![gateway, log, search, storage]
+    result
 }

@@ -15,3 +15,8 @@ pub use admin::{AdminGrpc, StatusProbe};
 pub use alerts::AlertGrpc;
 pub use error::GatewayError;
 pub use ingest::{Ingest, PublishAlerts};
+
+/// Registers the gateway's metrics so /metrics lists them before the first event.
+pub fn register_metrics() {
+    std::sync::LazyLock::force(&metrics::METRICS);
+}

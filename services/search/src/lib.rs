@@ -19,3 +19,8 @@ pub use actor::{SearchActors, SearchIndexStatus, start_search_actors};
 pub use error::SearchError;
 pub use grpc::SearchGrpc;
 pub use peer::SearchPeer;
+
+/// Registers the search service's metrics so /metrics lists them before the first event.
+pub fn register_metrics() {
+    std::sync::LazyLock::force(&metrics::METRICS);
+}

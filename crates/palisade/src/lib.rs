@@ -1,0 +1,4 @@
+//! The `palisade` platform as a library: what `palisade up` runs, for benchmarks and tests that
+//! start it in process.
+
+pub mod platform;

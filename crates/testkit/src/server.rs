@@ -1,0 +1,202 @@
+//! Running `palisade up` as a real process for tests.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The `palisade` binary: `PALISADE_BIN`, or `palisade` in the target directory of the running
+/// test (target/debug/deps/TEST -> target/debug/palisade). Panics with instructions when it is
+/// missing.
+pub fn palisade_binary() -> PathBuf {
+    if let Some(explicit) = std::env::var_os("PALISADE_BIN") {
+        return PathBuf::from(explicit);
+    }
+    let test_executable = std::env::current_exe().expect("the test knows its own path");
+    let candidates = test_executable
+        .ancestors()
+        .skip(1)
+        .take(3)
+        .map(|directory| directory.join("palisade"))
+        .collect::<Vec<_>>();
+    candidates
+        .iter()
+        .find(|candidate| candidate.is_file())
+        .cloned()
+        .unwrap_or_else(|| {
+            panic!(
+                "the palisade binary was not found (looked at {candidates:?}); build it first with \
+                 `cargo build -p palisade` (make test does) or set PALISADE_BIN"
+            )
+        })
+}
+
+/// A `palisade up` process on a data directory of its own, with listeners on free ports.
+pub struct Server {
+    child: Option<Child>,
+    data_dir: PathBuf,
+    config: Option<PathBuf>,
+    /// Base URL of the gRPC listener.
+    pub grpc_url: String,
+    /// Base URL of the HTTP listener.
+    pub http_url: String,
+    stderr_log: PathBuf,
+}
+
+impl Server {
+    /// Starts a server on `data_dir` (created if needed).
+    pub fn start(data_dir: &Path) -> Server {
+        Server::start_with_config(data_dir, None)
+    }
+
+    /// Starts a server on `data_dir` with a configuration file.
+    pub fn start_with_config(data_dir: &Path, config: Option<&Path>) -> Server {
+        let mut server = Server {
+            child: None,
+            data_dir: data_dir.to_path_buf(),
+            config: config.map(Path::to_path_buf),
+            grpc_url: String::new(),
+            http_url: String::new(),
+            stderr_log: data_dir.with_extension("stderr.log"),
+        };
+        server.spawn();
+        server
+    }
+
+    fn spawn(&mut self) {
+        let stderr = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.stderr_log)
+            .expect("server log file");
+        let mut command = Command::new(palisade_binary());
+        command
+            .arg("up")
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .args([
+                "--grpc-listen",
+                "127.0.0.1:0",
+                "--http-listen",
+                "127.0.0.1:0",
+            ])
+            .env_remove("PALISADE_CONFIG")
+            .env("PALISADE_LOG_LEVEL", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(stderr);
+        if let Some(config) = &self.config {
+            command.arg("--config").arg(config);
+        }
+        let mut child = command.spawn().expect("palisade up starts");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (sender, receiver) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            if let Some(Ok(line)) = lines.next() {
+                let _ = sender.send(line);
+            }
+            // Keep draining so the server never blocks on a full pipe.
+            for _ in lines {}
+        });
+        let ready = match receiver.recv_timeout(Duration::from_secs(60)) {
+            Ok(line) => line,
+            Err(_) => {
+                let _ = child.kill();
+                panic!(
+                    "palisade up did not become ready; its stderr:\n{}",
+                    self.stderr()
+                );
+            }
+        };
+        let ready: serde_json::Value = serde_json::from_str(&ready)
+            .unwrap_or_else(|error| panic!("ready line {ready:?}: {error}"));
+        self.grpc_url = format!("http://{}", ready["grpc"].as_str().expect("grpc address"));
+        self.http_url = format!("http://{}", ready["http"].as_str().expect("http address"));
+        self.child = Some(child);
+    }
+
+    /// The data directory.
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// The admin token written on first start.
+    pub fn admin_token(&self) -> String {
+        std::fs::read_to_string(self.data_dir.join("admin.token"))
+            .expect("admin token exists after start")
+            .trim()
+            .to_string()
+    }
+
+    /// Everything the server wrote to stderr so far (all runs).
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr_log).unwrap_or_default()
+    }
+
+    /// Kills the process with SIGKILL: no shutdown code runs.
+    pub fn kill_hard(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().expect("SIGKILL");
+            child.wait().expect("reaped");
+        }
+    }
+
+    /// Sends SIGTERM and waits for a clean exit; returns the exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("server is running");
+        let status = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .expect("kill command");
+        assert!(status.success(), "kill -TERM failed");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!(
+                    "palisade up did not exit within 60 s of SIGTERM; stderr:\n{}",
+                    self.stderr()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Starts the server again on the same data directory (new ports).
+    pub fn restart(&mut self) {
+        assert!(self.child.is_none(), "stop the server before restarting it");
+        self.spawn();
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        match &mut self.child {
+            Some(child) => child.try_wait().expect("wait").is_none(),
+            None => false,
+        }
+    }
+
+    /// Runs the palisade CLI against this server with its admin token; returns the output.
+    pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        Command::new(palisade_binary())
+            .args(args)
+            .args(["--server", &self.grpc_url])
+            .env("PALISADE_TOKEN", self.admin_token())
+            .env_remove("PALISADE_DATA_DIR")
+            .output()
+            .expect("palisade CLI runs")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}

@@ -1,0 +1,84 @@
+//! A client the project did not write: Python's grpcio checks health, lists the services through
+//! reflection and searches with descriptors obtained from the server alone. This is the proof
+//! that any language's gRPC tooling can integrate.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use common::{wait_for_total, write_falco_alerts};
+use palisade_testkit::Server;
+
+fn script() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("python/reflect_and_search.py")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_grpcio_checks_health_lists_services_and_searches_through_reflection() {
+    let probe = Command::new("python3")
+        .args(["-c", "import grpc, grpc_health, grpc_reflection"])
+        .output()
+        .expect("python3 must be installed");
+    assert!(
+        probe.status.success(),
+        "python3 lacks grpcio: pip install -r e2e/python/requirements.txt (make test does)\n{}",
+        String::from_utf8_lossy(&probe.stderr)
+    );
+
+    let temp = tempfile::tempdir().expect("temp");
+    let server = Server::start(&temp.path().join("data"));
+    let alerts = temp.path().join("alerts.jsonl");
+    write_falco_alerts(&alerts, 40, 0);
+    let import = server.cli(&["alerts", "import", alerts.to_str().expect("path")]);
+    assert!(
+        import.status.success(),
+        "{}",
+        String::from_utf8_lossy(&import.stderr)
+    );
+    wait_for_total(&server, 40).await;
+
+    let target = server.grpc_url.trim_start_matches("http://").to_string();
+    let output = Command::new("python3")
+        .arg(script())
+        .arg(&target)
+        .arg(server.admin_token())
+        .output()
+        .expect("python3 runs");
+    assert!(
+        output.status.success(),
+        "python client failed:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json report");
+    assert_eq!(report["health"], "SERVING");
+    assert_eq!(report["search_health"], "SERVING");
+    let services: Vec<&str> = report["services"]
+        .as_array()
+        .expect("services")
+        .iter()
+        .map(|s| s.as_str().expect("name"))
+        .collect();
+    for expected in [
+        "grpc.health.v1.Health",
+        "palisade.v1.AdminService",
+        "palisade.v1.AgentService",
+        "palisade.v1.AlertService",
+        "palisade.v1.GraphService",
+        "palisade.v1.ScannerService",
+        "palisade.v1.SearchService",
+    ] {
+        assert!(
+            services.contains(&expected),
+            "{expected} not listed: {services:?}"
+        );
+    }
+    assert_eq!(report["search_total"], 40);
+    assert!(
+        report["first_rule"]
+            .as_str()
+            .is_some_and(|rule| !rule.is_empty())
+    );
+    assert_eq!(report["wrong_token"], "UNAUTHENTICATED");
+}
