@@ -10,19 +10,26 @@ use std::process::Command;
 use common::{wait_for_total, write_falco_alerts};
 use palisade_testkit::Server;
 
+/// The Python interpreter with the clients installed: PALISADE_PYTHON (make test points it at
+/// a private venv), else python3.
+fn python() -> String {
+    std::env::var("PALISADE_PYTHON").unwrap_or_else(|_| "python3".to_string())
+}
+
 fn script() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("python/reflect_and_search.py")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_grpcio_checks_health_lists_services_and_searches_through_reflection() {
-    let probe = Command::new("python3")
+    let probe = Command::new(python())
         .args(["-c", "import grpc, grpc_health, grpc_reflection"])
         .output()
-        .expect("python3 must be installed");
+        .unwrap_or_else(|error| panic!("{} must be installed: {error}", python()));
     assert!(
         probe.status.success(),
-        "python3 lacks grpcio: pip install -r e2e/python/requirements.txt (make test does)\n{}",
+        "{} lacks grpcio: pip install -r e2e/python/requirements.txt (make test does)\n{}",
+        python(),
         String::from_utf8_lossy(&probe.stderr)
     );
 
@@ -39,7 +46,7 @@ async fn python_grpcio_checks_health_lists_services_and_searches_through_reflect
     wait_for_total(&server, 40).await;
 
     let target = server.grpc_url.trim_start_matches("http://").to_string();
-    let output = Command::new("python3")
+    let output = Command::new(python())
         .arg(script())
         .arg(&target)
         .arg(server.admin_token())

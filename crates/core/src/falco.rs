@@ -277,6 +277,24 @@ pub fn alert_to_falco_json(alert: &Alert) -> String {
     serde_json::to_string(&falco).unwrap_or_default()
 }
 
+/// Fuzz entry point: any bytes either fail to parse with an error or give an alert that writes
+/// back to a line reading to the same alert. Never panics.
+pub fn fuzz_falco_json(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let Ok(alert) = alert_from_falco_json(text) else {
+        return;
+    };
+    let line = alert_to_falco_json(&alert);
+    let again = alert_from_falco_json(&line);
+    assert_eq!(
+        again.as_ref(),
+        Ok(&alert),
+        "a written line must read back: {line}"
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -356,6 +374,21 @@ mod tests {
             .expect_err("too long")
             .to_string();
         assert!(error.contains("output"), "{error}");
+    }
+
+    #[test]
+    fn fuzz_logic_accepts_odd_input_without_panicking() {
+        for input in [
+            b"".as_slice(),
+            b"\xff\xfe",
+            b"null",
+            b"[]",
+            br#"{"rule":"r","priority":"Debug","time":"2026-01-01T00:00:00+05:00","output_fields":{"a":[1,{"b":null}],"n":1.5e300}}"#,
+            br#"{"rule":"r","priority":"Debug","time":"9999-12-31T23:59:59.999999999Z"}"#,
+            FALCO_LINE.as_bytes(),
+        ] {
+            fuzz_falco_json(input);
+        }
     }
 
     #[test]

@@ -3,7 +3,9 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 /// The `palisade` binary: `PALISADE_BIN`, or `palisade` in the target directory of the running
 /// test (target/debug/deps/TEST -> target/debug/palisade). Panics with instructions when it is

@@ -4,7 +4,9 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use palisade_proto::v1::search_service_client::SearchServiceClient;
 use palisade_proto::v1::{PageRequest, SearchRequest, SortOrder, search_hit};

@@ -1,0 +1,55 @@
+# Thin wrappers over cargo. `make run` and `make test` do all set-up themselves.
+
+CARGO ?= cargo
+VENV := $(CURDIR)/target/e2e-venv
+export PALISADE_PYTHON ?= $(VENV)/bin/python3
+
+.PHONY: run test setup setup-test build release lint fmt e2e bench images clean
+
+## run: install what is missing, build (release), and run `palisade up` on the embedded default
+run: setup release
+	./target/release/palisade up
+
+## test: install what is missing, then lints and the whole test suite
+test: setup-test lint
+	$(CARGO) build -p palisade
+	$(CARGO) test --workspace --no-fail-fast
+
+setup:
+	@scripts/setup-debian.sh
+
+setup-test:
+	@scripts/setup-debian.sh --test
+
+## build: debug build of the palisade binary
+build: setup
+	$(CARGO) build -p palisade
+
+## release: optimised build of the palisade binary
+release: setup
+	$(CARGO) build --release -p palisade
+
+## lint: formatting and clippy with warnings as errors
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+## fmt: format the code
+fmt:
+	$(CARGO) fmt --all
+
+## e2e: only the end-to-end tests (real processes)
+e2e: setup-test
+	$(CARGO) build -p palisade
+	$(CARGO) test -p palisade-e2e
+
+## bench: every benchmark (results go in bench/RESULTS.md)
+bench: setup
+	$(CARGO) bench -p palisade-bench
+
+## images: container images (see deploy/)
+images:
+	@echo "container images are built from deploy/ once the deployment issue lands" >&2; exit 1
+
+clean:
+	$(CARGO) clean
