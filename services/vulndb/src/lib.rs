@@ -8,3 +8,10 @@
 #![forbid(unsafe_code)]
 
 pub mod version;
+pub mod error;
+pub mod model;
+pub mod severity;
+
+pub use error::VulnDbError;
+pub mod import;
+pub mod vex;
