@@ -7,11 +7,22 @@
 
 #![forbid(unsafe_code)]
 
-pub mod version;
 pub mod error;
 pub mod model;
 pub mod severity;
+pub mod version;
 
 pub use error::VulnDbError;
+pub mod ecosystem;
 pub mod import;
+pub mod matcher;
+pub mod store;
 pub mod vex;
+
+pub use ecosystem::{OsRelease, PackageKind};
+pub use import::{ImportIssue, ImportLimits};
+pub use matcher::{MatchOptions, MatchReport, PackageQuery, SuppressedMatch, VulnerabilityMatch};
+pub use model::FixState;
+pub use severity::{Severity, SeverityAssessment};
+pub use store::{DbStatus, ImportReport, SourceStatus, VulnDb};
+pub use vex::VexStatement;

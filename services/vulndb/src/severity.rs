@@ -90,7 +90,12 @@ pub struct SeverityAssessment {
 impl SeverityAssessment {
     /// Nothing known.
     pub fn unknown() -> Self {
-        SeverityAssessment { severity: Severity::Unknown, source: SeveritySource::None, cvss_vector: None, cvss_score: None }
+        SeverityAssessment {
+            severity: Severity::Unknown,
+            source: SeveritySource::None,
+            cvss_vector: None,
+            cvss_score: None,
+        }
     }
 }
 
@@ -118,8 +123,16 @@ pub fn score_vector(vector: &str) -> Option<CvssScore> {
         });
     }
     let parsed = cvss::Cvss::from_str(trimmed).ok()?;
-    let source = if trimmed.starts_with("CVSS:4") { SeveritySource::CvssV4 } else { SeveritySource::CvssV3 };
-    Some(CvssScore { score: parsed.score(), severity: Severity::from_cvss(parsed.severity()), source })
+    let source = if trimmed.starts_with("CVSS:4") {
+        SeveritySource::CvssV4
+    } else {
+        SeveritySource::CvssV3
+    };
+    Some(CvssScore {
+        score: parsed.score(),
+        severity: Severity::from_cvss(parsed.severity()),
+        source,
+    })
 }
 
 fn preference(source: SeveritySource) -> u8 {
@@ -133,13 +146,21 @@ fn preference(source: SeveritySource) -> u8 {
 
 /// Assesses a record: the newest CVSS version that parses wins (the latest assessment of the
 /// same vulnerability); among vectors of one version the highest score; else the first label.
-pub fn assess<'a>(vectors: impl IntoIterator<Item = &'a str>, labels: impl IntoIterator<Item = &'a str>) -> SeverityAssessment {
+pub fn assess<'a>(
+    vectors: impl IntoIterator<Item = &'a str>,
+    labels: impl IntoIterator<Item = &'a str>,
+) -> SeverityAssessment {
     let mut best: Option<(CvssScore, &str)> = None;
     for vector in vectors {
-        let Some(scored) = score_vector(vector) else { continue };
+        let Some(scored) = score_vector(vector) else {
+            continue;
+        };
         let better = match &best {
             None => true,
-            Some((current, _)) => (preference(scored.source), scored.score) > (preference(current.source), current.score),
+            Some((current, _)) => {
+                (preference(scored.source), scored.score)
+                    > (preference(current.source), current.score)
+            }
         };
         if better {
             best = Some((scored, vector));
@@ -156,7 +177,12 @@ pub fn assess<'a>(vectors: impl IntoIterator<Item = &'a str>, labels: impl IntoI
     for label in labels {
         let severity = Severity::from_label(label);
         if severity != Severity::Unknown {
-            return SeverityAssessment { severity, source: SeveritySource::VendorLabel, cvss_vector: None, cvss_score: None };
+            return SeverityAssessment {
+                severity,
+                source: SeveritySource::VendorLabel,
+                cvss_vector: None,
+                cvss_score: None,
+            };
         }
     }
     SeverityAssessment::unknown()
@@ -186,25 +212,65 @@ mod tests {
     /// Scores of the FIRST CVSS v4.0 calculator, as recorded in RedHatProductSecurity/cvss
     /// tests/vectors_simple4.
     const V40_EXPECTATIONS: [(&str, f64); 12] = [
-        ("CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:L/VI:H/VA:L/SC:N/SI:H/SA:L", 9.2),
-        ("CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:L/VI:L/VA:L/SC:H/SI:N/SA:L", 7.8),
-        ("CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:L/VI:L/VA:N/SC:N/SI:L/SA:N", 6.9),
-        ("CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:P/VC:L/VI:N/VA:N/SC:L/SI:N/SA:L", 5.3),
-        ("CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:A/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N", 8.6),
-        ("CVSS:4.0/AV:N/AC:L/AT:N/PR:L/UI:A/VC:H/VI:H/VA:H/SC:H/SI:N/SA:H", 9.3),
-        ("CVSS:4.0/AV:N/AC:L/AT:P/PR:N/UI:N/VC:H/VI:H/VA:H/SC:H/SI:N/SA:H", 9.5),
-        ("CVSS:4.0/AV:N/AC:L/AT:P/PR:N/UI:A/VC:N/VI:N/VA:N/SC:L/SI:N/SA:N", 2.1),
-        ("CVSS:4.0/AV:N/AC:L/AT:P/PR:H/UI:A/VC:N/VI:L/VA:L/SC:L/SI:N/SA:N", 1.8),
-        ("CVSS:4.0/AV:N/AC:H/AT:N/PR:N/UI:N/VC:H/VI:H/VA:N/SC:L/SI:H/SA:L", 9.4),
-        ("CVSS:4.0/AV:N/AC:H/AT:N/PR:H/UI:A/VC:N/VI:N/VA:N/SC:N/SI:H/SA:N", 4.0),
-        ("CVSS:4.0/AV:N/AC:H/AT:N/PR:L/UI:P/VC:H/VI:H/VA:H/SC:H/SI:L/SA:H", 8.8),
+        (
+            "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:L/VI:H/VA:L/SC:N/SI:H/SA:L",
+            9.2,
+        ),
+        (
+            "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:L/VI:L/VA:L/SC:H/SI:N/SA:L",
+            7.8,
+        ),
+        (
+            "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:L/VI:L/VA:N/SC:N/SI:L/SA:N",
+            6.9,
+        ),
+        (
+            "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:P/VC:L/VI:N/VA:N/SC:L/SI:N/SA:L",
+            5.3,
+        ),
+        (
+            "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:A/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N",
+            8.6,
+        ),
+        (
+            "CVSS:4.0/AV:N/AC:L/AT:N/PR:L/UI:A/VC:H/VI:H/VA:H/SC:H/SI:N/SA:H",
+            9.3,
+        ),
+        (
+            "CVSS:4.0/AV:N/AC:L/AT:P/PR:N/UI:N/VC:H/VI:H/VA:H/SC:H/SI:N/SA:H",
+            9.5,
+        ),
+        (
+            "CVSS:4.0/AV:N/AC:L/AT:P/PR:N/UI:A/VC:N/VI:N/VA:N/SC:L/SI:N/SA:N",
+            2.1,
+        ),
+        (
+            "CVSS:4.0/AV:N/AC:L/AT:P/PR:H/UI:A/VC:N/VI:L/VA:L/SC:L/SI:N/SA:N",
+            1.8,
+        ),
+        (
+            "CVSS:4.0/AV:N/AC:H/AT:N/PR:N/UI:N/VC:H/VI:H/VA:N/SC:L/SI:H/SA:L",
+            9.4,
+        ),
+        (
+            "CVSS:4.0/AV:N/AC:H/AT:N/PR:H/UI:A/VC:N/VI:N/VA:N/SC:N/SI:H/SA:N",
+            4.0,
+        ),
+        (
+            "CVSS:4.0/AV:N/AC:H/AT:N/PR:L/UI:P/VC:H/VI:H/VA:H/SC:H/SI:L/SA:H",
+            8.8,
+        ),
     ];
 
     #[test]
     fn cvss_v31_scores_match_the_first_calculator() {
         for (vector, expected) in V31_EXPECTATIONS {
             let scored = score_vector(vector).expect("vector parses");
-            assert!((scored.score - expected).abs() < 1e-9, "{vector}: {} != {expected}", scored.score);
+            assert!(
+                (scored.score - expected).abs() < 1e-9,
+                "{vector}: {} != {expected}",
+                scored.score
+            );
             assert_eq!(scored.source, SeveritySource::CvssV3);
         }
     }
@@ -213,18 +279,37 @@ mod tests {
     fn cvss_v40_scores_match_the_first_calculator() {
         for (vector, expected) in V40_EXPECTATIONS {
             let scored = score_vector(vector).expect("vector parses");
-            assert!((scored.score - expected).abs() < 1e-9, "{vector}: {} != {expected}", scored.score);
+            assert!(
+                (scored.score - expected).abs() < 1e-9,
+                "{vector}: {} != {expected}",
+                scored.score
+            );
             assert_eq!(scored.source, SeveritySource::CvssV4);
         }
     }
 
     #[test]
     fn ratings_follow_the_specification_bands() {
-        assert_eq!(score_vector(V31_EXPECTATIONS[0].0).map(|scored| scored.severity), Some(Severity::Critical));
-        assert_eq!(score_vector(V31_EXPECTATIONS[4].0).map(|scored| scored.severity), Some(Severity::High));
-        assert_eq!(score_vector(V31_EXPECTATIONS[6].0).map(|scored| scored.severity), Some(Severity::Medium));
-        assert_eq!(score_vector(V31_EXPECTATIONS[8].0).map(|scored| scored.severity), Some(Severity::Low));
-        assert_eq!(score_vector(V40_EXPECTATIONS[8].0).map(|scored| scored.severity), Some(Severity::Low));
+        assert_eq!(
+            score_vector(V31_EXPECTATIONS[0].0).map(|scored| scored.severity),
+            Some(Severity::Critical)
+        );
+        assert_eq!(
+            score_vector(V31_EXPECTATIONS[4].0).map(|scored| scored.severity),
+            Some(Severity::High)
+        );
+        assert_eq!(
+            score_vector(V31_EXPECTATIONS[6].0).map(|scored| scored.severity),
+            Some(Severity::Medium)
+        );
+        assert_eq!(
+            score_vector(V31_EXPECTATIONS[8].0).map(|scored| scored.severity),
+            Some(Severity::Low)
+        );
+        assert_eq!(
+            score_vector(V40_EXPECTATIONS[8].0).map(|scored| scored.severity),
+            Some(Severity::Low)
+        );
     }
 
     #[test]

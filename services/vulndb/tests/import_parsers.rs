@@ -17,15 +17,27 @@ fn every_corpus_feed_parses_without_issues() {
             unrecognised.push(unit.name());
         }
     }
-    assert!(sink.issues.is_empty(), "issues: {:#?}", sink.issues.iter().take(20).collect::<Vec<_>>());
+    assert!(
+        sink.issues.is_empty(),
+        "issues: {:#?}",
+        sink.issues.iter().take(20).collect::<Vec<_>>()
+    );
     let mut by_prefix: BTreeMap<String, usize> = BTreeMap::new();
     for advisory in &sink.advisories {
         let prefix = advisory.id.split('-').next().unwrap_or("").to_owned();
         *by_prefix.entry(prefix).or_default() += 1;
     }
-    eprintln!("{by_prefix:?} vex={} unrecognised={unrecognised:?}", sink.vex_statements.len());
+    eprintln!(
+        "{by_prefix:?} vex={} unrecognised={unrecognised:?}",
+        sink.vex_statements.len()
+    );
     // Only the comparison tables and the provenance note are not vulnerability data.
     for name in &unrecognised {
-        assert!(name.contains("version-vectors") || name.ends_with("PROVENANCE.md") || name.ends_with("/vulndb"), "{name} was not recognised");
+        assert!(
+            name.contains("version-vectors")
+                || name.ends_with("PROVENANCE.md")
+                || name.ends_with("/vulndb"),
+            "{name} was not recognised"
+        );
     }
 }

@@ -42,15 +42,27 @@ pub fn ecosystem_for_codename(codename: &str) -> Option<String> {
     if base == "sid" || base == "unstable" {
         return Some("Debian:sid".to_owned());
     }
-    CODENAMES.iter().find(|(name, _)| *name == base).map(|(_, number)| format!("Debian:{number}"))
+    CODENAMES
+        .iter()
+        .find(|(name, _)| *name == base)
+        .map(|(_, number)| format!("Debian:{number}"))
 }
 
 fn fixed_range(version: &str) -> Vec<Range> {
-    vec![Range { kind: RangeKind::Ecosystem, events: vec![Event::Introduced("0".to_owned()), Event::Fixed(version.to_owned())] }]
+    vec![Range {
+        kind: RangeKind::Ecosystem,
+        events: vec![
+            Event::Introduced("0".to_owned()),
+            Event::Fixed(version.to_owned()),
+        ],
+    }]
 }
 
 fn introduced_range() -> Vec<Range> {
-    vec![Range { kind: RangeKind::Ecosystem, events: vec![Event::Introduced("0".to_owned())] }]
+    vec![Range {
+        kind: RangeKind::Ecosystem,
+        events: vec![Event::Introduced("0".to_owned())],
+    }]
 }
 
 /// Turns a tracker state (`<no-dsa>`, a version ...) into ranges and status; `None` when the
@@ -63,7 +75,9 @@ fn state_to_affected(state: &str) -> Option<(Vec<Range>, AffectedStatus)> {
         "<postponed>" => Some((introduced_range(), AffectedStatus::FixDeferred)),
         "<end-of-life>" => Some((introduced_range(), AffectedStatus::EndOfLife)),
         "0" => Some((Vec::new(), AffectedStatus::NotAffected)),
-        version if !version.starts_with('<') && !version.is_empty() => Some((fixed_range(version), AffectedStatus::Affected)),
+        version if !version.starts_with('<') && !version.is_empty() => {
+            Some((fixed_range(version), AffectedStatus::Affected))
+        }
         _ => None,
     }
 }
@@ -82,20 +96,30 @@ pub fn parse_advisory_list(text: &str, file: &str) -> (Vec<Advisory>, Vec<Import
         if raw_line.starts_with('[') {
             // "[29 Mar 2023] DSA-5380-1 xorg-server - security update"
             let Some((_, after_date)) = raw_line.split_once("] ") else {
-                issues.push(ImportIssue::new(file, entry(), "advisory header without a closing ']'".to_owned()));
+                issues.push(ImportIssue::new(
+                    file,
+                    entry(),
+                    "advisory header without a closing ']'".to_owned(),
+                ));
                 continue;
             };
             let (head, title) = after_date.split_once(" - ").unwrap_or((after_date, ""));
             let mut words = head.split_whitespace();
             let Some(identifier) = words.next() else {
-                issues.push(ImportIssue::new(file, entry(), "advisory header without an id".to_owned()));
+                issues.push(ImportIssue::new(
+                    file,
+                    entry(),
+                    "advisory header without an id".to_owned(),
+                ));
                 continue;
             };
             let package = words.next().unwrap_or("");
             advisories.push(Advisory {
                 id: identifier.to_owned(),
                 aliases: Vec::new(),
-                summary: format!("{package} - {}", title.trim()).trim_matches([' ', '-']).to_owned(),
+                summary: format!("{package} - {}", title.trim())
+                    .trim_matches([' ', '-'])
+                    .to_owned(),
                 severity: SeverityAssessment::unknown(),
                 withdrawn: false,
                 informational: None,
@@ -105,31 +129,56 @@ pub fn parse_advisory_list(text: &str, file: &str) -> (Vec<Advisory>, Vec<Import
         }
         let line = raw_line.trim();
         let Some(current) = advisories.last_mut() else {
-            issues.push(ImportIssue::new(file, entry(), "line before the first advisory header".to_owned()));
+            issues.push(ImportIssue::new(
+                file,
+                entry(),
+                "line before the first advisory header".to_owned(),
+            ));
             continue;
         };
-        if let Some(identifiers) = line.strip_prefix('{').and_then(|rest| rest.strip_suffix('}')) {
-            current.aliases.extend(identifiers.split_whitespace().map(str::to_owned));
+        if let Some(identifiers) = line
+            .strip_prefix('{')
+            .and_then(|rest| rest.strip_suffix('}'))
+        {
+            current
+                .aliases
+                .extend(identifiers.split_whitespace().map(str::to_owned));
             continue;
         }
         if line.starts_with("NOTE:") {
             continue;
         }
         let Some(after_release) = line.strip_prefix('[') else {
-            issues.push(ImportIssue::new(file, entry(), format!("unrecognised line {line:?}")));
+            issues.push(ImportIssue::new(
+                file,
+                entry(),
+                format!("unrecognised line {line:?}"),
+            ));
             continue;
         };
         let Some((release, statement)) = after_release.split_once(']') else {
-            issues.push(ImportIssue::new(file, entry(), "release tag without a closing ']'".to_owned()));
+            issues.push(ImportIssue::new(
+                file,
+                entry(),
+                "release tag without a closing ']'".to_owned(),
+            ));
             continue;
         };
         let Some(ecosystem) = ecosystem_for_codename(release) else {
-            issues.push(ImportIssue::new(file, entry(), format!("unknown Debian release {release:?}")));
+            issues.push(ImportIssue::new(
+                file,
+                entry(),
+                format!("unknown Debian release {release:?}"),
+            ));
             continue;
         };
         let mut words = statement.trim().trim_start_matches('-').split_whitespace();
         let (Some(package), Some(state)) = (words.next(), words.next()) else {
-            issues.push(ImportIssue::new(file, entry(), format!("package line without a package and a state: {line:?}")));
+            issues.push(ImportIssue::new(
+                file,
+                entry(),
+                format!("package line without a package and a state: {line:?}"),
+            ));
             continue;
         };
         let Some((ranges, status)) = state_to_affected(state) else {
@@ -157,7 +206,9 @@ struct TrackerCve {
     releases: BTreeMap<String, TrackerRelease>,
 }
 
-fn map_or_empty_list<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<BTreeMap<String, TrackerRelease>, D::Error> {
+fn map_or_empty_list<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<BTreeMap<String, TrackerRelease>, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum MapOrList {
@@ -184,57 +235,89 @@ struct TrackerRelease {
 
 /// Whether a JSON value has the tracker's shape: package -> CVE -> {releases}.
 pub fn looks_like_tracker_json(value: &serde_json::Value) -> bool {
-    let Some(packages) = value.as_object() else { return false };
+    let Some(packages) = value.as_object() else {
+        return false;
+    };
     packages.values().take(3).all(|cves| {
         cves.as_object().is_some_and(|entries| {
-            !entries.is_empty() && entries.values().take(3).all(|entry| entry.get("releases").is_some())
+            !entries.is_empty()
+                && entries
+                    .values()
+                    .take(3)
+                    .all(|entry| entry.get("releases").is_some())
         })
     }) && !packages.is_empty()
 }
 
 /// Parses the tracker JSON into one advisory per CVE (or TEMP id) with one affected entry per
 /// (package, release).
-pub fn parse_tracker_json(value: serde_json::Value, file: &str) -> (Vec<Advisory>, Vec<ImportIssue>) {
+pub fn parse_tracker_json(
+    value: serde_json::Value,
+    file: &str,
+) -> (Vec<Advisory>, Vec<ImportIssue>) {
     let mut by_identifier: BTreeMap<String, Advisory> = BTreeMap::new();
     let mut issues = Vec::new();
     let serde_json::Value::Object(packages) = value else {
-        issues.push(ImportIssue::new(file, None, "tracker JSON is not an object".to_owned()));
+        issues.push(ImportIssue::new(
+            file,
+            None,
+            "tracker JSON is not an object".to_owned(),
+        ));
         return (Vec::new(), issues);
     };
     for (package, cves) in packages {
         let serde_json::Value::Object(cves) = cves else {
-            issues.push(ImportIssue::new(file, Some(package.clone()), "package entry is not an object".to_owned()));
+            issues.push(ImportIssue::new(
+                file,
+                Some(package.clone()),
+                "package entry is not an object".to_owned(),
+            ));
             continue;
         };
         for (identifier, cve_value) in cves {
             let cve: TrackerCve = match serde_json::from_value(cve_value) {
                 Ok(cve) => cve,
                 Err(error) => {
-                    issues.push(ImportIssue::new(file, Some(format!("{package}/{identifier}")), format!("bad entry: {error}")));
+                    issues.push(ImportIssue::new(
+                        file,
+                        Some(format!("{package}/{identifier}")),
+                        format!("bad entry: {error}"),
+                    ));
                     continue;
                 }
             };
-            let advisory = by_identifier.entry(identifier.clone()).or_insert_with(|| Advisory {
-                id: identifier.clone(),
-                aliases: Vec::new(),
-                summary: super::osv::summary_of("", &cve.description),
-                severity: SeverityAssessment::unknown(),
-                withdrawn: false,
-                informational: None,
-                affected: Vec::new(),
-            });
+            let advisory = by_identifier
+                .entry(identifier.clone())
+                .or_insert_with(|| Advisory {
+                    id: identifier.clone(),
+                    aliases: Vec::new(),
+                    summary: super::osv::summary_of("", &cve.description),
+                    severity: SeverityAssessment::unknown(),
+                    withdrawn: false,
+                    informational: None,
+                    affected: Vec::new(),
+                });
             for (release, state) in cve.releases {
                 let Some(ecosystem) = ecosystem_for_codename(&release) else {
-                    issues.push(ImportIssue::new(file, Some(format!("{package}/{identifier}/{release}")), "unknown Debian release".to_owned()));
+                    issues.push(ImportIssue::new(
+                        file,
+                        Some(format!("{package}/{identifier}/{release}")),
+                        "unknown Debian release".to_owned(),
+                    ));
                     continue;
                 };
-                let (ranges, status) = match (state.status.as_str(), state.fixed_version.as_deref()) {
+                let (ranges, status) = match (state.status.as_str(), state.fixed_version.as_deref())
+                {
                     ("resolved", Some("0")) => (Vec::new(), AffectedStatus::NotAffected),
-                    ("resolved", Some(version)) if !version.is_empty() => (fixed_range(version), AffectedStatus::Affected),
+                    ("resolved", Some(version)) if !version.is_empty() => {
+                        (fixed_range(version), AffectedStatus::Affected)
+                    }
                     ("open", _) => {
-                        let status = match state.nodsa_reason.as_deref() {
-                            Some("ignored") => AffectedStatus::WillNotFix,
-                            Some("postponed") => AffectedStatus::FixDeferred,
+                        let status = match (state.nodsa_reason.as_deref(), state.urgency.as_deref())
+                        {
+                            (_, Some("end-of-life")) => AffectedStatus::EndOfLife,
+                            (Some("ignored"), _) => AffectedStatus::WillNotFix,
+                            (Some("postponed"), _) => AffectedStatus::FixDeferred,
                             _ => AffectedStatus::Affected,
                         };
                         (introduced_range(), status)
@@ -296,25 +379,36 @@ pub fn looks_like_parsed_cve_entry(value: &serde_json::Value) -> bool {
 
 /// Parses one `data/CVE/list` entry as vuln-list-debian writes it.
 pub fn parse_cve_list_entry(value: serde_json::Value) -> Result<Advisory, String> {
-    let entry: ParsedCveEntry = serde_json::from_value(value).map_err(|error| format!("not a parsed CVE list entry: {error}"))?;
+    let entry: ParsedCveEntry = serde_json::from_value(value)
+        .map_err(|error| format!("not a parsed CVE list entry: {error}"))?;
     let mut affected = Vec::new();
     for (index, annotation) in entry.annotations.iter().enumerate() {
         if annotation.kind != "package" {
             continue;
         }
-        let Some(package) = annotation.package.as_deref().filter(|name| !name.is_empty()) else {
+        let Some(package) = annotation
+            .package
+            .as_deref()
+            .filter(|name| !name.is_empty())
+        else {
             return Err(format!("annotation {index} has no package"));
         };
         let ecosystem = match annotation.release.as_deref() {
             None | Some("") => DEBIAN_ANY_RELEASE.to_owned(),
-            Some(release) => ecosystem_for_codename(release).ok_or_else(|| format!("annotation {index}: unknown Debian release {release:?}"))?,
+            Some(release) => ecosystem_for_codename(release)
+                .ok_or_else(|| format!("annotation {index}: unknown Debian release {release:?}"))?,
         };
-        let state = match (annotation.state_kind.as_deref(), annotation.version.as_deref()) {
+        let state = match (
+            annotation.state_kind.as_deref(),
+            annotation.version.as_deref(),
+        ) {
             (Some("fixed"), Some(version)) => version.to_owned(),
             (Some(kind), _) => format!("<{kind}>"),
             (None, _) => return Err(format!("annotation {index} has no kind")),
         };
-        let Some((ranges, status)) = state_to_affected(&state) else { continue };
+        let Some((ranges, status)) = state_to_affected(&state) else {
+            continue;
+        };
         affected.push(Affected {
             ecosystem,
             package: package.to_owned(),
@@ -325,7 +419,12 @@ pub fn parse_cve_list_entry(value: serde_json::Value) -> Result<Advisory, String
             severity_label: None,
         });
     }
-    let description = entry.header.description.trim().trim_start_matches('(').trim_end_matches(')');
+    let description = entry
+        .header
+        .description
+        .trim()
+        .trim_start_matches('(')
+        .trim_end_matches(')');
     Ok(Advisory {
         id: entry.header.id,
         aliases: Vec::new(),

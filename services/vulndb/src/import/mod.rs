@@ -56,7 +56,11 @@ pub struct ImportIssue {
 impl ImportIssue {
     /// Builds an issue.
     pub fn new(file: &str, entry: Option<String>, message: String) -> Self {
-        ImportIssue { file: file.to_owned(), entry, message }
+        ImportIssue {
+            file: file.to_owned(),
+            entry,
+            message,
+        }
     }
 }
 
@@ -141,7 +145,10 @@ impl SourceUnit {
 }
 
 fn is_loose_record(path: &Path) -> bool {
-    matches!(path.extension().and_then(|extension| extension.to_str()), Some("json" | "md"))
+    matches!(
+        path.extension().and_then(|extension| extension.to_str()),
+        Some("json" | "md")
+    )
 }
 
 /// Splits the given paths into source units. Every JSON and Markdown file of a directory forms
@@ -150,14 +157,21 @@ fn is_loose_record(path: &Path) -> bool {
 pub fn discover_sources(paths: &[PathBuf]) -> Result<Vec<SourceUnit>, VulnDbError> {
     let mut units = Vec::new();
     for path in paths {
-        let metadata = std::fs::metadata(path).map_err(|source| VulnDbError::Read { path: path.clone(), source })?;
+        let metadata = std::fs::metadata(path).map_err(|source| VulnDbError::Read {
+            path: path.clone(),
+            source,
+        })?;
         if metadata.is_file() {
             units.push(SourceUnit::File(path.clone()));
             continue;
         }
-        let mut loose: std::collections::BTreeMap<PathBuf, Vec<PathBuf>> = std::collections::BTreeMap::new();
+        let mut loose: std::collections::BTreeMap<PathBuf, Vec<PathBuf>> =
+            std::collections::BTreeMap::new();
         // follow_links(false): a symlink loop in a feed checkout must not hang the import.
-        for entry in walkdir::WalkDir::new(path).follow_links(false).sort_by_file_name() {
+        for entry in walkdir::WalkDir::new(path)
+            .follow_links(false)
+            .sort_by_file_name()
+        {
             let entry = entry.map_err(|error| VulnDbError::Read {
                 path: error.path().map_or_else(|| path.clone(), Path::to_path_buf),
                 source: std::io::Error::other(error.to_string()),
@@ -167,7 +181,9 @@ pub fn discover_sources(paths: &[PathBuf]) -> Result<Vec<SourceUnit>, VulnDbErro
             }
             let file = entry.into_path();
             if is_loose_record(&file) {
-                let directory = file.parent().map_or_else(|| path.clone(), Path::to_path_buf);
+                let directory = file
+                    .parent()
+                    .map_or_else(|| path.clone(), Path::to_path_buf);
                 loose.entry(directory).or_default().push(file);
             } else {
                 units.push(SourceUnit::File(file));
@@ -181,20 +197,35 @@ pub fn discover_sources(paths: &[PathBuf]) -> Result<Vec<SourceUnit>, VulnDbErro
 }
 
 /// Reads at most `limit` bytes; more is an error naming the file.
-pub fn read_bounded(reader: impl Read, limit: u64, name: &str, what: &'static str) -> Result<Vec<u8>, VulnDbError> {
+pub fn read_bounded(
+    reader: impl Read,
+    limit: u64,
+    name: &str,
+    what: &'static str,
+) -> Result<Vec<u8>, VulnDbError> {
     let mut buffer = Vec::new();
     reader
         .take(limit.saturating_add(1))
         .read_to_end(&mut buffer)
-        .map_err(|source| VulnDbError::Read { path: PathBuf::from(name), source })?;
+        .map_err(|source| VulnDbError::Read {
+            path: PathBuf::from(name),
+            source,
+        })?;
     if buffer.len() as u64 > limit {
-        return Err(VulnDbError::TooLarge { path: name.to_owned(), what, limit });
+        return Err(VulnDbError::TooLarge {
+            path: name.to_owned(),
+            what,
+            limit,
+        });
     }
     Ok(buffer)
 }
 
 fn read_file(path: &Path, limit: u64, what: &'static str) -> Result<Vec<u8>, VulnDbError> {
-    let file = File::open(path).map_err(|source| VulnDbError::Read { path: path.to_path_buf(), source })?;
+    let file = File::open(path).map_err(|source| VulnDbError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
     read_bounded(file, limit, &path.display().to_string(), what)
 }
 
@@ -219,7 +250,11 @@ impl UnitSummary {
 }
 
 /// Imports one unit into the sink.
-pub fn import_unit(unit: &SourceUnit, limits: &ImportLimits, sink: &mut dyn RecordSink) -> Result<UnitSummary, VulnDbError> {
+pub fn import_unit(
+    unit: &SourceUnit,
+    limits: &ImportLimits,
+    sink: &mut dyn RecordSink,
+) -> Result<UnitSummary, VulnDbError> {
     let mut summary = UnitSummary::default();
     match unit {
         SourceUnit::File(path) => import_file(path, limits, sink, &mut summary)?,
@@ -228,7 +263,9 @@ pub fn import_unit(unit: &SourceUnit, limits: &ImportLimits, sink: &mut dyn Reco
                 let name = file.display().to_string();
                 match read_file(file, limits.max_record_bytes, "record") {
                     Ok(bytes) => import_record_bytes(&bytes, &name, None, sink, &mut summary)?,
-                    Err(error @ VulnDbError::TooLarge { .. }) => sink.issue(ImportIssue::new(&name, None, error.to_string())),
+                    Err(error @ VulnDbError::TooLarge { .. }) => {
+                        sink.issue(ImportIssue::new(&name, None, error.to_string()))
+                    }
                     Err(error) => return Err(error),
                 }
             }
@@ -237,9 +274,17 @@ pub fn import_unit(unit: &SourceUnit, limits: &ImportLimits, sink: &mut dyn Reco
     Ok(summary)
 }
 
-fn import_file(path: &Path, limits: &ImportLimits, sink: &mut dyn RecordSink, summary: &mut UnitSummary) -> Result<(), VulnDbError> {
+fn import_file(
+    path: &Path,
+    limits: &ImportLimits,
+    sink: &mut dyn RecordSink,
+    summary: &mut UnitSummary,
+) -> Result<(), VulnDbError> {
     let name = path.display().to_string();
-    let extension = path.extension().and_then(|extension| extension.to_str()).unwrap_or("");
+    let extension = path
+        .extension()
+        .and_then(|extension| extension.to_str())
+        .unwrap_or("");
     match extension {
         "zip" => import_zip(path, limits, sink, summary),
         "yaml" | "yml" => {
@@ -274,7 +319,11 @@ fn import_file(path: &Path, limits: &ImportLimits, sink: &mut dyn RecordSink, su
             Ok(())
         }
         "json" | "md" => {
-            let limit = if extension == "json" { limits.max_document_bytes } else { limits.max_record_bytes };
+            let limit = if extension == "json" {
+                limits.max_document_bytes
+            } else {
+                limits.max_record_bytes
+            };
             let bytes = read_file(path, limit, "document")?;
             import_record_bytes(&bytes, &name, None, sink, summary)
         }
@@ -284,8 +333,17 @@ fn import_file(path: &Path, limits: &ImportLimits, sink: &mut dyn RecordSink, su
 }
 
 /// Imports one JSON or Markdown record, recognising its shape.
-fn import_record_bytes(bytes: &[u8], file: &str, entry: Option<String>, sink: &mut dyn RecordSink, summary: &mut UnitSummary) -> Result<(), VulnDbError> {
-    let trimmed = bytes.iter().position(|byte| !byte.is_ascii_whitespace()).map_or(&[][..], |start| &bytes[start..]);
+fn import_record_bytes(
+    bytes: &[u8],
+    file: &str,
+    entry: Option<String>,
+    sink: &mut dyn RecordSink,
+    summary: &mut UnitSummary,
+) -> Result<(), VulnDbError> {
+    let trimmed = bytes
+        .iter()
+        .position(|byte| !byte.is_ascii_whitespace())
+        .map_or(&[][..], |start| &bytes[start..]);
     if trimmed.first() != Some(&b'{') {
         let text = String::from_utf8_lossy(bytes);
         if !rustsec::looks_like_advisory(&text) {
@@ -304,7 +362,11 @@ fn import_record_bytes(bytes: &[u8], file: &str, entry: Option<String>, sink: &m
     let value: serde_json::Value = match serde_json::from_slice(trimmed) {
         Ok(value) => value,
         Err(error) => {
-            sink.issue(ImportIssue::new(file, entry, format!("invalid JSON: {error}")));
+            sink.issue(ImportIssue::new(
+                file,
+                entry,
+                format!("invalid JSON: {error}"),
+            ));
             return Ok(());
         }
     };
@@ -350,23 +412,46 @@ fn import_record_bytes(bytes: &[u8], file: &str, entry: Option<String>, sink: &m
         issues.into_iter().for_each(|issue| sink.issue(issue));
         return Ok(());
     }
-    sink.issue(ImportIssue::new(file, entry, "JSON document of no known vulnerability format".to_owned()));
+    sink.issue(ImportIssue::new(
+        file,
+        entry,
+        "JSON document of no known vulnerability format".to_owned(),
+    ));
     Ok(())
 }
 
-fn import_zip(path: &Path, limits: &ImportLimits, sink: &mut dyn RecordSink, summary: &mut UnitSummary) -> Result<(), VulnDbError> {
+fn import_zip(
+    path: &Path,
+    limits: &ImportLimits,
+    sink: &mut dyn RecordSink,
+    summary: &mut UnitSummary,
+) -> Result<(), VulnDbError> {
     let name = path.display().to_string();
-    let file = File::open(path).map_err(|source| VulnDbError::Read { path: path.to_path_buf(), source })?;
-    let mut archive = zip::ZipArchive::new(file).map_err(|error| VulnDbError::Malformed { path: name.clone(), message: format!("not a readable zip archive: {error}") })?;
+    let file = File::open(path).map_err(|source| VulnDbError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut archive = zip::ZipArchive::new(file).map_err(|error| VulnDbError::Malformed {
+        path: name.clone(),
+        message: format!("not a readable zip archive: {error}"),
+    })?;
     if archive.len() > limits.max_zip_entries {
-        return Err(VulnDbError::TooLarge { path: name, what: "zip entry count", limit: limits.max_zip_entries as u64 });
+        return Err(VulnDbError::TooLarge {
+            path: name,
+            what: "zip entry count",
+            limit: limits.max_zip_entries as u64,
+        });
     }
     let mut total_bytes: u64 = 0;
     for index in 0..archive.len() {
         let mut entry = match archive.by_index(index) {
             Ok(entry) => entry,
             Err(error) => {
-                sink.issue(ImportIssue::new(&name, Some(format!("entry {index}")), format!("unreadable zip entry: {error}")));
+                sink.issue(ImportIssue::new(
+                    &name,
+                    Some(format!("entry {index}")),
+                    format!("unreadable zip entry: {error}"),
+                ));
                 continue;
             }
         };
@@ -380,24 +465,47 @@ fn import_zip(path: &Path, limits: &ImportLimits, sink: &mut dyn RecordSink, sum
         // The declared size is checked first, the bytes actually inflated are capped as well:
         // a zip bomb can lie about its size.
         if entry.size() > limits.max_record_bytes {
-            sink.issue(ImportIssue::new(&name, Some(entry_name), format!("entry declares {} bytes, more than the record limit of {}", entry.size(), limits.max_record_bytes)));
+            sink.issue(ImportIssue::new(
+                &name,
+                Some(entry_name),
+                format!(
+                    "entry declares {} bytes, more than the record limit of {}",
+                    entry.size(),
+                    limits.max_record_bytes
+                ),
+            ));
             continue;
         }
         let bytes = match read_bounded(&mut entry, limits.max_record_bytes, &name, "zip entry") {
             Ok(bytes) => bytes,
             Err(VulnDbError::TooLarge { .. }) => {
-                sink.issue(ImportIssue::new(&name, Some(entry_name), format!("entry inflates past the record limit of {} bytes", limits.max_record_bytes)));
+                sink.issue(ImportIssue::new(
+                    &name,
+                    Some(entry_name),
+                    format!(
+                        "entry inflates past the record limit of {} bytes",
+                        limits.max_record_bytes
+                    ),
+                ));
                 continue;
             }
             Err(VulnDbError::Read { source, .. }) => {
-                sink.issue(ImportIssue::new(&name, Some(entry_name), format!("corrupt zip entry: {source}")));
+                sink.issue(ImportIssue::new(
+                    &name,
+                    Some(entry_name),
+                    format!("corrupt zip entry: {source}"),
+                ));
                 continue;
             }
             Err(error) => return Err(error),
         };
         total_bytes = total_bytes.saturating_add(bytes.len() as u64);
         if total_bytes > limits.max_zip_total_bytes {
-            return Err(VulnDbError::TooLarge { path: name, what: "total decompressed size", limit: limits.max_zip_total_bytes });
+            return Err(VulnDbError::TooLarge {
+                path: name,
+                what: "total decompressed size",
+                limit: limits.max_zip_total_bytes,
+            });
         }
         import_record_bytes(&bytes, &name, Some(entry_name), sink, summary)?;
     }

@@ -66,7 +66,11 @@ const MAX_SUMMARY_CHARS: usize = 300;
 
 pub(crate) fn summary_of(summary: &str, details: &str) -> String {
     let chosen = if summary.trim().is_empty() {
-        details.trim().lines().find(|line| !line.trim().is_empty()).unwrap_or("")
+        details
+            .trim()
+            .lines()
+            .find(|line| !line.trim().is_empty())
+            .unwrap_or("")
     } else {
         summary.trim()
     };
@@ -75,7 +79,10 @@ pub(crate) fn summary_of(summary: &str, details: &str) -> String {
 
 fn parse_event(event: &serde_json::Map<String, serde_json::Value>) -> Result<Event, String> {
     if event.len() != 1 {
-        return Err(format!("range event must have exactly one key, has {}", event.len()));
+        return Err(format!(
+            "range event must have exactly one key, has {}",
+            event.len()
+        ));
     }
     let Some((key, value)) = event.iter().next() else {
         return Err("empty range event".to_owned());
@@ -95,9 +102,13 @@ fn parse_event(event: &serde_json::Map<String, serde_json::Value>) -> Result<Eve
 
 /// Parses one OSV record.
 pub fn parse_record(bytes: &[u8]) -> Result<Advisory, String> {
-    let record: OsvRecord = serde_json::from_slice(bytes).map_err(|error| format!("not an OSV record: {error}"))?;
+    let record: OsvRecord =
+        serde_json::from_slice(bytes).map_err(|error| format!("not an OSV record: {error}"))?;
     if record.id.trim().is_empty() || record.id.len() > MAX_ID_LENGTH {
-        return Err(format!("invalid id {:?}", record.id.chars().take(40).collect::<String>()));
+        return Err(format!(
+            "invalid id {:?}",
+            record.id.chars().take(40).collect::<String>()
+        ));
     }
     let mut vectors: Vec<String> = Vec::new();
     let mut labels: Vec<String> = Vec::new();
@@ -115,9 +126,13 @@ pub fn parse_record(bytes: &[u8]) -> Result<Advisory, String> {
     for (index, entry) in record.affected.iter().enumerate() {
         collect(&entry.severity);
         // Entries without a package (GIT-only) cannot match an installed package.
-        let Some(package) = &entry.package else { continue };
+        let Some(package) = &entry.package else {
+            continue;
+        };
         if package.ecosystem.trim().is_empty() || package.name.trim().is_empty() {
-            return Err(format!("affected[{index}] has an empty ecosystem or package name"));
+            return Err(format!(
+                "affected[{index}] has an empty ecosystem or package name"
+            ));
         }
         let mut ranges = Vec::new();
         for range in &entry.ranges {
@@ -125,7 +140,11 @@ pub fn parse_record(bytes: &[u8]) -> Result<Advisory, String> {
                 "SEMVER" => RangeKind::Semver,
                 "ECOSYSTEM" => RangeKind::Ecosystem,
                 "GIT" => RangeKind::Git,
-                other => return Err(format!("affected[{index}] has unknown range type {other:?}")),
+                other => {
+                    return Err(format!(
+                        "affected[{index}] has unknown range type {other:?}"
+                    ));
+                }
             };
             let events = range
                 .events
@@ -163,7 +182,10 @@ pub fn parse_record(bytes: &[u8]) -> Result<Advisory, String> {
         id: record.id.trim().to_owned(),
         aliases,
         summary: summary_of(&record.summary, &record.details),
-        severity: severity::assess(vectors.iter().map(String::as_str), labels.iter().map(String::as_str)),
+        severity: severity::assess(
+            vectors.iter().map(String::as_str),
+            labels.iter().map(String::as_str),
+        ),
         withdrawn: record.withdrawn.is_some(),
         informational: None,
         affected,

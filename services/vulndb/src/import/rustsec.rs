@@ -57,8 +57,16 @@ pub fn parse_advisory(text: &str) -> Result<Advisory, String> {
         .unwrap_or("")
         .trim();
     let versions = front_matter.versions.unwrap_or_default();
-    let patched: Vec<String> = versions.patched.iter().map(|requirement| requirement.trim().to_owned()).collect();
-    let unaffected: Vec<String> = versions.unaffected.iter().map(|requirement| requirement.trim().to_owned()).collect();
+    let patched: Vec<String> = versions
+        .patched
+        .iter()
+        .map(|requirement| requirement.trim().to_owned())
+        .collect();
+    let unaffected: Vec<String> = versions
+        .unaffected
+        .iter()
+        .map(|requirement| requirement.trim().to_owned())
+        .collect();
     for requirement in patched.iter().chain(unaffected.iter()) {
         semver::VersionReq::parse(requirement)
             .map_err(|error| format!("version requirement {requirement:?}: {error}"))?;
@@ -79,7 +87,10 @@ pub fn parse_advisory(text: &str) -> Result<Advisory, String> {
             package: advisory.package.trim().to_owned(),
             ranges: Vec::new(),
             versions: Vec::new(),
-            requirements: Some(Requirements { patched, unaffected }),
+            requirements: Some(Requirements {
+                patched,
+                unaffected,
+            }),
             status: AffectedStatus::Affected,
             severity_label: None,
         }],

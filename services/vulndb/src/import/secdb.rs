@@ -37,9 +37,17 @@ pub fn looks_like_secdb(text: &str) -> bool {
 /// Parses a secdb document into one advisory per (CVE, package); bad package entries become
 /// issues and are skipped.
 pub fn parse_document(text: &str, file: &str) -> Result<(Vec<Advisory>, Vec<ImportIssue>), String> {
-    let document: SecdbDocument = serde_yaml_ng::from_str(text).map_err(|error| format!("not a secdb document: {error}"))?;
+    let document: SecdbDocument =
+        serde_yaml_ng::from_str(text).map_err(|error| format!("not a secdb document: {error}"))?;
     let branch = document.distroversion.trim();
-    let ecosystem = format!("Alpine:{}", if branch.starts_with('v') { branch.to_owned() } else { format!("v{branch}") });
+    let ecosystem = format!(
+        "Alpine:{}",
+        if branch.starts_with('v') {
+            branch.to_owned()
+        } else {
+            format!("v{branch}")
+        }
+    );
     let mut issues = Vec::new();
     // (vulnerability id, package) -> lowest fixed version, or None for "not affected".
     let mut fixes: BTreeMap<(String, String), Option<String>> = BTreeMap::new();
@@ -47,7 +55,11 @@ pub fn parse_document(text: &str, file: &str) -> Result<(Vec<Advisory>, Vec<Impo
         let entry: PackageEntry = match serde_yaml_ng::from_value(value) {
             Ok(entry) => entry,
             Err(error) => {
-                issues.push(ImportIssue::new(file, Some(format!("packages[{index}]")), format!("bad package entry: {error}")));
+                issues.push(ImportIssue::new(
+                    file,
+                    Some(format!("packages[{index}]")),
+                    format!("bad package entry: {error}"),
+                ));
                 continue;
             }
         };
@@ -56,9 +68,16 @@ pub fn parse_document(text: &str, file: &str) -> Result<(Vec<Advisory>, Vec<Impo
             let fixed = fixed_version.trim().to_owned();
             for identifier_line in identifiers.unwrap_or_default().into_iter().flatten() {
                 // Lines sometimes carry several ids ("CVE-2019-1 CVE-2019-2") or a note.
-                for identifier in identifier_line.split_whitespace().filter(|word| word.contains('-') && word.chars().any(|c| c.is_ascii_digit())) {
+                for identifier in identifier_line
+                    .split_whitespace()
+                    .filter(|word| word.contains('-') && word.chars().any(|c| c.is_ascii_digit()))
+                {
                     let key = (identifier.to_owned(), package.clone());
-                    let candidate = if fixed == "0" { None } else { Some(fixed.clone()) };
+                    let candidate = if fixed == "0" {
+                        None
+                    } else {
+                        Some(fixed.clone())
+                    };
                     let merged = match fixes.get(&key) {
                         None => candidate,
                         Some(None) => None,
@@ -78,7 +97,10 @@ pub fn parse_document(text: &str, file: &str) -> Result<(Vec<Advisory>, Vec<Impo
         .map(|((identifier, package), fixed)| {
             let (ranges, status) = match fixed {
                 Some(version) => (
-                    vec![Range { kind: RangeKind::Ecosystem, events: vec![Event::Introduced("0".to_owned()), Event::Fixed(version)] }],
+                    vec![Range {
+                        kind: RangeKind::Ecosystem,
+                        events: vec![Event::Introduced("0".to_owned()), Event::Fixed(version)],
+                    }],
                     AffectedStatus::Affected,
                 ),
                 None => (Vec::new(), AffectedStatus::NotAffected),
