@@ -451,6 +451,20 @@ impl VulnDb {
         Ok(statements)
     }
 
+    /// Every stored affected entry of one package in one ecosystem (both as written in feeds;
+    /// they are normalised like the index), without evaluating versions: what `explain` output
+    /// and the re-match benchmark's lower limit need.
+    pub fn affected_entries(&self, ecosystem: &str, package: &str) -> Result<Vec<Affected>, VulnDbError> {
+        let key = ecosystem_key(ecosystem);
+        let prefix = package_prefix(&key, &package_key(&key, package));
+        let mut entries = Vec::new();
+        for item in self.index.scan_prefix(&prefix) {
+            let (key, value) = item.map_err(|source| VulnDbError::Storage { path: self.path().to_path_buf(), source })?;
+            entries.push(decode(&value, &key)?);
+        }
+        Ok(entries)
+    }
+
     fn source_names(&self) -> Result<HashMap<u32, String>, VulnDbError> {
         Ok(self
             .status()?

@@ -4,7 +4,8 @@
 //! Trees:
 //! - `index`: `ecosystem \0 package \0 source-id(4 bytes) advisory-id` -> postcard [`Affected`]
 //! - `advisories`: `source-id advisory-id` -> postcard [`AdvisoryMeta`]
-//! - `by_source`: `source-id index-key` -> empty, to remove a source's entries on re-import
+//! - `by_source`: `source-id` -> postcard list of the source's index keys, to remove them on
+//!   re-import (one value per source: a per-key tree doubled the import's write cost)
 //! - `vex`: `source-id sequence(4 bytes)` -> postcard [`VexStatement`]
 //! - `sources`: source name -> JSON [`SourceStatus`]
 //! - `meta`: counters
@@ -131,7 +132,7 @@ impl VulnDb {
     pub fn open(path: impl AsRef<Path>) -> Result<Self, VulnDbError> {
         let path = path.as_ref().to_path_buf();
         let to_error = storage_error(&path);
-        let db = sled::Config::new().path(&path).open().map_err(&to_error)?;
+        let db = sled::Config::new().path(&path).mode(sled::Mode::HighThroughput).open().map_err(&to_error)?;
         let open_tree = |name: &str| db.open_tree(name).map_err(&to_error);
         let (index, advisories, by_source, vex, sources, meta) = (
             open_tree("index")?,
@@ -220,19 +221,15 @@ impl VulnDb {
     /// Removes everything a source wrote before.
     fn clear_source(&self, source_id: u32) -> Result<(), VulnDbError> {
         let prefix = source_id.to_be_bytes();
-        let mut index_batch = sled::Batch::default();
-        let mut owner_batch = sled::Batch::default();
-        for item in self.by_source.scan_prefix(prefix) {
-            let (key, _) = item.map_err(self.to_storage())?;
-            index_batch.remove(&key[4..]);
-            owner_batch.remove(key);
+        if let Some(blob) = self.by_source.remove(prefix).map_err(self.to_storage())? {
+            let keys: Vec<Vec<u8>> = postcard::from_bytes(&blob)
+                .map_err(|error| VulnDbError::Corrupt { key: format!("by_source/{source_id}"), message: error.to_string() })?;
+            let mut index_batch = sled::Batch::default();
+            for key in keys {
+                index_batch.remove(key);
+            }
+            self.index.apply_batch(index_batch).map_err(self.to_storage())?;
         }
-        self.index
-            .apply_batch(index_batch)
-            .map_err(self.to_storage())?;
-        self.by_source
-            .apply_batch(owner_batch)
-            .map_err(self.to_storage())?;
         for tree in [&self.advisories, &self.vex] {
             let mut batch = sled::Batch::default();
             for item in tree.scan_prefix(prefix) {
@@ -258,7 +255,7 @@ impl VulnDb {
             db: self,
             source_id,
             index_batch: sled::Batch::default(),
-            owner_batch: sled::Batch::default(),
+            owned_keys: Vec::new(),
             advisory_batch: sled::Batch::default(),
             pending: 0,
             advisories: 0,
@@ -269,6 +266,8 @@ impl VulnDb {
         };
         let summary = import::import_unit(unit, limits, &mut sink)?;
         sink.flush()?;
+        let owned = StoreSink::encode(&sink.owned_keys, "by_source")?;
+        self.by_source.insert(source_id.to_be_bytes(), owned).map_err(self.to_storage())?;
         let (advisories, affected_entries, vex_statements, issues) = (
             sink.advisories,
             sink.affected_entries,
@@ -366,7 +365,7 @@ struct StoreSink<'a> {
     db: &'a VulnDb,
     source_id: u32,
     index_batch: sled::Batch,
-    owner_batch: sled::Batch,
+    owned_keys: Vec<Vec<u8>>,
     advisory_batch: sled::Batch,
     pending: usize,
     advisories: u64,
@@ -382,10 +381,6 @@ impl StoreSink<'_> {
         self.db
             .index
             .apply_batch(std::mem::take(&mut self.index_batch))
-            .map_err(&to_error)?;
-        self.db
-            .by_source
-            .apply_batch(std::mem::take(&mut self.owner_batch))
             .map_err(&to_error)?;
         self.db
             .advisories
@@ -447,9 +442,7 @@ impl RecordSink for StoreSink<'_> {
             let value: &Affected = &affected;
             self.index_batch
                 .insert(key.clone(), Self::encode(value, &advisory.id)?);
-            let mut owner_key = source_prefix.to_vec();
-            owner_key.extend_from_slice(&key);
-            self.owner_batch.insert(owner_key, Vec::<u8>::new());
+            self.owned_keys.push(key);
             self.affected_entries += 1;
             self.pending += 1;
         }
