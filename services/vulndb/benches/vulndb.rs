@@ -35,16 +35,27 @@ fn milliseconds(duration: Duration) -> f64 {
 
 fn peak_rss_kib() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    status.lines().find_map(|line| line.strip_prefix("VmHWM:")).and_then(|value| value.trim().trim_end_matches(" kB").trim().parse().ok())
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|value| value.trim().trim_end_matches(" kB").trim().parse().ok())
 }
 
 fn directory_bytes(path: &Path) -> u64 {
-    walkdir::WalkDir::new(path).into_iter().filter_map(Result::ok).filter_map(|entry| entry.metadata().ok()).filter(|metadata| metadata.is_file()).map(|metadata| metadata.len()).sum()
+    walkdir::WalkDir::new(path)
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter_map(|entry| entry.metadata().ok())
+        .filter(|metadata| metadata.is_file())
+        .map(|metadata| metadata.len())
+        .sum()
 }
 
 /// The Debian 12 SBOM as dpkg-query printed it: name|version|source|source version|arch|status.
 fn debian_packages() -> Result<Vec<PackageQuery>> {
-    let listing = std::fs::read_to_string(corpus_path("images/expected/debian-bookworm-dpkg-status.packages.txt"))?;
+    let listing = std::fs::read_to_string(corpus_path(
+        "images/expected/debian-bookworm-dpkg-status.packages.txt",
+    ))?;
     let mut packages = Vec::new();
     for line in listing.lines().filter(|line| !line.starts_with('#')) {
         let fields: Vec<&str> = line.split('|').collect();
@@ -52,7 +63,10 @@ fn debian_packages() -> Result<Vec<PackageQuery>> {
         let mut package = PackageQuery::new(PackageKind::Deb, fields[0], fields[1]);
         package.source_name = Some(fields[2].to_owned());
         package.source_version = Some(fields[3].to_owned());
-        package.purl = Some(format!("pkg:deb/debian/{}@{}?distro=debian-12", fields[0], fields[1]));
+        package.purl = Some(format!(
+            "pkg:deb/debian/{}@{}?distro=debian-12",
+            fields[0], fields[1]
+        ));
         packages.push(package);
     }
     Ok(packages)
@@ -61,17 +75,42 @@ fn debian_packages() -> Result<Vec<PackageQuery>> {
 /// Language packages of the corpus lock files (Cargo.lock, poetry.lock, package-lock v3, go.mod).
 fn language_packages() -> Result<Vec<PackageQuery>> {
     let mut packages = Vec::new();
-    for (file, kind) in [("images/lockfiles/rust/Cargo.lock", PackageKind::Cargo), ("images/lockfiles/python/poetry.lock", PackageKind::PyPI)] {
+    for (file, kind) in [
+        ("images/lockfiles/rust/Cargo.lock", PackageKind::Cargo),
+        ("images/lockfiles/python/poetry.lock", PackageKind::PyPI),
+    ] {
         let document: toml::Value = toml::from_str(&std::fs::read_to_string(corpus_path(file))?)?;
-        for package in document.get("package").and_then(toml::Value::as_array).context("no [[package]]")? {
-            let name = package.get("name").and_then(toml::Value::as_str).context("no name")?;
-            let version = package.get("version").and_then(toml::Value::as_str).context("no version")?;
+        for package in document
+            .get("package")
+            .and_then(toml::Value::as_array)
+            .context("no [[package]]")?
+        {
+            let name = package
+                .get("name")
+                .and_then(toml::Value::as_str)
+                .context("no name")?;
+            let version = package
+                .get("version")
+                .and_then(toml::Value::as_str)
+                .context("no version")?;
             packages.push(PackageQuery::new(kind, name, version));
         }
     }
-    let lock: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(corpus_path("images/lockfiles/npm/package-lock-v3.json"))?)?;
-    for (path, entry) in lock.get("packages").and_then(serde_json::Value::as_object).context("no packages")? {
-        let Some(name) = path.rsplit("node_modules/").next().filter(|name| !name.is_empty() && path.contains("node_modules/")) else { continue };
+    let lock: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(corpus_path(
+        "images/lockfiles/npm/package-lock-v3.json",
+    ))?)?;
+    for (path, entry) in lock
+        .get("packages")
+        .and_then(serde_json::Value::as_object)
+        .context("no packages")?
+    {
+        let Some(name) = path
+            .rsplit("node_modules/")
+            .next()
+            .filter(|name| !name.is_empty() && path.contains("node_modules/"))
+        else {
+            continue;
+        };
         if let Some(version) = entry.get("version").and_then(serde_json::Value::as_str) {
             packages.push(PackageQuery::new(PackageKind::Npm, name, version));
         }
@@ -91,12 +130,20 @@ fn language_packages() -> Result<Vec<PackageQuery>> {
         (PackageKind::PyPI, "requests", "2.19.0"),
         (PackageKind::PyPI, "urllib3", "1.24.1"),
         (PackageKind::Go, "golang.org/x/text", "v0.3.6"),
-        (PackageKind::Go, "golang.org/x/net", "v0.0.0-20210226172049-e18ecbb05110"),
+        (
+            PackageKind::Go,
+            "golang.org/x/net",
+            "v0.0.0-20210226172049-e18ecbb05110",
+        ),
         (PackageKind::Go, "stdlib", "1.20.1"),
         (PackageKind::Cargo, "smallvec", "0.6.9"),
         (PackageKind::Cargo, "tokio", "1.8.0"),
         (PackageKind::Npm, "minimist", "1.2.5"),
-        (PackageKind::Maven, "org.apache.logging.log4j:log4j-core", "2.14.1"),
+        (
+            PackageKind::Maven,
+            "org.apache.logging.log4j:log4j-core",
+            "2.14.1",
+        ),
     ] {
         packages.push(PackageQuery::new(kind, name, version));
     }
@@ -133,13 +180,20 @@ fn main() -> Result<()> {
         let report = db.import_paths(&paths, &ImportLimits::default())?;
         db.flush()?;
         import_times.push(started.elapsed());
-        anyhow::ensure!(report.issues.is_empty(), "import issues: {:?}", report.issues);
+        anyhow::ensure!(
+            report.issues.is_empty(),
+            "import issues: {:?}",
+            report.issues
+        );
         let status = db.status()?;
         entries = status.affected_entries;
         let mut slowest = status.sources.clone();
         slowest.sort_by_key(|source| std::cmp::Reverse(source.import_millis));
         for source in slowest.iter().take(6) {
-            println!("  source {} took {} ms ({} advisories, {} entries)", source.name, source.import_millis, source.advisories, source.affected_entries);
+            println!(
+                "  source {} took {} ms ({} advisories, {} entries)",
+                source.name, source.import_millis, source.advisories, source.affected_entries
+            );
         }
         directories.push(directory);
     }
@@ -164,7 +218,10 @@ fn main() -> Result<()> {
         let started = Instant::now();
         let report = db.match_packages(Some(&os), &sbom, &options)?;
         match_times.push(started.elapsed());
-        anyhow::ensure!(report.matches.len() == first.matches.len(), "matching is not deterministic");
+        anyhow::ensure!(
+            report.matches.len() == first.matches.len(),
+            "matching is not deterministic"
+        );
     }
     let match_median = median(&mut match_times);
     let match_p95 = percentile(&mut match_times, 0.95);
@@ -180,7 +237,15 @@ fn main() -> Result<()> {
                 Some(ecosystem) => vec![(ecosystem.to_owned(), package.name.clone())],
                 None => os_ecosystem_keys(&os, package.kind, false)
                     .into_iter()
-                    .map(|key| (key, package.source_name.clone().unwrap_or_else(|| package.name.clone())))
+                    .map(|key| {
+                        (
+                            key,
+                            package
+                                .source_name
+                                .clone()
+                                .unwrap_or_else(|| package.name.clone()),
+                        )
+                    })
                     .collect(),
             };
             for (ecosystem, name) in keys {
@@ -193,13 +258,38 @@ fn main() -> Result<()> {
 
     let per_second = |count: usize, duration: Duration| count as f64 / duration.as_secs_f64();
     println!("palisade-vulndb benchmark");
-    println!("corpus: {} bytes, {parsed_advisories} advisories, {entries} indexed entries; database {database_bytes} bytes on disk", corpus_bytes);
-    println!("import (median of {parse_runs}): {:.0} ms = {:.0} advisories/s, {:.1} MB/s of feed", milliseconds(import_median), per_second(parsed_advisories, import_median), corpus_bytes as f64 / 1e6 / import_median.as_secs_f64());
-    println!("  limit, parse only (median of {parse_runs}): {:.0} ms; import / parse = {:.2}x", milliseconds(parse_median), import_median.as_secs_f64() / parse_median.as_secs_f64());
-    println!("re-match of {} packages ({debian_count} Debian 12 + {} language) -> {} vulnerabilities", sbom.len(), sbom.len() - debian_count, first.matches.len());
+    println!(
+        "corpus: {} bytes, {parsed_advisories} advisories, {entries} indexed entries; database {database_bytes} bytes on disk",
+        corpus_bytes
+    );
+    println!(
+        "import (median of {parse_runs}): {:.0} ms = {:.0} advisories/s, {:.1} MB/s of feed",
+        milliseconds(import_median),
+        per_second(parsed_advisories, import_median),
+        corpus_bytes as f64 / 1e6 / import_median.as_secs_f64()
+    );
+    println!(
+        "  limit, parse only (median of {parse_runs}): {:.0} ms; import / parse = {:.2}x",
+        milliseconds(parse_median),
+        import_median.as_secs_f64() / parse_median.as_secs_f64()
+    );
+    println!(
+        "re-match of {} packages ({debian_count} Debian 12 + {} language) -> {} vulnerabilities",
+        sbom.len(),
+        sbom.len() - debian_count,
+        first.matches.len()
+    );
     println!("  first match after open: {:.2} ms", milliseconds(cold));
-    println!("  warm (median of {iterations}): {:.2} ms, p95 {:.2} ms; target < 50 ms", milliseconds(match_median), milliseconds(match_p95));
-    println!("  limit, lookup + decode only ({touched} entries, median): {:.2} ms; match / lookup = {:.2}x", milliseconds(lookup_median), match_median.as_secs_f64() / lookup_median.as_secs_f64());
+    println!(
+        "  warm (median of {iterations}): {:.2} ms, p95 {:.2} ms; target < 50 ms",
+        milliseconds(match_median),
+        milliseconds(match_p95)
+    );
+    println!(
+        "  limit, lookup + decode only ({touched} entries, median): {:.2} ms; match / lookup = {:.2}x",
+        milliseconds(lookup_median),
+        match_median.as_secs_f64() / lookup_median.as_secs_f64()
+    );
     if let Some(peak) = peak_rss_kib() {
         println!("peak RSS of the benchmark process: {} MiB", peak / 1024);
     }

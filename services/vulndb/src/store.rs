@@ -132,7 +132,11 @@ impl VulnDb {
     pub fn open(path: impl AsRef<Path>) -> Result<Self, VulnDbError> {
         let path = path.as_ref().to_path_buf();
         let to_error = storage_error(&path);
-        let db = sled::Config::new().path(&path).mode(sled::Mode::HighThroughput).open().map_err(&to_error)?;
+        let db = sled::Config::new()
+            .path(&path)
+            .mode(sled::Mode::HighThroughput)
+            .open()
+            .map_err(&to_error)?;
         let open_tree = |name: &str| db.open_tree(name).map_err(&to_error);
         let (index, advisories, by_source, vex, sources, meta) = (
             open_tree("index")?,
@@ -222,13 +226,18 @@ impl VulnDb {
     fn clear_source(&self, source_id: u32) -> Result<(), VulnDbError> {
         let prefix = source_id.to_be_bytes();
         if let Some(blob) = self.by_source.remove(prefix).map_err(self.to_storage())? {
-            let keys: Vec<Vec<u8>> = postcard::from_bytes(&blob)
-                .map_err(|error| VulnDbError::Corrupt { key: format!("by_source/{source_id}"), message: error.to_string() })?;
+            let keys: Vec<Vec<u8>> =
+                postcard::from_bytes(&blob).map_err(|error| VulnDbError::Corrupt {
+                    key: format!("by_source/{source_id}"),
+                    message: error.to_string(),
+                })?;
             let mut index_batch = sled::Batch::default();
             for key in keys {
                 index_batch.remove(key);
             }
-            self.index.apply_batch(index_batch).map_err(self.to_storage())?;
+            self.index
+                .apply_batch(index_batch)
+                .map_err(self.to_storage())?;
         }
         for tree in [&self.advisories, &self.vex] {
             let mut batch = sled::Batch::default();
@@ -267,7 +276,9 @@ impl VulnDb {
         let summary = import::import_unit(unit, limits, &mut sink)?;
         sink.flush()?;
         let owned = StoreSink::encode(&sink.owned_keys, "by_source")?;
-        self.by_source.insert(source_id.to_be_bytes(), owned).map_err(self.to_storage())?;
+        self.by_source
+            .insert(source_id.to_be_bytes(), owned)
+            .map_err(self.to_storage())?;
         let (advisories, affected_entries, vex_statements, issues) = (
             sink.advisories,
             sink.affected_entries,
@@ -475,5 +486,39 @@ impl RecordSink for StoreSink<'_> {
         if self.report.issues.len() < MAX_REPORTED_ISSUES {
             self.report.issues.push(issue);
         }
+    }
+}
+
+impl std::fmt::Display for DbStatus {
+    /// The `palisade vulndb status` table: one line per source, then totals.
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(formatter, "vulnerability database: {}", self.path.display())?;
+        writeln!(
+            formatter,
+            "{:<22} {:>10} {:>10} {:>6} {:>7} {:>9}  {:<20}  source",
+            "format", "advisories", "entries", "vex", "issues", "import ms", "imported at"
+        )?;
+        for source in &self.sources {
+            writeln!(
+                formatter,
+                "{:<22} {:>10} {:>10} {:>6} {:>7} {:>9}  {:<20}  {}",
+                source.format,
+                source.advisories,
+                source.affected_entries,
+                source.vex_statements,
+                source.issues,
+                source.import_millis,
+                source.imported_at,
+                source.name
+            )?;
+        }
+        write!(
+            formatter,
+            "total: {} sources, {} advisories, {} entries, {} VEX statements",
+            self.sources.len(),
+            self.advisories,
+            self.affected_entries,
+            self.vex_statements
+        )
     }
 }

@@ -469,3 +469,26 @@ pub fn fuzz_parse(data: &[u8]) {
         let _ = parse_document(&value, "fuzz");
     }
 }
+
+/// Reads a VEX document from a file (for `--vex FILE`), bounded by the document size limit.
+pub fn read_vex_file(
+    path: &std::path::Path,
+    limits: &crate::import::ImportLimits,
+) -> Result<Vec<VexStatement>, crate::VulnDbError> {
+    let file = std::fs::File::open(path).map_err(|source| crate::VulnDbError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let name = path.display().to_string();
+    let bytes =
+        crate::import::read_bounded(file, limits.max_document_bytes, &name, "VEX document")?;
+    let value: serde_json::Value =
+        serde_json::from_slice(&bytes).map_err(|error| crate::VulnDbError::Malformed {
+            path: name.clone(),
+            message: format!("invalid JSON: {error}"),
+        })?;
+    parse_document(&value, &name).map_err(|message| crate::VulnDbError::Malformed {
+        path: name,
+        message,
+    })
+}

@@ -12,7 +12,8 @@ const GOOD_OSV: &str = r#"{"id":"GHSA-test-good","affected":[{"package":{"ecosys
 fn write_zip(path: &Path, entries: &[(&str, Vec<u8>)]) {
     let file = std::fs::File::create(path).expect("create zip");
     let mut writer = zip::ZipWriter::new(file);
-    let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
     for (name, bytes) in entries {
         writer.start_file(*name, options).expect("start entry");
         writer.write_all(bytes).expect("write entry");
@@ -29,7 +30,12 @@ fn import_all(root: &Path, limits: &ImportLimits) -> Result<CollectingSink, Vuln
 }
 
 fn small_limits() -> ImportLimits {
-    ImportLimits { max_record_bytes: 64 * 1024, max_document_bytes: 1024 * 1024, max_zip_entries: 100, max_zip_total_bytes: 4 * 1024 * 1024 }
+    ImportLimits {
+        max_record_bytes: 64 * 1024,
+        max_document_bytes: 1024 * 1024,
+        max_zip_entries: 100,
+        max_zip_total_bytes: 4 * 1024 * 1024,
+    }
 }
 
 #[test]
@@ -40,15 +46,28 @@ fn zip_bomb_entry_is_refused_and_the_rest_of_the_archive_imports() {
     let mut bomb = b"{\"id\":\"BOMB\",\"details\":\"".to_vec();
     bomb.extend(std::iter::repeat_n(b' ', 8 * 1024 * 1024));
     bomb.extend_from_slice(b"\"}");
-    write_zip(&archive, &[("BOMB.json", bomb), ("GOOD.json", GOOD_OSV.as_bytes().to_vec())]);
-    assert!(std::fs::metadata(&archive).expect("zip exists").len() < 64 * 1024, "the bomb must be small on disk");
+    write_zip(
+        &archive,
+        &[
+            ("BOMB.json", bomb),
+            ("GOOD.json", GOOD_OSV.as_bytes().to_vec()),
+        ],
+    );
+    assert!(
+        std::fs::metadata(&archive).expect("zip exists").len() < 64 * 1024,
+        "the bomb must be small on disk"
+    );
     let sink = import_all(directory.path(), &small_limits()).expect("import continues");
     assert_eq!(sink.advisories.len(), 1);
     assert_eq!(sink.advisories[0].id, "GHSA-test-good");
     assert_eq!(sink.issues.len(), 1);
     assert_eq!(sink.issues[0].entry.as_deref(), Some("BOMB.json"));
     assert!(sink.issues[0].file.ends_with("all.zip"));
-    assert!(sink.issues[0].message.contains("limit"), "{}", sink.issues[0].message);
+    assert!(
+        sink.issues[0].message.contains("limit"),
+        "{}",
+        sink.issues[0].message
+    );
 }
 
 #[test]
@@ -59,10 +78,16 @@ fn total_decompressed_size_of_an_archive_is_bounded() {
         bytes.extend(std::iter::repeat_n(b' ', 60 * 1024));
         bytes
     };
-    let entries: Vec<(String, Vec<u8>)> = (0..80).map(|index| (format!("E{index}.json"), entry.clone())).collect();
-    let borrowed: Vec<(&str, Vec<u8>)> = entries.iter().map(|(name, bytes)| (name.as_str(), bytes.clone())).collect();
+    let entries: Vec<(String, Vec<u8>)> = (0..80)
+        .map(|index| (format!("E{index}.json"), entry.clone()))
+        .collect();
+    let borrowed: Vec<(&str, Vec<u8>)> = entries
+        .iter()
+        .map(|(name, bytes)| (name.as_str(), bytes.clone()))
+        .collect();
     write_zip(&directory.path().join("all.zip"), &borrowed);
-    let error = import_all(directory.path(), &small_limits()).expect_err("4 MiB total limit is exceeded");
+    let error =
+        import_all(directory.path(), &small_limits()).expect_err("4 MiB total limit is exceeded");
     assert_eq!(error.code(), "VULNDB_TOO_LARGE");
     assert!(error.to_string().contains("all.zip"), "{error}");
 }
@@ -70,8 +95,13 @@ fn total_decompressed_size_of_an_archive_is_bounded() {
 #[test]
 fn archives_with_too_many_entries_are_refused() {
     let directory = tempfile::tempdir().expect("temp dir");
-    let entries: Vec<(String, Vec<u8>)> = (0..101).map(|index| (format!("E{index}.json"), b"{}".to_vec())).collect();
-    let borrowed: Vec<(&str, Vec<u8>)> = entries.iter().map(|(name, bytes)| (name.as_str(), bytes.clone())).collect();
+    let entries: Vec<(String, Vec<u8>)> = (0..101)
+        .map(|index| (format!("E{index}.json"), b"{}".to_vec()))
+        .collect();
+    let borrowed: Vec<(&str, Vec<u8>)> = entries
+        .iter()
+        .map(|(name, bytes)| (name.as_str(), bytes.clone()))
+        .collect();
     write_zip(&directory.path().join("all.zip"), &borrowed);
     let error = import_all(directory.path(), &small_limits()).expect_err("entry count limit");
     assert!(error.to_string().contains("zip entry count"), "{error}");
@@ -100,18 +130,34 @@ fn bad_records_are_reported_with_file_and_entry_and_skipped() {
     std::fs::write(rustsec.join("RUSTSEC-2099-0001.md"), "```toml\n[advisory]\nid = \"RUSTSEC-2099-0001\"\npackage = \"x\"\n\n[versions]\npatched = [\"not a requirement\"]\n```\n# x\n").expect("write advisory");
     let sink = import_all(directory.path(), &small_limits()).expect("import continues");
     let described: Vec<String> = sink.issues.iter().map(ToString::to_string).collect();
-    let has = |file_end: &str, entry: &str| sink.issues.iter().any(|issue| issue.file.ends_with(file_end) && issue.entry.as_deref().unwrap_or("").contains(entry));
+    let has = |file_end: &str, entry: &str| {
+        sink.issues.iter().any(|issue| {
+            issue.file.ends_with(file_end) && issue.entry.as_deref().unwrap_or("").contains(entry)
+        })
+    };
     assert!(has("all.zip", "TRUNCATED.json"), "{described:#?}");
     assert!(has("all.zip", "BADEVENT.json"), "{described:#?}");
     assert!(has("main.yaml", "packages[1]"), "{described:#?}");
     assert!(has("DSA.list", "line 3"), "{described:#?}");
     assert!(has("RUSTSEC-2099-0001.md", ""), "{described:#?}");
     assert_eq!(sink.issues.len(), 5, "{described:#?}");
-    let imported: Vec<&str> = sink.advisories.iter().map(|advisory| advisory.id.as_str()).collect();
+    let imported: Vec<&str> = sink
+        .advisories
+        .iter()
+        .map(|advisory| advisory.id.as_str())
+        .collect();
     assert!(imported.contains(&"GHSA-test-good"));
     assert!(imported.contains(&"CVE-2019-14697"));
-    let dsa = sink.advisories.iter().find(|advisory| advisory.id == "DSA-9999-1").expect("DSA kept");
-    assert_eq!(dsa.affected.len(), 1, "the bullseye line survives the bad one");
+    let dsa = sink
+        .advisories
+        .iter()
+        .find(|advisory| advisory.id == "DSA-9999-1")
+        .expect("DSA kept");
+    assert_eq!(
+        dsa.affected.len(),
+        1,
+        "the bullseye line survives the bad one"
+    );
 }
 
 #[test]
@@ -122,10 +168,16 @@ fn oversized_loose_records_are_reported_not_loaded() {
     std::fs::write(directory.path().join("HUGE.json"), huge).expect("write");
     let mut sink = CollectingSink::default();
     let units = discover_sources(&[directory.path().to_path_buf()]).expect("discover");
-    let limits = ImportLimits { max_document_bytes: 64 * 1024, ..small_limits() };
+    let limits = ImportLimits {
+        max_document_bytes: 64 * 1024,
+        ..small_limits()
+    };
     let result = import_unit(&units[0], &limits, &mut sink);
     assert!(sink.advisories.is_empty());
-    assert!(result.is_ok(), "a directory of records reports the huge one and goes on: {result:?}");
+    assert!(
+        result.is_ok(),
+        "a directory of records reports the huge one and goes on: {result:?}"
+    );
     assert_eq!(sink.issues.len(), 1);
     assert!(sink.issues[0].file.ends_with("HUGE.json"));
 }
@@ -145,7 +197,12 @@ fn a_path_without_vulnerability_data_is_an_error_naming_it() {
     let directory = tempfile::tempdir().expect("temp dir");
     std::fs::write(directory.path().join("notes.txt"), "hello").expect("write");
     let db = VulnDb::open(directory.path().join("db")).expect("opens");
-    let error = db.import_paths(&[directory.path().join("notes.txt")], &ImportLimits::default()).expect_err("nothing recognised");
+    let error = db
+        .import_paths(
+            &[directory.path().join("notes.txt")],
+            &ImportLimits::default(),
+        )
+        .expect_err("nothing recognised");
     assert_eq!(error.code(), "VULNDB_UNRECOGNISED");
     assert!(error.to_string().contains("notes.txt"));
 }
@@ -167,4 +224,48 @@ fn feed_fuzz_entry_point_survives_every_corpus_shape_truncated() {
             }
         }
     }
+}
+
+#[test]
+fn yaml_alias_expansion_bombs_are_refused() {
+    let directory = tempfile::tempdir().expect("temp dir");
+    // 9^12 strings if the aliases were expanded; `packages` refers to the last level.
+    let mut bomb = String::from("distroversion: v3.11\nlevels:\n");
+    bomb.push_str("  a: &a [\"x\",\"x\",\"x\",\"x\",\"x\",\"x\",\"x\",\"x\",\"x\"]\n");
+    for level in 1..12 {
+        let previous = (b'a' + level - 1) as char;
+        let current = (b'a' + level) as char;
+        bomb.push_str(&format!("  {current}: &{current} [*{previous},*{previous},*{previous},*{previous},*{previous},*{previous},*{previous},*{previous},*{previous}]\n"));
+    }
+    bomb.push_str("packages: *l\n");
+    std::fs::write(directory.path().join("main.yaml"), bomb).expect("write");
+    let started = std::time::Instant::now();
+    let sink = import_all(directory.path(), &small_limits()).expect("import returns");
+    assert!(sink.advisories.is_empty());
+    assert_eq!(sink.issues.len(), 1, "{:?}", sink.issues);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "the bomb was expanded"
+    );
+}
+
+#[test]
+fn vex_files_for_the_command_line_are_read_and_bad_ones_named() {
+    let corpus_document =
+        palisade_testkit::corpus_path("vulndb/vex/trivy-testdata-openvex-nested.json");
+    let statements =
+        palisade_vulndb::vex::read_vex_file(&corpus_document, &ImportLimits::default())
+            .expect("reads");
+    assert_eq!(statements.len(), 1);
+    assert_eq!(
+        statements[0].subcomponents,
+        vec!["pkg:golang/github.com/aquasecurity/go-transitive@v4.0.0".to_owned()]
+    );
+    let directory = tempfile::tempdir().expect("temp dir");
+    let bad = directory.path().join("bad.json");
+    std::fs::write(&bad, "{\"statements\": 1}").expect("write");
+    let error =
+        palisade_vulndb::vex::read_vex_file(&bad, &ImportLimits::default()).expect_err("not VEX");
+    assert_eq!(error.code(), "VULNDB_MALFORMED");
+    assert!(error.to_string().contains("bad.json"));
 }

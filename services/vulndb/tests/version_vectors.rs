@@ -242,3 +242,23 @@ fn maven_comparator_matches_maven_artifact_3_8_7_vectors() {
     );
     assert_eq!(checked, 1128);
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, .. ProptestConfig::default() })]
+
+    /// Every comparator is total, antisymmetric and reflexive on arbitrary strings; the fuzz
+    /// target runs the same function.
+    #[test]
+    fn comparators_are_antisymmetric_on_arbitrary_strings(left in "[0-9a-zA-Z.~^+_:-]{0,12}", right in "[0-9a-zA-Z.~^+_:-]{0,12}") {
+        palisade_vulndb::version::fuzz_compare(format!("{left}\n{right}").as_bytes());
+    }
+
+    /// Transitivity on well-formed dpkg versions (sorting relies on it).
+    #[test]
+    fn dpkg_order_is_transitive(a in dpkg_version(), b in dpkg_version(), c in dpkg_version()) {
+        let scheme = VersionScheme::Dpkg;
+        if scheme.compare(&a, &b).is_le() && scheme.compare(&b, &c).is_le() {
+            prop_assert!(scheme.compare(&a, &c).is_le(), "{} <= {} <= {}", a, b, c);
+        }
+    }
+}

@@ -2,6 +2,7 @@
 //! read with size limits, and handed record by record to a [`RecordSink`]. A bad record becomes
 //! an [`ImportIssue`] naming the file and entry; the rest of the feed still imports.
 
+mod archive;
 pub mod debian;
 pub mod osv;
 pub mod rustsec;
@@ -144,7 +145,7 @@ impl SourceUnit {
     }
 }
 
-fn is_loose_record(path: &Path) -> bool {
+pub(crate) fn is_loose_record(path: &Path) -> bool {
     matches!(
         path.extension().and_then(|extension| extension.to_str()),
         Some("json" | "md")
@@ -239,7 +240,7 @@ pub struct UnitSummary {
 }
 
 impl UnitSummary {
-    fn saw(&mut self, format: FeedFormat) {
+    pub(crate) fn saw(&mut self, format: FeedFormat) {
         self.recognised = true;
         self.format = match self.format {
             None => Some(format),
@@ -286,7 +287,7 @@ fn import_file(
         .and_then(|extension| extension.to_str())
         .unwrap_or("");
     match extension {
-        "zip" => import_zip(path, limits, sink, summary),
+        "zip" => archive::import_zip(path, limits, sink, summary),
         "yaml" | "yml" => {
             let bytes = read_file(path, limits.max_document_bytes, "document")?;
             let text = String::from_utf8_lossy(&bytes);
@@ -333,7 +334,7 @@ fn import_file(
 }
 
 /// Imports one JSON or Markdown record, recognising its shape.
-fn import_record_bytes(
+pub(crate) fn import_record_bytes(
     bytes: &[u8],
     file: &str,
     entry: Option<String>,
@@ -417,98 +418,6 @@ fn import_record_bytes(
         entry,
         "JSON document of no known vulnerability format".to_owned(),
     ));
-    Ok(())
-}
-
-fn import_zip(
-    path: &Path,
-    limits: &ImportLimits,
-    sink: &mut dyn RecordSink,
-    summary: &mut UnitSummary,
-) -> Result<(), VulnDbError> {
-    let name = path.display().to_string();
-    let file = File::open(path).map_err(|source| VulnDbError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let mut archive = zip::ZipArchive::new(file).map_err(|error| VulnDbError::Malformed {
-        path: name.clone(),
-        message: format!("not a readable zip archive: {error}"),
-    })?;
-    if archive.len() > limits.max_zip_entries {
-        return Err(VulnDbError::TooLarge {
-            path: name,
-            what: "zip entry count",
-            limit: limits.max_zip_entries as u64,
-        });
-    }
-    let mut total_bytes: u64 = 0;
-    for index in 0..archive.len() {
-        let mut entry = match archive.by_index(index) {
-            Ok(entry) => entry,
-            Err(error) => {
-                sink.issue(ImportIssue::new(
-                    &name,
-                    Some(format!("entry {index}")),
-                    format!("unreadable zip entry: {error}"),
-                ));
-                continue;
-            }
-        };
-        if entry.is_dir() {
-            continue;
-        }
-        let entry_name = entry.name().to_owned();
-        if !is_loose_record(Path::new(&entry_name)) {
-            continue;
-        }
-        // The declared size is checked first, the bytes actually inflated are capped as well:
-        // a zip bomb can lie about its size.
-        if entry.size() > limits.max_record_bytes {
-            sink.issue(ImportIssue::new(
-                &name,
-                Some(entry_name),
-                format!(
-                    "entry declares {} bytes, more than the record limit of {}",
-                    entry.size(),
-                    limits.max_record_bytes
-                ),
-            ));
-            continue;
-        }
-        let bytes = match read_bounded(&mut entry, limits.max_record_bytes, &name, "zip entry") {
-            Ok(bytes) => bytes,
-            Err(VulnDbError::TooLarge { .. }) => {
-                sink.issue(ImportIssue::new(
-                    &name,
-                    Some(entry_name),
-                    format!(
-                        "entry inflates past the record limit of {} bytes",
-                        limits.max_record_bytes
-                    ),
-                ));
-                continue;
-            }
-            Err(VulnDbError::Read { source, .. }) => {
-                sink.issue(ImportIssue::new(
-                    &name,
-                    Some(entry_name),
-                    format!("corrupt zip entry: {source}"),
-                ));
-                continue;
-            }
-            Err(error) => return Err(error),
-        };
-        total_bytes = total_bytes.saturating_add(bytes.len() as u64);
-        if total_bytes > limits.max_zip_total_bytes {
-            return Err(VulnDbError::TooLarge {
-                path: name,
-                what: "total decompressed size",
-                limit: limits.max_zip_total_bytes,
-            });
-        }
-        import_record_bytes(&bytes, &name, Some(entry_name), sink, summary)?;
-    }
     Ok(())
 }
 
