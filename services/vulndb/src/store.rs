@@ -4,8 +4,9 @@
 //! Trees:
 //! - `index`: `ecosystem \0 package \0 source-id(4 bytes) advisory-id` -> postcard [`Affected`]
 //! - `advisories`: `source-id advisory-id` -> postcard [`AdvisoryMeta`]
-//! - `by_source`: `source-id` -> postcard list of the source's index keys, to remove them on
-//!   re-import (one value per source: a per-key tree doubled the import's write cost)
+//! - `by_source`: `source-id chunk(4 bytes)` -> postcard list of index keys, one chunk per write
+//!   batch, written before the batch itself so that a crash mid-import never leaves index
+//!   entries the next import of the source cannot find and remove
 //! - `vex`: `source-id sequence(4 bytes)` -> postcard [`VexStatement`]
 //! - `sources`: source name -> JSON [`SourceStatus`]
 //! - `meta`: counters
@@ -90,8 +91,6 @@ pub struct ImportReport {
 
 /// Bad records listed in an import report at most; the counts in [`SourceStatus`] stay exact.
 const MAX_REPORTED_ISSUES: usize = 10_000;
-/// Index writes grouped per sled batch.
-const BATCH_SIZE: usize = 20_000;
 
 /// The vulnerability database.
 #[derive(Clone)]
@@ -225,20 +224,26 @@ impl VulnDb {
     /// Removes everything a source wrote before.
     fn clear_source(&self, source_id: u32) -> Result<(), VulnDbError> {
         let prefix = source_id.to_be_bytes();
-        if let Some(blob) = self.by_source.remove(prefix).map_err(self.to_storage())? {
+        let mut index_batch = sled::Batch::default();
+        let mut chunk_batch = sled::Batch::default();
+        for item in self.by_source.scan_prefix(prefix) {
+            let (chunk_key, blob) = item.map_err(self.to_storage())?;
             let keys: Vec<Vec<u8>> =
                 postcard::from_bytes(&blob).map_err(|error| VulnDbError::Corrupt {
                     key: format!("by_source/{source_id}"),
                     message: error.to_string(),
                 })?;
-            let mut index_batch = sled::Batch::default();
             for key in keys {
                 index_batch.remove(key);
             }
-            self.index
-                .apply_batch(index_batch)
-                .map_err(self.to_storage())?;
+            chunk_batch.remove(chunk_key);
         }
+        self.index
+            .apply_batch(index_batch)
+            .map_err(self.to_storage())?;
+        self.by_source
+            .apply_batch(chunk_batch)
+            .map_err(self.to_storage())?;
         for tree in [&self.advisories, &self.vex] {
             let mut batch = sled::Batch::default();
             for item in tree.scan_prefix(prefix) {
@@ -259,12 +264,16 @@ impl VulnDb {
         let started = Instant::now();
         let name = unit.name();
         let source_id = self.source_id(&name)?;
+        // Until the import completes, status shows the source as incomplete, not its old counts.
+        self.record_source(&name, source_id, "incomplete", (0, 0, 0, 0), started)?;
         self.clear_source(source_id)?;
         let mut sink = StoreSink {
             db: self,
             source_id,
             index_batch: sled::Batch::default(),
             owned_keys: Vec::new(),
+            chunk: 0,
+            batch_entries: limits.write_batch_entries.max(1),
             advisory_batch: sled::Batch::default(),
             pending: 0,
             advisories: 0,
@@ -275,10 +284,6 @@ impl VulnDb {
         };
         let summary = import::import_unit(unit, limits, &mut sink)?;
         sink.flush()?;
-        let owned = StoreSink::encode(&sink.owned_keys, "by_source")?;
-        self.by_source
-            .insert(source_id.to_be_bytes(), owned)
-            .map_err(self.to_storage())?;
         let (advisories, affected_entries, vex_statements, issues) = (
             sink.advisories,
             sink.affected_entries,
@@ -377,6 +382,8 @@ struct StoreSink<'a> {
     source_id: u32,
     index_batch: sled::Batch,
     owned_keys: Vec<Vec<u8>>,
+    chunk: u32,
+    batch_entries: usize,
     advisory_batch: sled::Batch,
     pending: usize,
     advisories: u64,
@@ -389,6 +396,17 @@ struct StoreSink<'a> {
 impl StoreSink<'_> {
     fn flush(&mut self) -> Result<(), VulnDbError> {
         let to_error = self.db.to_storage();
+        if !self.owned_keys.is_empty() {
+            let mut chunk_key = self.source_id.to_be_bytes().to_vec();
+            chunk_key.extend_from_slice(&self.chunk.to_be_bytes());
+            let encoded = Self::encode(&self.owned_keys, "by_source")?;
+            self.db
+                .by_source
+                .insert(chunk_key, encoded)
+                .map_err(&to_error)?;
+            self.chunk = self.chunk.wrapping_add(1);
+            self.owned_keys.clear();
+        }
         self.db
             .index
             .apply_batch(std::mem::take(&mut self.index_batch))
@@ -458,7 +476,7 @@ impl RecordSink for StoreSink<'_> {
             self.pending += 1;
         }
         self.advisories += 1;
-        if self.pending >= BATCH_SIZE {
+        if self.pending >= self.batch_entries {
             self.flush()?;
         }
         Ok(())

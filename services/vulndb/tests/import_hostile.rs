@@ -35,6 +35,7 @@ fn small_limits() -> ImportLimits {
         max_document_bytes: 1024 * 1024,
         max_zip_entries: 100,
         max_zip_total_bytes: 4 * 1024 * 1024,
+        write_batch_entries: 2,
     }
 }
 
@@ -268,4 +269,42 @@ fn vex_files_for_the_command_line_are_read_and_bad_ones_named() {
         palisade_vulndb::vex::read_vex_file(&bad, &ImportLimits::default()).expect_err("not VEX");
     assert_eq!(error.code(), "VULNDB_MALFORMED");
     assert!(error.to_string().contains("bad.json"));
+}
+
+#[test]
+fn reimporting_a_shrunken_source_removes_entries_across_write_batches() {
+    let directory = tempfile::tempdir().expect("temp dir");
+    let feed = directory.path().join("feed");
+    std::fs::create_dir(&feed).expect("mkdir");
+    let record = |identifier: &str, package: &str| {
+        format!(
+            r#"{{"id":"{identifier}","affected":[{{"package":{{"ecosystem":"npm","name":"{package}"}},"ranges":[{{"type":"SEMVER","events":[{{"introduced":"0"}},{{"fixed":"1.0.0"}}]}}]}}]}}"#
+        )
+    };
+    for index in 0..7 {
+        std::fs::write(
+            feed.join(format!("R{index}.json")),
+            record(&format!("GHSA-r{index}"), &format!("package-{index}")),
+        )
+        .expect("write");
+    }
+    let db = VulnDb::open(directory.path().join("db")).expect("opens");
+    // Two entries per write batch: the seven records span four batches and four key chunks.
+    db.import_paths(std::slice::from_ref(&feed), &small_limits())
+        .expect("imports");
+    assert_eq!(db.index_len(), 7);
+    for index in 1..7 {
+        std::fs::remove_file(feed.join(format!("R{index}.json"))).expect("remove");
+    }
+    let report = db
+        .import_paths(std::slice::from_ref(&feed), &small_limits())
+        .expect("re-imports");
+    assert_eq!(report.sources[0].advisories, 1);
+    assert_eq!(db.index_len(), 1, "entries of removed records are gone");
+    let query =
+        palisade_vulndb::PackageQuery::new(palisade_vulndb::PackageKind::Npm, "package-3", "0.5.0");
+    let matches = db
+        .match_packages(None, &[query], &palisade_vulndb::MatchOptions::default())
+        .expect("matches");
+    assert!(matches.matches.is_empty());
 }

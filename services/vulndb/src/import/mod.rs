@@ -29,6 +29,8 @@ pub struct ImportLimits {
     pub max_zip_entries: usize,
     /// Most bytes decompressed from one zip archive in total.
     pub max_zip_total_bytes: u64,
+    /// Index entries written per database batch (memory held by an import in progress).
+    pub write_batch_entries: usize,
 }
 
 impl Default for ImportLimits {
@@ -39,6 +41,7 @@ impl Default for ImportLimits {
             max_document_bytes: 512 * 1024 * 1024,
             max_zip_entries: 2_000_000,
             max_zip_total_bytes: 16 * 1024 * 1024 * 1024,
+            write_batch_entries: 20_000,
         }
     }
 }
