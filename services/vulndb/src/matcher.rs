@@ -13,8 +13,8 @@ use crate::error::VulnDbError;
 use crate::evaluate::{Evaluation, evaluate};
 use crate::import::debian::DEBIAN_ANY_RELEASE;
 use crate::model::{Affected, AffectedStatus, FixState};
-use crate::severity::{Severity, SeverityAssessment};
-use crate::store::{AdvisoryMeta, VulnDb, package_prefix};
+use crate::severity::{Severity, SeverityAssessment, SeveritySource};
+use crate::store::{AdvisoryMeta, CvssEvidence, VulnDb, package_prefix};
 use crate::vex::{VexStatement, VexSubject};
 
 /// A package to match, as the SBOM describes it.
@@ -88,6 +88,9 @@ pub struct VulnerabilityMatch {
     pub fix_state: FixState,
     /// Severity and its evidence.
     pub severity: SeverityAssessment,
+    /// When the advisory has no CVSS vector of its own: the advisory of the same vulnerability
+    /// (by id or alias, from any feed) whose vector gave `severity`.
+    pub severity_from: Option<String>,
     /// Per-package label from the feed (Debian urgency), when any.
     pub severity_label: Option<String>,
     /// Imported source (file) the record came from.
@@ -196,6 +199,20 @@ fn lookups(
     )
 }
 
+/// Newer CVSS versions first, then the higher score (the same rule as within one record).
+fn better_evidence(candidate: &CvssEvidence, current: &CvssEvidence) -> bool {
+    let rank = |evidence: &CvssEvidence| {
+        let version = match evidence.severity.source {
+            SeveritySource::CvssV4 => 3,
+            SeveritySource::CvssV3 => 2,
+            SeveritySource::CvssV2 => 1,
+            SeveritySource::VendorLabel | SeveritySource::None => 0,
+        };
+        (version, evidence.severity.cvss_score.unwrap_or(0.0))
+    };
+    rank(candidate) > rank(current)
+}
+
 fn subject_of(package: &PackageQuery) -> VexSubject<'_> {
     VexSubject {
         purl: package.purl.as_deref(),
@@ -246,6 +263,63 @@ impl VulnDb {
         Ok(entries)
     }
 
+    /// The advisory's own severity when a CVSS vector gave it; otherwise the best CVSS-based
+    /// severity any feed gives for its id or aliases; otherwise its own label.
+    fn severity_for(
+        &self,
+        meta: &AdvisoryMeta,
+        cache: &mut HashMap<String, Option<CvssEvidence>>,
+    ) -> Result<(SeverityAssessment, Option<String>), VulnDbError> {
+        if matches!(
+            meta.severity.source,
+            SeveritySource::CvssV4 | SeveritySource::CvssV3 | SeveritySource::CvssV2
+        ) {
+            return Ok((meta.severity.clone(), None));
+        }
+        let mut best: Option<CvssEvidence> = None;
+        for identifier in std::iter::once(&meta.id).chain(meta.aliases.iter()) {
+            let evidence = match cache.get(identifier) {
+                Some(cached) => cached.clone(),
+                None => {
+                    let looked_up = self.best_cvss_evidence(identifier)?;
+                    cache.insert(identifier.clone(), looked_up.clone());
+                    looked_up
+                }
+            };
+            if let Some(candidate) = evidence
+                && best
+                    .as_ref()
+                    .is_none_or(|current| better_evidence(&candidate, current))
+            {
+                best = Some(candidate);
+            }
+        }
+        Ok(match best {
+            Some(evidence) => (evidence.severity, Some(evidence.advisory_id)),
+            None => (meta.severity.clone(), None),
+        })
+    }
+
+    fn best_cvss_evidence(&self, identifier: &str) -> Result<Option<CvssEvidence>, VulnDbError> {
+        let mut prefix = identifier.as_bytes().to_vec();
+        prefix.push(0);
+        let mut best: Option<CvssEvidence> = None;
+        for item in self.cvss_by_id.scan_prefix(&prefix) {
+            let (key, value) = item.map_err(|source| VulnDbError::Storage {
+                path: self.path().to_path_buf(),
+                source,
+            })?;
+            let candidate: CvssEvidence = decode(&value, &key)?;
+            if best
+                .as_ref()
+                .is_none_or(|current| better_evidence(&candidate, current))
+            {
+                best = Some(candidate);
+            }
+        }
+        Ok(best)
+    }
+
     fn source_names(&self) -> Result<HashMap<u32, String>, VulnDbError> {
         Ok(self
             .status()?
@@ -264,6 +338,7 @@ impl VulnDb {
     ) -> Result<MatchReport, VulnDbError> {
         let source_names = self.source_names()?;
         let mut metas: HashMap<Vec<u8>, Arc<AdvisoryMeta>> = HashMap::new();
+        let mut cvss_cache: HashMap<String, Option<CvssEvidence>> = HashMap::new();
         let mut report = MatchReport::default();
         for (package_index, package) in packages.iter().enumerate() {
             let Some(package_lookups) = lookups(package, os, options) else {
@@ -340,6 +415,7 @@ impl VulnDb {
                     if options.ignore_unfixed && fix_state != FixState::Fixed {
                         continue;
                     }
+                    let (severity, severity_from) = self.severity_for(&meta, &mut cvss_cache)?;
                     let source_id =
                         u32::from_be_bytes([meta_key[0], meta_key[1], meta_key[2], meta_key[3]]);
                     report.matches.push(VulnerabilityMatch {
@@ -352,7 +428,8 @@ impl VulnDb {
                         matched_version: lookup.version.clone(),
                         fixed_version: fixed,
                         fix_state,
-                        severity: meta.severity.clone(),
+                        severity,
+                        severity_from,
                         severity_label: affected.severity_label.clone(),
                         source: source_names.get(&source_id).cloned().unwrap_or_default(),
                         reason,

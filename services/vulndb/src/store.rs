@@ -8,6 +8,9 @@
 //!   batch, written before the batch itself so that a crash mid-import never leaves index
 //!   entries the next import of the source cannot find and remove
 //! - `vex`: `source-id sequence(4 bytes)` -> postcard [`VexStatement`]
+//! - `cvss_by_id`: `vulnerability-id \0 source-id advisory-id` -> postcard [`CvssEvidence`],
+//!   for every id and alias of an advisory whose severity was computed from a CVSS vector, so a
+//!   record without one (a DSA) gets the severity of the same CVE from another feed
 //! - `sources`: source name -> JSON [`SourceStatus`]
 //! - `meta`: counters
 
@@ -20,7 +23,7 @@ use crate::ecosystem::{ecosystem_key, package_key};
 use crate::error::VulnDbError;
 use crate::import::{self, FeedFormat, ImportIssue, ImportLimits, RecordSink, SourceUnit};
 use crate::model::{Advisory, Affected};
-use crate::severity::SeverityAssessment;
+use crate::severity::{SeverityAssessment, SeveritySource};
 use crate::vex::VexStatement;
 
 /// What a stored advisory says besides its affected packages.
@@ -103,7 +106,21 @@ pub struct VulnDb {
     pub(crate) vex: sled::Tree,
     sources: sled::Tree,
     meta: sled::Tree,
+    pub(crate) cvss_by_id: sled::Tree,
 }
+
+/// A CVSS-based severity known for a vulnerability id, and the advisory it was computed from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CvssEvidence {
+    /// Advisory whose vector gave the severity.
+    pub advisory_id: String,
+    /// The severity computed from it.
+    pub severity: SeverityAssessment,
+}
+
+/// Which tree an owned key belongs to (stored in the per-source key lists).
+const OWNED_INDEX: u8 = 0;
+const OWNED_CVSS: u8 = 1;
 
 fn storage_error(path: &Path) -> impl Fn(sled::Error) -> VulnDbError + '_ {
     move |source| VulnDbError::Storage {
@@ -137,6 +154,7 @@ impl VulnDb {
             .open()
             .map_err(&to_error)?;
         let open_tree = |name: &str| db.open_tree(name).map_err(&to_error);
+        let cvss_by_id = open_tree("cvss_by_id")?;
         let (index, advisories, by_source, vex, sources, meta) = (
             open_tree("index")?,
             open_tree("advisories")?,
@@ -152,6 +170,7 @@ impl VulnDb {
             vex,
             sources,
             meta,
+            cvss_by_id,
             db,
             path: path.clone(),
         })
@@ -225,21 +244,28 @@ impl VulnDb {
     fn clear_source(&self, source_id: u32) -> Result<(), VulnDbError> {
         let prefix = source_id.to_be_bytes();
         let mut index_batch = sled::Batch::default();
+        let mut cvss_batch = sled::Batch::default();
         let mut chunk_batch = sled::Batch::default();
         for item in self.by_source.scan_prefix(prefix) {
             let (chunk_key, blob) = item.map_err(self.to_storage())?;
-            let keys: Vec<Vec<u8>> =
+            let keys: Vec<(u8, Vec<u8>)> =
                 postcard::from_bytes(&blob).map_err(|error| VulnDbError::Corrupt {
                     key: format!("by_source/{source_id}"),
                     message: error.to_string(),
                 })?;
-            for key in keys {
-                index_batch.remove(key);
+            for (tree, key) in keys {
+                match tree {
+                    OWNED_CVSS => cvss_batch.remove(key),
+                    _ => index_batch.remove(key),
+                }
             }
             chunk_batch.remove(chunk_key);
         }
         self.index
             .apply_batch(index_batch)
+            .map_err(self.to_storage())?;
+        self.cvss_by_id
+            .apply_batch(cvss_batch)
             .map_err(self.to_storage())?;
         self.by_source
             .apply_batch(chunk_batch)
@@ -272,6 +298,7 @@ impl VulnDb {
             source_id,
             index_batch: sled::Batch::default(),
             owned_keys: Vec::new(),
+            cvss_batch: sled::Batch::default(),
             chunk: 0,
             batch_entries: limits.write_batch_entries.max(1),
             advisory_batch: sled::Batch::default(),
@@ -381,7 +408,8 @@ struct StoreSink<'a> {
     db: &'a VulnDb,
     source_id: u32,
     index_batch: sled::Batch,
-    owned_keys: Vec<Vec<u8>>,
+    owned_keys: Vec<(u8, Vec<u8>)>,
+    cvss_batch: sled::Batch,
     chunk: u32,
     batch_entries: usize,
     advisory_batch: sled::Batch,
@@ -414,6 +442,10 @@ impl StoreSink<'_> {
         self.db
             .advisories
             .apply_batch(std::mem::take(&mut self.advisory_batch))
+            .map_err(&to_error)?;
+        self.db
+            .cvss_by_id
+            .apply_batch(std::mem::take(&mut self.cvss_batch))
             .map_err(&to_error)?;
         self.pending = 0;
         Ok(())
@@ -449,6 +481,26 @@ impl RecordSink for StoreSink<'_> {
         let source_prefix = self.source_id.to_be_bytes();
         let mut advisory_key = source_prefix.to_vec();
         advisory_key.extend_from_slice(advisory.id.as_bytes());
+        if matches!(
+            advisory.severity.source,
+            SeveritySource::CvssV4 | SeveritySource::CvssV3 | SeveritySource::CvssV2
+        ) {
+            let evidence = CvssEvidence {
+                advisory_id: advisory.id.clone(),
+                severity: advisory.severity.clone(),
+            };
+            let encoded = Self::encode(&evidence, &advisory.id)?;
+            for identifier in std::iter::once(&advisory.id).chain(advisory.aliases.iter()) {
+                if !Self::valid_key_part(identifier) {
+                    continue;
+                }
+                let mut key = identifier.as_bytes().to_vec();
+                key.push(0);
+                key.extend_from_slice(&advisory_key);
+                self.cvss_batch.insert(key.clone(), encoded.clone());
+                self.owned_keys.push((OWNED_CVSS, key));
+            }
+        }
         let meta = AdvisoryMeta {
             id: advisory.id.clone(),
             aliases: advisory.aliases,
@@ -471,7 +523,7 @@ impl RecordSink for StoreSink<'_> {
             let value: &Affected = &affected;
             self.index_batch
                 .insert(key.clone(), Self::encode(value, &advisory.id)?);
-            self.owned_keys.push(key);
+            self.owned_keys.push((OWNED_INDEX, key));
             self.affected_entries += 1;
             self.pending += 1;
         }

@@ -656,3 +656,40 @@ fn reimporting_a_source_replaces_it_instead_of_duplicating() {
         "minimist 2 + log4j 3 + Newtonsoft.Json 1 entries, once each"
     );
 }
+
+#[test]
+fn records_without_cvss_take_the_computed_severity_of_the_same_cve_from_another_feed() {
+    // DSA.list:1183-1201: DSA-5024-1 (CVE-2021-45105) fixed 2.17.0-1~deb11u1, DSA-5022-1
+    // (CVE-2021-45046) 2.16.0-1~deb11u1, DSA-5020-1 (CVE-2021-44228) 2.15.0-1~deb11u1 for
+    // bullseye apache-log4j2. DSA lists carry no severity; GHSA-jfh8-c2jp-5v3q
+    // (osv/samples/ghsa) aliases CVE-2021-44228 with CVSS:3.1/.../S:C/C:H/I:H/A:H = 10.0.
+    let report = run(
+        Some(OsRelease::new("debian", "11")),
+        deb(
+            "liblog4j2-java",
+            "2.13.3-1",
+            Some(("apache-log4j2", "2.13.3-1")),
+        ),
+        &MatchOptions::default(),
+    );
+    assert_eq!(
+        ids(&report),
+        set(&["DSA-5020-1", "DSA-5022-1", "DSA-5024-1"])
+    );
+    let log4shell = report
+        .matches
+        .iter()
+        .find(|found| found.id == "DSA-5020-1")
+        .expect("DSA-5020-1");
+    assert_eq!(log4shell.severity.severity, Severity::Critical);
+    assert_eq!(log4shell.severity.cvss_score, Some(10.0));
+    assert_eq!(
+        log4shell.severity_from.as_deref(),
+        Some("GHSA-jfh8-c2jp-5v3q")
+    );
+    let ghsa_itself = run(None, log4j_with_purl(), &MatchOptions::default());
+    assert_eq!(
+        ghsa_itself.matches[0].severity_from, None,
+        "a record with its own vector keeps it"
+    );
+}
