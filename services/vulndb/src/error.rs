@@ -50,6 +50,18 @@ pub enum VulnDbError {
         /// What was wrong.
         message: String,
     },
+    /// The database was written by a version with another on-disk layout.
+    #[error(
+        "vulnerability database at {path} has schema {found}, this version reads schema {expected}: import the feeds into a new directory"
+    )]
+    Schema {
+        /// Database directory.
+        path: PathBuf,
+        /// Schema found on disk (`none` for a pre-versioned database).
+        found: String,
+        /// Schema this version writes.
+        expected: u32,
+    },
     /// An import path names nothing the importer understands.
     #[error("{path}: no vulnerability data recognised")]
     Unrecognised {
@@ -67,6 +79,7 @@ impl VulnDbError {
             VulnDbError::Read { .. } => "VULNDB_READ",
             VulnDbError::TooLarge { .. } => "VULNDB_TOO_LARGE",
             VulnDbError::Malformed { .. } => "VULNDB_MALFORMED",
+            VulnDbError::Schema { .. } => "VULNDB_SCHEMA",
             VulnDbError::Unrecognised { .. } => "VULNDB_UNRECOGNISED",
         }
     }

@@ -118,6 +118,10 @@ pub struct CvssEvidence {
     pub severity: SeverityAssessment,
 }
 
+/// On-disk layout version, bumped whenever a tree's key or value encoding changes.
+pub const SCHEMA_VERSION: u32 = 1;
+const SCHEMA_KEY: &[u8] = b"schema_version";
+
 /// Which tree an owned key belongs to (stored in the per-source key lists).
 const OWNED_INDEX: u8 = 0;
 const OWNED_CVSS: u8 = 1;
@@ -163,6 +167,25 @@ impl VulnDb {
             open_tree("sources")?,
             open_tree("meta")?,
         );
+        let stored_schema = meta.get(SCHEMA_KEY).map_err(&to_error)?;
+        match stored_schema
+            .as_deref()
+            .and_then(|bytes| <[u8; 4]>::try_from(bytes).ok())
+            .map(u32::from_be_bytes)
+        {
+            Some(SCHEMA_VERSION) => {}
+            None if stored_schema.is_none() && index.is_empty() && sources.is_empty() => {
+                meta.insert(SCHEMA_KEY, &SCHEMA_VERSION.to_be_bytes())
+                    .map_err(&to_error)?;
+            }
+            other => {
+                return Err(VulnDbError::Schema {
+                    path: path.clone(),
+                    found: other.map_or_else(|| "none".to_owned(), |version| version.to_string()),
+                    expected: SCHEMA_VERSION,
+                });
+            }
+        }
         Ok(VulnDb {
             index,
             advisories,

@@ -308,3 +308,25 @@ fn reimporting_a_shrunken_source_removes_entries_across_write_batches() {
         .expect("matches");
     assert!(matches.matches.is_empty());
 }
+
+#[test]
+fn a_database_of_another_schema_is_refused_with_a_clear_error() {
+    let directory = tempfile::tempdir().expect("temp dir");
+    let path = directory.path().join("db");
+    {
+        let db = VulnDb::open(&path).expect("opens");
+        db.flush().expect("flush");
+    }
+    {
+        // Simulate a database written by a future layout.
+        let raw = sled::open(&path).expect("raw open");
+        raw.open_tree("meta")
+            .expect("meta")
+            .insert(b"schema_version", &99u32.to_be_bytes())
+            .expect("write");
+        raw.flush().expect("flush");
+    }
+    let error = VulnDb::open(&path).err().expect("refused");
+    assert_eq!(error.code(), "VULNDB_SCHEMA");
+    assert!(error.to_string().contains("schema 99"), "{error}");
+}
