@@ -318,6 +318,7 @@ impl VulnDb {
         self.clear_source(source_id)?;
         let mut sink = StoreSink {
             db: self,
+            source_name: name.clone(),
             source_id,
             index_batch: sled::Batch::default(),
             owned_keys: Vec::new(),
@@ -429,6 +430,7 @@ impl VulnDb {
 
 struct StoreSink<'a> {
     db: &'a VulnDb,
+    source_name: String,
     source_id: u32,
     index_batch: sled::Batch,
     owned_keys: Vec<(u8, Vec<u8>)>,
@@ -494,8 +496,9 @@ impl RecordSink for StoreSink<'_> {
                     || !Self::valid_key_part(&affected.package)
             })
         {
+            let source_name = self.source_name.clone();
             self.issue(ImportIssue::new(
-                &self.db.path.display().to_string(),
+                &source_name,
                 Some(advisory.id.chars().take(64).collect()),
                 "empty or NUL-containing id, ecosystem or package name".to_owned(),
             ));

@@ -330,3 +330,28 @@ fn a_database_of_another_schema_is_refused_with_a_clear_error() {
     assert_eq!(error.code(), "VULNDB_SCHEMA");
     assert!(error.to_string().contains("schema 99"), "{error}");
 }
+
+#[test]
+fn records_with_nul_in_names_are_skipped_and_named_by_their_source() {
+    let directory = tempfile::tempdir().expect("temp dir");
+    let feed = directory.path().join("feed");
+    std::fs::create_dir(&feed).expect("mkdir");
+    std::fs::write(
+        feed.join("NUL.json"),
+        r#"{"id":"GHSA-nul","affected":[{"package":{"ecosystem":"npm","name":"a\u0000b"}}]}"#,
+    )
+    .expect("write");
+    std::fs::write(feed.join("GOOD.json"), GOOD_OSV).expect("write");
+    let db = VulnDb::open(directory.path().join("db")).expect("opens");
+    let report = db
+        .import_paths(std::slice::from_ref(&feed), &ImportLimits::default())
+        .expect("imports");
+    assert_eq!(report.sources[0].advisories, 1);
+    assert_eq!(report.sources[0].issues, 1);
+    assert!(
+        report.issues[0].file.ends_with("feed"),
+        "{}",
+        report.issues[0]
+    );
+    assert_eq!(report.issues[0].entry.as_deref(), Some("GHSA-nul"));
+}
