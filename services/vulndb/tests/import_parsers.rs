@@ -41,3 +41,47 @@ fn every_corpus_feed_parses_without_issues() {
         );
     }
 }
+
+/// A tracker JSON large enough to take the typed path (built by repeating the corpus sample's
+/// packages under new names, 300 copies) yields the same entries as the generic path.
+#[test]
+fn large_tracker_json_takes_the_typed_path_with_the_same_result() {
+    let sample_path =
+        corpus_path("vulndb/debian-security-tracker/samples/tracker-json-sample.json");
+    let sample: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&sample_path).expect("read")).expect("json");
+    let packages = sample.as_object().expect("object");
+    let mut large = serde_json::Map::new();
+    for copy in 0..300 {
+        for (package, cves) in packages {
+            large.insert(format!("{package}-{copy}"), cves.clone());
+        }
+    }
+    let bytes = serde_json::to_vec(&large).expect("serialise");
+    assert!(
+        bytes.len() > 1024 * 1024,
+        "{} bytes is below the typed-path threshold",
+        bytes.len()
+    );
+    let directory = tempfile::tempdir().expect("temp dir");
+    std::fs::write(directory.path().join("tracker.json"), &bytes).expect("write");
+    let units = discover_sources(&[directory.path().to_path_buf()]).expect("discover");
+    let mut typed = CollectingSink::default();
+    import_unit(&units[0], &ImportLimits::default(), &mut typed).expect("imports");
+    let (generic, generic_issues) = palisade_vulndb::import::debian::parse_tracker_json(
+        serde_json::Value::Object(large),
+        "tracker.json",
+    );
+    assert!(typed.issues.is_empty() && generic_issues.is_empty());
+    assert_eq!(typed.advisories, generic);
+    let entries: usize = typed
+        .advisories
+        .iter()
+        .map(|advisory| advisory.affected.len())
+        .sum();
+    assert_eq!(
+        entries,
+        200 * 22,
+        "22 (package, release) states in the sample, 200 copies"
+    );
+}

@@ -251,6 +251,95 @@ pub fn looks_like_tracker_json(value: &serde_json::Value) -> bool {
 
 /// Parses the tracker JSON into one advisory per CVE (or TEMP id) with one affected entry per
 /// (package, release).
+/// Converts one tracker entry (package, CVE) into affected entries of the CVE's advisory.
+fn add_tracker_entry(
+    by_identifier: &mut BTreeMap<String, Advisory>,
+    issues: &mut Vec<ImportIssue>,
+    file: &str,
+    package: &str,
+    identifier: &str,
+    cve: TrackerCve,
+) {
+    let package = package.to_owned();
+    let identifier = identifier.to_owned();
+    let advisory = by_identifier
+        .entry(identifier.clone())
+        .or_insert_with(|| Advisory {
+            id: identifier.clone(),
+            aliases: Vec::new(),
+            summary: super::osv::summary_of("", &cve.description),
+            severity: SeverityAssessment::unknown(),
+            withdrawn: false,
+            informational: None,
+            affected: Vec::new(),
+        });
+    for (release, state) in cve.releases {
+        let Some(ecosystem) = ecosystem_for_codename(&release) else {
+            issues.push(ImportIssue::new(
+                file,
+                Some(format!("{package}/{identifier}/{release}")),
+                "unknown Debian release".to_owned(),
+            ));
+            continue;
+        };
+        let (ranges, status) = match (state.status.as_str(), state.fixed_version.as_deref()) {
+            ("resolved", Some("0")) => (Vec::new(), AffectedStatus::NotAffected),
+            ("resolved", Some(version)) if !version.is_empty() => {
+                (fixed_range(version), AffectedStatus::Affected)
+            }
+            ("open", _) => {
+                let status = match (state.nodsa_reason.as_deref(), state.urgency.as_deref()) {
+                    (_, Some("end-of-life")) => AffectedStatus::EndOfLife,
+                    (Some("ignored"), _) => AffectedStatus::WillNotFix,
+                    (Some("postponed"), _) => AffectedStatus::FixDeferred,
+                    _ => AffectedStatus::Affected,
+                };
+                (introduced_range(), status)
+            }
+            // "undetermined", or resolved without a version: nothing reliable to store.
+            _ => continue,
+        };
+        advisory.affected.push(Affected {
+            ecosystem,
+            package: package.clone(),
+            ranges,
+            versions: Vec::new(),
+            requirements: None,
+            status,
+            severity_label: state.urgency,
+        });
+    }
+}
+
+/// Parses a large tracker JSON straight into typed entries, which takes a fraction of the memory
+/// of a generic JSON tree (the full tracker file is about 70 MB). `None` when the document is
+/// not entirely in the tracker's shape; the generic path then reports entry by entry.
+pub fn parse_tracker_json_typed(
+    bytes: &[u8],
+    file: &str,
+) -> Option<(Vec<Advisory>, Vec<ImportIssue>)> {
+    let packages: BTreeMap<String, BTreeMap<String, TrackerCve>> =
+        serde_json::from_slice(bytes).ok()?;
+    if packages.is_empty() || packages.values().all(BTreeMap::is_empty) {
+        return None;
+    }
+    let mut by_identifier: BTreeMap<String, Advisory> = BTreeMap::new();
+    let mut issues = Vec::new();
+    for (package, cves) in packages {
+        for (identifier, cve) in cves {
+            add_tracker_entry(
+                &mut by_identifier,
+                &mut issues,
+                file,
+                &package,
+                &identifier,
+                cve,
+            );
+        }
+    }
+    Some((by_identifier.into_values().collect(), issues))
+}
+
 pub fn parse_tracker_json(
     value: serde_json::Value,
     file: &str,
@@ -286,55 +375,14 @@ pub fn parse_tracker_json(
                     continue;
                 }
             };
-            let advisory = by_identifier
-                .entry(identifier.clone())
-                .or_insert_with(|| Advisory {
-                    id: identifier.clone(),
-                    aliases: Vec::new(),
-                    summary: super::osv::summary_of("", &cve.description),
-                    severity: SeverityAssessment::unknown(),
-                    withdrawn: false,
-                    informational: None,
-                    affected: Vec::new(),
-                });
-            for (release, state) in cve.releases {
-                let Some(ecosystem) = ecosystem_for_codename(&release) else {
-                    issues.push(ImportIssue::new(
-                        file,
-                        Some(format!("{package}/{identifier}/{release}")),
-                        "unknown Debian release".to_owned(),
-                    ));
-                    continue;
-                };
-                let (ranges, status) = match (state.status.as_str(), state.fixed_version.as_deref())
-                {
-                    ("resolved", Some("0")) => (Vec::new(), AffectedStatus::NotAffected),
-                    ("resolved", Some(version)) if !version.is_empty() => {
-                        (fixed_range(version), AffectedStatus::Affected)
-                    }
-                    ("open", _) => {
-                        let status = match (state.nodsa_reason.as_deref(), state.urgency.as_deref())
-                        {
-                            (_, Some("end-of-life")) => AffectedStatus::EndOfLife,
-                            (Some("ignored"), _) => AffectedStatus::WillNotFix,
-                            (Some("postponed"), _) => AffectedStatus::FixDeferred,
-                            _ => AffectedStatus::Affected,
-                        };
-                        (introduced_range(), status)
-                    }
-                    // "undetermined", or resolved without a version: nothing reliable to store.
-                    _ => continue,
-                };
-                advisory.affected.push(Affected {
-                    ecosystem,
-                    package: package.clone(),
-                    ranges,
-                    versions: Vec::new(),
-                    requirements: None,
-                    status,
-                    severity_label: state.urgency,
-                });
-            }
+            add_tracker_entry(
+                &mut by_identifier,
+                &mut issues,
+                file,
+                &package,
+                &identifier,
+                cve,
+            );
         }
     }
     (by_identifier.into_values().collect(), issues)

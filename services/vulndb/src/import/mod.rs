@@ -18,6 +18,9 @@ use crate::error::VulnDbError;
 use crate::model::Advisory;
 use crate::vex::{self, VexStatement};
 
+/// JSON documents above this size try the typed tracker parser first.
+const TYPED_TRACKER_THRESHOLD: usize = 1024 * 1024;
+
 /// Size limits for untrusted feeds.
 #[derive(Debug, Clone, Copy)]
 pub struct ImportLimits {
@@ -361,6 +364,18 @@ pub(crate) fn import_record_bytes(
             }
             Err(message) => sink.issue(ImportIssue::new(file, entry, message)),
         }
+        return Ok(());
+    }
+    // A document bigger than any record is most likely the tracker JSON: read it into typed
+    // entries first instead of a generic tree many times its size.
+    if trimmed.len() > TYPED_TRACKER_THRESHOLD
+        && let Some((advisories, issues)) = debian::parse_tracker_json_typed(trimmed, file)
+    {
+        summary.saw(FeedFormat::DebianTrackerJson);
+        for advisory in advisories {
+            sink.advisory(advisory, FeedFormat::DebianTrackerJson)?;
+        }
+        issues.into_iter().for_each(|issue| sink.issue(issue));
         return Ok(());
     }
     let value: serde_json::Value = match serde_json::from_slice(trimmed) {
