@@ -9,6 +9,8 @@
 //!
 //! Run: `cargo bench -p palisade-vulndb` (needs the corpora, like the tests).
 
+#![allow(clippy::disallowed_types)] // wall-clock timing of blocking work
+
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 

@@ -14,8 +14,12 @@
 //! - `sources`: source name -> JSON [`SourceStatus`]
 //! - `meta`: counters
 
+// Imports are blocking work with no tokio clock to pause; std's Instant times them.
+#![allow(clippy::disallowed_types)]
+
 use std::path::{Path, PathBuf};
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
+use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 

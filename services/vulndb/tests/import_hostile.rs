@@ -240,6 +240,7 @@ fn yaml_alias_expansion_bombs_are_refused() {
     }
     bomb.push_str("packages: *l\n");
     std::fs::write(directory.path().join("main.yaml"), bomb).expect("write");
+    #[allow(clippy::disallowed_types)] // wall-clock bound on blocking work
     let started = std::time::Instant::now();
     let sink = import_all(directory.path(), &small_limits()).expect("import returns");
     assert!(sink.advisories.is_empty());
