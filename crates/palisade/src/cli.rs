@@ -58,8 +58,9 @@ pub enum Command {
     Audit(PendingArgs),
     /// Inventory, security graph, attack paths and the explorer.
     Graph(PendingArgs),
-    /// Import and inspect the vulnerability database.
-    Vulndb(PendingArgs),
+    /// Import and inspect the vulnerability database (OSV, Alpine secdb, RustSec, Debian, VEX).
+    #[command(subcommand)]
+    Vulndb(VulndbCommand),
     /// Validate and test detection rules.
     Rules(PendingArgs),
 }
@@ -240,6 +241,46 @@ pub struct KeyCreateArgs {
     pub name: String,
     #[arg(long, value_enum, default_value_t = RoleArg::ReadOnly)]
     pub role: RoleArg,
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    pub format: OutputFormat,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum VulndbCommand {
+    /// Import vulnerability records: OSV files, directories and osv.dev all.zip archives,
+    /// Alpine secdb YAML, RustSec advisories, Debian security tracker data, OpenVEX/CSAF/
+    /// CycloneDX VEX. Importing a path again replaces what it imported before.
+    Import(VulndbImportArgs),
+    /// What the database holds: sources, record counts, import times.
+    Status(VulndbStatusArgs),
+}
+
+/// Where the vulnerability database is.
+#[derive(Debug, Clone, Args)]
+pub struct VulndbDbArgs {
+    /// Database directory [default: DATA_DIR/vulndb].
+    #[arg(long, env = "PALISADE_VULNDB")]
+    pub db: Option<PathBuf>,
+    /// Data directory whose vulndb/ is used when --db is not given.
+    #[arg(long, env = "PALISADE_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct VulndbImportArgs {
+    #[command(flatten)]
+    pub db: VulndbDbArgs,
+    /// Files, directories or archives to import.
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    pub format: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct VulndbStatusArgs {
+    #[command(flatten)]
+    pub db: VulndbDbArgs,
     #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
     pub format: OutputFormat,
 }

@@ -10,6 +10,7 @@ mod admin;
 mod alerts;
 mod search;
 mod status;
+mod vulndb;
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -27,7 +28,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Scan(_) => pending("scan", "image scanning"),
         Command::Audit(_) => pending("audit", "audit-log detection"),
         Command::Graph(_) => pending("graph", "the security graph"),
-        Command::Vulndb(_) => pending("vulndb", "the vulnerability database"),
+        Command::Vulndb(command) => vulndb::run(command),
         Command::Rules(_) => pending("rules", "rule validation and testing"),
     }
 }
