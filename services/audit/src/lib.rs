@@ -1,1 +1,12 @@
-//! Palisade audit watcher.
+//! Palisade's control-plane log watcher: Kubernetes audit events from the webhook backend, log
+//! files and cloud exports, decoded into one [`AuditEvent`], evaluated by Falco-compatible rules
+//! through the `k8s_audit` field source, plus per-identity anomaly detection.
+
+pub mod decode;
+pub mod event;
+pub mod fields;
+pub mod gke;
+
+pub use decode::{DecodeLimits, DecodeStats, Decoded, DocumentError, Skip, SkipReason, decode_any, decode_document, decode_lines};
+pub use event::{AuditEvent, Envelope};
+pub use fields::{K8sAuditSource, SOURCE_NAME};
