@@ -266,6 +266,16 @@ impl<'loaded> Compiler<'loaded> {
     }
 
     fn expand_item(&mut self, item: &str, depth: usize, values: &mut Vec<String>) {
+        // Falco pastes list items into the condition text, so an item written with quotes
+        // (`'"10.0.0.0/8"'`) is a quoted value, never a list name.
+        let bytes = item.as_bytes();
+        if bytes.len() >= 2
+            && (bytes[0] == b'"' || bytes[0] == b'\'')
+            && bytes[bytes.len() - 1] == bytes[0]
+        {
+            values.push(item[1..item.len() - 1].to_string());
+            return;
+        }
         let loaded = self.loaded;
         match loaded.list(item) {
             Some(list) if depth < MAX_EXPANSION_DEPTH => {

@@ -296,13 +296,13 @@ pub fn compile_rules(
             continue;
         }
         let compiled = compiler.compile_condition(rule).and_then(|condition| {
-            let output = compile_output(&mut compiler, &rule.output.value).map_err(|message| {
-                crate::compile::CompileError {
-                    code: DiagnosticCode::BadOutput,
+            let output = compile_output(&mut compiler, &rule.output.value).map_err(
+                |(code, message)| crate::compile::CompileError {
+                    code,
                     message,
                     origin: rule.output.origin.clone(),
-                }
-            })?;
+                },
+            )?;
             Ok((condition, output))
         });
         match compiled {
@@ -385,9 +385,15 @@ pub fn compile_rules(
     }
 }
 
-fn compile_output(compiler: &mut Compiler<'_>, template: &str) -> Result<OutputTemplate, String> {
+fn compile_output(
+    compiler: &mut Compiler<'_>,
+    template: &str,
+) -> Result<OutputTemplate, (DiagnosticCode, String)> {
     let raw = parse_template(template).map_err(|(offset, message)| {
-        format!("{message} (output offset {offset})")
+        (
+            DiagnosticCode::BadOutput,
+            format!("{message} (output offset {offset})"),
+        )
     })?;
     let mut parts = Vec::with_capacity(raw.len());
     for part in raw {
@@ -396,7 +402,7 @@ fn compile_output(compiler: &mut Compiler<'_>, template: &str) -> Result<OutputT
             RawPart::Field(field, _) => {
                 let slot = compiler
                     .slot_for(&field)
-                    .map_err(|(_, message)| format!("in output: {message}"))?;
+                    .map_err(|(code, message)| (code, format!("in output: {message}")))?;
                 parts.push(OutputPart::Field {
                     slot,
                     name: field.to_string(),

@@ -368,7 +368,7 @@ impl<'text> Parser<'text> {
         match Operator::from_symbol(word) {
             Some(operator) => {
                 let terminated = self.peek().is_none_or(|byte| {
-                    is_blank(byte) || byte == b'(' || byte == b'"' || byte == b'\''
+                    is_blank(byte) || matches!(byte, b'(' | b')' | b'"' | b'\'')
                 });
                 if !terminated {
                     self.cursor = start;
