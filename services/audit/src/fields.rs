@@ -75,6 +75,8 @@ enum Extract {
     FlexVolumeDrivers,
     VolumeTypes,
     SourceIps,
+    FirstSourceIp,
+    ExecCommand,
     ClusterName,
     JsonPointer,
     WholeObject,
@@ -197,6 +199,7 @@ fn field_table() -> &'static [FieldDef] {
             def("ka.useragent", false, NoArg, E::Path(&["userAgent"]), "The user agent of the client"),
             def("ka.sourceips", true, Optional, E::SourceIps, "The client's IP addresses"),
             def("ka.cluster.name", false, NoArg, E::ClusterName, "The cluster name, when the envelope carries it"),
+            def("ka.exec.command", true, Optional, E::ExecCommand, "Palisade: the command of an exec request, from the URI's command parameters or the request object"),
             def("jevt.value", false, Required, E::JsonPointer, "The value at a JSON pointer (jevt.value[/objectRef/name])"),
             def("jevt.obj", false, NoArg, E::WholeObject, "The whole event as JSON"),
             def("jevt.time", false, NoArg, E::TimeClock, "The event time as HH:MM:SS.nnnnnnnnn"),
@@ -220,6 +223,16 @@ fn field_table() -> &'static [FieldDef] {
                 extract: E::TimeNs,
             });
         }
+        fields.push(FieldDef {
+            info: FieldInfo {
+                name: "ka.sourceip",
+                value_type: ValueType::Ip,
+                is_list: false,
+                arg: NoArg,
+                description: "Palisade: the first client IP address, as an address (absent when it does not parse)",
+            },
+            extract: E::FirstSourceIp,
+        });
         container_fields(&mut fields);
         fields
     })
@@ -508,6 +521,29 @@ impl FieldSource for K8sAuditSource {
                 }
             }
             Extract::SourceIps => values.extend(selected(root.get("sourceIPs"), index).filter_map(render)),
+            Extract::FirstSourceIp => {
+                let first = selected(root.get("sourceIPs"), Some(0)).next().and_then(Json::as_str);
+                if let Some(address) = first.and_then(|text| text.trim().parse::<std::net::IpAddr>().ok()) {
+                    values.push(Value::Ip(address));
+                }
+            }
+            Extract::ExecCommand => {
+                let mut command: Vec<Value<'event>> = Vec::new();
+                if let Some((_, query)) = root.get("requestURI").and_then(Json::as_str).and_then(|uri| uri.split_once('?')) {
+                    command.extend(
+                        form_urlencoded::parse(query.as_bytes())
+                            .filter(|(key, _)| key == "command")
+                            .map(|(_, value)| Value::Str(Cow::Owned(value.into_owned()))),
+                    );
+                }
+                if command.is_empty() {
+                    command.extend(selected(at(root, &["requestObject", "command"]), None).filter_map(render));
+                }
+                match index {
+                    Some(position) => values.extend(command.into_iter().nth(position)),
+                    None => values.extend(command),
+                }
+            }
             Extract::ClusterName => {
                 if let Some(cluster) = &event.cluster {
                     values.push(Value::Str(Cow::Borrowed(cluster)));
