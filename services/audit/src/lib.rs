@@ -9,6 +9,7 @@ pub mod event;
 pub mod fields;
 pub mod gke;
 pub mod pack;
+pub mod yaml_json;
 
 pub use decode::{DecodeLimits, DecodeStats, Decoded, DocumentError, Skip, SkipReason, decode_any, decode_document, decode_lines};
 pub use event::{AuditEvent, Envelope};
