@@ -37,7 +37,7 @@ pub struct AuditEvent {
     /// The audit id: `auditID`, or a digest of the event when it has none.
     pub audit_id: String,
     /// Event time in nanoseconds since the Unix epoch (`stageTimestamp`, else
-    /// `requestReceivedTimestamp`, else 0).
+    /// `requestReceivedTimestamp`, else the time it was decoded, as Falco's plugin does).
     pub time_ns: i64,
     /// Delivery envelope.
     pub envelope: Envelope,
@@ -58,6 +58,10 @@ pub fn parse_timestamp_ns(text: &str) -> Option<i64> {
     None
 }
 
+fn now_ns() -> i64 {
+    chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0)
+}
+
 impl AuditEvent {
     /// Wraps an Event object, deriving the id and time.
     pub fn from_object(object: Json, envelope: Envelope, cluster: Option<String>) -> Self {
@@ -72,7 +76,7 @@ impl AuditEvent {
             .iter()
             .filter_map(|key| object.get(*key).and_then(Json::as_str))
             .find_map(parse_timestamp_ns)
-            .unwrap_or(0);
+            .unwrap_or_else(now_ns);
         Self {
             object,
             audit_id,

@@ -57,6 +57,35 @@ fn parse_resource_name(text: &str) -> ResourceName {
     parsed
 }
 
+fn is_version_token(token: &str) -> bool {
+    let Some(rest) = token.strip_prefix('v') else {
+        return false;
+    };
+    let digits = rest.trim_start_matches(|c: char| c.is_ascii_digit());
+    digits.len() < rest.len()
+        && (digits.is_empty() || digits.starts_with("alpha") || digits.starts_with("beta"))
+}
+
+/// Reads group, version, resource and subresource out of a method name such as
+/// `io.k8s.core.v1.pods.exec.create`, for entries without a resourceName.
+fn fill_from_method(parsed: &mut ResourceName, method: &str) {
+    let tokens: Vec<&str> = method.split('.').collect();
+    let Some(version) = tokens.iter().position(|token| is_version_token(token)) else {
+        return;
+    };
+    let last = tokens.len().saturating_sub(1);
+    if version + 1 >= last {
+        return;
+    }
+    let group = tokens.get(2..version).map(|group| group.join(".")).unwrap_or_default();
+    parsed.api_group = if group == "core" { String::new() } else { group };
+    parsed.api_version = tokens[version].to_string();
+    parsed.resource = Some(tokens[version + 1].to_string());
+    if version + 2 < last {
+        parsed.subresource = Some(tokens[version + 2].to_string());
+    }
+}
+
 fn without_type_annotation(value: &Json) -> Json {
     match value {
         Json::Object(object) => Json::Object(
@@ -111,7 +140,10 @@ pub fn gke_entry_to_event(entry: &Map<String, Json>) -> Result<(Map<String, Json
                 .and_then(Json::as_str)
         })
         .unwrap_or_default();
-    let parsed = parse_resource_name(resource_name);
+    let mut parsed = parse_resource_name(resource_name);
+    if parsed.resource.is_none() {
+        fill_from_method(&mut parsed, method);
+    }
 
     let mut event = Map::new();
     event.insert("kind".into(), json!("Event"));
@@ -232,6 +264,14 @@ mod tests {
         let cluster_scoped = parse_resource_name("rbac.authorization.k8s.io/v1/clusterrolebindings/admins");
         assert_eq!(cluster_scoped.api_group, "rbac.authorization.k8s.io");
         assert_eq!(cluster_scoped.resource.as_deref(), Some("clusterrolebindings"));
+        let mut from_method = ResourceName::default();
+        fill_from_method(&mut from_method, "io.k8s.core.v1.pods.exec.create");
+        assert_eq!(from_method.resource.as_deref(), Some("pods"));
+        assert_eq!(from_method.subresource.as_deref(), Some("exec"));
+        let mut rbac = ResourceName::default();
+        fill_from_method(&mut rbac, "io.k8s.authorization.rbac.v1.clusterrolebindings.create");
+        assert_eq!(rbac.api_group, "authorization.rbac");
+        assert_eq!(rbac.resource.as_deref(), Some("clusterrolebindings"));
         let namespace = parse_resource_name("core/v1/namespaces/foo");
         assert_eq!(namespace.resource.as_deref(), Some("namespaces"));
         assert_eq!(namespace.name.as_deref(), Some("foo"));
