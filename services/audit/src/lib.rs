@@ -3,12 +3,16 @@
 //! through the `k8s_audit` field source, plus per-identity anomaly detection.
 
 pub mod alert;
+pub mod anomaly;
 pub mod decode;
 pub mod error;
 pub mod event;
 pub mod fields;
 pub mod gke;
+pub mod input;
 pub mod pack;
+pub mod pipeline;
+pub mod replay;
 pub mod yaml_json;
 
 pub use decode::{DecodeLimits, DecodeStats, Decoded, DocumentError, Skip, SkipReason, decode_any, decode_document, decode_lines};
@@ -17,3 +21,6 @@ pub use fields::{K8sAuditSource, SOURCE_NAME};
 pub use alert::{AuditAlert, stable_alert_id};
 pub use error::AuditError;
 pub use pack::builtin_rules;
+pub use anomaly::{AnomalyConfig, AnomalyDetector};
+pub use pipeline::AuditPipeline;
+pub use replay::{ReplayArgs, ReplayFormat, ReplaySummary, replay};
