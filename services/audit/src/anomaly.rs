@@ -145,6 +145,15 @@ impl AnomalyDetector {
             reason: error.to_string(),
         };
         let database = sled::open(path).map_err(store_error)?;
+        Self::from_db(&database, path, config)
+    }
+
+    /// A detector persisting its baselines in an open sled database.
+    pub fn from_db(database: &sled::Db, path: &Path, config: AnomalyConfig) -> Result<Self, AuditError> {
+        let store_error = |error: sled::Error| AuditError::Store {
+            path: path.to_path_buf(),
+            reason: error.to_string(),
+        };
         let tree = database.open_tree("anomaly_profiles").map_err(store_error)?;
         let mut detector = Self::in_memory(config);
         for entry in tree.iter() {

@@ -13,6 +13,10 @@ pub mod input;
 pub mod pack;
 pub mod pipeline;
 pub mod replay;
+pub mod sink;
+pub mod tail;
+pub mod watch;
+pub mod webhook;
 pub mod yaml_json;
 
 pub use decode::{DecodeLimits, DecodeStats, Decoded, DocumentError, Skip, SkipReason, decode_any, decode_document, decode_lines};
@@ -24,3 +28,7 @@ pub use pack::builtin_rules;
 pub use anomaly::{AnomalyConfig, AnomalyDetector};
 pub use pipeline::AuditPipeline;
 pub use replay::{ReplayArgs, ReplayFormat, ReplaySummary, replay};
+pub use sink::{AlertSink, JsonLinesSink, MemorySink};
+pub use tail::{FileTailer, OffsetStore, TailConfig, TailStats};
+pub use watch::{Watch, WatchArgs, start_watch};
+pub use webhook::{WebhookConfig, WebhookStats, process_batches, webhook_router};
