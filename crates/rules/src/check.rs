@@ -70,10 +70,11 @@ impl CheckReport {
     }
 }
 
-/// Accepts every field name, for sources whose schema is not available here: conditions are
-/// still parsed and macros and lists resolved.
-struct SyntaxOnlySchema {
-    source: String,
+/// Accepts every field name as a string field, for sources whose schema is not available
+/// here: conditions are still parsed and macros and lists resolved.
+pub struct SyntaxOnlySchema {
+    /// The source name it stands in for.
+    pub source: String,
 }
 
 impl FieldSchema for SyntaxOnlySchema {
@@ -116,7 +117,11 @@ pub fn check(
     diagnostics.extend(loaded.diagnostics.iter().cloned());
     let loader_diagnostics = loaded.diagnostics.len();
 
-    let rule_sources: BTreeSet<String> = loaded.rules.iter().map(|rule| rule.source.clone()).collect();
+    let rule_sources: BTreeSet<String> = loaded
+        .rules
+        .iter()
+        .map(|rule| rule.source.clone())
+        .collect();
     let mut summaries = Vec::new();
     let mut used_macros = BTreeSet::new();
     let mut used_lists = BTreeSet::new();

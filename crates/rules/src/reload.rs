@@ -67,7 +67,11 @@ fn build<S: FieldSource>(
             }
         }
     }
-    Ok(RuleEngine::new(field_source.clone(), &loader.finish(), options))
+    Ok(RuleEngine::new(
+        field_source.clone(),
+        &loader.finish(),
+        options,
+    ))
 }
 
 fn report_of<S: FieldSource>(engine: &RuleEngine<S>) -> ReloadReport {

@@ -73,8 +73,15 @@ impl Novelty {
             .map(|(dimension, value, usual)| {
                 let shown: Vec<&str> = usual.iter().take(8).map(String::as_str).collect();
                 let more = usual.len().saturating_sub(shown.len());
-                let tail = if more > 0 { format!(" and {more} more") } else { String::new() };
-                format!("new {dimension} {value:?} (usual: {}{tail})", shown.join(", "))
+                let tail = if more > 0 {
+                    format!(" and {more} more")
+                } else {
+                    String::new()
+                };
+                format!(
+                    "new {dimension} {value:?} (usual: {}{tail})",
+                    shown.join(", ")
+                )
             })
             .collect();
         format!(
@@ -106,9 +113,11 @@ fn client_name(user_agent: &str) -> String {
 
 fn features(event: &AuditEvent) -> [Option<String>; 5] {
     let text = |path: &[&str]| event.str_at(path).map(ToString::to_string);
-    let resource = text(&["objectRef", "resource"]).map(|resource| match event.str_at(&["objectRef", "subresource"]) {
-        Some(subresource) => format!("{resource}/{subresource}"),
-        None => resource,
+    let resource = text(&["objectRef", "resource"]).map(|resource| {
+        match event.str_at(&["objectRef", "subresource"]) {
+            Some(subresource) => format!("{resource}/{subresource}"),
+            None => resource,
+        }
     });
     let source = event
         .object
@@ -149,12 +158,18 @@ impl AnomalyDetector {
     }
 
     /// A detector persisting its baselines in an open sled database.
-    pub fn from_db(database: &sled::Db, path: &Path, config: AnomalyConfig) -> Result<Self, AuditError> {
+    pub fn from_db(
+        database: &sled::Db,
+        path: &Path,
+        config: AnomalyConfig,
+    ) -> Result<Self, AuditError> {
         let store_error = |error: sled::Error| AuditError::Store {
             path: path.to_path_buf(),
             reason: error.to_string(),
         };
-        let tree = database.open_tree("anomaly_profiles").map_err(store_error)?;
+        let tree = database
+            .open_tree("anomaly_profiles")
+            .map_err(store_error)?;
         let mut detector = Self::in_memory(config);
         for entry in tree.iter() {
             let (key, value) = entry.map_err(store_error)?;
@@ -163,7 +178,9 @@ impl AnomalyDetector {
                 Ok(profile) => {
                     detector.profiles.insert(identity, profile);
                 }
-                Err(error) => tracing::warn!(identity = %identity, %error, "unreadable baseline dropped"),
+                Err(error) => {
+                    tracing::warn!(identity = %identity, %error, "unreadable baseline dropped")
+                }
             }
         }
         detector.tree = Some(tree);
@@ -240,14 +257,31 @@ impl AnomalyDetector {
     /// The alert for a novelty on an event.
     pub fn alert(&self, novelty: &Novelty, event: &AuditEvent, hostname: &str) -> AuditAlert {
         let service_account = novelty.identity.starts_with("system:serviceaccount:");
-        let mut tags: Vec<String> = ["k8s", "palisade", "anomaly", "mitre_defense_evasion", "mitre_persistence", "T1078"]
-            .iter()
-            .map(ToString::to_string)
-            .collect();
-        tags.push(if service_account { "MS-TA9016" } else { "MS-TA9001" }.to_string());
+        let mut tags: Vec<String> = [
+            "k8s",
+            "palisade",
+            "anomaly",
+            "mitre_defense_evasion",
+            "mitre_persistence",
+            "T1078",
+        ]
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+        tags.push(
+            if service_account {
+                "MS-TA9016"
+            } else {
+                "MS-TA9001"
+            }
+            .to_string(),
+        );
         let mut fields = vec![("ka.user.name".to_string(), novelty.identity.clone())];
         for (dimension, value, _) in &novelty.new_values {
-            fields.push((format!("palisade.new.{}", dimension.replace(' ', "_")), value.clone()));
+            fields.push((
+                format!("palisade.new.{}", dimension.replace(' ', "_")),
+                value.clone(),
+            ));
         }
         AuditAlert::new(
             ANOMALY_RULE,
@@ -306,24 +340,69 @@ mod tests {
             ..AnomalyConfig::default()
         };
         let mut detector = AnomalyDetector::open(directory.path(), config)?;
-        assert!(detector.observe(&event("bob", "get", "team", "2024-01-01T00:00:00Z")).is_none());
-        assert!(detector.observe(&event("bob", "list", "team", "2024-01-01T12:00:00Z")).is_none());
-        assert!(detector.observe(&event("bob", "get", "team", "2024-01-03T00:00:00Z")).is_none());
+        assert!(
+            detector
+                .observe(&event("bob", "get", "team", "2024-01-01T00:00:00Z"))
+                .is_none()
+        );
+        assert!(
+            detector
+                .observe(&event("bob", "list", "team", "2024-01-01T12:00:00Z"))
+                .is_none()
+        );
+        assert!(
+            detector
+                .observe(&event("bob", "get", "team", "2024-01-03T00:00:00Z"))
+                .is_none()
+        );
         let novelty = detector
-            .observe(&event("bob", "delete", "kube-system", "2024-01-03T01:00:00Z"))
+            .observe(&event(
+                "bob",
+                "delete",
+                "kube-system",
+                "2024-01-03T01:00:00Z",
+            ))
             .expect("new verb and namespace");
         assert_eq!(novelty.new_values.len(), 2);
         let explanation = novelty.explanation(config.learning_window);
-        assert!(explanation.contains("new verb \"delete\" (usual: get, list)"), "{explanation}");
-        assert!(explanation.contains("new namespace \"kube-system\" (usual: team)"), "{explanation}");
-        assert!(detector.observe(&event("bob", "delete", "kube-system", "2024-01-03T02:00:00Z")).is_none());
+        assert!(
+            explanation.contains("new verb \"delete\" (usual: get, list)"),
+            "{explanation}"
+        );
+        assert!(
+            explanation.contains("new namespace \"kube-system\" (usual: team)"),
+            "{explanation}"
+        );
+        assert!(
+            detector
+                .observe(&event(
+                    "bob",
+                    "delete",
+                    "kube-system",
+                    "2024-01-03T02:00:00Z"
+                ))
+                .is_none()
+        );
         detector.flush()?;
         drop(detector);
 
         let mut reopened = AnomalyDetector::open(directory.path(), config)?;
         assert_eq!(reopened.identities(), 1);
-        assert!(reopened.observe(&event("bob", "delete", "kube-system", "2024-01-04T00:00:00Z")).is_none());
-        assert!(reopened.observe(&event("bob", "patch", "team", "2024-01-04T00:00:00Z")).is_some());
+        assert!(
+            reopened
+                .observe(&event(
+                    "bob",
+                    "delete",
+                    "kube-system",
+                    "2024-01-04T00:00:00Z"
+                ))
+                .is_none()
+        );
+        assert!(
+            reopened
+                .observe(&event("bob", "patch", "team", "2024-01-04T00:00:00Z"))
+                .is_some()
+        );
         Ok(())
     }
 
@@ -336,10 +415,22 @@ mod tests {
         };
         let mut detector = AnomalyDetector::in_memory(config);
         detector.observe(&event("a", "get", "n1", "2024-01-01T00:00:00Z"));
-        assert!(detector.observe(&event("b", "get", "n1", "2024-01-01T00:00:00Z")).is_none());
+        assert!(
+            detector
+                .observe(&event("b", "get", "n1", "2024-01-01T00:00:00Z"))
+                .is_none()
+        );
         assert_eq!(detector.identities_not_tracked(), 1);
-        assert!(detector.observe(&event("a", "get", "n2", "2024-01-01T00:00:01Z")).is_some());
-        assert!(detector.observe(&event("a", "get", "n3", "2024-01-01T00:00:02Z")).is_none());
+        assert!(
+            detector
+                .observe(&event("a", "get", "n2", "2024-01-01T00:00:01Z"))
+                .is_some()
+        );
+        assert!(
+            detector
+                .observe(&event("a", "get", "n3", "2024-01-01T00:00:02Z"))
+                .is_none()
+        );
         assert!(detector.profile("a").expect("profile").saturated[2]);
     }
 }

@@ -20,7 +20,11 @@ fn read_error(path: &Path, source: std::io::Error) -> AuditError {
 
 /// Reads one line of at most `limit` bytes into `line`; a longer line is consumed and reported
 /// as `Ok(Some(length))` without being kept.
-fn read_bounded_line(reader: &mut impl BufRead, line: &mut Vec<u8>, limit: usize) -> std::io::Result<Option<usize>> {
+fn read_bounded_line(
+    reader: &mut impl BufRead,
+    line: &mut Vec<u8>,
+    limit: usize,
+) -> std::io::Result<Option<usize>> {
     line.clear();
     let mut total = 0usize;
     loop {
@@ -45,20 +49,32 @@ fn read_bounded_line(reader: &mut impl BufRead, line: &mut Vec<u8>, limit: usize
 }
 
 /// Calls `on_batch` with the events and skips of a file, in order, batch by batch.
-pub fn read_file(path: &Path, limits: &DecodeLimits, mut on_batch: impl FnMut(Decoded) -> Result<(), AuditError>) -> Result<(), AuditError> {
+pub fn read_file(
+    path: &Path,
+    limits: &DecodeLimits,
+    mut on_batch: impl FnMut(Decoded) -> Result<(), AuditError>,
+) -> Result<(), AuditError> {
     let file = File::open(path).map_err(|source| read_error(path, source))?;
     let mut reader = BufReader::with_capacity(1 << 16, file);
     let first_line_is_document = {
-        let peek = reader.fill_buf().map_err(|source| read_error(path, source))?;
-        let first_line_end = peek.iter().position(|byte| *byte == b'\n').unwrap_or(peek.len());
+        let peek = reader
+            .fill_buf()
+            .map_err(|source| read_error(path, source))?;
+        let first_line_end = peek
+            .iter()
+            .position(|byte| *byte == b'\n')
+            .unwrap_or(peek.len());
         let first_line = peek[..first_line_end].trim_ascii();
         // A pretty-printed document does not parse line by line; its first line does not
         // parse as JSON on its own while the file starts like a document.
         matches!(first_line.first(), Some(b'{' | b'['))
-            && serde_json::from_slice::<serde_json::Value>(first_line).is_err_and(|error| error.is_eof())
+            && serde_json::from_slice::<serde_json::Value>(first_line)
+                .is_err_and(|error| error.is_eof())
     };
     if first_line_is_document {
-        let size = std::fs::metadata(path).map_err(|source| read_error(path, source))?.len();
+        let size = std::fs::metadata(path)
+            .map_err(|source| read_error(path, source))?
+            .len();
         if size > MAX_DOCUMENT_FILE_BYTES {
             return Err(AuditError::FileTooLarge {
                 path: path.to_path_buf(),
@@ -67,7 +83,9 @@ pub fn read_file(path: &Path, limits: &DecodeLimits, mut on_batch: impl FnMut(De
             });
         }
         let mut bytes = Vec::new();
-        reader.read_to_end(&mut bytes).map_err(|source| read_error(path, source))?;
+        reader
+            .read_to_end(&mut bytes)
+            .map_err(|source| read_error(path, source))?;
         let document_limits = DecodeLimits {
             max_document_bytes: usize::try_from(MAX_DOCUMENT_FILE_BYTES).unwrap_or(usize::MAX),
             ..*limits
@@ -90,11 +108,15 @@ pub fn read_file(path: &Path, limits: &DecodeLimits, mut on_batch: impl FnMut(De
     let mut batch = Decoded::default();
     loop {
         number += 1;
-        let oversized = read_bounded_line(&mut reader, &mut line, limits.max_document_bytes).map_err(|source| read_error(path, source))?;
+        let oversized = read_bounded_line(&mut reader, &mut line, limits.max_document_bytes)
+            .map_err(|source| read_error(path, source))?;
         if let Some(length) = oversized {
             batch.skips.push(crate::decode::Skip {
                 reason: SkipReason::TooLarge,
-                detail: format!("line {number}: {length} bytes exceed {} bytes", limits.max_document_bytes),
+                detail: format!(
+                    "line {number}: {length} bytes exceed {} bytes",
+                    limits.max_document_bytes
+                ),
             });
         } else if line.is_empty() {
             break;
@@ -120,7 +142,10 @@ mod tests {
         std::fs::write(&lines, format!("{event}\n{}\n{event}", "x".repeat(100)))?;
         let mut events = 0;
         let mut skips = Vec::new();
-        let limits = DecodeLimits { max_event_bytes: 80, max_document_bytes: 80 };
+        let limits = DecodeLimits {
+            max_event_bytes: 80,
+            max_document_bytes: 80,
+        };
         read_file(&lines, &limits, |batch| {
             events += batch.events.len();
             skips.extend(batch.skips);
@@ -131,14 +156,24 @@ mod tests {
         assert_eq!(skips[0].reason, SkipReason::TooLarge);
 
         let document = directory.path().join("list.json");
-        std::fs::write(&document, format!("{{\n  \"kind\": \"EventList\",\n  \"items\": [\n{event},\n{event}\n]\n}}\n"))?;
+        std::fs::write(
+            &document,
+            format!("{{\n  \"kind\": \"EventList\",\n  \"items\": [\n{event},\n{event}\n]\n}}\n"),
+        )?;
         let mut events = 0;
         read_file(&document, &DecodeLimits::default(), |batch| {
             events += batch.events.len();
             Ok(())
         })?;
         assert_eq!(events, 2);
-        assert!(read_file(&directory.path().join("missing"), &DecodeLimits::default(), |_| Ok(())).is_err());
+        assert!(
+            read_file(
+                &directory.path().join("missing"),
+                &DecodeLimits::default(),
+                |_| Ok(())
+            )
+            .is_err()
+        );
         Ok(())
     }
 }

@@ -20,7 +20,11 @@ pub struct AuditPipeline {
 
 impl AuditPipeline {
     /// A pipeline over reloadable rules, with optional anomaly detection.
-    pub fn new(rules: Arc<ReloadableRules<K8sAuditSource>>, anomaly: Option<AnomalyDetector>, hostname: impl Into<String>) -> Self {
+    pub fn new(
+        rules: Arc<ReloadableRules<K8sAuditSource>>,
+        anomaly: Option<AnomalyDetector>,
+        hostname: impl Into<String>,
+    ) -> Self {
         Self {
             rules,
             anomaly: anomaly.map(Mutex::new),
@@ -42,7 +46,9 @@ impl AuditPipeline {
             .map(|detection| AuditAlert::from_detection(detection, event, &self.hostname))
             .collect();
         if let Some(anomaly) = &self.anomaly {
-            let mut detector = anomaly.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut detector = anomaly
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             if let Some(novelty) = detector.observe(event) {
                 alerts.push(detector.alert(&novelty, event, &self.hostname));
             }
@@ -53,7 +59,10 @@ impl AuditPipeline {
     /// Makes learned baselines durable.
     pub fn flush(&self) -> Result<(), AuditError> {
         if let Some(anomaly) = &self.anomaly {
-            anomaly.lock().unwrap_or_else(std::sync::PoisonError::into_inner).flush()?;
+            anomaly
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .flush()?;
         }
         Ok(())
     }
@@ -64,7 +73,11 @@ pub fn local_hostname() -> String {
     std::env::var("HOSTNAME")
         .ok()
         .filter(|name| !name.is_empty())
-        .or_else(|| std::fs::read_to_string("/etc/hostname").ok().map(|name| name.trim().to_string()))
+        .or_else(|| {
+            std::fs::read_to_string("/etc/hostname")
+                .ok()
+                .map(|name| name.trim().to_string())
+        })
         .filter(|name| !name.is_empty())
         .unwrap_or_else(|| "palisade".to_string())
 }

@@ -8,7 +8,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use palisade_proto::PriorityExt;
-use palisade_rules::{CompileOptions, ExitStatus, LoadSummary, MatchMode, ReloadPolicy, ReloadableRules, RulesSource, Severity};
+use palisade_rules::{
+    CompileOptions, ExitStatus, LoadSummary, MatchMode, ReloadPolicy, ReloadableRules, RulesSource,
+    Severity,
+};
 
 use crate::anomaly::{AnomalyConfig, AnomalyDetector};
 use crate::decode::{DecodeLimits, DecodeStats};
@@ -71,7 +74,11 @@ fn write_table_row(out: &mut dyn Write, columns: [&str; 6]) -> std::io::Result<(
 /// Replays the files of `args`, writing alerts to `alerts_out` and the summary to
 /// `summary_out`. Fails when the rules cannot be read; exits with failure when the rules had
 /// errors or an input could not be read.
-pub fn replay(args: &ReplayArgs, alerts_out: &mut dyn Write, summary_out: &mut dyn Write) -> Result<(ReplaySummary, ExitStatus), AuditError> {
+pub fn replay(
+    args: &ReplayArgs,
+    alerts_out: &mut dyn Write,
+    summary_out: &mut dyn Write,
+) -> Result<(ReplaySummary, ExitStatus), AuditError> {
     let source = if args.rules.is_empty() {
         RulesSource::Texts(builtin_rules())
     } else {
@@ -80,7 +87,12 @@ pub fn replay(args: &ReplayArgs, alerts_out: &mut dyn Write, summary_out: &mut d
     let options = CompileOptions {
         match_mode: args.match_mode,
     };
-    let (rules, report) = ReloadableRules::load(Arc::new(K8sAuditSource), source, options, ReloadPolicy::AcceptWithSkips)?;
+    let (rules, report) = ReloadableRules::load(
+        Arc::new(K8sAuditSource),
+        source,
+        options,
+        ReloadPolicy::AcceptWithSkips,
+    )?;
     let mut status = ExitStatus::Success;
     for diagnostic in &report.diagnostics {
         writeln!(summary_out, "{diagnostic}")?;
@@ -96,36 +108,62 @@ pub fn replay(args: &ReplayArgs, alerts_out: &mut dyn Write, summary_out: &mut d
         ..ReplaySummary::default()
     };
     if args.format == ReplayFormat::Table {
-        write_table_row(alerts_out, ["time", "priority", "rule", "user", "verb", "target"])?;
+        write_table_row(
+            alerts_out,
+            ["time", "priority", "rule", "user", "verb", "target"],
+        )?;
     }
     for file in &args.files {
         summary.files += 1;
         let result = read_file(file, &args.limits, |batch| {
             summary.decode.add(&batch);
             for skip in &batch.skips {
-                writeln!(summary_out, "{}: skipped ({}): {}", file.display(), skip.reason.code(), skip.detail)?;
+                writeln!(
+                    summary_out,
+                    "{}: skipped ({}): {}",
+                    file.display(),
+                    skip.reason.code(),
+                    skip.detail
+                )?;
             }
             for event in &batch.events {
                 for alert in pipeline.process(event) {
                     *summary.alerts.entry(alert.rule.clone()).or_default() += 1;
                     match args.format {
                         ReplayFormat::Json => {
-                            serde_json::to_writer(&mut *alerts_out, &alert.to_falco_json()).map_err(std::io::Error::other)?;
+                            serde_json::to_writer(&mut *alerts_out, &alert.to_falco_json())
+                                .map_err(std::io::Error::other)?;
                             writeln!(alerts_out)?;
                         }
                         ReplayFormat::Table => {
-                            let time = alert.to_falco_json()["time"].as_str().unwrap_or_default().to_string();
+                            let time = alert.to_falco_json()["time"]
+                                .as_str()
+                                .unwrap_or_default()
+                                .to_string();
                             let target = match &alert.target {
                                 (Some(resource), namespace, name) => format!(
                                     "{resource}/{}{}",
-                                    namespace.as_deref().map(|namespace| format!("{namespace}/")).unwrap_or_default(),
+                                    namespace
+                                        .as_deref()
+                                        .map(|namespace| format!("{namespace}/"))
+                                        .unwrap_or_default(),
                                     name.as_deref().unwrap_or("")
                                 ),
-                                _ => event.str_at(&["requestURI"]).unwrap_or_default().to_string(),
+                                _ => event
+                                    .str_at(&["requestURI"])
+                                    .unwrap_or_default()
+                                    .to_string(),
                             };
                             write_table_row(
                                 alerts_out,
-                                [&time, alert.priority.falco_name(), &alert.rule, alert.user.as_deref().unwrap_or("<NA>"), event.verb().unwrap_or("<NA>"), &target],
+                                [
+                                    &time,
+                                    alert.priority.falco_name(),
+                                    &alert.rule,
+                                    alert.user.as_deref().unwrap_or("<NA>"),
+                                    event.verb().unwrap_or("<NA>"),
+                                    &target,
+                                ],
                             )?;
                         }
                     }

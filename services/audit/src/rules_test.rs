@@ -5,7 +5,9 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use palisade_rules::{CompileOptions, ExitStatus, RuleEngine, RulesLoader, TestArgs, TestEvent, TestReport, run_tests};
+use palisade_rules::{
+    CompileOptions, ExitStatus, RuleEngine, RulesLoader, TestArgs, TestEvent, TestReport, run_tests,
+};
 
 use crate::decode::DecodeLimits;
 use crate::error::AuditError;
@@ -29,7 +31,10 @@ pub struct AuditRulesTestArgs {
 
 /// Runs the events through the rules, writing the report to `out`. Rules problems are listed
 /// first and make the run fail, as do undecodable events and an unknown rule to explain.
-pub fn rules_test(args: &AuditRulesTestArgs, out: &mut dyn Write) -> Result<(TestReport, ExitStatus), AuditError> {
+pub fn rules_test(
+    args: &AuditRulesTestArgs,
+    out: &mut dyn Write,
+) -> Result<(TestReport, ExitStatus), AuditError> {
     let mut loader = RulesLoader::new();
     if args.rules.is_empty() {
         for (name, text) in builtin_rules() {
@@ -39,7 +44,11 @@ pub fn rules_test(args: &AuditRulesTestArgs, out: &mut dyn Write) -> Result<(Tes
     for file in &args.rules {
         loader.add_file(file)?;
     }
-    let engine = RuleEngine::new(Arc::new(K8sAuditSource), &loader.finish(), CompileOptions::default());
+    let engine = RuleEngine::new(
+        Arc::new(K8sAuditSource),
+        &loader.finish(),
+        CompileOptions::default(),
+    );
     let rule_errors = engine.compiled().summary().errors;
     for diagnostic in engine.compiled().diagnostics() {
         writeln!(out, "{diagnostic}")?;
@@ -77,7 +86,11 @@ pub fn rules_test(args: &AuditRulesTestArgs, out: &mut dyn Write) -> Result<(Tes
         show_output: args.show_output,
     };
     let (report, status) = run_tests(&engine, events, &test_args, out)?;
-    let status = if rule_errors > 0 { ExitStatus::Failure } else { status };
+    let status = if rule_errors > 0 {
+        ExitStatus::Failure
+    } else {
+        status
+    };
     Ok((report, status))
 }
 
@@ -109,10 +122,23 @@ mod tests {
         assert_eq!(report.events, 2);
         assert_eq!(report.undecodable, 1);
         assert_eq!(report.explained_rule_fired, 1);
-        assert_eq!(status, ExitStatus::Failure, "an undecodable event fails the run");
-        assert!(text.contains("fired: Palisade Privileged Container Created (Warning)"), "{text}");
-        assert!(text.contains("why \"Palisade Privileged Container Created\" did not fire"), "{text}");
-        assert!(text.contains("ka.req.pod.containers.privileged = <NA>"), "{text}");
+        assert_eq!(
+            status,
+            ExitStatus::Failure,
+            "an undecodable event fails the run"
+        );
+        assert!(
+            text.contains("fired: Palisade Privileged Container Created (Warning)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("why \"Palisade Privileged Container Created\" did not fire"),
+            "{text}"
+        );
+        assert!(
+            text.contains("ka.req.pod.containers.privileged = <NA>"),
+            "{text}"
+        );
         Ok(())
     }
 }

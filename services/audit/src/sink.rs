@@ -29,7 +29,10 @@ pub struct MemorySink {
 impl MemorySink {
     /// Alerts published so far.
     pub fn alerts(&self) -> Vec<v1::Alert> {
-        self.alerts.lock().map(|alerts| alerts.clone()).unwrap_or_default()
+        self.alerts
+            .lock()
+            .map(|alerts| alerts.clone())
+            .unwrap_or_default()
     }
 }
 

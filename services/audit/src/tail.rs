@@ -46,10 +46,12 @@ impl OffsetStore {
 
     /// The store inside an open sled database.
     pub fn from_db(database: &sled::Db, directory: &Path) -> Result<Self, AuditError> {
-        let tree = database.open_tree("tail_offsets").map_err(|error| AuditError::Store {
-            path: directory.to_path_buf(),
-            reason: error.to_string(),
-        })?;
+        let tree = database
+            .open_tree("tail_offsets")
+            .map_err(|error| AuditError::Store {
+                path: directory.to_path_buf(),
+                reason: error.to_string(),
+            })?;
         Ok(Self {
             tree,
             path: directory.to_path_buf(),
@@ -59,7 +61,11 @@ impl OffsetStore {
     /// The offset stored for a tailed path.
     pub fn get(&self, tailed: &Path) -> Result<Option<FileOffset>, AuditError> {
         let key = tailed.to_string_lossy();
-        let Some(bytes) = self.tree.get(key.as_bytes()).map_err(|error| self.error(error))? else {
+        let Some(bytes) = self
+            .tree
+            .get(key.as_bytes())
+            .map_err(|error| self.error(error))?
+        else {
             return Ok(None);
         };
         Ok(serde_json::from_slice(&bytes).ok())
@@ -72,9 +78,14 @@ impl OffsetStore {
             path: self.path.clone(),
             reason: error.to_string(),
         })?;
-        self.tree.insert(key.as_bytes(), bytes).map_err(|error| self.error(error))?;
+        self.tree
+            .insert(key.as_bytes(), bytes)
+            .map_err(|error| self.error(error))?;
         // sled flushes every 500 ms on its own; an offset counts only once it is on disk.
-        self.tree.flush_async().await.map_err(|error| self.error(error))?;
+        self.tree
+            .flush_async()
+            .await
+            .map_err(|error| self.error(error))?;
         Ok(())
     }
 
@@ -143,16 +154,27 @@ fn identity_of(metadata: &std::fs::Metadata) -> (u64, u64) {
 
 /// Finds a file with this inode next to `path` (the rotated log, e.g. audit.log.1).
 fn find_rotated(path: &Path, device: u64, inode: u64) -> Option<PathBuf> {
-    let directory = path.parent().filter(|parent| !parent.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    std::fs::read_dir(directory).ok()?.flatten().find_map(|entry| {
-        let metadata = entry.metadata().ok()?;
-        (metadata.is_file() && identity_of(&metadata) == (device, inode)).then(|| entry.path())
-    })
+    let directory = path
+        .parent()
+        .filter(|parent| !parent.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::read_dir(directory)
+        .ok()?
+        .flatten()
+        .find_map(|entry| {
+            let metadata = entry.metadata().ok()?;
+            (metadata.is_file() && identity_of(&metadata) == (device, inode)).then(|| entry.path())
+        })
 }
 
 impl FileTailer {
     /// A tailer resuming from the stored offset of `config.path`.
-    pub fn new(config: TailConfig, store: OffsetStore, pipeline: Arc<AuditPipeline>, sink: Arc<dyn AlertSink>) -> Result<Self, AuditError> {
+    pub fn new(
+        config: TailConfig,
+        store: OffsetStore,
+        pipeline: Arc<AuditPipeline>,
+        sink: Arc<dyn AlertSink>,
+    ) -> Result<Self, AuditError> {
         let position = store.get(&config.path)?;
         Ok(Self {
             config,
@@ -171,7 +193,10 @@ impl FileTailer {
     }
 
     /// Polls until `shutdown` turns true.
-    pub async fn run(mut self, mut shutdown: tokio::sync::watch::Receiver<bool>) -> Result<TailStats, AuditError> {
+    pub async fn run(
+        mut self,
+        mut shutdown: tokio::sync::watch::Receiver<bool>,
+    ) -> Result<TailStats, AuditError> {
         loop {
             if let Err(error) = self.poll_once().await {
                 tracing::warn!(path = %self.config.path.display(), %error, "audit log tail failed, retrying");
@@ -207,7 +232,10 @@ impl FileTailer {
                 if metadata.len() < position.offset {
                     self.stats.truncations += 1;
                     tracing::info!(path = %self.config.path.display(), "audit log truncated, reading from the start");
-                    self.position = Some(FileOffset { offset: 0, ..position });
+                    self.position = Some(FileOffset {
+                        offset: 0,
+                        ..position
+                    });
                     self.discarding_long_line = false;
                 }
             }
@@ -225,11 +253,21 @@ impl FileTailer {
                     }
                 }
                 self.discarding_long_line = false;
-                let start = FileOffset { device, inode, offset: 0 };
+                let start = FileOffset {
+                    device,
+                    inode,
+                    offset: 0,
+                };
                 self.store.put(&self.config.path, start).await?;
                 self.position = Some(start);
             }
-            None => self.position = Some(FileOffset { device, inode, offset: 0 }),
+            None => {
+                self.position = Some(FileOffset {
+                    device,
+                    inode,
+                    offset: 0,
+                })
+            }
         }
         if let Some(position) = self.position {
             let path = self.config.path.clone();
@@ -239,10 +277,19 @@ impl FileTailer {
     }
 
     /// Reads complete lines of `path` from `position`, processing and committing them.
-    async fn read_from(&mut self, path: &Path, position: FileOffset, final_read: bool) -> Result<(), AuditError> {
-        let read_error = |source| AuditError::Read { path: path.to_path_buf(), source };
+    async fn read_from(
+        &mut self,
+        path: &Path,
+        position: FileOffset,
+        final_read: bool,
+    ) -> Result<(), AuditError> {
+        let read_error = |source| AuditError::Read {
+            path: path.to_path_buf(),
+            source,
+        };
         let mut file = File::open(path).map_err(read_error)?;
-        file.seek(SeekFrom::Start(position.offset)).map_err(read_error)?;
+        file.seek(SeekFrom::Start(position.offset))
+            .map_err(read_error)?;
         let max_line = self.config.limits.max_event_bytes.max(1);
         let mut offset = position.offset;
         let mut pending: Vec<u8> = Vec::new();
@@ -259,7 +306,14 @@ impl FileTailer {
                 if self.discarding_long_line {
                     self.discarding_long_line = false;
                 } else if line.len() > max_line {
-                    batch.skips.push(Skip { reason: SkipReason::TooLarge, detail: format!("line at byte {} of {} bytes", offset + consumed as u64, line.len()) });
+                    batch.skips.push(Skip {
+                        reason: SkipReason::TooLarge,
+                        detail: format!(
+                            "line at byte {} of {} bytes",
+                            offset + consumed as u64,
+                            line.len()
+                        ),
+                    });
                 } else {
                     decode_line(line, line_number, &self.config.limits, &mut batch);
                 }
@@ -276,13 +330,17 @@ impl FileTailer {
             offset += consumed as u64;
             if pending.len() > max_line {
                 // A line longer than any event: skip it up to its newline, whenever that comes.
-                batch.skips.push(Skip { reason: SkipReason::TooLarge, detail: format!("line at byte {offset} longer than {max_line} bytes") });
+                batch.skips.push(Skip {
+                    reason: SkipReason::TooLarge,
+                    detail: format!("line at byte {offset} longer than {max_line} bytes"),
+                });
                 offset += pending.len() as u64;
                 pending.clear();
                 self.discarding_long_line = true;
             }
             if !batch.events.is_empty() || !batch.skips.is_empty() || offset != position.offset {
-                self.commit(batch, FileOffset { offset, ..position }).await?;
+                self.commit(batch, FileOffset { offset, ..position })
+                    .await?;
             }
             if at_end {
                 return Ok(());
@@ -298,7 +356,12 @@ impl FileTailer {
         }
         let mut alerts = Vec::new();
         for event in &batch.events {
-            alerts.extend(self.pipeline.process(event).iter().map(|alert| alert.to_proto()));
+            alerts.extend(
+                self.pipeline
+                    .process(event)
+                    .iter()
+                    .map(|alert| alert.to_proto()),
+            );
         }
         if !alerts.is_empty() {
             self.sink.publish(alerts).await?;

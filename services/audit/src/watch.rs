@@ -5,7 +5,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::Router;
-use palisade_rules::{CompileOptions, MatchMode, ReloadPolicy, ReloadReport, ReloadableRules, RulesError, RulesSource};
+use palisade_rules::{
+    CompileOptions, MatchMode, ReloadPolicy, ReloadReport, ReloadableRules, RulesError, RulesSource,
+};
 use tokio::task::JoinHandle;
 
 use crate::anomaly::{AnomalyConfig, AnomalyDetector};
@@ -55,8 +57,15 @@ pub async fn start_watch(args: WatchArgs, sink: Arc<dyn AlertSink>) -> Result<Wa
     } else {
         RulesSource::Files(args.rules.clone())
     };
-    let options = CompileOptions { match_mode: args.match_mode };
-    let (rules, report) = ReloadableRules::load(Arc::new(K8sAuditSource), source, options, ReloadPolicy::RejectOnError)?;
+    let options = CompileOptions {
+        match_mode: args.match_mode,
+    };
+    let (rules, report) = ReloadableRules::load(
+        Arc::new(K8sAuditSource),
+        source,
+        options,
+        ReloadPolicy::RejectOnError,
+    )?;
     for diagnostic in &report.diagnostics {
         tracing::warn!(%diagnostic, "rules problem");
     }
@@ -66,10 +75,18 @@ pub async fn start_watch(args: WatchArgs, sink: Arc<dyn AlertSink>) -> Result<Wa
         reason: error.to_string(),
     })?;
     let anomaly = match args.anomaly {
-        Some(config) => Some(AnomalyDetector::from_db(&database, &args.state_dir, config)?),
+        Some(config) => Some(AnomalyDetector::from_db(
+            &database,
+            &args.state_dir,
+            config,
+        )?),
         None => None,
     };
-    let pipeline = Arc::new(AuditPipeline::new(Arc::new(rules), anomaly, args.hostname.clone().unwrap_or_else(local_hostname)));
+    let pipeline = Arc::new(AuditPipeline::new(
+        Arc::new(rules),
+        anomaly,
+        args.hostname.clone().unwrap_or_else(local_hostname),
+    ));
     let (shutdown, shutdown_receiver) = tokio::sync::watch::channel(false);
     let store = OffsetStore::from_db(&database, &args.state_dir)?;
     let mut tailers = Vec::new();

@@ -83,14 +83,23 @@ async fn receive(State(state): State<WebhookState>, body: Bytes) -> Response {
         Ok(decoded) => decoded,
         Err(DocumentError::InvalidJson(reason)) => {
             state.stats.invalid_bodies.fetch_add(1, Ordering::Relaxed);
-            return reply(StatusCode::BAD_REQUEST, json!({"error": format!("malformed JSON: {reason}")}));
+            return reply(
+                StatusCode::BAD_REQUEST,
+                json!({"error": format!("malformed JSON: {reason}")}),
+            );
         }
         Err(error @ DocumentError::TooLarge { .. }) => {
-            return reply(StatusCode::PAYLOAD_TOO_LARGE, json!({"error": error.to_string()}));
+            return reply(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                json!({"error": error.to_string()}),
+            );
         }
     };
     let skipped = decoded.skips.len();
-    state.stats.skipped.fetch_add(skipped as u64, Ordering::Relaxed);
+    state
+        .stats
+        .skipped
+        .fetch_add(skipped as u64, Ordering::Relaxed);
     let reasons: Vec<String> = decoded
         .skips
         .iter()
@@ -99,15 +108,30 @@ async fn receive(State(state): State<WebhookState>, body: Bytes) -> Response {
         .collect();
     let accepted = decoded.events.len();
     let (done, result) = oneshot::channel();
-    let stored = match state.batches.send(Batch { events: decoded.events, done }).await {
-        Ok(()) => result.await.unwrap_or_else(|_| Err("the processing task stopped".to_string())),
+    let stored = match state
+        .batches
+        .send(Batch {
+            events: decoded.events,
+            done,
+        })
+        .await
+    {
+        Ok(()) => result
+            .await
+            .unwrap_or_else(|_| Err("the processing task stopped".to_string())),
         Err(_) => Err("the processing task stopped".to_string()),
     };
     match stored {
         Ok(alerts) => {
             state.stats.batches.fetch_add(1, Ordering::Relaxed);
-            state.stats.events.fetch_add(accepted as u64, Ordering::Relaxed);
-            reply(StatusCode::OK, json!({"accepted": accepted, "skipped": skipped, "alerts": alerts, "skip_reasons": reasons}))
+            state
+                .stats
+                .events
+                .fetch_add(accepted as u64, Ordering::Relaxed);
+            reply(
+                StatusCode::OK,
+                json!({"accepted": accepted, "skipped": skipped, "alerts": alerts, "skip_reasons": reasons}),
+            )
         }
         Err(reason) => {
             state.stats.unavailable.fetch_add(1, Ordering::Relaxed);
@@ -117,7 +141,10 @@ async fn receive(State(state): State<WebhookState>, body: Bytes) -> Response {
 }
 
 /// The webhook router, and the receiving end of its batches (give it to [`process_batches`]).
-pub fn webhook_router(config: &WebhookConfig, stats: Arc<WebhookStats>) -> (Router, mpsc::Receiver<Batch>) {
+pub fn webhook_router(
+    config: &WebhookConfig,
+    stats: Arc<WebhookStats>,
+) -> (Router, mpsc::Receiver<Batch>) {
     // Bounded: a slow sink slows the API server's webhook instead of growing memory.
     let (sender, receiver) = mpsc::channel(16);
     let state = WebhookState {
@@ -133,7 +160,11 @@ pub fn webhook_router(config: &WebhookConfig, stats: Arc<WebhookStats>) -> (Rout
 }
 
 /// Evaluates batches and stores their alerts until every sender is gone.
-pub async fn process_batches(mut batches: mpsc::Receiver<Batch>, pipeline: Arc<AuditPipeline>, sink: Arc<dyn AlertSink>) {
+pub async fn process_batches(
+    mut batches: mpsc::Receiver<Batch>,
+    pipeline: Arc<AuditPipeline>,
+    sink: Arc<dyn AlertSink>,
+) {
     while let Some(batch) = batches.recv().await {
         let alerts: Vec<_> = batch
             .events
@@ -143,7 +174,10 @@ pub async fn process_batches(mut batches: mpsc::Receiver<Batch>, pipeline: Arc<A
             .collect();
         let count = alerts.len();
         let result = match sink.publish(alerts).await {
-            Ok(()) => pipeline.flush().map(|()| count).map_err(|error| error.to_string()),
+            Ok(()) => pipeline
+                .flush()
+                .map(|()| count)
+                .map_err(|error| error.to_string()),
             Err(error) => Err(error.to_string()),
         };
         if let Err(reason) = &result {

@@ -20,7 +20,9 @@ fn trace_files() -> Vec<PathBuf> {
 fn replay_writes_falco_json_alerts_and_a_summary() -> anyhow::Result<()> {
     let args = ReplayArgs {
         files: trace_files(),
-        rules: vec![palisade_testkit::corpus_path("audit/falco-k8saudit-rules/k8s_audit_rules.yaml")],
+        rules: vec![palisade_testkit::corpus_path(
+            "audit/falco-k8saudit-rules/k8s_audit_rules.yaml",
+        )],
         hostname: Some("replay-test".into()),
         ..ReplayArgs::default()
     };
@@ -30,7 +32,11 @@ fn replay_writes_falco_json_alerts_and_a_summary() -> anyhow::Result<()> {
     assert_eq!(status, ExitStatus::Success);
     assert_eq!(summary.files, 47);
     assert!(summary.decode.decoded >= 50, "{summary:?}");
-    assert_eq!(summary.decode.skipped.get("not_audit_event"), Some(&1), "fal_01_003 is not an audit event");
+    assert_eq!(
+        summary.decode.skipped.get("not_audit_event"),
+        Some(&1),
+        "fal_01_003 is not an audit event"
+    );
     let lines: Vec<serde_json::Value> = String::from_utf8(alerts.clone())?
         .lines()
         .map(serde_json::from_str)
@@ -38,7 +44,16 @@ fn replay_writes_falco_json_alerts_and_a_summary() -> anyhow::Result<()> {
     assert_eq!(lines.len() as u64, summary.alerts.values().sum::<u64>());
     assert!(lines.len() > 40);
     for line in &lines {
-        for key in ["hostname", "output", "priority", "rule", "source", "tags", "time", "output_fields"] {
+        for key in [
+            "hostname",
+            "output",
+            "priority",
+            "rule",
+            "source",
+            "tags",
+            "time",
+            "output_fields",
+        ] {
             assert!(line.get(key).is_some(), "{key} missing in {line}");
         }
         assert_eq!(line["source"], "k8s_audit");
@@ -46,7 +61,10 @@ fn replay_writes_falco_json_alerts_and_a_summary() -> anyhow::Result<()> {
     }
     let summary_text = String::from_utf8(summary_text)?;
     assert!(summary_text.contains("47 file(s)"), "{summary_text}");
-    assert!(summary_text.contains("Create Privileged Pod"), "{summary_text}");
+    assert!(
+        summary_text.contains("Create Privileged Pod"),
+        "{summary_text}"
+    );
 
     let mut again = Vec::new();
     replay(&args, &mut again, &mut Vec::new())?;
@@ -68,7 +86,10 @@ fn replay_with_the_builtin_pack_as_a_table_and_anomalies() -> anyhow::Result<()>
     assert!(summary.rules.loaded >= 40);
     let table = String::from_utf8(alerts)?;
     assert!(table.starts_with("time"), "{table}");
-    assert!(table.contains("Palisade Privileged Container Created"), "{table}");
+    assert!(
+        table.contains("Palisade Privileged Container Created"),
+        "{table}"
+    );
     Ok(())
 }
 

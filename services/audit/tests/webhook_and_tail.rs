@@ -10,7 +10,10 @@ use std::time::Duration;
 
 use axum::body::Body;
 use http::{Request, StatusCode};
-use palisade_audit::{AuditPipeline, DecodeLimits, FileTailer, K8sAuditSource, MemorySink, OffsetStore, TailConfig, WebhookConfig, WebhookStats, process_batches, webhook_router};
+use palisade_audit::{
+    AuditPipeline, DecodeLimits, FileTailer, K8sAuditSource, MemorySink, OffsetStore, TailConfig,
+    WebhookConfig, WebhookStats, process_batches, webhook_router,
+};
 use palisade_rules::{CompileOptions, ReloadPolicy, ReloadableRules, RulesSource};
 use tower::ServiceExt;
 
@@ -28,54 +31,104 @@ fn pipeline(rules: &str) -> Arc<AuditPipeline> {
 }
 
 fn event_line(id: &str) -> String {
-    format!(r#"{{"kind":"Event","apiVersion":"audit.k8s.io/v1","auditID":"{id}","stage":"ResponseComplete","verb":"get","requestURI":"/api/v1/pods","user":{{"username":"alice"}}}}"#)
+    format!(
+        r#"{{"kind":"Event","apiVersion":"audit.k8s.io/v1","auditID":"{id}","stage":"ResponseComplete","verb":"get","requestURI":"/api/v1/pods","user":{{"username":"alice"}}}}"#
+    )
 }
 
 async fn post(router: axum::Router, body: Vec<u8>) -> (StatusCode, serde_json::Value) {
-    let request = Request::post("/k8s-audit").header("content-type", "application/json").body(Body::from(body)).expect("request");
+    let request = Request::post("/k8s-audit")
+        .header("content-type", "application/json")
+        .body(Body::from(body))
+        .expect("request");
     let response = router.oneshot(request).await.expect("response");
     let status = response.status();
-    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.expect("body");
-    let json = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .expect("body");
+    let json = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::String(
+        String::from_utf8_lossy(&bytes).into_owned(),
+    ));
     (status, json)
 }
 
 #[tokio::test]
 async fn webhook_answers_per_contract() {
     let config = WebhookConfig {
-        limits: DecodeLimits { max_event_bytes: 64 * 1024, max_document_bytes: 64 * 1024 },
+        limits: DecodeLimits {
+            max_event_bytes: 64 * 1024,
+            max_document_bytes: 64 * 1024,
+        },
         ..WebhookConfig::default()
     };
     let stats = Arc::new(WebhookStats::default());
     let (router, batches) = webhook_router(&config, stats.clone());
     let sink = MemorySink::default();
-    tokio::spawn(process_batches(batches, pipeline(EVERY_EVENT_RULE), Arc::new(sink.clone())));
+    tokio::spawn(process_batches(
+        batches,
+        pipeline(EVERY_EVENT_RULE),
+        Arc::new(sink.clone()),
+    ));
 
-    let list = format!(r#"{{"kind":"EventList","apiVersion":"audit.k8s.io/v1","items":[{},{},{{"kind":"Event","auditID":"no-verb"}}]}}"#, event_line("a"), event_line("b"));
+    let list = format!(
+        r#"{{"kind":"EventList","apiVersion":"audit.k8s.io/v1","items":[{},{},{{"kind":"Event","auditID":"no-verb"}}]}}"#,
+        event_line("a"),
+        event_line("b")
+    );
     let (status, body) = post(router.clone(), list.into_bytes()).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["accepted"], 2);
     assert_eq!(body["skipped"], 1);
     assert_eq!(body["alerts"], 2);
-    assert!(body["skip_reasons"][0].as_str().expect("reason").contains("missing_field"), "{body}");
-    assert_eq!(sink.alerts().len(), 2, "alerts are stored before the answer");
+    assert!(
+        body["skip_reasons"][0]
+            .as_str()
+            .expect("reason")
+            .contains("missing_field"),
+        "{body}"
+    );
+    assert_eq!(
+        sink.alerts().len(),
+        2,
+        "alerts are stored before the answer"
+    );
 
-    let (status, body) = post(router.clone(), b"{\"kind\": \"EventList\", \"items\": [".to_vec()).await;
+    let (status, body) = post(
+        router.clone(),
+        b"{\"kind\": \"EventList\", \"items\": [".to_vec(),
+    )
+    .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert!(body["error"].as_str().expect("error").starts_with("malformed JSON: "), "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .expect("error")
+            .starts_with("malformed JSON: "),
+        "{body}"
+    );
 
     let (status, _) = post(router.clone(), vec![b' '; 70 * 1024]).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
 
-    let request = Request::get("/k8s-audit").body(Body::empty()).expect("request");
+    let request = Request::get("/k8s-audit")
+        .body(Body::empty())
+        .expect("request");
     let response = router.clone().oneshot(request).await.expect("response");
     assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
 
-    let falco_trace = std::fs::read(palisade_testkit::corpus_path("audit/falco-legacy-tests/trace_files/create_nginx_pod_privileged.json")).expect("trace");
+    let falco_trace = std::fs::read(palisade_testkit::corpus_path(
+        "audit/falco-legacy-tests/trace_files/create_nginx_pod_privileged.json",
+    ))
+    .expect("trace");
     let (status, body) = post(router, falco_trace).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["accepted"], 1);
-    assert_eq!(stats.invalid_bodies.load(std::sync::atomic::Ordering::Relaxed), 1);
+    assert_eq!(
+        stats
+            .invalid_bodies
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
     assert_eq!(stats.skipped.load(std::sync::atomic::Ordering::Relaxed), 1);
 }
 
@@ -102,11 +155,21 @@ impl Harness {
         let mut config = TailConfig::new(self.log());
         config.read_chunk = 4096;
         config.poll_interval = Duration::from_millis(10);
-        FileTailer::new(config, store, pipeline(EVERY_EVENT_RULE), Arc::new(self.sink.clone())).expect("tailer")
+        FileTailer::new(
+            config,
+            store,
+            pipeline(EVERY_EVENT_RULE),
+            Arc::new(self.sink.clone()),
+        )
+        .expect("tailer")
     }
 
     fn append(&self, path: &Path, text: &str) {
-        let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path).expect("open");
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .expect("open");
         file.write_all(text.as_bytes()).expect("write");
     }
 
@@ -144,7 +207,10 @@ async fn partial_lines_wait_for_their_newline() {
 async fn restarts_resume_at_the_stored_offset() {
     let harness = Harness::new();
     let log = harness.log();
-    harness.append(&log, &format!("{}\n{}\n", event_line("e1"), event_line("e2")));
+    harness.append(
+        &log,
+        &format!("{}\n{}\n", event_line("e1"), event_line("e2")),
+    );
     {
         let mut tailer = harness.tailer();
         tailer.poll_once().await.expect("poll");
@@ -159,7 +225,10 @@ async fn restarts_resume_at_the_stored_offset() {
 async fn truncation_restarts_from_the_beginning() {
     let harness = Harness::new();
     let log = harness.log();
-    harness.append(&log, &format!("{}\n{}\n", event_line("e1"), event_line("e2")));
+    harness.append(
+        &log,
+        &format!("{}\n{}\n", event_line("e1"), event_line("e2")),
+    );
     let mut tailer = harness.tailer();
     tailer.poll_once().await.expect("poll");
     std::fs::write(&log, format!("{}\n", event_line("e3"))).expect("truncate and write");
@@ -195,7 +264,10 @@ async fn rotation_while_stopped_loses_and_repeats_nothing() {
     }
     harness.append(&log, &format!("{}\n", event_line("e2")));
     std::fs::rename(&log, harness.directory.path().join("audit.log.1")).expect("rotate");
-    harness.append(&log, &format!("{}\n{}\n", event_line("e3"), event_line("e4")));
+    harness.append(
+        &log,
+        &format!("{}\n{}\n", event_line("e3"), event_line("e4")),
+    );
     let mut restarted = harness.tailer();
     assert_eq!(restarted.poll_once().await.expect("poll"), 3);
     harness.assert_exactly_once(&["e1", "e2", "e3", "e4"]);
@@ -210,7 +282,14 @@ async fn oversized_and_malformed_lines_are_skipped_and_counted() {
     let harness = Harness::new();
     let log = harness.log();
     let huge = "x".repeat(300 * 1024);
-    harness.append(&log, &format!("{}\n{huge}\nnot json\n{}\n", event_line("e1"), event_line("e2")));
+    harness.append(
+        &log,
+        &format!(
+            "{}\n{huge}\nnot json\n{}\n",
+            event_line("e1"),
+            event_line("e2")
+        ),
+    );
     let mut tailer = harness.tailer();
     assert_eq!(tailer.poll_once().await.expect("poll"), 2);
     assert_eq!(tailer.stats().skipped, 2);
