@@ -14,6 +14,9 @@ use palisade_rules::{CompileOptions, RuleEngine, RulesLoader, Severity};
 /// Events are maps of field name to values.
 type Event = HashMap<&'static str, Vec<&'static str>>;
 
+/// Field values an event is built from.
+type Fields = &'static [(&'static str, &'static [&'static str])];
+
 struct MapSource(TableSchema);
 
 fn info(name: &'static str, value_type: ValueType, is_list: bool) -> FieldInfo {
@@ -115,7 +118,7 @@ fn event(fields: &[(&'static str, &[&'static str])]) -> Event {
 
 #[test]
 fn operators_follow_falco_semantics() {
-    let cases: &[(&str, &[(&'static str, &[&'static str])], bool)] = &[
+    let cases: &[(&str, Fields, bool)] = &[
         ("m.name = abc", &[("m.name", &["abc"])], true),
         ("m.name != abc", &[("m.name", &["abd"])], true),
         ("m.name != abc", &[], false),
