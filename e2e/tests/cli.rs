@@ -13,7 +13,8 @@ fn help_lists_every_subcommand() {
     assert!(output.status.success());
     let help = String::from_utf8_lossy(&output.stdout);
     for subcommand in [
-        "up", "agent", "scan", "audit", "search", "graph", "vulndb", "alerts", "admin", "status",
+        "up", "agent", "scan", "audit", "rules", "search", "graph", "vulndb", "alerts", "admin",
+        "status",
     ] {
         assert!(
             help.lines()

@@ -54,15 +54,17 @@ pub enum Command {
     Agent(PendingArgs),
     /// Scan container images for packages and vulnerabilities.
     Scan(PendingArgs),
-    /// Detect threats in Kubernetes audit logs.
-    Audit(PendingArgs),
+    /// Detect threats in Kubernetes audit logs (webhook, files, AKS/EKS/GKE exports).
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// Inventory, security graph, attack paths and the explorer.
     Graph(PendingArgs),
     /// Import and inspect the vulnerability database (OSV, Alpine secdb, RustSec, Debian, VEX).
     #[command(subcommand)]
     Vulndb(VulndbCommand),
-    /// Validate and test detection rules.
-    Rules(PendingArgs),
+    /// Validate and test detection rules (Falco-compatible rules files).
+    #[command(subcommand)]
+    Rules(RulesCommand),
 }
 
 /// Arguments of a command whose capability is not in this build yet.
@@ -283,6 +285,118 @@ pub struct VulndbStatusArgs {
     pub db: VulndbDbArgs,
     #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
     pub format: OutputFormat,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RulesCommand {
+    /// Validate rules files: every problem with its file, line, column and rule; exit status 1
+    /// when any rule cannot load.
+    Check(RulesCheckArgs),
+    /// Run audit events through rules: which rules fire on which events, and for --explain
+    /// RULE why it does not fire where it does not.
+    Test(RulesTestArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CheckFormatArg {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct RulesCheckArgs {
+    /// Rules files, loaded in this order (later files append to or override earlier ones).
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    #[arg(long, value_enum, default_value_t = CheckFormatArg::Text)]
+    pub format: CheckFormatArg,
+    /// Also report lists and macros no rule uses.
+    #[arg(long)]
+    pub warn_unused: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RulesTestArgs {
+    /// Rules files [default: Palisade's audit rule pack].
+    #[arg(long = "rules")]
+    pub rules: Vec<PathBuf>,
+    /// Event files: JSON lines, EventList, AKS/EKS/GKE exports.
+    #[arg(required = true)]
+    pub events: Vec<PathBuf>,
+    /// Explain, for each event, why this rule does or does not fire.
+    #[arg(long)]
+    pub explain: Option<String>,
+    /// Print each detection's output line.
+    #[arg(long)]
+    pub show_output: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Run recorded audit events through the rules offline: alerts on stdout (Falco's JSON
+    /// format, or a table), a summary on stderr.
+    Replay(AuditReplayArgs),
+    /// Watch a cluster's audit log (webhook and/or files) and send alerts to the server.
+    Watch(AuditWatchArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MatchArg {
+    /// Every matching rule fires (Palisade's default).
+    All,
+    /// Only the first matching rule in load order fires (Falco's behaviour).
+    First,
+}
+
+#[derive(Debug, Args)]
+pub struct AuditReplayArgs {
+    /// Audit log files.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Rules files, in order [default: Palisade's audit rule pack].
+    #[arg(long = "rules")]
+    pub rules: Vec<PathBuf>,
+    #[arg(long, value_enum, default_value_t = OutputFormat::Json)]
+    pub format: OutputFormat,
+    #[arg(long = "match", value_enum, default_value_t = MatchArg::All)]
+    pub match_mode: MatchArg,
+    /// Also learn each identity's usual behaviour over the replayed events and alert on new
+    /// behaviour.
+    #[arg(long)]
+    pub anomaly: bool,
+    /// Host name put in alerts [default: this host's].
+    #[arg(long)]
+    pub hostname: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct AuditWatchArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
+    /// Serve the audit webhook (audit.k8s.io/v1 EventList POSTs to /k8s-audit) on this address.
+    #[arg(long, env = "PALISADE_AUDIT_WEBHOOK_LISTEN")]
+    pub webhook_listen: Option<SocketAddr>,
+    /// Audit log files to tail (JSON lines; rotation and truncation are followed).
+    #[arg(long = "file")]
+    pub files: Vec<PathBuf>,
+    /// Rules files, in order [default: Palisade's audit rule pack]. SIGHUP reloads them; the
+    /// running set stays if the new one fails to load.
+    #[arg(long = "rules")]
+    pub rules: Vec<PathBuf>,
+    /// Directory for tail offsets and anomaly baselines [default: DATA_DIR/audit-watch].
+    #[arg(long)]
+    pub state_dir: Option<PathBuf>,
+    /// Learn each identity's usual behaviour and alert on new behaviour.
+    #[arg(long)]
+    pub anomaly: bool,
+    /// Days during which a new identity's behaviour is only learned.
+    #[arg(long, default_value_t = 7)]
+    pub anomaly_learning_days: u64,
+    /// Print alerts as Falco JSON lines on stdout instead of sending them to a server.
+    #[arg(long)]
+    pub stdout: bool,
+    #[arg(long = "match", value_enum, default_value_t = MatchArg::All)]
+    pub match_mode: MatchArg,
 }
 
 #[cfg(test)]

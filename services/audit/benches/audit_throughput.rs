@@ -4,6 +4,8 @@
 //!
 //! Run: cargo bench -p palisade-audit --bench audit_throughput
 
+#![allow(clippy::disallowed_types)] // wall-clock timing of blocking work
+
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

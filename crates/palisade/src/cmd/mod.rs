@@ -8,6 +8,8 @@ use crate::cli::{Cli, Command};
 
 mod admin;
 mod alerts;
+mod audit;
+mod rules;
 mod search;
 mod status;
 mod vulndb;
@@ -26,10 +28,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Admin(command) => client_runtime(&log)?.block_on(admin::run(command)),
         Command::Agent(_) => pending("agent", "the node agent"),
         Command::Scan(_) => pending("scan", "image scanning"),
-        Command::Audit(_) => pending("audit", "audit-log detection"),
+        Command::Audit(command) => audit::run(command, || client_runtime(&log)),
         Command::Graph(_) => pending("graph", "the security graph"),
         Command::Vulndb(command) => vulndb::run(command),
-        Command::Rules(_) => pending("rules", "rule validation and testing"),
+        Command::Rules(command) => rules::run(command),
     }
 }
 
