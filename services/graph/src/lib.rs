@@ -1,0 +1,19 @@
+//! Palisade's graph service: agentless inventory of Kubernetes clusters, a security graph of
+//! entities, relationships and attack techniques, posture insights, attack paths and the
+//! explorer query language.
+//!
+//! Data flow: inventory sources ([`source`] for manifests and dumps, [`watch`] for live
+//! clusters) fill per-cluster [`inventory::ClusterInventory`]s; [`derive`] turns a cluster's
+//! inventory into entities and edges; [`graph::TenantGraph`] holds a tenant's fleet and applies
+//! each cluster's changes incrementally; [`insights`], [`paths`] and [`explorer`] read it.
+
+pub mod derive;
+pub mod error;
+pub mod inventory;
+pub mod k8s;
+pub mod model;
+pub mod object;
+pub mod rbac;
+pub mod source;
+
+pub use error::{GraphError, Result};
