@@ -8,12 +8,19 @@
 //! each cluster's changes incrementally; [`insights`], [`paths`] and [`explorer`] read it.
 
 pub mod derive;
+pub mod engine;
 pub mod error;
+pub mod findings;
+pub mod graph;
+pub mod insights;
 pub mod inventory;
 pub mod k8s;
 pub mod model;
 pub mod object;
+pub mod paths;
 pub mod rbac;
+pub mod search;
 pub mod source;
+pub mod store;
 
 pub use error::{GraphError, Result};

@@ -109,7 +109,8 @@ fn add_pods(view: &ClusterView<'_>, derived: &mut Derived) {
             .with("host_ipc", pod.spec.host_ipc.unwrap_or(false))
             .with("service_account", pod.service_account.clone())
             .with("token_mounted", pod.token_mounted)
-            .with("template", pod.is_template);
+            .with("template", pod.is_template)
+            .with("source", pod.source.to_string());
         if pod.is_template {
             entity.set("template_of", pod.source.to_string());
         }

@@ -52,7 +52,7 @@ fn reaches_kubelet_pods(path: &str) -> bool {
 }
 
 /// Whether a host path is, or contains, a container runtime socket.
-pub(crate) fn is_runtime_socket_path(path: &str) -> bool {
+pub fn is_runtime_socket_path(path: &str) -> bool {
     const SOCKETS: &[&str] = &["docker.sock", "containerd.sock", "crio.sock", "cri-dockerd.sock", "dockershim.sock"];
     const DIRECTORIES: &[&str] = &[
         "/",
@@ -72,7 +72,7 @@ pub(crate) fn is_runtime_socket_path(path: &str) -> bool {
 }
 
 /// A host path without trailing slashes (`/` stays `/`).
-pub(crate) fn clean_path(path: &str) -> String {
+pub fn clean_path(path: &str) -> String {
     let trimmed = path.trim().trim_end_matches('/');
     if trimmed.is_empty() { "/".to_string() } else { trimmed.to_string() }
 }
@@ -96,7 +96,7 @@ fn can_create_pods(set: &PermissionSet, namespace: &str) -> bool {
 }
 
 /// Whether the set reads secrets anywhere in its scope.
-pub(crate) fn reads_secrets(set: &PermissionSet) -> bool {
+pub fn reads_secrets(set: &PermissionSet) -> bool {
     let namespace = set.namespace().to_string();
     ["get", "list", "watch"]
         .iter()
@@ -104,7 +104,7 @@ pub(crate) fn reads_secrets(set: &PermissionSet) -> bool {
 }
 
 /// Whether a permission set amounts to cluster takeover: a critical asset where paths end.
-pub(crate) fn is_takeover_set(set: &PermissionSet) -> bool {
+pub fn is_takeover_set(set: &PermissionSet) -> bool {
     if set.is_namespaced() {
         return false;
     }
@@ -120,7 +120,7 @@ pub(crate) fn is_takeover_set(set: &PermissionSet) -> bool {
         || set.allows("approve", "certificates.k8s.io", "signers", "", None)
 }
 
-pub(crate) fn add_techniques(view: &ClusterView<'_>, derived: &mut Derived) {
+pub fn add_techniques(view: &ClusterView<'_>, derived: &mut Derived) {
     add_container_techniques(view, derived);
     add_node_techniques(view, derived);
     add_rbac_techniques(view, derived);
@@ -206,7 +206,9 @@ fn add_mount_techniques(view: &ClusterView<'_>, pod: &PodView<'_>, container: &C
             derived.edge(&id, EdgeKind::ExploitHostWrite, node);
         }
         if reaches_kubelet_pods(&path) {
-            for other in view.pods.iter().filter(|other| other.node_id == pod.node_id && other.id != pod.id) {
+            // An unscheduled pod may land on any node: every node's tokens are within reach.
+            let any_node = pod.node_id.ends_with(crate::derive::UNSCHEDULED_NODE);
+            for other in view.pods.iter().filter(|other| (any_node || other.node_id == pod.node_id) && other.id != pod.id) {
                 if other.token_mounted && view.account_is_privileged(&other.namespace, &other.service_account) {
                     derived.edge(&id, EdgeKind::ExploitHostTraverse, &volume_id(&other.id, TOKEN_VOLUME));
                 }
