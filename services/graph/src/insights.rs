@@ -187,12 +187,16 @@ impl Collector<'_> {
     }
 }
 
-const DANGEROUS: &[&str] = &["ALL", "SYS_ADMIN", "SYS_MODULE", "SYS_PTRACE", "NET_ADMIN", "BPF", "DAC_READ_SEARCH", "SYS_RAWIO"];
+/// Kubescape's default insecure capabilities, plus DAC_READ_SEARCH (host file reads).
+const DANGEROUS: &[&str] = &[
+    "ALL", "SETPCAP", "NET_ADMIN", "NET_RAW", "SYS_MODULE", "SYS_RAWIO", "SYS_PTRACE", "SYS_ADMIN",
+    "SYS_BOOT", "MAC_OVERRIDE", "MAC_ADMIN", "PERFMON", "BPF", "DAC_READ_SEARCH",
+];
 
 /// Names of environment variables that hold credentials (Polaris' and Kubescape's lists).
 fn sensitive_env_name(name: &str) -> bool {
     let lower = name.to_ascii_lowercase();
-    ["password", "passwd", "secret", "token", "bearer", "api_key", "apikey", "access_key", "private_key", "credential"]
+    ["password", "passwd", "pwd", "secret", "token", "bearer", "key", "credential", "jwt", "cert"]
         .iter()
         .any(|needle| lower.contains(needle))
         || lower == "aws_secret_access_key"
@@ -234,6 +238,25 @@ pub fn cluster_insights(view: &ClusterView<'_>) -> Vec<Insight> {
     for set in &view.rbac.permission_sets {
         rbac_insights(&mut collector, set);
     }
+    // Bindings to anonymous users count even when the role is not in the inventory.
+    for binding in view.inventory.of_kind(ObjectKind::RoleBinding).chain(view.inventory.of_kind(ObjectKind::ClusterRoleBinding)) {
+        let Body::Binding { subjects, role_ref } = &binding.body else { continue };
+        let anonymous: Vec<&str> = subjects
+            .iter()
+            .map(|subject| subject.name.as_str())
+            .filter(|name| matches!(*name, "system:anonymous" | "system:unauthenticated"))
+            .collect();
+        if anonymous.is_empty() {
+            continue;
+        }
+        let kind = if binding.kind == ObjectKind::ClusterRoleBinding { EntityKind::ClusterRoleBinding } else { EntityKind::RoleBinding };
+        let id = entity_id(&view.cluster, kind, &binding.meta.namespace, &binding.meta.name);
+        collector.push(
+            Insight::new(&ANONYMOUS_BINDING, id, kind, &view.cluster, &binding.meta.namespace, &binding.meta.name, binding.key().to_string())
+                .evidence("subjects", anonymous.join(","))
+                .evidence("role", role_ref.name.clone()),
+        );
+    }
     for role in view.inventory.of_kind(ObjectKind::Role).chain(view.inventory.of_kind(ObjectKind::ClusterRole)) {
         let rules = match role.kind {
             ObjectKind::ClusterRole => view.rbac.cluster_roles.get(&role.meta.name).cloned().unwrap_or_default(),
@@ -272,6 +295,10 @@ fn workload_insights(collector: &mut Collector<'_>, pod: &PodView<'_>, policies:
     for volume in &spec.volumes {
         let Some(host_path) = view.host_path_of(&pod.namespace, volume) else { continue };
         let path = clean_path(&host_path);
+        if is_runtime_socket_path(&path) && path != "/" && path != "/var" {
+            let mounted = pod.containers.iter().any(|container| container.mounts_of(&volume.name).next().is_some());
+            collector.pod(&RUNTIME_SOCKET, pod, &[("hostPath", path.clone()), ("volume", volume.name.clone()), ("mounted", mounted.to_string())]);
+        }
         for container in &pod.containers {
             for (mount_path, read_only) in container.mounts_of(&volume.name) {
                 let evidence = [("hostPath", path.clone()), ("mountPath", mount_path.to_string()), ("readOnly", read_only.to_string())];
@@ -281,9 +308,6 @@ fn workload_insights(collector: &mut Collector<'_>, pod: &PodView<'_>, policies:
                 }
                 if sensitive_host_path(&path) {
                     collector.container(&SENSITIVE_HOST_PATH, pod, container, &evidence);
-                }
-                if is_runtime_socket_path(&path) && path != "/" && path != "/var" {
-                    collector.container(&RUNTIME_SOCKET, pod, container, &evidence);
                 }
             }
         }
@@ -297,6 +321,9 @@ fn container_insights(collector: &mut Collector<'_>, pod: &PodView<'_>, containe
     let context = container.security_context().cloned().unwrap_or_default();
     if container.privileged {
         collector.container(&PRIVILEGED, pod, container, &[("privileged", "true".into())]);
+    } else if container.adds_cap("SYS_ADMIN") {
+        // CAP_SYS_ADMIN is most of what privileged grants (mount, namespaces, BPF ...).
+        collector.container(&PRIVILEGED, pod, container, &[("capabilities.add", "SYS_ADMIN".into())]);
     }
     let dangerous: Vec<String> = container.caps_add.iter().filter(|cap| DANGEROUS.contains(&cap.as_str())).cloned().collect();
     if !dangerous.is_empty() {
@@ -320,15 +347,20 @@ fn container_insights(collector: &mut Collector<'_>, pod: &PodView<'_>, containe
         if variable.value_from.as_ref().is_some_and(|source| source.secret_key_ref.is_some()) {
             collector.container(&SECRET_ENV, pod, container, &[("env", variable.name.clone())]);
         }
+        // A path names where a credential is, not the credential.
         if let Some(value) = variable.value.as_deref()
             && !value.is_empty()
+            && !value.starts_with('/')
             && (sensitive_env_name(&variable.name) || credential_value(value))
         {
             collector.container(&CREDENTIALS_ENV, pod, container, &[("env", variable.name.clone())]);
         }
     }
-    if container.spec.env_from.iter().any(|source| source.secret_ref.is_some()) {
-        collector.container(&SECRET_ENV, pod, container, &[("envFrom", "secretRef".into())]);
+    if let Some(secret) = container.spec.env_from.iter().find_map(|source| source.secret_ref.as_ref()) {
+        let evidence = [("envFrom.secretRef", secret.name.clone())];
+        collector.container(&SECRET_ENV, pod, container, &evidence);
+        // Every key of the secret lands in the environment, credentials included.
+        collector.container(&CREDENTIALS_ENV, pod, container, &evidence);
     }
     let host_ports: Vec<String> = container.spec.ports.iter().filter_map(|port| port.host_port.filter(|port| *port > 0)).map(|port| port.to_string()).collect();
     if !host_ports.is_empty() {
@@ -376,8 +408,12 @@ fn rbac_insights(collector: &mut Collector<'_>, set: &PermissionSet) {
     let named = |verbs: &[&str], group: &str, resource: &str| {
         verbs.iter().any(|verb| set.allowed_names(verb, group, resource, &namespace).is_none_or(|names| !names.is_empty()))
     };
-    if set.role_name == "cluster-admin" || (grants_everything(&set.rules) && !set.is_namespaced()) {
-        fire(&CLUSTER_ADMIN, &set.role_name);
+    let all_verbs_all_resources = set.rules.iter().any(|rule| {
+        rule.resource_names.is_empty() && rule.verbs.iter().any(|verb| verb == "*") && rule.resources.iter().any(|resource| resource == "*")
+    });
+    if set.role_name == "cluster-admin" || grants_everything(&set.rules) || all_verbs_all_resources {
+        let scope = if set.is_namespaced() { format!("{} in namespace {namespace}", set.role_name) } else { set.role_name.clone() };
+        fire(&CLUSTER_ADMIN, &scope);
     }
     if named(&["get", "list", "watch"], "", "secrets") {
         fire(&SECRETS_ACCESS, "get/list/watch secrets");
@@ -422,9 +458,7 @@ fn rbac_insights(collector: &mut Collector<'_>, set: &PermissionSet) {
     if named(&["create"], "", "persistentvolumes") {
         fire(&PV_CREATE, "persistentvolumes");
     }
-    if set.subjects.iter().any(|subject| matches!(subject.name.as_str(), "system:anonymous" | "system:unauthenticated"))
-        || (set.subjects.iter().any(|subject| subject.name == "system:authenticated") && crate::derive::techniques_support::is_takeover_set(set))
-    {
+    if set.subjects.iter().any(|subject| subject.name == "system:authenticated") && crate::derive::techniques_support::is_takeover_set(set) {
         fire(&ANONYMOUS_BINDING, &subjects);
     }
 }
