@@ -7,9 +7,11 @@
 //! inventory into entities and edges; [`graph::TenantGraph`] holds a tenant's fleet and applies
 //! each cluster's changes incrementally; [`insights`], [`paths`] and [`explorer`] read it.
 
+pub mod analyze;
 pub mod derive;
 pub mod engine;
 pub mod error;
+pub mod explorer;
 pub mod findings;
 pub mod graph;
 pub mod insights;
@@ -20,6 +22,7 @@ pub mod object;
 pub mod paths;
 pub mod rbac;
 pub mod search;
+pub mod service;
 pub mod source;
 pub mod store;
 

@@ -296,6 +296,11 @@ fn add_rbac(view: &ClusterView<'_>, derived: &mut Derived) {
             .with("critical", crate::derive::techniques::is_takeover_set(set))
             .with("kubehound_critical", !set.is_namespaced() && CRITICAL_ROLES.contains(&set.role_name.as_str()))
             .with("reads_secrets", crate::derive::techniques::reads_secrets(set));
+        let mut set_entity = set_entity;
+        if crate::derive::techniques::can_create_pods(set, &namespace) {
+            // "*": in every namespace.
+            set_entity.set("creates_pods", if set.is_namespaced() { namespace.clone() } else { "*".to_string() });
+        }
         let set_id = set_entity.id.clone();
         derived.entity(set_entity);
         let (binding_kind, binding_namespace) = if set.is_namespaced() {

@@ -89,7 +89,8 @@ const POD_CREATING: &[(&str, &str)] = &[
     ("batch", "cronjobs"),
 ];
 
-fn can_create_pods(set: &PermissionSet, namespace: &str) -> bool {
+/// Whether the set may create pods (directly or through a controller) in a namespace.
+pub fn can_create_pods(set: &PermissionSet, namespace: &str) -> bool {
     POD_CREATING
         .iter()
         .any(|(group, resource)| set.allows("create", group, resource, namespace, None))
