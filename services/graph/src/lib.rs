@@ -25,5 +25,6 @@ pub mod search;
 pub mod service;
 pub mod source;
 pub mod store;
+pub mod watch;
 
 pub use error::{GraphError, Result};

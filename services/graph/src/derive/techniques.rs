@@ -281,8 +281,8 @@ fn add_rbac_techniques(view: &ClusterView<'_>, derived: &mut Derived) {
     // Service account token secrets, by account, for get restricted by resourceNames.
     let mut token_secrets: Vec<(String, String, String)> = Vec::new();
     for secret in view.inventory.of_kind(ObjectKind::Secret) {
-        if let Body::Secret { secret_type, .. } = &secret.body
-            && secret_type == "kubernetes.io/service-account-token"
+        // The metadata API does not show the type; the owner annotation is enough.
+        if let Body::Secret { .. } = &secret.body
             && let Some(account) = secret.meta.annotations.get("kubernetes.io/service-account.name")
         {
             token_secrets.push((secret.meta.namespace.clone(), secret.meta.name.clone(), account.clone()));
