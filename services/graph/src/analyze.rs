@@ -32,7 +32,10 @@ impl std::str::FromStr for OutputFormat {
             "json" => Ok(OutputFormat::Json),
             "table" => Ok(OutputFormat::Table),
             "dot" => Ok(OutputFormat::Dot),
-            other => Err(GraphError::BadInput { location: "--format".to_string(), message: format!("unknown format {other}; use json, table or dot") }),
+            other => Err(GraphError::BadInput {
+                location: "--format".to_string(),
+                message: format!("unknown format {other}; use json, table or dot"),
+            }),
         }
     }
 }
@@ -78,7 +81,10 @@ const TENANT: &str = "offline";
 
 /// Loads the inputs into an engine.
 pub fn load(options: &AnalyzeOptions) -> Result<(GraphEngine, Vec<SourceProblem>)> {
-    let cluster = options.cluster.clone().unwrap_or_else(|| "offline".to_string());
+    let cluster = options
+        .cluster
+        .clone()
+        .unwrap_or_else(|| "offline".to_string());
     let limits = SourceLimits::default();
     let mut engine = GraphEngine::in_memory();
     let mut problems = Vec::new();
@@ -86,7 +92,7 @@ pub fn load(options: &AnalyzeOptions) -> Result<(GraphEngine, Vec<SourceProblem>
     for path in options.manifests.iter().chain(&options.snapshots) {
         let report = load_path(path, &limits)?;
         problems.extend(report.problems);
-        changes.extend(report.objects.into_iter().map(InventoryChange::Upsert));
+        changes.extend(report.objects.into_iter().map(InventoryChange::upsert));
     }
     engine.apply_changes(TENANT, &cluster, changes)?;
     let mut findings: Vec<ImageFindings> = Vec::new();
@@ -119,7 +125,11 @@ pub fn query_offline(options: &AnalyzeOptions, query: &str) -> Result<QueryResul
     let parsed = explorer::parse_any(query)?;
     let (engine, _) = load(options)?;
     let Some(tenant) = engine.tenant(TENANT) else {
-        return Ok(QueryResult { total: 0, rows: Vec::new(), visits: 0 });
+        return Ok(QueryResult {
+            total: 0,
+            rows: Vec::new(),
+            visits: 0,
+        });
     };
     explorer::run(tenant.graph(), &parsed, 0, QueryLimits::default())
 }
@@ -131,20 +141,50 @@ fn dot_escape(text: &str) -> String {
 /// Renders a report.
 pub fn render(report: &AnalyzeReport, format: OutputFormat) -> Result<String> {
     match format {
-        OutputFormat::Json => serde_json::to_string_pretty(report).map_err(|error| GraphError::BadInput { location: "report".to_string(), message: error.to_string() }),
+        OutputFormat::Json => {
+            serde_json::to_string_pretty(report).map_err(|error| GraphError::BadInput {
+                location: "report".to_string(),
+                message: error.to_string(),
+            })
+        }
         OutputFormat::Table => {
-            let mut output = format!("entities: {}  edges: {}  insights: {}  attack paths: {}\n", report.entities, report.edges, report.insights.len(), report.attack_paths.len());
+            let mut output = format!(
+                "entities: {}  edges: {}  insights: {}  attack paths: {}\n",
+                report.entities,
+                report.edges,
+                report.insights.len(),
+                report.attack_paths.len()
+            );
             output.push_str("\nATTACK PATHS\nRISK  TITLE\n");
             for path in &report.attack_paths {
                 output.push_str(&format!("{:>4.1}  {}\n", path.risk_score, path.title));
-                let route: Vec<String> = path.steps.iter().map(|step| {
-                    if step.technique.is_empty() { format!("{} {}", step.kind.as_str(), step.name) } else { format!("{} {} -[{}]->", step.kind.as_str(), step.name, step.technique) }
-                }).collect();
+                let route: Vec<String> = path
+                    .steps
+                    .iter()
+                    .map(|step| {
+                        if step.technique.is_empty() {
+                            format!("{} {}", step.kind.as_str(), step.name)
+                        } else {
+                            format!(
+                                "{} {} -[{}]->",
+                                step.kind.as_str(),
+                                step.name,
+                                step.technique
+                            )
+                        }
+                    })
+                    .collect();
                 output.push_str(&format!("      {}\n", route.join(" ")));
             }
             output.push_str("\nINSIGHTS\nSEVERITY  CONTROL                               OBJECT\n");
             for insight in &report.insights {
-                output.push_str(&format!("{:<9} {:<37} {} ({})\n", insight.severity.as_str(), insight.control_id, insight.object, insight.name));
+                output.push_str(&format!(
+                    "{:<9} {:<37} {} ({})\n",
+                    insight.severity.as_str(),
+                    insight.control_id,
+                    insight.object,
+                    insight.name
+                ));
             }
             if !report.problems.is_empty() {
                 output.push_str("\nSKIPPED INPUT\n");
@@ -160,11 +200,21 @@ pub fn render(report: &AnalyzeReport, format: OutputFormat) -> Result<String> {
             for path in &report.attack_paths {
                 for step in &path.steps {
                     if seen.insert(step.entity_id.clone()) {
-                        output.push_str(&format!("  \"{}\" [label=\"{}\\n{}\"];\n", dot_escape(&step.entity_id), step.kind.as_str(), dot_escape(&step.name)));
+                        output.push_str(&format!(
+                            "  \"{}\" [label=\"{}\\n{}\"];\n",
+                            dot_escape(&step.entity_id),
+                            step.kind.as_str(),
+                            dot_escape(&step.name)
+                        ));
                     }
                 }
                 for pair in path.steps.windows(2) {
-                    let line = format!("  \"{}\" -> \"{}\" [label=\"{}\"];\n", dot_escape(&pair[0].entity_id), dot_escape(&pair[1].entity_id), dot_escape(&pair[0].technique));
+                    let line = format!(
+                        "  \"{}\" -> \"{}\" [label=\"{}\"];\n",
+                        dot_escape(&pair[0].entity_id),
+                        dot_escape(&pair[1].entity_id),
+                        dot_escape(&pair[0].technique)
+                    );
                     if seen.insert(line.clone()) {
                         output.push_str(&line);
                     }

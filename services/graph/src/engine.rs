@@ -26,7 +26,7 @@ use crate::store::GraphStore;
 #[derive(Debug, Clone)]
 pub enum InventoryChange {
     /// An object was added or modified.
-    Upsert(Object),
+    Upsert(Box<Object>),
     /// An object was deleted.
     Delete(ObjectKey),
     /// Every object of a kind, after a (re-)list: objects not in the list are gone.
@@ -96,14 +96,25 @@ impl Tenant {
     }
 
     fn alert_containers(&self, alert: &RuntimeAlert) -> Vec<Slot> {
-        let pod_id = entity_id(&alert.cluster, EntityKind::Pod, &alert.namespace, &alert.pod);
-        let Some(pod) = self.graph.slot(&pod_id) else { return Vec::new() };
+        let pod_id = entity_id(
+            &alert.cluster,
+            EntityKind::Pod,
+            &alert.namespace,
+            &alert.pod,
+        );
+        let Some(pod) = self.graph.slot(&pod_id) else {
+            return Vec::new();
+        };
         self.graph
             .out_edges(pod)
             .iter()
             .filter(|(slot, kind)| {
                 *kind == EdgeKind::Runs
-                    && (alert.container.is_empty() || self.graph.entity(*slot).is_some_and(|entity| entity.name == alert.container))
+                    && (alert.container.is_empty()
+                        || self
+                            .graph
+                            .entity(*slot)
+                            .is_some_and(|entity| entity.name == alert.container))
             })
             .map(|(slot, _)| *slot)
             .collect()
@@ -120,7 +131,9 @@ impl Tenant {
         let insights = cluster_insights(&view);
         stats.derive_micros = started.elapsed().as_micros();
         let applied = Instant::now();
-        let diff = self.graph.apply(Unit::Cluster(cluster.to_string()), derived);
+        let diff = self
+            .graph
+            .apply(Unit::Cluster(cluster.to_string()), derived);
         stats.apply_micros = applied.elapsed().as_micros();
         self.insights.insert(cluster.to_string(), insights);
         stats.entities_changed = diff.upserted_entities.len();
@@ -152,7 +165,12 @@ impl Tenant {
     /// Every attack path, highest risk first.
     pub fn attack_paths(&self) -> Vec<&AttackPath> {
         let mut paths: Vec<&AttackPath> = self.paths.values().flatten().collect();
-        paths.sort_by(|first, second| second.risk_score.total_cmp(&first.risk_score).then_with(|| first.id.cmp(&second.id)));
+        paths.sort_by(|first, second| {
+            second
+                .risk_score
+                .total_cmp(&first.risk_score)
+                .then_with(|| first.id.cmp(&second.id))
+        });
         paths
     }
 
@@ -169,7 +187,12 @@ impl Tenant {
         all.extend(self.exposure_insights());
         all.extend(self.vulnerability_insights());
         all.extend(self.alert_insights());
-        all.sort_by(|first, second| second.severity.cmp(&first.severity).then_with(|| first.id.cmp(&second.id)));
+        all.sort_by(|first, second| {
+            second
+                .severity
+                .cmp(&first.severity)
+                .then_with(|| first.id.cmp(&second.id))
+        });
         all
     }
 
@@ -180,8 +203,19 @@ impl Tenant {
             .filter_map(|slot| graph.entity(slot))
             .filter(|pod| pod.flag("exposed_to_internet"))
             .map(|pod| {
-                Insight::new(&insights::INTERNET_EXPOSED, pod.id.clone(), EntityKind::Pod, &pod.cluster, &pod.namespace, &pod.name, pod.text("source").unwrap_or_default().to_string())
-                    .evidence("reason", pod.text("exposure_reason").unwrap_or_default().to_string())
+                Insight::new(
+                    &insights::INTERNET_EXPOSED,
+                    pod.id.clone(),
+                    EntityKind::Pod,
+                    &pod.cluster,
+                    &pod.namespace,
+                    &pod.name,
+                    pod.text("source").unwrap_or_default().to_string(),
+                )
+                .evidence(
+                    "reason",
+                    pod.text("exposure_reason").unwrap_or_default().to_string(),
+                )
             })
             .collect()
     }
@@ -190,11 +224,22 @@ impl Tenant {
         let graph = &self.graph;
         let mut out = Vec::new();
         for image in graph.of_kind(EntityKind::Image) {
-            let Some(entity) = graph.entity(image) else { continue };
-            let number = |key: &str| entity.properties.get(key).and_then(serde_json::Value::as_u64).unwrap_or(0);
+            let Some(entity) = graph.entity(image) else {
+                continue;
+            };
+            let number = |key: &str| {
+                entity
+                    .properties
+                    .get(key)
+                    .and_then(serde_json::Value::as_u64)
+                    .unwrap_or(0)
+            };
             let mut controls = Vec::new();
             if number("critical_vulnerabilities") > 0 {
-                controls.push((&insights::CRITICAL_VULNS, number("critical_vulnerabilities")));
+                controls.push((
+                    &insights::CRITICAL_VULNS,
+                    number("critical_vulnerabilities"),
+                ));
             }
             if number("high_vulnerabilities") > 0 {
                 controls.push((&insights::HIGH_VULNS, number("high_vulnerabilities")));
@@ -209,16 +254,41 @@ impl Tenant {
                 .in_edges(image)
                 .iter()
                 .filter(|(_, kind)| *kind == EdgeKind::UsesImage)
-                .flat_map(|(container, _)| graph.in_edges(*container).iter().filter(|(_, kind)| *kind == EdgeKind::Runs).map(|(pod, _)| *pod))
+                .flat_map(|(container, _)| {
+                    graph
+                        .in_edges(*container)
+                        .iter()
+                        .filter(|(_, kind)| *kind == EdgeKind::Runs)
+                        .map(|(pod, _)| *pod)
+                })
                 .collect();
             for (control, count) in controls {
-                out.push(Insight::new(control, entity.id.clone(), EntityKind::Image, "", "", &entity.name, entity.name.clone()).evidence("count", count.to_string()));
+                out.push(
+                    Insight::new(
+                        control,
+                        entity.id.clone(),
+                        EntityKind::Image,
+                        "",
+                        "",
+                        &entity.name,
+                        entity.name.clone(),
+                    )
+                    .evidence("count", count.to_string()),
+                );
                 for pod in &pods {
                     if let Some(pod_entity) = graph.entity(*pod) {
                         out.push(
-                            Insight::new(control, pod_entity.id.clone(), EntityKind::Pod, &pod_entity.cluster, &pod_entity.namespace, &pod_entity.name, pod_entity.name.clone())
-                                .evidence("image", entity.name.clone())
-                                .evidence("count", count.to_string()),
+                            Insight::new(
+                                control,
+                                pod_entity.id.clone(),
+                                EntityKind::Pod,
+                                &pod_entity.cluster,
+                                &pod_entity.namespace,
+                                &pod_entity.name,
+                                pod_entity.name.clone(),
+                            )
+                            .evidence("image", entity.name.clone())
+                            .evidence("count", count.to_string()),
                         );
                     }
                 }
@@ -233,10 +303,18 @@ impl Tenant {
             for container in self.alert_containers(alert) {
                 if let Some(entity) = self.graph.entity(container) {
                     out.push(
-                        Insight::new(&insights::RECENT_ALERT, entity.id.clone(), EntityKind::Container, &entity.cluster, &entity.namespace, &entity.name, format!("Pod/{}/{}", alert.namespace, alert.pod))
-                            .evidence("rule", alert.rule.clone())
-                            .evidence("priority", alert.priority.clone())
-                            .evidence("alert_id", alert.id.clone()),
+                        Insight::new(
+                            &insights::RECENT_ALERT,
+                            entity.id.clone(),
+                            EntityKind::Container,
+                            &entity.cluster,
+                            &entity.namespace,
+                            &entity.name,
+                            format!("Pod/{}/{}", alert.namespace, alert.pod),
+                        )
+                        .evidence("rule", alert.rule.clone())
+                        .evidence("priority", alert.priority.clone())
+                        .evidence("alert_id", alert.id.clone()),
                     );
                 }
             }
@@ -257,6 +335,13 @@ pub struct GraphEngine {
     tenants: BTreeMap<String, Tenant>,
 }
 
+impl InventoryChange {
+    /// An upsert of an object.
+    pub fn upsert(object: Object) -> InventoryChange {
+        InventoryChange::Upsert(Box::new(object))
+    }
+}
+
 impl GraphEngine {
     /// An engine that keeps everything in memory.
     pub fn in_memory() -> GraphEngine {
@@ -265,15 +350,24 @@ impl GraphEngine {
 
     /// An engine backed by a store: what the store holds is loaded and derived again.
     pub fn with_store(store: GraphStore) -> Result<GraphEngine> {
-        let mut engine = GraphEngine { store: None, tenants: BTreeMap::new() };
+        let mut engine = GraphEngine {
+            store: None,
+            tenants: BTreeMap::new(),
+        };
         for tenant_name in store.tenants() {
             let tenant = engine.tenants.entry(tenant_name.clone()).or_default();
             for (cluster, object) in store.load_objects(&tenant_name)? {
-                tenant.inventories.entry(cluster).or_default().upsert(object);
+                tenant
+                    .inventories
+                    .entry(cluster)
+                    .or_default()
+                    .upsert(object);
             }
             let findings = store.load_findings(&tenant_name)?;
             if !findings.is_empty() {
-                tenant.graph.apply(Unit::Findings, derive_findings(&findings));
+                tenant
+                    .graph
+                    .apply(Unit::Findings, derive_findings(&findings));
                 tenant.findings = findings;
             }
             for alert in store.load_alerts(&tenant_name)? {
@@ -311,7 +405,12 @@ impl GraphEngine {
 
     /// Applies inventory changes of one cluster and brings the graph, insights and that
     /// cluster's attack paths up to date.
-    pub fn apply_changes(&mut self, tenant_name: &str, cluster: &str, changes: Vec<InventoryChange>) -> Result<UpdateStats> {
+    pub fn apply_changes(
+        &mut self,
+        tenant_name: &str,
+        cluster: &str,
+        changes: Vec<InventoryChange>,
+    ) -> Result<UpdateStats> {
         let tenant = self.tenants.entry(tenant_name.to_string()).or_default();
         let inventory = tenant.inventories.entry(cluster.to_string()).or_default();
         let mut upserts: Vec<Object> = Vec::new();
@@ -319,8 +418,8 @@ impl GraphEngine {
         for change in changes {
             match change {
                 InventoryChange::Upsert(object) => {
-                    if inventory.upsert(object.clone()) {
-                        upserts.push(object);
+                    if inventory.upsert((*object).clone()) {
+                        upserts.push(*object);
                     }
                 }
                 InventoryChange::Delete(key) => {
@@ -330,7 +429,8 @@ impl GraphEngine {
                 }
                 InventoryChange::Replace { kind, objects } => {
                     let listed: BTreeSet<ObjectKey> = objects.iter().map(Object::key).collect();
-                    let existing: Vec<ObjectKey> = inventory.of_kind(kind).map(Object::key).collect();
+                    let existing: Vec<ObjectKey> =
+                        inventory.of_kind(kind).map(Object::key).collect();
                     for key in existing.into_iter().filter(|key| !listed.contains(key)) {
                         inventory.remove(&key);
                         deletes.push(key);
@@ -361,8 +461,13 @@ impl GraphEngine {
     /// Removes a cluster and everything derived from it.
     pub fn remove_cluster(&mut self, tenant_name: &str, cluster: &str) -> Result<()> {
         let tenant = self.tenants.entry(tenant_name.to_string()).or_default();
-        let Some(inventory) = tenant.inventories.remove(cluster) else { return Ok(()) };
-        let diff = tenant.graph.apply(Unit::Cluster(cluster.to_string()), crate::derive::Derived::default());
+        let Some(inventory) = tenant.inventories.remove(cluster) else {
+            return Ok(());
+        };
+        let diff = tenant.graph.apply(
+            Unit::Cluster(cluster.to_string()),
+            crate::derive::Derived::default(),
+        );
         tenant.insights.remove(cluster);
         tenant.paths.remove(cluster);
         if let Some(store) = &self.store {
@@ -376,7 +481,9 @@ impl GraphEngine {
     /// Replaces the scanner findings of a tenant; attack paths are searched again.
     pub fn set_findings(&mut self, tenant_name: &str, findings: Vec<ImageFindings>) -> Result<()> {
         let tenant = self.tenants.entry(tenant_name.to_string()).or_default();
-        let diff = tenant.graph.apply(Unit::Findings, derive_findings(&findings));
+        let diff = tenant
+            .graph
+            .apply(Unit::Findings, derive_findings(&findings));
         if let Some(store) = &self.store {
             store.write_findings(tenant_name, &findings)?;
             store.write_graph_diff(tenant_name, &tenant.graph, &diff)?;

@@ -13,7 +13,9 @@ use crate::error::{GraphError, Result};
 use crate::model::{EdgeKind, Entity, EntityKind, image_id, normalize_image, vulnerability_id};
 
 /// Severity of a vulnerability, ordered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     /// No severity given.
@@ -84,7 +86,9 @@ pub struct VulnerabilityFinding {
 }
 
 /// CWEs whose flaws amount to code execution.
-const RCE_CWES: &[&str] = &["CWE-77", "CWE-78", "CWE-94", "CWE-95", "CWE-502", "CWE-917", "CWE-1336", "CWE-434"];
+const RCE_CWES: &[&str] = &[
+    "CWE-77", "CWE-78", "CWE-94", "CWE-95", "CWE-502", "CWE-917", "CWE-1336", "CWE-434",
+];
 
 impl VulnerabilityFinding {
     /// Whether the flaw allows remote code execution (flag, CWE or description).
@@ -139,7 +143,11 @@ pub struct RuntimeAlert {
 }
 
 fn text(value: &Value, key: &str) -> String {
-    value.get(key).and_then(Value::as_str).unwrap_or_default().to_string()
+    value
+        .get(key)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string()
 }
 
 fn from_trivy(report: &Value) -> Vec<ImageFindings> {
@@ -150,13 +158,28 @@ fn from_trivy(report: &Value) -> Vec<ImageFindings> {
         .and_then(|digest| digest.split_once('@').map(|(_, digest)| digest.to_string()))
         .unwrap_or_default();
     let mut vulnerabilities = Vec::new();
-    for result in report.get("Results").and_then(Value::as_array).into_iter().flatten() {
-        for entry in result.get("Vulnerabilities").and_then(Value::as_array).into_iter().flatten() {
-            let cvss = entry.get("CVSS").and_then(Value::as_object).and_then(|map| map.values().next());
+    for result in report
+        .get("Results")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        for entry in result
+            .get("Vulnerabilities")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let cvss = entry
+                .get("CVSS")
+                .and_then(Value::as_object)
+                .and_then(|map| map.values().next());
             vulnerabilities.push(VulnerabilityFinding {
                 id: text(entry, "VulnerabilityID"),
                 severity: Severity::parse(&text(entry, "Severity")),
-                cvss_score: cvss.and_then(|cvss| cvss.get("V3Score")).and_then(Value::as_f64),
+                cvss_score: cvss
+                    .and_then(|cvss| cvss.get("V3Score"))
+                    .and_then(Value::as_f64),
                 cvss_vector: cvss.map(|cvss| text(cvss, "V3Vector")).unwrap_or_default(),
                 package: text(entry, "PkgName"),
                 version: text(entry, "InstalledVersion"),
@@ -164,14 +187,23 @@ fn from_trivy(report: &Value) -> Vec<ImageFindings> {
                 cwes: entry
                     .get("CweIDs")
                     .and_then(Value::as_array)
-                    .map(|ids| ids.iter().filter_map(Value::as_str).map(str::to_string).collect())
+                    .map(|ids| {
+                        ids.iter()
+                            .filter_map(Value::as_str)
+                            .map(str::to_string)
+                            .collect()
+                    })
                     .unwrap_or_default(),
                 title: format!("{} {}", text(entry, "Title"), text(entry, "Description")),
                 remote_code_execution: false,
             });
         }
     }
-    vec![ImageFindings { image, digest, vulnerabilities }]
+    vec![ImageFindings {
+        image,
+        digest,
+        vulnerabilities,
+    }]
 }
 
 fn from_grype(report: &Value) -> Vec<ImageFindings> {
@@ -186,16 +218,31 @@ fn from_grype(report: &Value) -> Vec<ImageFindings> {
         .unwrap_or_default()
         .to_string();
     let mut vulnerabilities = Vec::new();
-    for entry in report.get("matches").and_then(Value::as_array).into_iter().flatten() {
+    for entry in report
+        .get("matches")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         let vulnerability = entry.get("vulnerability").cloned().unwrap_or(Value::Null);
         let cvss = vulnerability.pointer("/cvss/0");
         vulnerabilities.push(VulnerabilityFinding {
             id: text(&vulnerability, "id"),
             severity: Severity::parse(&text(&vulnerability, "severity")),
-            cvss_score: cvss.and_then(|cvss| cvss.pointer("/metrics/baseScore")).and_then(Value::as_f64),
+            cvss_score: cvss
+                .and_then(|cvss| cvss.pointer("/metrics/baseScore"))
+                .and_then(Value::as_f64),
             cvss_vector: cvss.map(|cvss| text(cvss, "vector")).unwrap_or_default(),
-            package: entry.pointer("/artifact/name").and_then(Value::as_str).unwrap_or_default().to_string(),
-            version: entry.pointer("/artifact/version").and_then(Value::as_str).unwrap_or_default().to_string(),
+            package: entry
+                .pointer("/artifact/name")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
+            version: entry
+                .pointer("/artifact/version")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
             fixed_version: vulnerability
                 .pointer("/fix/versions/0")
                 .and_then(Value::as_str)
@@ -206,7 +253,11 @@ fn from_grype(report: &Value) -> Vec<ImageFindings> {
             remote_code_execution: false,
         });
     }
-    vec![ImageFindings { image, digest, vulnerabilities }]
+    vec![ImageFindings {
+        image,
+        digest,
+        vulnerabilities,
+    }]
 }
 
 /// Reads scanner findings: Palisade's own form (an [`ImageFindings`] object or a list of
@@ -216,15 +267,20 @@ pub fn parse_findings(bytes: &[u8], origin: &str) -> Result<Vec<ImageFindings>> 
         location: origin.to_string(),
         message,
     };
-    let value: Value = serde_json::from_slice(bytes).map_err(|error| bad(format!("invalid JSON: {error}")))?;
+    let value: Value =
+        serde_json::from_slice(bytes).map_err(|error| bad(format!("invalid JSON: {error}")))?;
     let findings = if value.get("Results").is_some() || value.get("ArtifactName").is_some() {
         from_trivy(&value)
     } else if value.get("matches").is_some() {
         from_grype(&value)
     } else if value.is_array() {
-        serde_json::from_value(value).map_err(|error| bad(format!("not a list of image findings: {error}")))?
+        serde_json::from_value(value)
+            .map_err(|error| bad(format!("not a list of image findings: {error}")))?
     } else {
-        vec![serde_json::from_value(value).map_err(|error| bad(format!("not image findings: {error}")))?]
+        vec![
+            serde_json::from_value(value)
+                .map_err(|error| bad(format!("not image findings: {error}")))?,
+        ]
     };
     for (index, entry) in findings.iter().enumerate() {
         if entry.image.is_empty() {
@@ -249,13 +305,27 @@ pub fn derive_findings(findings: &[ImageFindings]) -> Derived {
     let mut per_image: BTreeMap<String, Vec<&VulnerabilityFinding>> = BTreeMap::new();
     for entry in findings {
         let image = normalize_image(&entry.image);
-        per_image.entry(image).or_default().extend(entry.vulnerabilities.iter());
+        per_image
+            .entry(image)
+            .or_default()
+            .extend(entry.vulnerabilities.iter());
     }
     for (image, vulnerabilities) in per_image {
         let image_entity_id = image_id(&image);
-        let count = |severity: Severity| vulnerabilities.iter().filter(|vulnerability| vulnerability.severity == severity).count();
-        let rce = vulnerabilities.iter().any(|vulnerability| vulnerability.is_rce());
-        let max = vulnerabilities.iter().map(|vulnerability| vulnerability.severity).max().unwrap_or_default();
+        let count = |severity: Severity| {
+            vulnerabilities
+                .iter()
+                .filter(|vulnerability| vulnerability.severity == severity)
+                .count()
+        };
+        let rce = vulnerabilities
+            .iter()
+            .any(|vulnerability| vulnerability.is_rce());
+        let max = vulnerabilities
+            .iter()
+            .map(|vulnerability| vulnerability.severity)
+            .max()
+            .unwrap_or_default();
         derived.entity(
             Entity::new(EntityKind::Image, "", "", &image, image_entity_id.clone())
                 .with("scanned", true)
@@ -269,11 +339,17 @@ pub fn derive_findings(findings: &[ImageFindings]) -> Derived {
                 continue;
             }
             let id = vulnerability_id(&vulnerability.id);
-            let mut entity = Entity::new(EntityKind::Vulnerability, "", "", &vulnerability.id, id.clone())
-                .with("severity", vulnerability.severity.as_str())
-                .with("severity_rank", vulnerability.severity as u8)
-                .with("rce", vulnerability.is_rce())
-                .with("network", vulnerability.is_network_exploitable());
+            let mut entity = Entity::new(
+                EntityKind::Vulnerability,
+                "",
+                "",
+                &vulnerability.id,
+                id.clone(),
+            )
+            .with("severity", vulnerability.severity.as_str())
+            .with("severity_rank", vulnerability.severity as u8)
+            .with("rce", vulnerability.is_rce())
+            .with("network", vulnerability.is_network_exploitable());
             if let Some(score) = vulnerability.cvss_score {
                 entity.set("cvss_score", score);
             }

@@ -108,12 +108,18 @@ impl TenantGraph {
 
     /// Outgoing edges of a slot.
     pub fn out_edges(&self, slot: Slot) -> &[(Slot, EdgeKind)] {
-        self.out.get(slot as usize).map(Vec::as_slice).unwrap_or(&[])
+        self.out
+            .get(slot as usize)
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
     }
 
     /// Incoming edges of a slot.
     pub fn in_edges(&self, slot: Slot) -> &[(Slot, EdgeKind)] {
-        self.inc.get(slot as usize).map(Vec::as_slice).unwrap_or(&[])
+        self.inc
+            .get(slot as usize)
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
     }
 
     /// Slots of every entity of a kind.
@@ -137,7 +143,8 @@ impl TenantGraph {
     /// Every edge as (from, kind, to).
     pub fn edges(&self) -> impl Iterator<Item = (Slot, EdgeKind, Slot)> + '_ {
         self.out.iter().enumerate().flat_map(|(from, list)| {
-            list.iter().map(move |(to, kind)| (from as Slot, *kind, *to))
+            list.iter()
+                .map(move |(to, kind)| (from as Slot, *kind, *to))
         })
     }
 
@@ -186,7 +193,9 @@ impl TenantGraph {
     }
 
     fn id_of(&self, slot: Slot) -> String {
-        self.entity(slot).map(|entity| entity.id.clone()).unwrap_or_default()
+        self.entity(slot)
+            .map(|entity| entity.id.clone())
+            .unwrap_or_default()
     }
 
     /// Replaces what `unit` contributes with `derived`, touching only what changed.
@@ -226,15 +235,19 @@ impl TenantGraph {
             new_state.edges.insert((*from, edge.kind, *to));
         }
         for &(from, kind, to) in old.edges.difference(&new_state.edges) {
-            diff.removed_edges.push((self.id_of(from), kind, self.id_of(to)));
+            diff.removed_edges
+                .push((self.id_of(from), kind, self.id_of(to)));
             self.remove_edge(from, kind, to);
         }
         for &(from, kind, to) in new_state.edges.difference(&old.edges) {
-            diff.added_edges.push((self.id_of(from), kind, self.id_of(to)));
+            diff.added_edges
+                .push((self.id_of(from), kind, self.id_of(to)));
             self.add_edge(from, kind, to);
         }
         for &slot in old.entities.difference(&new_state.entities) {
-            let Some(Some(node)) = self.nodes.get_mut(slot as usize) else { continue };
+            let Some(Some(node)) = self.nodes.get_mut(slot as usize) else {
+                continue;
+            };
             node.owners = node.owners.saturating_sub(1);
             if node.owners > 0 {
                 continue;
@@ -243,10 +256,15 @@ impl TenantGraph {
             let dangling: Vec<(Slot, EdgeKind, Slot)> = self.out[slot as usize]
                 .iter()
                 .map(|(to, kind)| (slot, *kind, *to))
-                .chain(self.inc[slot as usize].iter().map(|(from, kind)| (*from, *kind, slot)))
+                .chain(
+                    self.inc[slot as usize]
+                        .iter()
+                        .map(|(from, kind)| (*from, *kind, slot)),
+                )
                 .collect();
             for (from, kind, to) in dangling {
-                diff.removed_edges.push((self.id_of(from), kind, self.id_of(to)));
+                diff.removed_edges
+                    .push((self.id_of(from), kind, self.id_of(to)));
                 self.remove_edge(from, kind, to);
                 for state in self.units.values_mut() {
                     state.edges.remove(&(from, kind, to));
@@ -270,7 +288,11 @@ impl TenantGraph {
         self.out_edges(slot)
             .iter()
             .map(|(to, kind)| (*to, *kind, true))
-            .chain(self.in_edges(slot).iter().map(|(from, kind)| (*from, *kind, false)))
+            .chain(
+                self.in_edges(slot)
+                    .iter()
+                    .map(|(from, kind)| (*from, *kind, false)),
+            )
             .collect()
     }
 }

@@ -602,13 +602,7 @@ pub struct Entity {
 
 impl Entity {
     /// A new entity without properties.
-    pub fn new(
-        kind: EntityKind,
-        cluster: &str,
-        namespace: &str,
-        name: &str,
-        id: String,
-    ) -> Entity {
+    pub fn new(kind: EntityKind, cluster: &str, namespace: &str, name: &str, id: String) -> Entity {
         Entity {
             id,
             kind,

@@ -205,7 +205,13 @@ impl std::fmt::Display for ObjectKey {
         if self.namespace.is_empty() {
             write!(formatter, "{}/{}", self.kind.name(), self.name)
         } else {
-            write!(formatter, "{}/{}/{}", self.kind.name(), self.namespace, self.name)
+            write!(
+                formatter,
+                "{}/{}/{}",
+                self.kind.name(),
+                self.namespace,
+                self.name
+            )
         }
     }
 }
@@ -352,7 +358,10 @@ pub fn parse_object(value: &Value, default_namespace: &str) -> Result<Parsed, St
     };
     // A Kind-cluster config and similar tools reuse kind names under other API groups.
     let (group, _, _) = kind.api_resource();
-    let given_group = api_version.rsplit_once('/').map(|(group, _)| group).unwrap_or("");
+    let given_group = api_version
+        .rsplit_once('/')
+        .map(|(group, _)| group)
+        .unwrap_or("");
     let group_ok = given_group == group
         || (kind == ObjectKind::Ingress && given_group == "extensions")
         || (kind.is_workload() && given_group == "extensions")

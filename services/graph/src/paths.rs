@@ -122,7 +122,11 @@ impl AttackPath {
 
     /// Technique labels along the path.
     pub fn techniques(&self) -> Vec<&str> {
-        self.steps.iter().filter(|step| !step.technique.is_empty()).map(|step| step.technique.as_str()).collect()
+        self.steps
+            .iter()
+            .filter(|step| !step.technique.is_empty())
+            .map(|step| step.technique.as_str())
+            .collect()
     }
 }
 
@@ -139,7 +143,9 @@ fn step_of(entity: &Entity, edge: Option<EdgeKind>) -> PathStep {
             (Some(edge), None) => edge.as_str().to_ascii_uppercase(),
             (None, None) => String::new(),
         },
-        mitre_id: technique.map(|technique| technique.mitre_id.to_string()).unwrap_or_default(),
+        mitre_id: technique
+            .map(|technique| technique.mitre_id.to_string())
+            .unwrap_or_default(),
     }
 }
 
@@ -170,7 +176,13 @@ pub fn image_risk(graph: &TenantGraph, container: Slot) -> ImageRisk {
             continue;
         }
         if let Some(entity) = graph.entity(image) {
-            let number = |key: &str| entity.properties.get(key).and_then(serde_json::Value::as_u64).unwrap_or(0);
+            let number = |key: &str| {
+                entity
+                    .properties
+                    .get(key)
+                    .and_then(serde_json::Value::as_u64)
+                    .unwrap_or(0)
+            };
             return ImageRisk {
                 critical: number("critical_vulnerabilities"),
                 high: number("high_vulnerabilities"),
@@ -196,9 +208,19 @@ struct PathBuilder<'g> {
 }
 
 impl PathBuilder<'_> {
-    fn score(&self, entry: EntryKind, first_container: Option<Slot>, class: TargetClass, hops: usize) -> (f64, Vec<String>) {
+    fn score(
+        &self,
+        entry: EntryKind,
+        first_container: Option<Slot>,
+        class: TargetClass,
+        hops: usize,
+    ) -> (f64, Vec<String>) {
         let mut score = class.base_score();
-        let mut reasons = vec![format!("target: {} (base {:.1})", class.describe(), class.base_score())];
+        let mut reasons = vec![format!(
+            "target: {} (base {:.1})",
+            class.describe(),
+            class.base_score()
+        )];
         match entry {
             EntryKind::Internet => reasons.push("entry is reachable from the internet".to_string()),
             EntryKind::Alerted => {
@@ -214,13 +236,21 @@ impl PathBuilder<'_> {
             let risk = image_risk(self.graph, container);
             if risk.rce {
                 score += 1.5;
-                reasons.push("entry image has a remote code execution vulnerability (+1.5)".to_string());
+                reasons.push(
+                    "entry image has a remote code execution vulnerability (+1.5)".to_string(),
+                );
             } else if risk.critical > 0 {
                 score += 1.0;
-                reasons.push(format!("entry image has {} critical vulnerabilities (+1.0)", risk.critical));
+                reasons.push(format!(
+                    "entry image has {} critical vulnerabilities (+1.0)",
+                    risk.critical
+                ));
             } else if risk.high > 0 {
                 score += 0.5;
-                reasons.push(format!("entry image has {} high vulnerabilities (+0.5)", risk.high));
+                reasons.push(format!(
+                    "entry image has {} high vulnerabilities (+0.5)",
+                    risk.high
+                ));
             } else if entry == EntryKind::Internet {
                 score -= 1.0;
                 reasons.push("no known vulnerability on the exposed container (-1.0)".to_string());
@@ -233,12 +263,22 @@ impl PathBuilder<'_> {
         let extra_hops = hops.saturating_sub(3) as f64;
         if extra_hops > 0.0 {
             score -= 0.3 * extra_hops;
-            reasons.push(format!("{hops} steps: each step past 3 makes it harder (-{:.1})", 0.3 * extra_hops));
+            reasons.push(format!(
+                "{hops} steps: each step past 3 makes it harder (-{:.1})",
+                0.3 * extra_hops
+            ));
         }
         (score.clamp(0.0, 10.0), reasons)
     }
 
-    fn add(&mut self, template: &'static str, entry: EntryKind, route: &[(Slot, Option<EdgeKind>)], class: TargetClass, title: String) {
+    fn add(
+        &mut self,
+        template: &'static str,
+        entry: EntryKind,
+        route: &[(Slot, Option<EdgeKind>)],
+        class: TargetClass,
+        title: String,
+    ) {
         let graph = self.graph;
         let steps: Vec<PathStep> = route
             .iter()
@@ -247,10 +287,11 @@ impl PathBuilder<'_> {
         if steps.len() < 2 {
             return;
         }
-        let first_container = route
-            .iter()
-            .map(|(slot, _)| *slot)
-            .find(|slot| graph.entity(*slot).is_some_and(|entity| entity.kind == EntityKind::Container));
+        let first_container = route.iter().map(|(slot, _)| *slot).find(|slot| {
+            graph
+                .entity(*slot)
+                .is_some_and(|entity| entity.kind == EntityKind::Container)
+        });
         let (risk_score, risk_reasons) = self.score(entry, first_container, class, steps.len() - 1);
         let mut remediation: Vec<String> = Vec::new();
         for (_, edge) in route {
@@ -264,13 +305,22 @@ impl PathBuilder<'_> {
         if let Some(container) = first_container
             && let risk = image_risk(graph, container)
             && (risk.rce || risk.critical > 0 || risk.high > 0)
-            && let Some(image) = graph.entity(container).and_then(|entity| entity.text("image"))
+            && let Some(image) = graph
+                .entity(container)
+                .and_then(|entity| entity.text("image"))
         {
-            remediation.insert(0, format!("update image {image}: it has known exploitable vulnerabilities"));
+            remediation.insert(
+                0,
+                format!("update image {image}: it has known exploitable vulnerabilities"),
+            );
         }
         let entry_step = &steps[0];
         let target_step = &steps[steps.len() - 1];
-        let cluster = steps.iter().find(|step| !step.cluster.is_empty()).map(|step| step.cluster.clone()).unwrap_or_default();
+        let cluster = steps
+            .iter()
+            .find(|step| !step.cluster.is_empty())
+            .map(|step| step.cluster.clone())
+            .unwrap_or_default();
         let id = stable_id(&[template, &entry_step.entity_id, &target_step.entity_id]);
         let path = AttackPath {
             id: id.clone(),
@@ -288,8 +338,17 @@ impl PathBuilder<'_> {
 }
 
 /// Computes the attack paths of one cluster.
-pub fn cluster_paths(graph: &TenantGraph, cluster: &str, alerted: &HashSet<Slot>, searcher: &mut Searcher) -> Vec<AttackPath> {
-    let mut builder = PathBuilder { graph, alerted, paths: BTreeMap::new() };
+pub fn cluster_paths(
+    graph: &TenantGraph,
+    cluster: &str,
+    alerted: &HashSet<Slot>,
+    searcher: &mut Searcher,
+) -> Vec<AttackPath> {
+    let mut builder = PathBuilder {
+        graph,
+        alerted,
+        paths: BTreeMap::new(),
+    };
     let walk = |kind: EdgeKind| kind.is_pathfinding() && kind != EdgeKind::RoutesTo;
     // Internet: entries are the internet-facing endpoints of this cluster.
     if let Some(internet) = graph.slot(INTERNET_ID) {
@@ -298,30 +357,54 @@ pub fn cluster_paths(graph: &TenantGraph, cluster: &str, alerted: &HashSet<Slot>
             .iter()
             .filter(|(slot, kind)| {
                 *kind == EdgeKind::RoutesTo
-                    && graph.entity(*slot).is_some_and(|entity| entity.kind == EntityKind::Endpoint && entity.cluster == cluster)
+                    && graph.entity(*slot).is_some_and(|entity| {
+                        entity.kind == EntityKind::Endpoint && entity.cluster == cluster
+                    })
             })
             .map(|(slot, _)| *slot)
             .collect();
         for endpoint in endpoints {
             searcher.run(graph, &[endpoint], MAX_HOPS - 1, walk);
             let prefix = (internet, Some(EdgeKind::RoutesTo));
-            collect(&mut builder, searcher, EntryKind::Internet, "internet-to-critical", Some(prefix));
+            collect(
+                &mut builder,
+                searcher,
+                EntryKind::Internet,
+                "internet-to-critical",
+                Some(prefix),
+            );
             defender_paths(&mut builder, searcher, internet, endpoint);
         }
     }
     // Containers: those with alerts, and every container (assumed breach).
     let containers: Vec<Slot> = graph
         .of_kind(EntityKind::Container)
-        .filter(|slot| graph.entity(*slot).is_some_and(|entity| entity.cluster == cluster))
+        .filter(|slot| {
+            graph
+                .entity(*slot)
+                .is_some_and(|entity| entity.cluster == cluster)
+        })
         .collect();
     for container in containers {
-        let entry = if alerted.contains(&container) { EntryKind::Alerted } else { EntryKind::AssumedBreach };
+        let entry = if alerted.contains(&container) {
+            EntryKind::Alerted
+        } else {
+            EntryKind::AssumedBreach
+        };
         // A container without any attack edge can start no path.
-        if !graph.out_edges(container).iter().any(|(_, kind)| walk(*kind)) {
+        if !graph
+            .out_edges(container)
+            .iter()
+            .any(|(_, kind)| walk(*kind))
+        {
             continue;
         }
         searcher.run(graph, &[container], MAX_HOPS, walk);
-        let template = if entry == EntryKind::Alerted { "compromised-container" } else { "assumed-breach" };
+        let template = if entry == EntryKind::Alerted {
+            "compromised-container"
+        } else {
+            "assumed-breach"
+        };
         collect(&mut builder, searcher, entry, template, None);
     }
     let mut paths: Vec<AttackPath> = builder.paths.into_values().collect();
@@ -339,12 +422,22 @@ pub fn sort_paths(paths: &mut [AttackPath]) {
     });
 }
 
-fn collect(builder: &mut PathBuilder<'_>, searcher: &Searcher, entry: EntryKind, template: &'static str, prefix: Option<(Slot, Option<EdgeKind>)>) {
+fn collect(
+    builder: &mut PathBuilder<'_>,
+    searcher: &Searcher,
+    entry: EntryKind,
+    template: &'static str,
+    prefix: Option<(Slot, Option<EdgeKind>)>,
+) {
     let graph = builder.graph;
     let mut found = 0;
     for &slot in searcher.reached.iter().skip(1) {
-        let Some(entity) = graph.entity(slot) else { continue };
-        let Some(class) = target_class(entity) else { continue };
+        let Some(entity) = graph.entity(slot) else {
+            continue;
+        };
+        let Some(class) = target_class(entity) else {
+            continue;
+        };
         if found >= MAX_PATHS_PER_ENTRY {
             break;
         }
@@ -354,11 +447,26 @@ fn collect(builder: &mut PathBuilder<'_>, searcher: &Searcher, entry: EntryKind,
             route.push(prefix);
         }
         route.extend(searcher.path_to(slot));
-        let entry_name = graph.entity(route[0].0).map(|entity| entity.name.clone()).unwrap_or_default();
+        let entry_name = graph
+            .entity(route[0].0)
+            .map(|entity| entity.name.clone())
+            .unwrap_or_default();
         let title = match entry {
-            EntryKind::Internet => format!("Internet-exposed endpoint leads to {} ({})", class.describe(), entity.name),
-            EntryKind::Alerted => format!("Alerted container {entry_name} can reach {} ({})", class.describe(), entity.name),
-            EntryKind::AssumedBreach => format!("Container {entry_name} can reach {} ({})", class.describe(), entity.name),
+            EntryKind::Internet => format!(
+                "Internet-exposed endpoint leads to {} ({})",
+                class.describe(),
+                entity.name
+            ),
+            EntryKind::Alerted => format!(
+                "Alerted container {entry_name} can reach {} ({})",
+                class.describe(),
+                entity.name
+            ),
+            EntryKind::AssumedBreach => format!(
+                "Container {entry_name} can reach {} ({})",
+                class.describe(),
+                entity.name
+            ),
         };
         builder.add(template, entry, &route, class, title);
     }
@@ -366,9 +474,16 @@ fn collect(builder: &mut PathBuilder<'_>, searcher: &Searcher, entry: EntryKind,
 
 /// Defender's container attack paths: an internet-exposed pod running a container with
 /// high-severity or RCE vulnerabilities, and its host-network variant.
-fn defender_paths(builder: &mut PathBuilder<'_>, searcher: &Searcher, internet: Slot, endpoint: Slot) {
+fn defender_paths(
+    builder: &mut PathBuilder<'_>,
+    searcher: &Searcher,
+    internet: Slot,
+    endpoint: Slot,
+) {
     let graph = builder.graph;
-    let Some(endpoint_entity) = graph.entity(endpoint) else { return };
+    let Some(endpoint_entity) = graph.entity(endpoint) else {
+        return;
+    };
     for &(container, kind) in graph.out_edges(endpoint) {
         if kind != EdgeKind::EndpointExploit || !searcher.was_reached(container) {
             continue;
@@ -382,20 +497,34 @@ fn defender_paths(builder: &mut PathBuilder<'_>, searcher: &Searcher, internet: 
             .iter()
             .find(|(_, kind)| *kind == EdgeKind::Runs)
             .map(|(pod, _)| *pod);
-        let host_network = pod.and_then(|pod| graph.entity(pod)).is_some_and(|pod| pod.flag("host_network"));
+        let host_network = pod
+            .and_then(|pod| graph.entity(pod))
+            .is_some_and(|pod| pod.flag("host_network"));
         let severity = if risk.rce { "RCE" } else { "high severity" };
-        let (template, title) = if host_network && endpoint_entity.text("exposure") == Some("internet") && risk.rce {
+        let (template, title) = if host_network
+            && endpoint_entity.text("exposure") == Some("internet")
+            && risk.rce
+        {
             (
                 "defender-host-network-rce",
                 "Kubernetes pod running on an internet exposed node uses host network is running a container with RCE vulnerabilities".to_string(),
             )
         } else {
             (
-                if risk.rce { "defender-exposed-rce" } else { "defender-exposed-high-severity" },
-                format!("Internet exposed Kubernetes pod is running a container with {severity} vulnerabilities"),
+                if risk.rce {
+                    "defender-exposed-rce"
+                } else {
+                    "defender-exposed-high-severity"
+                },
+                format!(
+                    "Internet exposed Kubernetes pod is running a container with {severity} vulnerabilities"
+                ),
             )
         };
-        let mut route = vec![(internet, Some(EdgeKind::RoutesTo)), (endpoint, Some(EdgeKind::EndpointExploit))];
+        let mut route = vec![
+            (internet, Some(EdgeKind::RoutesTo)),
+            (endpoint, Some(EdgeKind::EndpointExploit)),
+        ];
         if let Some(pod) = pod {
             route.push((container, None));
             // Show the pod the container belongs to as the workload at risk.
@@ -403,7 +532,13 @@ fn defender_paths(builder: &mut PathBuilder<'_>, searcher: &Searcher, internet: 
         } else {
             route.push((container, None));
         }
-        builder.add(template, EntryKind::Internet, &route, TargetClass::ExposedVulnerableWorkload, title);
+        builder.add(
+            template,
+            EntryKind::Internet,
+            &route,
+            TargetClass::ExposedVulnerableWorkload,
+            title,
+        );
     }
 }
 
@@ -440,24 +575,45 @@ pub struct ShortestPath {
 }
 
 fn is_critical_asset(entity: &Entity) -> bool {
-    matches!(target_class(entity), Some(TargetClass::ClusterTakeover | TargetClass::NodeTakeover | TargetClass::CloudCredentials))
+    matches!(
+        target_class(entity),
+        Some(
+            TargetClass::ClusterTakeover
+                | TargetClass::NodeTakeover
+                | TargetClass::CloudCredentials
+        )
+    )
 }
 
 /// Internet-facing endpoints (KubeHound's external services).
 pub fn external_endpoints(graph: &TenantGraph) -> Vec<Slot> {
-    let Some(internet) = graph.slot(INTERNET_ID) else { return Vec::new() };
+    let Some(internet) = graph.slot(INTERNET_ID) else {
+        return Vec::new();
+    };
     graph
         .out_edges(internet)
         .iter()
-        .filter(|(slot, kind)| *kind == EdgeKind::RoutesTo && graph.entity(*slot).is_some_and(|entity| entity.kind == EntityKind::Endpoint))
+        .filter(|(slot, kind)| {
+            *kind == EdgeKind::RoutesTo
+                && graph
+                    .entity(*slot)
+                    .is_some_and(|entity| entity.kind == EntityKind::Endpoint)
+        })
         .map(|(slot, _)| *slot)
         .collect()
 }
 
-fn reachable_pairs(graph: &TenantGraph, entries: &[Slot], excluded: Option<EdgeKind>, searcher: &mut Searcher) -> BTreeSet<(Slot, Slot)> {
+fn reachable_pairs(
+    graph: &TenantGraph,
+    entries: &[Slot],
+    excluded: Option<EdgeKind>,
+    searcher: &mut Searcher,
+) -> BTreeSet<(Slot, Slot)> {
     let mut pairs = BTreeSet::new();
     for &entry in entries {
-        searcher.run(graph, &[entry], MAX_HOPS - 1, |kind| kind.is_pathfinding() && kind != EdgeKind::RoutesTo && Some(kind) != excluded);
+        searcher.run(graph, &[entry], MAX_HOPS - 1, |kind| {
+            kind.is_pathfinding() && kind != EdgeKind::RoutesTo && Some(kind) != excluded
+        });
         for &slot in searcher.reached.iter().skip(1) {
             if graph.entity(slot).is_some_and(is_critical_asset) {
                 pairs.insert((entry, slot));
@@ -470,11 +626,16 @@ fn reachable_pairs(graph: &TenantGraph, entries: &[Slot], excluded: Option<EdgeK
 /// KubeHound's four questions over the whole tenant graph.
 pub fn fleet_report(graph: &TenantGraph, searcher: &mut Searcher) -> FleetReport {
     let entries = external_endpoints(graph);
-    let mut report = FleetReport { external_services: entries.len(), ..FleetReport::default() };
+    let mut report = FleetReport {
+        external_services: entries.len(),
+        ..FleetReport::default()
+    };
     let mut used_kinds: BTreeSet<EdgeKind> = BTreeSet::new();
     let mut pairs = 0;
     for &entry in &entries {
-        searcher.run(graph, &[entry], MAX_HOPS - 1, |kind| kind.is_pathfinding() && kind != EdgeKind::RoutesTo);
+        searcher.run(graph, &[entry], MAX_HOPS - 1, |kind| {
+            kind.is_pathfinding() && kind != EdgeKind::RoutesTo
+        });
         let mut best: Option<Slot> = None;
         for &slot in searcher.reached.iter().skip(1) {
             if !graph.entity(slot).is_some_and(is_critical_asset) {
@@ -487,7 +648,10 @@ pub fn fleet_report(graph: &TenantGraph, searcher: &mut Searcher) -> FleetReport
             for (_, edge) in searcher.path_to(slot) {
                 if let Some(kind) = edge {
                     used_kinds.insert(kind);
-                    *report.paths_per_technique.entry(kind.as_str().to_string()).or_default() += 1;
+                    *report
+                        .paths_per_technique
+                        .entry(kind.as_str().to_string())
+                        .or_default() += 1;
                 }
             }
         }
@@ -495,10 +659,19 @@ pub fn fleet_report(graph: &TenantGraph, searcher: &mut Searcher) -> FleetReport
             report.external_services_with_path += 1;
             let route = searcher.path_to(target);
             report.shortest_paths.push(ShortestPath {
-                endpoint: graph.entity(entry).map(|entity| entity.id.clone()).unwrap_or_default(),
-                target: graph.entity(target).map(|entity| entity.id.clone()).unwrap_or_default(),
+                endpoint: graph
+                    .entity(entry)
+                    .map(|entity| entity.id.clone())
+                    .unwrap_or_default(),
+                target: graph
+                    .entity(target)
+                    .map(|entity| entity.id.clone())
+                    .unwrap_or_default(),
                 hops: route.len(),
-                techniques: route.iter().filter_map(|(_, edge)| edge.map(|kind| kind.as_str().to_string())).collect(),
+                techniques: route
+                    .iter()
+                    .filter_map(|(_, edge)| edge.map(|kind| kind.as_str().to_string()))
+                    .collect(),
             });
         }
     }
@@ -512,7 +685,9 @@ pub fn fleet_report(graph: &TenantGraph, searcher: &mut Searcher) -> FleetReport
         for kind in used_kinds {
             let remaining = reachable_pairs(graph, &entries, Some(kind), searcher).len();
             let reduction = 100.0 * (pairs.saturating_sub(remaining)) as f64 / pairs as f64;
-            report.reduction_if_removed.insert(kind.as_str().to_string(), (reduction * 10.0).round() / 10.0);
+            report
+                .reduction_if_removed
+                .insert(kind.as_str().to_string(), (reduction * 10.0).round() / 10.0);
         }
     }
     report

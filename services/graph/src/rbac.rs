@@ -393,7 +393,10 @@ pub fn grants_everything(rules: &[PolicyRule]) -> bool {
 fn rule(groups: &[&str], resources: &[&str], verbs: &[&str]) -> PolicyRule {
     PolicyRule {
         api_groups: groups.iter().map(|group| group.to_string()).collect(),
-        resources: resources.iter().map(|resource| resource.to_string()).collect(),
+        resources: resources
+            .iter()
+            .map(|resource| resource.to_string())
+            .collect(),
         verbs: verbs.iter().map(|verb| verb.to_string()).collect(),
         resource_names: Vec::new(),
         non_resource_urls: Vec::new(),
@@ -405,14 +408,59 @@ fn rule(groups: &[&str], resources: &[&str], verbs: &[&str]) -> PolicyRule {
 pub fn builtin_cluster_roles() -> Vec<(&'static str, Vec<PolicyRule>)> {
     const READ: &[&str] = &["get", "list", "watch"];
     const WRITE: &[&str] = &["create", "delete", "deletecollection", "patch", "update"];
-    let workload_resources: &[&str] = &["pods", "pods/attach", "pods/exec", "pods/portforward", "pods/proxy", "replicationcontrollers", "replicationcontrollers/scale", "services", "services/proxy", "endpoints", "persistentvolumeclaims", "configmaps", "secrets", "serviceaccounts"];
-    let apps: &[&str] = &["deployments", "deployments/scale", "daemonsets", "replicasets", "replicasets/scale", "statefulsets", "statefulsets/scale"];
+    let workload_resources: &[&str] = &[
+        "pods",
+        "pods/attach",
+        "pods/exec",
+        "pods/portforward",
+        "pods/proxy",
+        "replicationcontrollers",
+        "replicationcontrollers/scale",
+        "services",
+        "services/proxy",
+        "endpoints",
+        "persistentvolumeclaims",
+        "configmaps",
+        "secrets",
+        "serviceaccounts",
+    ];
+    let apps: &[&str] = &[
+        "deployments",
+        "deployments/scale",
+        "daemonsets",
+        "replicasets",
+        "replicasets/scale",
+        "statefulsets",
+        "statefulsets/scale",
+    ];
     let batch: &[&str] = &["jobs", "cronjobs"];
     let view = vec![
-        rule(&[""], &["pods", "pods/log", "pods/status", "replicationcontrollers", "services", "endpoints", "persistentvolumeclaims", "configmaps", "serviceaccounts", "namespaces", "events", "limitranges", "resourcequotas"], READ),
+        rule(
+            &[""],
+            &[
+                "pods",
+                "pods/log",
+                "pods/status",
+                "replicationcontrollers",
+                "services",
+                "endpoints",
+                "persistentvolumeclaims",
+                "configmaps",
+                "serviceaccounts",
+                "namespaces",
+                "events",
+                "limitranges",
+                "resourcequotas",
+            ],
+            READ,
+        ),
         rule(&["apps"], apps, READ),
         rule(&["batch"], batch, READ),
-        rule(&["networking.k8s.io"], &["ingresses", "networkpolicies"], READ),
+        rule(
+            &["networking.k8s.io"],
+            &["ingresses", "networkpolicies"],
+            READ,
+        ),
     ];
     let mut edit = view.clone();
     edit.push(rule(&[""], workload_resources, WRITE));
@@ -420,11 +468,37 @@ pub fn builtin_cluster_roles() -> Vec<(&'static str, Vec<PolicyRule>)> {
     edit.push(rule(&[""], &["serviceaccounts"], &["impersonate"]));
     edit.push(rule(&["apps"], apps, WRITE));
     edit.push(rule(&["batch"], batch, WRITE));
-    edit.push(rule(&["networking.k8s.io"], &["ingresses", "networkpolicies"], WRITE));
+    edit.push(rule(
+        &["networking.k8s.io"],
+        &["ingresses", "networkpolicies"],
+        WRITE,
+    ));
     let mut admin = edit.clone();
-    admin.push(rule(&["rbac.authorization.k8s.io"], &["roles", "rolebindings"], &["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]));
-    admin.push(rule(&["authorization.k8s.io"], &["localsubjectaccessreviews"], &["create"]));
+    admin.push(rule(
+        &["rbac.authorization.k8s.io"],
+        &["roles", "rolebindings"],
+        &[
+            "create",
+            "delete",
+            "deletecollection",
+            "get",
+            "list",
+            "patch",
+            "update",
+            "watch",
+        ],
+    ));
+    admin.push(rule(
+        &["authorization.k8s.io"],
+        &["localsubjectaccessreviews"],
+        &["create"],
+    ));
     let mut everything = rule(&["*"], &["*"], &["*"]);
     everything.resource_names.clear();
-    vec![("cluster-admin", vec![everything]), ("admin", admin), ("edit", edit), ("view", view)]
+    vec![
+        ("cluster-admin", vec![everything]),
+        ("admin", admin),
+        ("edit", edit),
+        ("view", view),
+    ]
 }

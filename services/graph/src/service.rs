@@ -20,7 +20,11 @@ pub const DEFAULT_PAGE: usize = 100;
 pub const MAX_PAGE: usize = 1000;
 
 fn page(request: Option<&pb::PageRequest>) -> Result<(usize, usize)> {
-    let limit = request.map(|page| page.limit as usize).filter(|limit| *limit > 0).unwrap_or(DEFAULT_PAGE).min(MAX_PAGE);
+    let limit = request
+        .map(|page| page.limit as usize)
+        .filter(|limit| *limit > 0)
+        .unwrap_or(DEFAULT_PAGE)
+        .min(MAX_PAGE);
     let offset = match request.map(|page| page.cursor.as_str()).unwrap_or("") {
         "" => 0,
         cursor => cursor.parse().map_err(|_| GraphError::BadInput {
@@ -32,7 +36,11 @@ fn page(request: Option<&pb::PageRequest>) -> Result<(usize, usize)> {
 }
 
 fn next_cursor(offset: usize, returned: usize, total: usize) -> String {
-    if offset + returned < total { (offset + returned).to_string() } else { String::new() }
+    if offset + returned < total {
+        (offset + returned).to_string()
+    } else {
+        String::new()
+    }
 }
 
 /// An entity in API form.
@@ -49,10 +57,15 @@ pub fn entity_message(entity: &Entity) -> pb::Entity {
         properties: entity
             .properties
             .iter()
-            .map(|(key, value)| (key.clone(), match value {
-                serde_json::Value::String(text) => text.clone(),
-                other => other.to_string(),
-            }))
+            .map(|(key, value)| {
+                (
+                    key.clone(),
+                    match value {
+                        serde_json::Value::String(text) => text.clone(),
+                        other => other.to_string(),
+                    },
+                )
+            })
             .collect(),
     }
 }
@@ -70,7 +83,12 @@ fn severity_message(severity: Severity) -> pb::Severity {
 
 /// An insight as a Finding of kind INSIGHT.
 pub fn insight_message(insight: &Insight, tenant: &str) -> pb::Finding {
-    let description = insight.evidence.iter().map(|(key, value)| format!("{key}: {value}")).collect::<Vec<_>>().join("; ");
+    let description = insight
+        .evidence
+        .iter()
+        .map(|(key, value)| format!("{key}: {value}"))
+        .collect::<Vec<_>>()
+        .join("; ");
     pb::Finding {
         id: insight.id.clone(),
         tenant_id: tenant.to_string(),
@@ -94,8 +112,16 @@ pub fn insight_message(insight: &Insight, tenant: &str) -> pb::Finding {
         mitre: None,
         detail: Some(pb::finding::Detail::Insight(pb::InsightDetail {
             control_id: insight.control_id.to_string(),
-            equivalent_controls: insight.equivalents.iter().map(|id| id.to_string()).collect(),
-            evidence: insight.evidence.clone().into_iter().collect::<HashMap<_, _>>(),
+            equivalent_controls: insight
+                .equivalents
+                .iter()
+                .map(|id| id.to_string())
+                .collect(),
+            evidence: insight
+                .evidence
+                .clone()
+                .into_iter()
+                .collect::<HashMap<_, _>>(),
         })),
     }
 }
@@ -126,17 +152,28 @@ pub fn attack_path_message(path: &AttackPath) -> pb::AttackPath {
         steps: path
             .steps
             .iter()
-            .map(|step| pb::AttackPathStep { entity: Some(step_entity(step)), technique: step.technique.clone(), mitre_id: step.mitre_id.clone() })
+            .map(|step| pb::AttackPathStep {
+                entity: Some(step_entity(step)),
+                technique: step.technique.clone(),
+                mitre_id: step.mitre_id.clone(),
+            })
             .collect(),
         remediation: path.remediation.clone(),
     }
 }
 
 /// `GraphService/Query`: an explorer query in text form, or in builder form when `query` is empty.
-pub fn query(engine: &GraphEngine, tenant: &str, request: &pb::GraphQueryRequest) -> Result<pb::GraphQueryResponse> {
+pub fn query(
+    engine: &GraphEngine,
+    tenant: &str,
+    request: &pb::GraphQueryRequest,
+) -> Result<pb::GraphQueryResponse> {
     let parsed = if request.query.trim().is_empty() {
         if request.query_json.trim().is_empty() {
-            return Err(GraphError::InvalidQuery { position: "query".to_string(), message: "give query or query_json".to_string() });
+            return Err(GraphError::InvalidQuery {
+                position: "query".to_string(),
+                message: "give query or query_json".to_string(),
+            });
         }
         explorer::parse_any(&request.query_json)?
     } else {
@@ -144,24 +181,39 @@ pub fn query(engine: &GraphEngine, tenant: &str, request: &pb::GraphQueryRequest
     };
     let (offset, limit) = page(request.page.as_ref())?;
     let Some(state) = engine.tenant(tenant) else {
-        return Ok(pb::GraphQueryResponse { entities: Vec::new(), total: 0, next_cursor: String::new() });
+        return Ok(pb::GraphQueryResponse {
+            entities: Vec::new(),
+            total: 0,
+            next_cursor: String::new(),
+        });
     };
     let mut bounded = parsed;
     bounded.limit = Some(bounded.limit.unwrap_or(limit).min(limit));
     let result = explorer::run(state.graph(), &bounded, offset, QueryLimits::default())?;
     let returned = result.rows.len();
     Ok(pb::GraphQueryResponse {
-        entities: result.rows.iter().map(|row| entity_message(&row.entity)).collect(),
+        entities: result
+            .rows
+            .iter()
+            .map(|row| entity_message(&row.entity))
+            .collect(),
         total: result.total as u64,
         next_cursor: next_cursor(offset, returned, result.total),
     })
 }
 
 /// `GraphService/ListAttackPaths`: highest risk first, optionally of one cluster.
-pub fn list_attack_paths(engine: &GraphEngine, tenant: &str, request: &pb::ListAttackPathsRequest) -> Result<pb::ListAttackPathsResponse> {
+pub fn list_attack_paths(
+    engine: &GraphEngine,
+    tenant: &str,
+    request: &pb::ListAttackPathsRequest,
+) -> Result<pb::ListAttackPathsResponse> {
     let (offset, limit) = page(request.page.as_ref())?;
     let Some(state) = engine.tenant(tenant) else {
-        return Ok(pb::ListAttackPathsResponse { paths: Vec::new(), next_cursor: String::new() });
+        return Ok(pb::ListAttackPathsResponse {
+            paths: Vec::new(),
+            next_cursor: String::new(),
+        });
     };
     let paths: Vec<&AttackPath> = state
         .attack_paths()
@@ -169,14 +221,28 @@ pub fn list_attack_paths(engine: &GraphEngine, tenant: &str, request: &pb::ListA
         .filter(|path| request.cluster_id.is_empty() || path.cluster == request.cluster_id)
         .collect();
     let total = paths.len();
-    let selected: Vec<pb::AttackPath> = paths.into_iter().skip(offset).take(limit).map(attack_path_message).collect();
+    let selected: Vec<pb::AttackPath> = paths
+        .into_iter()
+        .skip(offset)
+        .take(limit)
+        .map(attack_path_message)
+        .collect();
     let returned = selected.len();
-    Ok(pb::ListAttackPathsResponse { paths: selected, next_cursor: next_cursor(offset, returned, total) })
+    Ok(pb::ListAttackPathsResponse {
+        paths: selected,
+        next_cursor: next_cursor(offset, returned, total),
+    })
 }
 
 /// `GraphService/GetEntity`: the entity, its insights, its neighbours and the edges to them.
-pub fn get_entity(engine: &GraphEngine, tenant: &str, request: &pb::GetEntityRequest) -> Result<pb::GetEntityResponse> {
-    let not_found = || GraphError::NotFound { id: request.id.clone() };
+pub fn get_entity(
+    engine: &GraphEngine,
+    tenant: &str,
+    request: &pb::GetEntityRequest,
+) -> Result<pb::GetEntityResponse> {
+    let not_found = || GraphError::NotFound {
+        id: request.id.clone(),
+    };
     let state = engine.tenant(tenant).ok_or_else(not_found)?;
     let graph = state.graph();
     let slot = graph.slot(&request.id).ok_or_else(not_found)?;
@@ -185,15 +251,25 @@ pub fn get_entity(engine: &GraphEngine, tenant: &str, request: &pb::GetEntityReq
     let mut edges = Vec::new();
     let mut seen = std::collections::BTreeSet::new();
     for (other, kind, outgoing) in graph.neighbours(slot).into_iter().take(MAX_PAGE) {
-        let Some(other_entity) = graph.entity(other) else { continue };
+        let Some(other_entity) = graph.entity(other) else {
+            continue;
+        };
         let technique = kind.technique();
-        let (from_id, to_id) = if outgoing { (entity.id.clone(), other_entity.id.clone()) } else { (other_entity.id.clone(), entity.id.clone()) };
+        let (from_id, to_id) = if outgoing {
+            (entity.id.clone(), other_entity.id.clone())
+        } else {
+            (other_entity.id.clone(), entity.id.clone())
+        };
         edges.push(pb::Edge {
             from_id,
             to_id,
             kind: kind.as_str().to_string(),
-            technique: technique.map(|technique| technique.label.to_string()).unwrap_or_default(),
-            mitre_id: technique.map(|technique| technique.mitre_id.to_string()).unwrap_or_default(),
+            technique: technique
+                .map(|technique| technique.label.to_string())
+                .unwrap_or_default(),
+            mitre_id: technique
+                .map(|technique| technique.mitre_id.to_string())
+                .unwrap_or_default(),
         });
         if seen.insert(other) {
             neighbours.push(entity_message(other_entity));
@@ -205,14 +281,26 @@ pub fn get_entity(engine: &GraphEngine, tenant: &str, request: &pb::GetEntityReq
         .filter(|insight| insight.entity_id == entity.id)
         .map(|insight| insight_message(insight, tenant))
         .collect();
-    Ok(pb::GetEntityResponse { entity: Some(entity_message(entity)), insights, neighbours, edges })
+    Ok(pb::GetEntityResponse {
+        entity: Some(entity_message(entity)),
+        insights,
+        neighbours,
+        edges,
+    })
 }
 
 /// `GraphService/ListInsights`: most severe first, optionally of one control.
-pub fn list_insights(engine: &GraphEngine, tenant: &str, request: &pb::ListInsightsRequest) -> Result<pb::ListInsightsResponse> {
+pub fn list_insights(
+    engine: &GraphEngine,
+    tenant: &str,
+    request: &pb::ListInsightsRequest,
+) -> Result<pb::ListInsightsResponse> {
     let (offset, limit) = page(request.page.as_ref())?;
     let Some(state) = engine.tenant(tenant) else {
-        return Ok(pb::ListInsightsResponse { insights: Vec::new(), next_cursor: String::new() });
+        return Ok(pb::ListInsightsResponse {
+            insights: Vec::new(),
+            next_cursor: String::new(),
+        });
     };
     let insights: Vec<Insight> = state
         .insights()
@@ -220,7 +308,15 @@ pub fn list_insights(engine: &GraphEngine, tenant: &str, request: &pb::ListInsig
         .filter(|insight| request.control_id.is_empty() || insight.control_id == request.control_id)
         .collect();
     let total = insights.len();
-    let selected: Vec<pb::Finding> = insights.iter().skip(offset).take(limit).map(|insight| insight_message(insight, tenant)).collect();
+    let selected: Vec<pb::Finding> = insights
+        .iter()
+        .skip(offset)
+        .take(limit)
+        .map(|insight| insight_message(insight, tenant))
+        .collect();
     let returned = selected.len();
-    Ok(pb::ListInsightsResponse { insights: selected, next_cursor: next_cursor(offset, returned, total) })
+    Ok(pb::ListInsightsResponse {
+        insights: selected,
+        next_cursor: next_cursor(offset, returned, total),
+    })
 }

@@ -182,7 +182,10 @@ fn load_file(path: &Path, limits: &SourceLimits, report: &mut LoadReport) {
             document: None,
             line: None,
             kind: ProblemKind::TooLarge,
-            message: format!("file is {size} bytes, over the {} byte limit", limits.max_file_bytes),
+            message: format!(
+                "file is {size} bytes, over the {} byte limit",
+                limits.max_file_bytes
+            ),
         });
         return;
     }
@@ -206,7 +209,10 @@ fn load_file(path: &Path, limits: &SourceLimits, report: &mut LoadReport) {
                 document: None,
                 line: None,
                 kind: ProblemKind::TooLarge,
-                message: format!("more than {} objects in total; the rest is skipped", limits.max_objects),
+                message: format!(
+                    "more than {} objects in total; the rest is skipped",
+                    limits.max_objects
+                ),
             });
             return;
         }
@@ -228,9 +234,8 @@ fn split_documents(text: &str) -> Vec<Document<'_>> {
     let mut offset = 0;
     for (line_index, line) in text.split_inclusive('\n').enumerate() {
         let trimmed = line.trim_end_matches(['\n', '\r']);
-        let is_start_marker = trimmed == "---"
-            || trimmed.starts_with("--- ")
-            || trimmed.starts_with("---\t");
+        let is_start_marker =
+            trimmed == "---" || trimmed.starts_with("--- ") || trimmed.starts_with("---\t");
         let is_end_marker = trimmed == "...";
         if is_start_marker || is_end_marker {
             documents.push(Document {
@@ -238,7 +243,11 @@ fn split_documents(text: &str) -> Vec<Document<'_>> {
                 first_line: start_line,
             });
             // Content after `--- ` on the marker line belongs to the new document.
-            start = if is_start_marker { offset + 3 } else { offset + line.len() };
+            start = if is_start_marker {
+                offset + 3
+            } else {
+                offset + line.len()
+            };
             start_line = line_index + 1;
         }
         offset += line.len();
@@ -261,19 +270,23 @@ fn is_blank_document(text: &str) -> bool {
 pub fn parse_bytes(bytes: &[u8], limits: &SourceLimits) -> (Vec<Object>, Vec<SourceProblem>) {
     let mut objects = Vec::new();
     let mut problems = Vec::new();
-    let problem = |document: Option<usize>, line: Option<usize>, kind, message: String| {
-        SourceProblem {
+    let problem =
+        |document: Option<usize>, line: Option<usize>, kind, message: String| SourceProblem {
             file: PathBuf::new(),
             document,
             line,
             kind,
             message,
-        }
-    };
+        };
     let text = match std::str::from_utf8(bytes) {
         Ok(text) => text.strip_prefix('\u{feff}').unwrap_or(text),
         Err(error) => {
-            problems.push(problem(None, None, ProblemKind::InvalidSyntax, format!("not UTF-8: {error}")));
+            problems.push(problem(
+                None,
+                None,
+                ProblemKind::InvalidSyntax,
+                format!("not UTF-8: {error}"),
+            ));
             return (objects, problems);
         }
     };
@@ -311,7 +324,10 @@ pub fn parse_bytes(bytes: &[u8], limits: &SourceLimits) -> (Vec<Object>, Vec<Sou
                 Some(document_index),
                 Some(document.first_line),
                 ProblemKind::TooLarge,
-                format!("more than {} documents in one file; the rest is skipped", limits.max_documents_per_file),
+                format!(
+                    "more than {} documents in one file; the rest is skipped",
+                    limits.max_documents_per_file
+                ),
             ));
             break;
         }
@@ -383,7 +399,10 @@ fn expand_value(
                 document: Some(document),
                 line,
                 kind: ProblemKind::BadObject,
-                message: format!("document is a {}, not a Kubernetes object", json_type(&other)),
+                message: format!(
+                    "document is a {}, not a Kubernetes object",
+                    json_type(&other)
+                ),
             });
             return;
         }
@@ -405,7 +424,10 @@ fn expand_value(
                 document: Some(document),
                 line,
                 kind: ProblemKind::BadObject,
-                message: describe(format!("item is a {}, not a Kubernetes object", json_type(item))),
+                message: describe(format!(
+                    "item is a {}, not a Kubernetes object",
+                    json_type(item)
+                )),
             });
             continue;
         }

@@ -18,7 +18,13 @@ pub struct GraphStore {
 }
 
 fn object_key(cluster: &str, key: &ObjectKey) -> Vec<u8> {
-    format!("{cluster}\u{0}{}\u{0}{}\u{0}{}", key.kind.name(), key.namespace, key.name).into_bytes()
+    format!(
+        "{cluster}\u{0}{}\u{0}{}\u{0}{}",
+        key.kind.name(),
+        key.namespace,
+        key.name
+    )
+    .into_bytes()
 }
 
 fn decode<T: serde::de::DeserializeOwned>(key: &[u8], value: &[u8]) -> Result<T> {
@@ -38,7 +44,9 @@ fn encode<T: serde::Serialize>(value: &T) -> Result<Vec<u8>> {
 impl GraphStore {
     /// Opens (or creates) the store in a directory.
     pub fn open(path: &Path) -> Result<GraphStore> {
-        Ok(GraphStore { db: sled::open(path)? })
+        Ok(GraphStore {
+            db: sled::open(path)?,
+        })
     }
 
     /// A store that lives in memory only (tests, offline analysis).
@@ -69,7 +77,13 @@ impl GraphStore {
     }
 
     /// Writes object upserts and deletions of one cluster in one batch.
-    pub fn write_objects(&self, tenant: &str, cluster: &str, upserts: &[&Object], deletes: &[ObjectKey]) -> Result<()> {
+    pub fn write_objects(
+        &self,
+        tenant: &str,
+        cluster: &str,
+        upserts: &[&Object],
+        deletes: &[ObjectKey],
+    ) -> Result<()> {
         let tree = self.tree(tenant, "objects")?;
         let mut batch = sled::Batch::default();
         for object in upserts {
@@ -88,7 +102,11 @@ impl GraphStore {
         let mut objects = Vec::new();
         for entry in tree.iter() {
             let (key, value) = entry?;
-            let cluster = key.split(|byte| *byte == 0).next().map(|part| String::from_utf8_lossy(part).into_owned()).unwrap_or_default();
+            let cluster = key
+                .split(|byte| *byte == 0)
+                .next()
+                .map(|part| String::from_utf8_lossy(part).into_owned())
+                .unwrap_or_default();
             objects.push((cluster, decode(&key, &value)?));
         }
         Ok(objects)
@@ -100,7 +118,10 @@ impl GraphStore {
         tree.clear()?;
         let mut batch = sled::Batch::default();
         for (index, entry) in findings.iter().enumerate() {
-            batch.insert(format!("{}\u{0}{index}", entry.image).into_bytes(), encode(entry)?);
+            batch.insert(
+                format!("{}\u{0}{index}", entry.image).into_bytes(),
+                encode(entry)?,
+            );
         }
         tree.apply_batch(batch)?;
         Ok(())
@@ -109,10 +130,12 @@ impl GraphStore {
     /// Stored findings of a tenant.
     pub fn load_findings(&self, tenant: &str) -> Result<Vec<ImageFindings>> {
         let tree = self.tree(tenant, "findings")?;
-        tree.iter().map(|entry| {
-            let (key, value) = entry?;
-            decode(&key, &value)
-        }).collect()
+        tree.iter()
+            .map(|entry| {
+                let (key, value) = entry?;
+                decode(&key, &value)
+            })
+            .collect()
     }
 
     /// Stores alerts (deduplicated by id).
@@ -129,14 +152,21 @@ impl GraphStore {
     /// Stored alerts of a tenant.
     pub fn load_alerts(&self, tenant: &str) -> Result<Vec<RuntimeAlert>> {
         let tree = self.tree(tenant, "alerts")?;
-        tree.iter().map(|entry| {
-            let (key, value) = entry?;
-            decode(&key, &value)
-        }).collect()
+        tree.iter()
+            .map(|entry| {
+                let (key, value) = entry?;
+                decode(&key, &value)
+            })
+            .collect()
     }
 
     /// Writes a graph diff: changed entities and edges.
-    pub fn write_graph_diff(&self, tenant: &str, graph: &TenantGraph, diff: &GraphDiff) -> Result<()> {
+    pub fn write_graph_diff(
+        &self,
+        tenant: &str,
+        graph: &TenantGraph,
+        diff: &GraphDiff,
+    ) -> Result<()> {
         let entities = self.tree(tenant, "entities")?;
         let edges = self.tree(tenant, "edges")?;
         let mut entity_batch = sled::Batch::default();
@@ -149,7 +179,9 @@ impl GraphStore {
             entity_batch.remove(id.as_bytes());
         }
         let mut edge_batch = sled::Batch::default();
-        let edge_key = |(from, kind, to): &(String, crate::model::EdgeKind, String)| format!("{from}\u{0}{}\u{0}{to}", kind.as_str()).into_bytes();
+        let edge_key = |(from, kind, to): &(String, crate::model::EdgeKind, String)| {
+            format!("{from}\u{0}{}\u{0}{to}", kind.as_str()).into_bytes()
+        };
         for edge in &diff.removed_edges {
             edge_batch.remove(edge_key(edge));
         }
@@ -163,18 +195,25 @@ impl GraphStore {
 
     /// Number of stored entities and edges of a tenant.
     pub fn graph_counts(&self, tenant: &str) -> Result<(usize, usize)> {
-        Ok((self.tree(tenant, "entities")?.len(), self.tree(tenant, "edges")?.len()))
+        Ok((
+            self.tree(tenant, "entities")?.len(),
+            self.tree(tenant, "edges")?.len(),
+        ))
     }
 
     /// Stores a watch resource version (to resume after a restart).
     pub fn write_meta(&self, tenant: &str, key: &str, value: &str) -> Result<()> {
-        self.tree(tenant, "meta")?.insert(key.as_bytes(), value.as_bytes())?;
+        self.tree(tenant, "meta")?
+            .insert(key.as_bytes(), value.as_bytes())?;
         Ok(())
     }
 
     /// Reads a stored meta value.
     pub fn read_meta(&self, tenant: &str, key: &str) -> Result<Option<String>> {
-        Ok(self.tree(tenant, "meta")?.get(key.as_bytes())?.map(|value| String::from_utf8_lossy(&value).into_owned()))
+        Ok(self
+            .tree(tenant, "meta")?
+            .get(key.as_bytes())?
+            .map(|value| String::from_utf8_lossy(&value).into_owned()))
     }
 
     /// Makes every write so far durable.

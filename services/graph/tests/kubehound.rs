@@ -23,7 +23,10 @@ fn kubehound_graph() -> Derived {
     let mut base_files: Vec<PathBuf> = Vec::new();
     let mut stack = vec![dump];
     while let Some(directory) = stack.pop() {
-        for entry in std::fs::read_dir(&directory).expect("dump directory").flatten() {
+        for entry in std::fs::read_dir(&directory)
+            .expect("dump directory")
+            .flatten()
+        {
             let path = entry.path();
             if path.is_dir() {
                 stack.push(path);
@@ -37,13 +40,18 @@ fn kubehound_graph() -> Derived {
     paths.push(attacks.as_path());
     let (inventory, reports) = common::inventory_of(&paths);
     for report in &reports {
-        assert!(report.problems.is_empty(), "unexpected input problems: {:?}", report.problems);
+        assert!(
+            report.problems.is_empty(),
+            "unexpected input problems: {:?}",
+            report.problems
+        );
     }
     derive_cluster("kubehound.test.local", &inventory)
 }
 
 fn expected() -> Value {
-    let text = std::fs::read_to_string(corpus_path("k8s/kubehound/EXPECTED.json")).expect("EXPECTED.json");
+    let text =
+        std::fs::read_to_string(corpus_path("k8s/kubehound/EXPECTED.json")).expect("EXPECTED.json");
     serde_json::from_str(&text).expect("EXPECTED.json parses")
 }
 
@@ -80,7 +88,9 @@ fn every_listed_edge_is_present() {
     let expected = expected();
     let mut checked = 0;
     for (manifest, entry) in expected["manifests"].as_object().expect("manifests") {
-        let Some(list) = entry["edges"].as_array() else { continue };
+        let Some(list) = entry["edges"].as_array() else {
+            continue;
+        };
         for edge in list {
             let from_kind = edge["from"]["kind"].as_str().expect("from kind");
             let from_name = edge["from"]["name"].as_str().expect("from name");
@@ -91,14 +101,19 @@ fn every_listed_edge_is_present() {
             if from_kind == to_kind && from_name == to_name && !from_name.starts_with('<') {
                 continue;
             }
-            let found = edges.iter().any(|(kind, name, edge_label, target_kind, target_name)| {
-                edge_label == label
-                    && kind_matches(from_kind, *kind)
-                    && name_matches(from_name, from_kind, name)
-                    && kind_matches(to_kind, *target_kind)
-                    && name_matches(to_name, to_kind, target_name)
-            });
-            assert!(found, "{manifest}: missing {from_kind} {from_name} -{label}-> {to_kind} {to_name}");
+            let found = edges
+                .iter()
+                .any(|(kind, name, edge_label, target_kind, target_name)| {
+                    edge_label == label
+                        && kind_matches(from_kind, *kind)
+                        && name_matches(from_name, from_kind, name)
+                        && kind_matches(to_kind, *target_kind)
+                        && name_matches(to_name, to_kind, target_name)
+                });
+            assert!(
+                found,
+                "{manifest}: missing {from_kind} {from_name} -{label}-> {to_kind} {to_name}"
+            );
             checked += 1;
         }
     }
@@ -127,10 +142,26 @@ fn expected_targets(manifest: &str) -> BTreeSet<String> {
 fn namespaced_rbac_edges_reach_exactly_the_listed_targets() {
     let graph = kubehound_graph();
     for (manifest, label, source) in [
-        ("POD_EXEC.yaml", EdgeKind::PodExec, "exec-pods::pod-exec-pods"),
-        ("POD_PATCH.yaml", EdgeKind::PodPatch, "patch-pods::pod-patch-pods"),
-        ("TOKEN_BRUTEFORCE.yaml", EdgeKind::TokenBruteforce, "read-secrets::pod-get-secrets"),
-        ("TOKEN_LIST.yaml", EdgeKind::TokenList, "list-secrets::pod-list-secrets"),
+        (
+            "POD_EXEC.yaml",
+            EdgeKind::PodExec,
+            "exec-pods::pod-exec-pods",
+        ),
+        (
+            "POD_PATCH.yaml",
+            EdgeKind::PodPatch,
+            "patch-pods::pod-patch-pods",
+        ),
+        (
+            "TOKEN_BRUTEFORCE.yaml",
+            EdgeKind::TokenBruteforce,
+            "read-secrets::pod-get-secrets",
+        ),
+        (
+            "TOKEN_LIST.yaml",
+            EdgeKind::TokenList,
+            "list-secrets::pod-list-secrets",
+        ),
     ] {
         let wanted = expected_targets(manifest);
         assert_eq!(exact_targets(&graph, label, source), wanted, "{manifest}");
@@ -143,17 +174,18 @@ fn namespaced_rbac_edges_reach_exactly_the_listed_targets() {
 #[test]
 fn shared_process_namespace_edges_are_exact() {
     let graph = kubehound_graph();
-    let wanted: BTreeSet<(String, String)> = expected()["manifests"]["SHARE_PS_NAMESPACE.yaml"]["edges"]
-        .as_array()
-        .expect("edges")
-        .iter()
-        .map(|edge| {
-            (
-                edge["from"]["name"].as_str().expect("from").to_string(),
-                edge["to"]["name"].as_str().expect("to").to_string(),
-            )
-        })
-        .collect();
+    let wanted: BTreeSet<(String, String)> =
+        expected()["manifests"]["SHARE_PS_NAMESPACE.yaml"]["edges"]
+            .as_array()
+            .expect("edges")
+            .iter()
+            .map(|edge| {
+                (
+                    edge["from"]["name"].as_str().expect("from").to_string(),
+                    edge["to"]["name"].as_str().expect("to").to_string(),
+                )
+            })
+            .collect();
     assert_eq!(common::pairs(&graph, EdgeKind::SharePsNamespace), wanted);
 }
 
@@ -161,7 +193,12 @@ fn shared_process_namespace_edges_are_exact() {
 #[test]
 fn control_pod_has_no_outgoing_attack_edge() {
     let graph = kubehound_graph();
-    assert!(graph.entities.values().any(|entity| entity.kind == EntityKind::Container && entity.name == "control-pod"));
+    assert!(
+        graph
+            .entities
+            .values()
+            .any(|entity| entity.kind == EntityKind::Container && entity.name == "control-pod")
+    );
     let techniques = common::techniques_from(&graph, EntityKind::Container, "control-pod");
     assert!(techniques.is_empty(), "control-pod has {techniques:?}");
 }
@@ -175,7 +212,11 @@ fn endpoints_have_kubehound_exposures() {
         graph
             .entities
             .values()
-            .find(|entity| entity.kind == EntityKind::Endpoint && entity.name == name && entity.namespace == "default")
+            .find(|entity| {
+                entity.kind == EntityKind::Endpoint
+                    && entity.name == name
+                    && entity.namespace == "default"
+            })
             .and_then(|entity| entity.text("exposure").map(str::to_string))
             .unwrap_or_else(|| panic!("endpoint {name} missing"))
     };
@@ -183,7 +224,12 @@ fn endpoints_have_kubehound_exposures() {
     assert_eq!(exposure_of("host-port-svc"), "node");
     assert_eq!(exposure_of("webproxy-service"), "service");
     // The service covers port 80, so it gets no container-port endpoint of its own.
-    assert!(!graph.entities.values().any(|entity| entity.kind == EntityKind::Endpoint && entity.name == "http-web-svc"));
+    assert!(
+        !graph
+            .entities
+            .values()
+            .any(|entity| entity.kind == EntityKind::Endpoint && entity.name == "http-web-svc")
+    );
 }
 
 /// Every pod attaches to each of its containers; every pod and volume is reachable from its
@@ -191,14 +237,34 @@ fn endpoints_have_kubehound_exposures() {
 #[test]
 fn generic_edges_cover_every_pod_container_and_volume() {
     let graph = kubehound_graph();
-    let count = |kind: EntityKind| graph.entities.values().filter(|entity| entity.kind == kind).count();
-    let targets = |label: EdgeKind| -> BTreeSet<String> {
-        graph.edges.iter().filter(|edge| edge.kind == label).map(|edge| edge.to.clone()).collect()
+    let count = |kind: EntityKind| {
+        graph
+            .entities
+            .values()
+            .filter(|entity| entity.kind == kind)
+            .count()
     };
-    assert_eq!(targets(EdgeKind::ContainerAttach).len(), count(EntityKind::Container));
+    let targets = |label: EdgeKind| -> BTreeSet<String> {
+        graph
+            .edges
+            .iter()
+            .filter(|edge| edge.kind == label)
+            .map(|edge| edge.to.clone())
+            .collect()
+    };
+    assert_eq!(
+        targets(EdgeKind::ContainerAttach).len(),
+        count(EntityKind::Container)
+    );
     assert_eq!(targets(EdgeKind::PodAttach).len(), count(EntityKind::Pod));
-    assert_eq!(targets(EdgeKind::VolumeAccess).len(), count(EntityKind::Volume));
-    assert_eq!(targets(EdgeKind::VolumeDiscover).len(), count(EntityKind::Volume));
+    assert_eq!(
+        targets(EdgeKind::VolumeAccess).len(),
+        count(EntityKind::Volume)
+    );
+    assert_eq!(
+        targets(EdgeKind::VolumeDiscover).len(),
+        count(EntityKind::Volume)
+    );
     // 29 pods in default, 12 in kube-system, 1 each in local-path-storage and vault.
     assert_eq!(count(EntityKind::Pod), 43);
 }
@@ -212,14 +278,20 @@ fn host_traverse_reaches_the_identities_of_the_same_node() {
     let assumed: BTreeSet<String> = graph
         .edges
         .iter()
-        .filter(|edge| edge.kind == EdgeKind::IdentityAssume && graph.entities[&edge.from].kind == EntityKind::Container)
+        .filter(|edge| {
+            edge.kind == EdgeKind::IdentityAssume
+                && graph.entities[&edge.from].kind == EntityKind::Container
+        })
         .map(|edge| graph.entities[&edge.to].name.clone())
         .collect();
     for volume in ["host-pod-dir", "hostroot"] {
         let token_volumes: BTreeSet<String> = graph
             .edges
             .iter()
-            .filter(|edge| edge.kind == EdgeKind::ExploitHostTraverse && graph.entities[&edge.from].name == volume)
+            .filter(|edge| {
+                edge.kind == EdgeKind::ExploitHostTraverse
+                    && graph.entities[&edge.from].name == volume
+            })
             .map(|edge| edge.to.clone())
             .collect();
         let reached: BTreeSet<String> = graph
@@ -230,10 +302,18 @@ fn host_traverse_reaches_the_identities_of_the_same_node() {
             .collect();
         assert_eq!(reached, assumed, "{volume}");
     }
-    assert!(!edges.iter().any(|(_, name, label, _, _)| name == "hostroot" && label == "EXPLOIT_HOST_READ"));
+    assert!(
+        !edges
+            .iter()
+            .any(|(_, name, label, _, _)| name == "hostroot" && label == "EXPLOIT_HOST_READ")
+    );
 }
 
-fn role_bind_pairs(graph: &Derived, source_namespaced: bool, target_namespaced: bool) -> BTreeSet<(String, String)> {
+fn role_bind_pairs(
+    graph: &Derived,
+    source_namespaced: bool,
+    target_namespaced: bool,
+) -> BTreeSet<(String, String)> {
     graph
         .edges
         .iter()
@@ -254,14 +334,24 @@ fn role_bind_pairs(graph: &Derived, source_namespaced: bool, target_namespaced: 
 #[test]
 fn role_bind_cluster_cases_match_kubehound() {
     let graph = kubehound_graph();
-    let kubehound: BTreeSet<(String, String)> = expected()["manifests"]["ROLE_BIND_CRB_CR.yaml"]["edges"]
-        .as_array()
-        .expect("edges")
-        .iter()
-        .map(|edge| (edge["from"]["name"].as_str().expect("from").to_string(), edge["to"]["name"].as_str().expect("to").to_string()))
-        .collect();
+    let kubehound: BTreeSet<(String, String)> =
+        expected()["manifests"]["ROLE_BIND_CRB_CR.yaml"]["edges"]
+            .as_array()
+            .expect("edges")
+            .iter()
+            .map(|edge| {
+                (
+                    edge["from"]["name"].as_str().expect("from").to_string(),
+                    edge["to"]["name"].as_str().expect("to").to_string(),
+                )
+            })
+            .collect();
     assert_eq!(kubehound.len(), 8);
-    let without_self_loops: BTreeSet<_> = kubehound.iter().filter(|(from, to)| from != to).cloned().collect();
+    let without_self_loops: BTreeSet<_> = kubehound
+        .iter()
+        .filter(|(from, to)| from != to)
+        .cloned()
+        .collect();
     assert_eq!(without_self_loops.len(), 6);
     assert_eq!(role_bind_pairs(&graph, false, false), without_self_loops);
 }
@@ -269,58 +359,70 @@ fn role_bind_cluster_cases_match_kubehound() {
 /// TestEdge_ROLE_BIND_CASE_3 of DataDog/KubeHound (test/system/graph_edge_test.go at 53da187a),
 /// which EXPECTED.json refers to instead of listing: 44 namespaced-to-namespaced edges.
 const KUBEHOUND_CASE_3: &[(&str, &[&str])] = &[
-    ("rolebind-rb-cr-rb-r::pod-bind-role-rb-cr-rb-r", &[
-        "rolebind-rb-cr-crb-cr-fail::pod-bind-role-rb-cr-crb-cr-fail",
-        "rolebind-rb-r-crb-cr-fail::pod-bind-role-rb-r-crb-cr-fail-g",
-        "rolebind-rb-r-crb-cr-fail::pod-bind-role-rb-r-crb-cr-fail-u",
-        "rolebind-rb-r-crb-cr-fail::pod-bind-role-rb-r-crb-cr-fail",
-        "rolebind-rb-r-rb-crb::pod-bind-role-rb-r-rb-crb-g",
-        "rolebind-rb-r-rb-crb::pod-bind-role-rb-r-rb-crb-u",
-        "rolebind-rb-r-rb-crb::pod-bind-role-rb-r-rb-crb",
-        "rolebind-rb-r-rb-r::pod-bind-role-rb-r-rb-r-g",
-        "rolebind-rb-r-rb-r::pod-bind-role-rb-r-rb-r-u",
-        "rolebind-rb-r-rb-r::pod-bind-role-rb-r-rb-r",
-        "rolebind-rb-cr-rb-cr::pod-bind-role-rb-cr-rb-cr",
-    ]),
-    ("rolebind-rb-r-rb-r::pod-bind-role-rb-r-rb-r-g", &[
-        "rolebind-rb-cr-crb-cr-fail::pod-bind-role-rb-cr-crb-cr-fail",
-        "rolebind-rb-cr-rb-cr::pod-bind-role-rb-cr-rb-cr",
+    (
         "rolebind-rb-cr-rb-r::pod-bind-role-rb-cr-rb-r",
-        "rolebind-rb-r-crb-cr-fail::pod-bind-role-rb-r-crb-cr-fail-g",
-        "rolebind-rb-r-crb-cr-fail::pod-bind-role-rb-r-crb-cr-fail-u",
-        "rolebind-rb-r-crb-cr-fail::pod-bind-role-rb-r-crb-cr-fail",
-        "rolebind-rb-r-rb-crb::pod-bind-role-rb-r-rb-crb-g",
-        "rolebind-rb-r-rb-crb::pod-bind-role-rb-r-rb-crb-u",
-        "rolebind-rb-r-rb-crb::pod-bind-role-rb-r-rb-crb",
-        "rolebind-rb-r-rb-r::pod-bind-role-rb-r-rb-r-u",
-        "rolebind-rb-r-rb-r::pod-bind-role-rb-r-rb-r",
-    ]),
-    ("rolebind-rb-r-rb-r::pod-bind-role-rb-r-rb-r-u", &[
-        "rolebind-rb-cr-crb-cr-fail::pod-bind-role-rb-cr-crb-cr-fail",
-        "rolebind-rb-cr-rb-cr::pod-bind-role-rb-cr-rb-cr",
-        "rolebind-rb-cr-rb-r::pod-bind-role-rb-cr-rb-r",
-        "rolebind-rb-r-crb-cr-fail::pod-bind-role-rb-r-crb-cr-fail-g",
-        "rolebind-rb-r-crb-cr-fail::pod-bind-role-rb-r-crb-cr-fail-u",
-        "rolebind-rb-r-crb-cr-fail::pod-bind-role-rb-r-crb-cr-fail",
-        "rolebind-rb-r-rb-crb::pod-bind-role-rb-r-rb-crb-g",
-        "rolebind-rb-r-rb-crb::pod-bind-role-rb-r-rb-crb-u",
-        "rolebind-rb-r-rb-crb::pod-bind-role-rb-r-rb-crb",
+        &[
+            "rolebind-rb-cr-crb-cr-fail::pod-bind-role-rb-cr-crb-cr-fail",
+            "rolebind-rb-r-crb-cr-fail::pod-bind-role-rb-r-crb-cr-fail-g",
+            "rolebind-rb-r-crb-cr-fail::pod-bind-role-rb-r-crb-cr-fail-u",
+            "rolebind-rb-r-crb-cr-fail::pod-bind-role-rb-r-crb-cr-fail",
+            "rolebind-rb-r-rb-crb::pod-bind-role-rb-r-rb-crb-g",
+            "rolebind-rb-r-rb-crb::pod-bind-role-rb-r-rb-crb-u",
+            "rolebind-rb-r-rb-crb::pod-bind-role-rb-r-rb-crb",
+            "rolebind-rb-r-rb-r::pod-bind-role-rb-r-rb-r-g",
+            "rolebind-rb-r-rb-r::pod-bind-role-rb-r-rb-r-u",
+            "rolebind-rb-r-rb-r::pod-bind-role-rb-r-rb-r",
+            "rolebind-rb-cr-rb-cr::pod-bind-role-rb-cr-rb-cr",
+        ],
+    ),
+    (
         "rolebind-rb-r-rb-r::pod-bind-role-rb-r-rb-r-g",
-        "rolebind-rb-r-rb-r::pod-bind-role-rb-r-rb-r",
-    ]),
-    ("rolebind-rb-r-rb-r::pod-bind-role-rb-r-rb-r", &[
-        "rolebind-rb-cr-crb-cr-fail::pod-bind-role-rb-cr-crb-cr-fail",
-        "rolebind-rb-cr-rb-cr::pod-bind-role-rb-cr-rb-cr",
-        "rolebind-rb-cr-rb-r::pod-bind-role-rb-cr-rb-r",
-        "rolebind-rb-r-crb-cr-fail::pod-bind-role-rb-r-crb-cr-fail-g",
-        "rolebind-rb-r-crb-cr-fail::pod-bind-role-rb-r-crb-cr-fail-u",
-        "rolebind-rb-r-crb-cr-fail::pod-bind-role-rb-r-crb-cr-fail",
-        "rolebind-rb-r-rb-crb::pod-bind-role-rb-r-rb-crb-g",
-        "rolebind-rb-r-rb-crb::pod-bind-role-rb-r-rb-crb-u",
-        "rolebind-rb-r-rb-crb::pod-bind-role-rb-r-rb-crb",
-        "rolebind-rb-r-rb-r::pod-bind-role-rb-r-rb-r-g",
+        &[
+            "rolebind-rb-cr-crb-cr-fail::pod-bind-role-rb-cr-crb-cr-fail",
+            "rolebind-rb-cr-rb-cr::pod-bind-role-rb-cr-rb-cr",
+            "rolebind-rb-cr-rb-r::pod-bind-role-rb-cr-rb-r",
+            "rolebind-rb-r-crb-cr-fail::pod-bind-role-rb-r-crb-cr-fail-g",
+            "rolebind-rb-r-crb-cr-fail::pod-bind-role-rb-r-crb-cr-fail-u",
+            "rolebind-rb-r-crb-cr-fail::pod-bind-role-rb-r-crb-cr-fail",
+            "rolebind-rb-r-rb-crb::pod-bind-role-rb-r-rb-crb-g",
+            "rolebind-rb-r-rb-crb::pod-bind-role-rb-r-rb-crb-u",
+            "rolebind-rb-r-rb-crb::pod-bind-role-rb-r-rb-crb",
+            "rolebind-rb-r-rb-r::pod-bind-role-rb-r-rb-r-u",
+            "rolebind-rb-r-rb-r::pod-bind-role-rb-r-rb-r",
+        ],
+    ),
+    (
         "rolebind-rb-r-rb-r::pod-bind-role-rb-r-rb-r-u",
-    ]),
+        &[
+            "rolebind-rb-cr-crb-cr-fail::pod-bind-role-rb-cr-crb-cr-fail",
+            "rolebind-rb-cr-rb-cr::pod-bind-role-rb-cr-rb-cr",
+            "rolebind-rb-cr-rb-r::pod-bind-role-rb-cr-rb-r",
+            "rolebind-rb-r-crb-cr-fail::pod-bind-role-rb-r-crb-cr-fail-g",
+            "rolebind-rb-r-crb-cr-fail::pod-bind-role-rb-r-crb-cr-fail-u",
+            "rolebind-rb-r-crb-cr-fail::pod-bind-role-rb-r-crb-cr-fail",
+            "rolebind-rb-r-rb-crb::pod-bind-role-rb-r-rb-crb-g",
+            "rolebind-rb-r-rb-crb::pod-bind-role-rb-r-rb-crb-u",
+            "rolebind-rb-r-rb-crb::pod-bind-role-rb-r-rb-crb",
+            "rolebind-rb-r-rb-r::pod-bind-role-rb-r-rb-r-g",
+            "rolebind-rb-r-rb-r::pod-bind-role-rb-r-rb-r",
+        ],
+    ),
+    (
+        "rolebind-rb-r-rb-r::pod-bind-role-rb-r-rb-r",
+        &[
+            "rolebind-rb-cr-crb-cr-fail::pod-bind-role-rb-cr-crb-cr-fail",
+            "rolebind-rb-cr-rb-cr::pod-bind-role-rb-cr-rb-cr",
+            "rolebind-rb-cr-rb-r::pod-bind-role-rb-cr-rb-r",
+            "rolebind-rb-r-crb-cr-fail::pod-bind-role-rb-r-crb-cr-fail-g",
+            "rolebind-rb-r-crb-cr-fail::pod-bind-role-rb-r-crb-cr-fail-u",
+            "rolebind-rb-r-crb-cr-fail::pod-bind-role-rb-r-crb-cr-fail",
+            "rolebind-rb-r-rb-crb::pod-bind-role-rb-r-rb-crb-g",
+            "rolebind-rb-r-rb-crb::pod-bind-role-rb-r-rb-crb-u",
+            "rolebind-rb-r-rb-crb::pod-bind-role-rb-r-rb-crb",
+            "rolebind-rb-r-rb-r::pod-bind-role-rb-r-rb-r-g",
+            "rolebind-rb-r-rb-r::pod-bind-role-rb-r-rb-r-u",
+        ],
+    ),
 ];
 
 /// ROLE_BIND case 3 (namespaced to namespaced) and case 4 (namespaced to cluster, none).
@@ -336,7 +438,11 @@ fn role_bind_namespaced_cases_match_kubehound_up_to_the_bind_rule() {
     let graph = kubehound_graph();
     let kubehound: BTreeSet<(String, String)> = KUBEHOUND_CASE_3
         .iter()
-        .flat_map(|(from, targets)| targets.iter().map(move |to| (from.to_string(), to.to_string())))
+        .flat_map(|(from, targets)| {
+            targets
+                .iter()
+                .map(move |to| (from.to_string(), to.to_string()))
+        })
         .collect();
     assert_eq!(kubehound.len(), 44);
     let palisade = role_bind_pairs(&graph, true, true);
@@ -349,15 +455,26 @@ fn role_bind_namespaced_cases_match_kubehound_up_to_the_bind_rule() {
     let missing: BTreeSet<_> = kubehound.difference(&palisade).cloned().collect();
     let added: BTreeSet<_> = palisade.difference(&kubehound).cloned().collect();
     for (from, to) in &missing {
-        assert!(targets_cluster_role(to) && !binds_cluster_roles(from), "unexplained missing edge {from} -> {to}");
+        assert!(
+            targets_cluster_role(to) && !binds_cluster_roles(from),
+            "unexplained missing edge {from} -> {to}"
+        );
     }
     for (from, to) in &added {
-        assert!(targets_cluster_role(to) && binds_cluster_roles(from), "unexplained extra edge {from} -> {to}");
+        assert!(
+            targets_cluster_role(to) && binds_cluster_roles(from),
+            "unexplained extra edge {from} -> {to}"
+        );
     }
-    let by_rule: BTreeMap<bool, usize> = [(true, added.len()), (false, missing.len())].into_iter().collect();
+    let by_rule: BTreeMap<bool, usize> = [(true, added.len()), (false, missing.len())]
+        .into_iter()
+        .collect();
     assert_eq!(by_rule[&false], 11, "missing: {missing:?}");
     assert_eq!(by_rule[&true], 11, "added: {added:?}");
-    assert!(role_bind_pairs(&graph, true, false).is_empty(), "case 4 must stay empty");
+    assert!(
+        role_bind_pairs(&graph, true, false).is_empty(),
+        "case 4 must stay empty"
+    );
 }
 
 /// The three edges KubeHound does not compute, and network MITM.

@@ -16,7 +16,13 @@ use crate::model::{EdgeKind, Entity, EntityKind, INTERNET_ID, entity_id};
 use crate::object::{Body, ObjectKind};
 
 fn internet() -> Entity {
-    Entity::new(EntityKind::Internet, "", "", "internet", INTERNET_ID.to_string())
+    Entity::new(
+        EntityKind::Internet,
+        "",
+        "",
+        "internet",
+        INTERNET_ID.to_string(),
+    )
 }
 
 /// Containers of a pod that a service port reaches, with the matching container port.
@@ -34,7 +40,11 @@ fn port_targets<'p>(pod: &'p PodView<'_>, port: &ServicePort) -> Vec<(&'p str, i
                 _ => false,
             };
             if matches {
-                targets.push((container.id.as_str(), declared.container_port, declared.host_port));
+                targets.push((
+                    container.id.as_str(),
+                    declared.container_port,
+                    declared.host_port,
+                ));
             }
         }
     }
@@ -46,7 +56,11 @@ fn port_targets<'p>(pod: &'p PodView<'_>, port: &ServicePort) -> Vec<(&'p str, i
             _ => None,
         }
     {
-        for container in pod.containers.iter().filter(|container| container.role == "regular") {
+        for container in pod
+            .containers
+            .iter()
+            .filter(|container| container.role == "regular")
+        {
             targets.push((container.id.as_str(), number, None));
         }
     }
@@ -57,20 +71,32 @@ pub(crate) fn add_exposure(view: &ClusterView<'_>, derived: &mut Derived) {
     // Services reachable from outside through an ingress.
     let mut ingress_backends: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
     for ingress in view.inventory.of_kind(ObjectKind::Ingress) {
-        let Body::Ingress(spec) = &ingress.body else { continue };
-        let entity = cluster_entity(view, EntityKind::Ingress, &ingress.meta.namespace, &ingress.meta.name)
-            .with("tls", !spec.tls.is_empty());
+        let Body::Ingress(spec) = &ingress.body else {
+            continue;
+        };
+        let entity = cluster_entity(
+            view,
+            EntityKind::Ingress,
+            &ingress.meta.namespace,
+            &ingress.meta.name,
+        )
+        .with("tls", !spec.tls.is_empty());
         let ingress_id = entity.id.clone();
         derived.entity(entity);
         derived.entity(internet());
         derived.edge(INTERNET_ID, EdgeKind::RoutesTo, &ingress_id);
         let mut backends = Vec::new();
-        for backend in spec.default_backend.iter().chain(spec.backend.iter()).chain(
-            spec.rules
-                .iter()
-                .filter_map(|rule| rule.http.as_ref())
-                .flat_map(|http| http.paths.iter().map(|path| &path.backend)),
-        ) {
+        for backend in spec
+            .default_backend
+            .iter()
+            .chain(spec.backend.iter())
+            .chain(
+                spec.rules
+                    .iter()
+                    .filter_map(|rule| rule.http.as_ref())
+                    .flat_map(|http| http.paths.iter().map(|path| &path.backend)),
+            )
+        {
             let name = backend
                 .service
                 .as_ref()
@@ -81,7 +107,12 @@ pub(crate) fn add_exposure(view: &ClusterView<'_>, derived: &mut Derived) {
             }
         }
         for backend in backends {
-            let service_id = entity_id(&view.cluster, EntityKind::Service, &ingress.meta.namespace, &backend);
+            let service_id = entity_id(
+                &view.cluster,
+                EntityKind::Service,
+                &ingress.meta.namespace,
+                &backend,
+            );
             derived.edge(&ingress_id, EdgeKind::RoutesTo, &service_id);
             ingress_backends
                 .entry((ingress.meta.namespace.clone(), backend))
@@ -93,7 +124,11 @@ pub(crate) fn add_exposure(view: &ClusterView<'_>, derived: &mut Derived) {
     let mut slice_targets: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();
     for kind in [ObjectKind::EndpointSlice, ObjectKind::Endpoints] {
         for object in view.inventory.of_kind(kind) {
-            if let Body::Endpoints { service_name, endpoints } = &object.body {
+            if let Body::Endpoints {
+                service_name,
+                endpoints,
+            } = &object.body
+            {
                 for endpoint in endpoints {
                     if let Some(target) = &endpoint.target_ref
                         && target.kind == "Pod"
@@ -107,15 +142,29 @@ pub(crate) fn add_exposure(view: &ClusterView<'_>, derived: &mut Derived) {
             }
         }
     }
-    let exposed_nodes = view.inventory.of_kind(ObjectKind::Node).any(|node| match &node.body {
-        Body::Node { addresses, .. } => addresses.iter().any(|address| address.address_type == "ExternalIP"),
-        _ => false,
-    });
+    let exposed_nodes = view
+        .inventory
+        .of_kind(ObjectKind::Node)
+        .any(|node| match &node.body {
+            Body::Node { addresses, .. } => addresses
+                .iter()
+                .any(|address| address.address_type == "ExternalIP"),
+            _ => false,
+        });
     let mut covered_ports: BTreeSet<(String, i64)> = BTreeSet::new();
     for service in view.inventory.of_kind(ObjectKind::Service) {
-        let Body::Service { spec, load_balancer_ingress } = &service.body else { continue };
+        let Body::Service {
+            spec,
+            load_balancer_ingress,
+        } = &service.body
+        else {
+            continue;
+        };
         let namespace = &service.meta.namespace;
-        let service_type = spec.service_type.clone().unwrap_or_else(|| "ClusterIP".to_string());
+        let service_type = spec
+            .service_type
+            .clone()
+            .unwrap_or_else(|| "ClusterIP".to_string());
         let ingresses = ingress_backends
             .get(&(namespace.clone(), service.meta.name.clone()))
             .cloned()
@@ -123,21 +172,35 @@ pub(crate) fn add_exposure(view: &ClusterView<'_>, derived: &mut Derived) {
         let exposure_reason = if service_type == "LoadBalancer" {
             Some(format!("LoadBalancer service {}", service.meta.name))
         } else if service_type == "NodePort" {
-            Some(format!("NodePort service {} (reachable on every node address)", service.meta.name))
+            Some(format!(
+                "NodePort service {} (reachable on every node address)",
+                service.meta.name
+            ))
         } else if !spec.external_ips.is_empty() {
             Some(format!("service {} has external IPs", service.meta.name))
         } else {
-            ingresses.first().map(|ingress| format!("ingress {ingress} routes to service {}", service.meta.name))
+            ingresses
+                .first()
+                .map(|ingress| format!("ingress {ingress} routes to service {}", service.meta.name))
         };
         let entity = cluster_entity(view, EntityKind::Service, namespace, &service.meta.name)
             .with("service_type", service_type.clone())
             .with("exposed_to_internet", exposure_reason.is_some());
         let service_id = entity.id.clone();
         derived.entity(entity);
-        derived.edge(&entity_id(&view.cluster, EntityKind::Namespace, "", namespace), EdgeKind::Contains, &service_id);
+        derived.edge(
+            &entity_id(&view.cluster, EntityKind::Namespace, "", namespace),
+            EdgeKind::Contains,
+            &service_id,
+        );
         if service_type == "LoadBalancer" {
-            let balancer = cluster_entity(view, EntityKind::LoadBalancer, namespace, &service.meta.name)
-                .with("addresses", load_balancer_ingress.clone());
+            let balancer = cluster_entity(
+                view,
+                EntityKind::LoadBalancer,
+                namespace,
+                &service.meta.name,
+            )
+            .with("addresses", load_balancer_ingress.clone());
             let balancer_id = balancer.id.clone();
             derived.entity(balancer);
             derived.entity(internet());
@@ -148,25 +211,65 @@ pub(crate) fn add_exposure(view: &ClusterView<'_>, derived: &mut Derived) {
             Some(selector) if !selector.is_empty() => view
                 .pods
                 .iter()
-                .filter(|pod| pod.namespace == *namespace && selector.iter().all(|(key, value)| pod.labels.get(key) == Some(value)))
+                .filter(|pod| {
+                    pod.namespace == *namespace
+                        && selector
+                            .iter()
+                            .all(|(key, value)| pod.labels.get(key) == Some(value))
+                })
                 .collect(),
             _ => {
                 let names = slice_targets.get(&(namespace.clone(), service.meta.name.clone()));
                 view.pods
                     .iter()
-                    .filter(|pod| pod.namespace == *namespace && names.is_some_and(|names| names.contains(&pod.name)))
+                    .filter(|pod| {
+                        pod.namespace == *namespace
+                            && names.is_some_and(|names| names.contains(&pod.name))
+                    })
                     .collect()
             }
         };
         for port in &spec.ports {
-            let port_label = if port.name.is_empty() { port.port.to_string() } else { port.name.clone() };
-            let endpoint_id = format!("{}:{port_label}", entity_id(&view.cluster, EntityKind::Endpoint, namespace, &service.meta.name));
-            let mut endpoint = Entity::new(EntityKind::Endpoint, &view.cluster, namespace, &service.meta.name, endpoint_id.clone())
-                .with("port", port.port)
-                .with("port_name", port.name.clone())
-                .with("protocol", if port.protocol.is_empty() { "TCP".to_string() } else { port.protocol.clone() })
-                .with("service", service.meta.name.clone())
-                .with("exposure", if exposure_reason.is_some() { "internet" } else { "service" });
+            let port_label = if port.name.is_empty() {
+                port.port.to_string()
+            } else {
+                port.name.clone()
+            };
+            let endpoint_id = format!(
+                "{}:{port_label}",
+                entity_id(
+                    &view.cluster,
+                    EntityKind::Endpoint,
+                    namespace,
+                    &service.meta.name
+                )
+            );
+            let mut endpoint = Entity::new(
+                EntityKind::Endpoint,
+                &view.cluster,
+                namespace,
+                &service.meta.name,
+                endpoint_id.clone(),
+            )
+            .with("port", port.port)
+            .with("port_name", port.name.clone())
+            .with(
+                "protocol",
+                if port.protocol.is_empty() {
+                    "TCP".to_string()
+                } else {
+                    port.protocol.clone()
+                },
+            )
+            .with("service", service.meta.name.clone())
+            .with(
+                "exposure",
+                if exposure_reason.is_some() {
+                    "internet"
+                } else {
+                    "service"
+                },
+            );
             if let Some(node_port) = port.node_port {
                 endpoint.set("node_port", node_port);
             }
@@ -201,16 +304,51 @@ pub(crate) fn add_exposure(view: &ClusterView<'_>, derived: &mut Derived) {
                 if covered_ports.contains(&(container.id.clone(), port.container_port)) {
                     continue;
                 }
-                let port_label = if port.name.is_empty() { port.container_port.to_string() } else { port.name.clone() };
+                let port_label = if port.name.is_empty() {
+                    port.container_port.to_string()
+                } else {
+                    port.name.clone()
+                };
                 let on_node = host_network || port.host_port.is_some_and(|host_port| host_port > 0);
-                let endpoint_id = format!("{}:{port_label}", container.id.replacen("/container/", "/endpoint/", 1));
+                let endpoint_id = format!(
+                    "{}:{port_label}",
+                    container.id.replacen("/container/", "/endpoint/", 1)
+                );
                 let internet_reachable = on_node && exposed_nodes;
-                let mut endpoint = Entity::new(EntityKind::Endpoint, &view.cluster, &pod.namespace, &port_label, endpoint_id.clone())
-                    .with("port", port.host_port.filter(|_| !host_network).unwrap_or(port.container_port))
-                    .with("port_name", port.name.clone())
-                    .with("exposure", if internet_reachable { "internet" } else if on_node { "node" } else { "container" });
+                let mut endpoint = Entity::new(
+                    EntityKind::Endpoint,
+                    &view.cluster,
+                    &pod.namespace,
+                    &port_label,
+                    endpoint_id.clone(),
+                )
+                .with(
+                    "port",
+                    port.host_port
+                        .filter(|_| !host_network)
+                        .unwrap_or(port.container_port),
+                )
+                .with("port_name", port.name.clone())
+                .with(
+                    "exposure",
+                    if internet_reachable {
+                        "internet"
+                    } else if on_node {
+                        "node"
+                    } else {
+                        "container"
+                    },
+                );
                 if internet_reachable {
-                    let reason = format!("{} of pod {} listens on an internet-facing node", if host_network { "host network" } else { "hostPort" }, pod.name);
+                    let reason = format!(
+                        "{} of pod {} listens on an internet-facing node",
+                        if host_network {
+                            "host network"
+                        } else {
+                            "hostPort"
+                        },
+                        pod.name
+                    );
                     endpoint.set("exposure_reason", reason.clone());
                     derived.set(&container.id, "exposed_to_internet", true);
                     derived.set(&pod.id, "exposed_to_internet", true);

@@ -8,7 +8,9 @@ pub mod view;
 
 /// Conditions shared with the insights.
 pub mod techniques_support {
-    pub use super::techniques::{clean_path, is_runtime_socket_path, is_takeover_set, reads_secrets};
+    pub use super::techniques::{
+        clean_path, is_runtime_socket_path, is_takeover_set, reads_secrets,
+    };
 }
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -8,7 +8,12 @@ use crate::object::{Body, ObjectKind};
 use crate::rbac::{CRITICAL_ROLES, has_wildcard};
 
 /// An entity of this cluster with its stable id.
-pub(crate) fn cluster_entity(view: &ClusterView<'_>, kind: EntityKind, namespace: &str, name: &str) -> Entity {
+pub(crate) fn cluster_entity(
+    view: &ClusterView<'_>,
+    kind: EntityKind,
+    namespace: &str,
+    name: &str,
+) -> Entity {
     Entity::new(
         kind,
         &view.cluster,
@@ -71,7 +76,8 @@ pub(crate) fn add_structure(view: &ClusterView<'_>, derived: &mut Derived) {
         derived.edge(&cluster_id, EdgeKind::Contains, &id);
     }
     if view.uses_placeholder_node {
-        let entity = cluster_entity(view, EntityKind::Node, "", UNSCHEDULED_NODE).with("placeholder", true);
+        let entity =
+            cluster_entity(view, EntityKind::Node, "", UNSCHEDULED_NODE).with("placeholder", true);
         let id = entity.id.clone();
         derived.entity(entity);
         derived.edge(&cluster_id, EdgeKind::Contains, &id);
@@ -88,14 +94,32 @@ fn namespace_id(view: &ClusterView<'_>, namespace: &str) -> String {
 }
 
 fn add_workloads(view: &ClusterView<'_>, derived: &mut Derived) {
-    for workload in view.inventory.iter().filter(|object| object.kind.is_workload()) {
-        let entity = cluster_entity(view, EntityKind::Workload, &workload.meta.namespace, &format!("{}/{}", workload.kind.name(), workload.meta.name))
-            .with("workload_kind", workload.kind.name());
+    for workload in view
+        .inventory
+        .iter()
+        .filter(|object| object.kind.is_workload())
+    {
+        let entity = cluster_entity(
+            view,
+            EntityKind::Workload,
+            &workload.meta.namespace,
+            &format!("{}/{}", workload.kind.name(), workload.meta.name),
+        )
+        .with("workload_kind", workload.kind.name());
         let id = entity.id.clone();
         derived.entity(entity);
-        derived.edge(&namespace_id(view, &workload.meta.namespace), EdgeKind::Contains, &id);
+        derived.edge(
+            &namespace_id(view, &workload.meta.namespace),
+            EdgeKind::Contains,
+            &id,
+        );
         for owner in &workload.meta.owner_references {
-            let owner_id = entity_id(&view.cluster, EntityKind::Workload, &workload.meta.namespace, &format!("{}/{}", owner.kind, owner.name));
+            let owner_id = entity_id(
+                &view.cluster,
+                EntityKind::Workload,
+                &workload.meta.namespace,
+                &format!("{}/{}", owner.kind, owner.name),
+            );
             derived.edge(&owner_id, EdgeKind::Owns, &id);
         }
     }
@@ -103,35 +127,69 @@ fn add_workloads(view: &ClusterView<'_>, derived: &mut Derived) {
 
 fn add_pods(view: &ClusterView<'_>, derived: &mut Derived) {
     for pod in &view.pods {
-        let mut entity = Entity::new(EntityKind::Pod, &view.cluster, &pod.namespace, &pod.name, pod.id.clone())
-            .with("host_network", pod.spec.host_network.unwrap_or(false))
-            .with("host_pid", pod.spec.host_pid.unwrap_or(false))
-            .with("host_ipc", pod.spec.host_ipc.unwrap_or(false))
-            .with("service_account", pod.service_account.clone())
-            .with("token_mounted", pod.token_mounted)
-            .with("template", pod.is_template)
-            .with("source", pod.source.to_string());
+        let mut entity = Entity::new(
+            EntityKind::Pod,
+            &view.cluster,
+            &pod.namespace,
+            &pod.name,
+            pod.id.clone(),
+        )
+        .with("host_network", pod.spec.host_network.unwrap_or(false))
+        .with("host_pid", pod.spec.host_pid.unwrap_or(false))
+        .with("host_ipc", pod.spec.host_ipc.unwrap_or(false))
+        .with("service_account", pod.service_account.clone())
+        .with("token_mounted", pod.token_mounted)
+        .with("template", pod.is_template)
+        .with("source", pod.source.to_string());
         if pod.is_template {
             entity.set("template_of", pod.source.to_string());
         }
         derived.entity(entity);
-        derived.edge(&namespace_id(view, &pod.namespace), EdgeKind::Contains, &pod.id);
+        derived.edge(
+            &namespace_id(view, &pod.namespace),
+            EdgeKind::Contains,
+            &pod.id,
+        );
         derived.edge(&pod.id, EdgeKind::ScheduledOn, &pod.node_id);
         if let Some((kind, name)) = &pod.owner {
-            let owner_id = entity_id(&view.cluster, EntityKind::Workload, &pod.namespace, &format!("{}/{name}", kind.name()));
+            let owner_id = entity_id(
+                &view.cluster,
+                EntityKind::Workload,
+                &pod.namespace,
+                &format!("{}/{name}", kind.name()),
+            );
             derived.edge(&owner_id, EdgeKind::Owns, &pod.id);
         }
-        let account_id = entity_id(&view.cluster, EntityKind::ServiceAccount, &pod.namespace, &pod.service_account);
-        derived.entity(cluster_entity(view, EntityKind::ServiceAccount, &pod.namespace, &pod.service_account));
+        let account_id = entity_id(
+            &view.cluster,
+            EntityKind::ServiceAccount,
+            &pod.namespace,
+            &pod.service_account,
+        );
+        derived.entity(cluster_entity(
+            view,
+            EntityKind::ServiceAccount,
+            &pod.namespace,
+            &pod.service_account,
+        ));
         derived.edge(&pod.id, EdgeKind::RunsAs, &account_id);
         for container in &pod.containers {
             let image = normalize_image(&container.spec.image);
-            let mut entity = Entity::new(EntityKind::Container, &view.cluster, &pod.namespace, &container.spec.name, container.id.clone())
-                .with("pod", pod.name.clone())
-                .with("image", image.clone())
-                .with("privileged", container.privileged)
-                .with("container_role", container.role)
-                .with("capabilities_added", container.caps_add.iter().cloned().collect::<Vec<_>>());
+            let mut entity = Entity::new(
+                EntityKind::Container,
+                &view.cluster,
+                &pod.namespace,
+                &container.spec.name,
+                container.id.clone(),
+            )
+            .with("pod", pod.name.clone())
+            .with("image", image.clone())
+            .with("privileged", container.privileged)
+            .with("container_role", container.role)
+            .with(
+                "capabilities_added",
+                container.caps_add.iter().cloned().collect::<Vec<_>>(),
+            );
             if let Some(user) = container.run_as_user {
                 entity.set("run_as_user", user);
             }
@@ -139,7 +197,13 @@ fn add_pods(view: &ClusterView<'_>, derived: &mut Derived) {
             derived.edge(&pod.id, EdgeKind::Runs, &container.id);
             if !image.is_empty() {
                 let image_entity_id = image_id(&image);
-                derived.entity(Entity::new(EntityKind::Image, "", "", &image, image_entity_id.clone()));
+                derived.entity(Entity::new(
+                    EntityKind::Image,
+                    "",
+                    "",
+                    &image,
+                    image_entity_id.clone(),
+                ));
                 derived.edge(&container.id, EdgeKind::UsesImage, &image_entity_id);
             }
         }
@@ -158,9 +222,15 @@ fn add_pods(view: &ClusterView<'_>, derived: &mut Derived) {
             } else {
                 "other"
             };
-            let mut entity = Entity::new(EntityKind::Volume, &view.cluster, &pod.namespace, &volume.name, id.clone())
-                .with("volume_type", volume_type)
-                .with("pod", pod.name.clone());
+            let mut entity = Entity::new(
+                EntityKind::Volume,
+                &view.cluster,
+                &pod.namespace,
+                &volume.name,
+                id.clone(),
+            )
+            .with("volume_type", volume_type)
+            .with("pod", pod.name.clone());
             if let Some(path) = view.host_path_of(&pod.namespace, volume) {
                 entity.set("host_path", path);
             }
@@ -171,8 +241,18 @@ fn add_pods(view: &ClusterView<'_>, derived: &mut Derived) {
                 }
             }
             if let Some(secret) = &volume.secret {
-                let secret_id = entity_id(&view.cluster, EntityKind::Secret, &pod.namespace, &secret.secret_name);
-                derived.entity(cluster_entity(view, EntityKind::Secret, &pod.namespace, &secret.secret_name));
+                let secret_id = entity_id(
+                    &view.cluster,
+                    EntityKind::Secret,
+                    &pod.namespace,
+                    &secret.secret_name,
+                );
+                derived.entity(cluster_entity(
+                    view,
+                    EntityKind::Secret,
+                    &pod.namespace,
+                    &secret.secret_name,
+                ));
                 derived.edge(&pod.id, EdgeKind::UsesSecret, &secret_id);
             }
         }
@@ -181,10 +261,16 @@ fn add_pods(view: &ClusterView<'_>, derived: &mut Derived) {
         if pod.token_mounted && view.account_is_privileged(&pod.namespace, &pod.service_account) {
             let id = volume_id(&pod.id, TOKEN_VOLUME);
             derived.entity(
-                Entity::new(EntityKind::Volume, &view.cluster, &pod.namespace, TOKEN_VOLUME, id.clone())
-                    .with("volume_type", "projected")
-                    .with("service_account_token", true)
-                    .with("pod", pod.name.clone()),
+                Entity::new(
+                    EntityKind::Volume,
+                    &view.cluster,
+                    &pod.namespace,
+                    TOKEN_VOLUME,
+                    id.clone(),
+                )
+                .with("volume_type", "projected")
+                .with("service_account_token", true)
+                .with("pod", pod.name.clone()),
             );
             for container in &pod.containers {
                 derived.edge(&container.id, EdgeKind::Mounts, &id);
@@ -192,11 +278,24 @@ fn add_pods(view: &ClusterView<'_>, derived: &mut Derived) {
         }
         for container in &pod.containers {
             for variable in &container.spec.env {
-                if let Some(reference) = variable.value_from.as_ref().and_then(|source| source.secret_key_ref.as_ref())
+                if let Some(reference) = variable
+                    .value_from
+                    .as_ref()
+                    .and_then(|source| source.secret_key_ref.as_ref())
                     && !reference.name.is_empty()
                 {
-                    let secret_id = entity_id(&view.cluster, EntityKind::Secret, &pod.namespace, &reference.name);
-                    derived.entity(cluster_entity(view, EntityKind::Secret, &pod.namespace, &reference.name));
+                    let secret_id = entity_id(
+                        &view.cluster,
+                        EntityKind::Secret,
+                        &pod.namespace,
+                        &reference.name,
+                    );
+                    derived.entity(cluster_entity(
+                        view,
+                        EntityKind::Secret,
+                        &pod.namespace,
+                        &reference.name,
+                    ));
                     derived.edge(&pod.id, EdgeKind::UsesSecret, &secret_id);
                 }
             }
@@ -204,8 +303,18 @@ fn add_pods(view: &ClusterView<'_>, derived: &mut Derived) {
                 if let Some(reference) = &source.secret_ref
                     && !reference.name.is_empty()
                 {
-                    let secret_id = entity_id(&view.cluster, EntityKind::Secret, &pod.namespace, &reference.name);
-                    derived.entity(cluster_entity(view, EntityKind::Secret, &pod.namespace, &reference.name));
+                    let secret_id = entity_id(
+                        &view.cluster,
+                        EntityKind::Secret,
+                        &pod.namespace,
+                        &reference.name,
+                    );
+                    derived.entity(cluster_entity(
+                        view,
+                        EntityKind::Secret,
+                        &pod.namespace,
+                        &reference.name,
+                    ));
                     derived.edge(&pod.id, EdgeKind::UsesSecret, &secret_id);
                 }
             }
@@ -215,16 +324,34 @@ fn add_pods(view: &ClusterView<'_>, derived: &mut Derived) {
 
 fn add_identities(view: &ClusterView<'_>, derived: &mut Derived) {
     for account in view.inventory.of_kind(ObjectKind::ServiceAccount) {
-        let mut entity = cluster_entity(view, EntityKind::ServiceAccount, &account.meta.namespace, &account.meta.name);
-        if let Body::ServiceAccount { automount_token: Some(automount) } = &account.body {
+        let mut entity = cluster_entity(
+            view,
+            EntityKind::ServiceAccount,
+            &account.meta.namespace,
+            &account.meta.name,
+        );
+        if let Body::ServiceAccount {
+            automount_token: Some(automount),
+        } = &account.body
+        {
             entity.set("automount_token", *automount);
         }
         let id = entity.id.clone();
         derived.entity(entity);
-        derived.edge(&namespace_id(view, &account.meta.namespace), EdgeKind::Contains, &id);
+        derived.edge(
+            &namespace_id(view, &account.meta.namespace),
+            EdgeKind::Contains,
+            &id,
+        );
         if let Some((provider, identity)) = crate::derive::view::cloud_identity_of(account) {
-            let cloud = Entity::new(EntityKind::CloudIdentity, &view.cluster, "", &identity, format!("{}/cloud_identity/{provider}/{identity}", view.cluster))
-                .with("provider", provider);
+            let cloud = Entity::new(
+                EntityKind::CloudIdentity,
+                &view.cluster,
+                "",
+                &identity,
+                format!("{}/cloud_identity/{provider}/{identity}", view.cluster),
+            )
+            .with("provider", provider);
             let cloud_id = cloud.id.clone();
             derived.entity(cloud);
             derived.edge(&id, EdgeKind::CloudIdentityAssume, &cloud_id);
@@ -245,7 +372,9 @@ fn add_identities(view: &ClusterView<'_>, derived: &mut Derived) {
     let groups: Vec<String> = derived
         .entities
         .values()
-        .filter(|entity| entity.kind == EntityKind::Group && entity.name.starts_with("system:serviceaccounts"))
+        .filter(|entity| {
+            entity.kind == EntityKind::Group && entity.name.starts_with("system:serviceaccounts")
+        })
         .map(|entity| entity.name.clone())
         .collect();
     if groups.is_empty() {
@@ -255,11 +384,19 @@ fn add_identities(view: &ClusterView<'_>, derived: &mut Derived) {
         .entities
         .values()
         .filter(|entity| entity.kind == EntityKind::ServiceAccount)
-        .map(|entity| (entity.id.clone(), entity.namespace.clone(), entity.name.clone()))
+        .map(|entity| {
+            (
+                entity.id.clone(),
+                entity.namespace.clone(),
+                entity.name.clone(),
+            )
+        })
         .collect();
     for (account_id, namespace, _) in accounts {
         for group in &groups {
-            if group == "system:serviceaccounts" || *group == format!("system:serviceaccounts:{namespace}") {
+            if group == "system:serviceaccounts"
+                || *group == format!("system:serviceaccounts:{namespace}")
+            {
                 let group_id = entity_id(&view.cluster, EntityKind::Group, "", group);
                 derived.edge(&account_id, EdgeKind::MemberOf, &group_id);
             }
@@ -269,19 +406,34 @@ fn add_identities(view: &ClusterView<'_>, derived: &mut Derived) {
 
 fn add_rbac(view: &ClusterView<'_>, derived: &mut Derived) {
     let cluster_id = entity_id(&view.cluster, EntityKind::Cluster, "", &view.cluster);
-    for (kind, entity_kind) in [(ObjectKind::Role, EntityKind::Role), (ObjectKind::ClusterRole, EntityKind::ClusterRole)] {
+    for (kind, entity_kind) in [
+        (ObjectKind::Role, EntityKind::Role),
+        (ObjectKind::ClusterRole, EntityKind::ClusterRole),
+    ] {
         for role in view.inventory.of_kind(kind) {
             let rules = if kind == ObjectKind::ClusterRole {
-                view.rbac.cluster_roles.get(&role.meta.name).cloned().unwrap_or_default()
+                view.rbac
+                    .cluster_roles
+                    .get(&role.meta.name)
+                    .cloned()
+                    .unwrap_or_default()
             } else {
-                view.rbac.roles.get(&(role.meta.namespace.clone(), role.meta.name.clone())).cloned().unwrap_or_default()
+                view.rbac
+                    .roles
+                    .get(&(role.meta.namespace.clone(), role.meta.name.clone()))
+                    .cloned()
+                    .unwrap_or_default()
             };
             let entity = cluster_entity(view, entity_kind, &role.meta.namespace, &role.meta.name)
                 .with("rule_count", rules.len())
                 .with("wildcard", has_wildcard(&rules));
             let id = entity.id.clone();
             derived.entity(entity);
-            let parent = if role.meta.namespace.is_empty() { cluster_id.clone() } else { namespace_id(view, &role.meta.namespace) };
+            let parent = if role.meta.namespace.is_empty() {
+                cluster_id.clone()
+            } else {
+                namespace_id(view, &role.meta.namespace)
+            };
             derived.edge(&parent, EdgeKind::Contains, &id);
         }
     }
@@ -294,12 +446,25 @@ fn add_rbac(view: &ClusterView<'_>, derived: &mut Derived) {
             .with("binding_kind", set.binding_kind.name())
             .with("namespaced", set.is_namespaced())
             .with("critical", crate::derive::techniques::is_takeover_set(set))
-            .with("kubehound_critical", !set.is_namespaced() && CRITICAL_ROLES.contains(&set.role_name.as_str()))
-            .with("reads_secrets", crate::derive::techniques::reads_secrets(set));
+            .with(
+                "kubehound_critical",
+                !set.is_namespaced() && CRITICAL_ROLES.contains(&set.role_name.as_str()),
+            )
+            .with(
+                "reads_secrets",
+                crate::derive::techniques::reads_secrets(set),
+            );
         let mut set_entity = set_entity;
         if crate::derive::techniques::can_create_pods(set, &namespace) {
             // "*": in every namespace.
-            set_entity.set("creates_pods", if set.is_namespaced() { namespace.clone() } else { "*".to_string() });
+            set_entity.set(
+                "creates_pods",
+                if set.is_namespaced() {
+                    namespace.clone()
+                } else {
+                    "*".to_string()
+                },
+            );
         }
         let set_id = set_entity.id.clone();
         derived.entity(set_entity);
@@ -308,12 +473,34 @@ fn add_rbac(view: &ClusterView<'_>, derived: &mut Derived) {
         } else {
             (EntityKind::ClusterRoleBinding, "")
         };
-        let binding_id = entity_id(&view.cluster, binding_kind, binding_namespace, &set.binding_name);
-        derived.entity(cluster_entity(view, binding_kind, binding_namespace, &set.binding_name));
+        let binding_id = entity_id(
+            &view.cluster,
+            binding_kind,
+            binding_namespace,
+            &set.binding_name,
+        );
+        derived.entity(cluster_entity(
+            view,
+            binding_kind,
+            binding_namespace,
+            &set.binding_name,
+        ));
         derived.edge(&binding_id, EdgeKind::Yields, &set_id);
-        let role_kind = if set.role_kind == "Role" { EntityKind::Role } else { EntityKind::ClusterRole };
-        let role_namespace = if set.role_kind == "Role" { namespace.as_str() } else { "" };
-        derived.edge(&binding_id, EdgeKind::Grants, &entity_id(&view.cluster, role_kind, role_namespace, &set.role_name));
+        let role_kind = if set.role_kind == "Role" {
+            EntityKind::Role
+        } else {
+            EntityKind::ClusterRole
+        };
+        let role_namespace = if set.role_kind == "Role" {
+            namespace.as_str()
+        } else {
+            ""
+        };
+        derived.edge(
+            &binding_id,
+            EdgeKind::Grants,
+            &entity_id(&view.cluster, role_kind, role_namespace, &set.role_name),
+        );
         for subject in &set.subjects {
             let (kind, subject_namespace) = match subject.kind.as_str() {
                 "ServiceAccount" => (EntityKind::ServiceAccount, subject.namespace.as_str()),
@@ -329,8 +516,18 @@ fn add_rbac(view: &ClusterView<'_>, derived: &mut Derived) {
                 && let Some(rest) = subject.name.strip_prefix("system:serviceaccount:")
                 && let Some((account_namespace, account)) = rest.split_once(':')
             {
-                let account_id = entity_id(&view.cluster, EntityKind::ServiceAccount, account_namespace, account);
-                derived.entity(cluster_entity(view, EntityKind::ServiceAccount, account_namespace, account));
+                let account_id = entity_id(
+                    &view.cluster,
+                    EntityKind::ServiceAccount,
+                    account_namespace,
+                    account,
+                );
+                derived.entity(cluster_entity(
+                    view,
+                    EntityKind::ServiceAccount,
+                    account_namespace,
+                    account,
+                ));
                 derived.edge(&account_id, EdgeKind::PermissionDiscover, &set_id);
             }
         }
@@ -340,27 +537,52 @@ fn add_rbac(view: &ClusterView<'_>, derived: &mut Derived) {
 fn add_config_objects(view: &ClusterView<'_>, derived: &mut Derived) {
     let cluster_id = entity_id(&view.cluster, EntityKind::Cluster, "", &view.cluster);
     for secret in view.inventory.of_kind(ObjectKind::Secret) {
-        let mut entity = cluster_entity(view, EntityKind::Secret, &secret.meta.namespace, &secret.meta.name);
+        let mut entity = cluster_entity(
+            view,
+            EntityKind::Secret,
+            &secret.meta.namespace,
+            &secret.meta.name,
+        );
         if let Body::Secret { secret_type, keys } = &secret.body {
             entity.set("secret_type", secret_type.clone());
             entity.set("keys", keys.clone());
-            if let Some(account) = secret.meta.annotations.get("kubernetes.io/service-account.name") {
+            if let Some(account) = secret
+                .meta
+                .annotations
+                .get("kubernetes.io/service-account.name")
+            {
                 entity.set("service_account", account.clone());
             }
         }
         let id = entity.id.clone();
         derived.entity(entity);
-        derived.edge(&namespace_id(view, &secret.meta.namespace), EdgeKind::Contains, &id);
+        derived.edge(
+            &namespace_id(view, &secret.meta.namespace),
+            EdgeKind::Contains,
+            &id,
+        );
     }
     for config_map in view.inventory.of_kind(ObjectKind::ConfigMap) {
-        let entity = cluster_entity(view, EntityKind::ConfigMap, &config_map.meta.namespace, &config_map.meta.name);
+        let entity = cluster_entity(
+            view,
+            EntityKind::ConfigMap,
+            &config_map.meta.namespace,
+            &config_map.meta.name,
+        );
         let id = entity.id.clone();
         derived.entity(entity);
-        derived.edge(&namespace_id(view, &config_map.meta.namespace), EdgeKind::Contains, &id);
+        derived.edge(
+            &namespace_id(view, &config_map.meta.namespace),
+            EdgeKind::Contains,
+            &id,
+        );
     }
     for volume in view.inventory.of_kind(ObjectKind::PersistentVolume) {
         let mut entity = cluster_entity(view, EntityKind::PersistentVolume, "", &volume.meta.name);
-        if let Body::PersistentVolume { host_path: Some(path) } = &volume.body {
+        if let Body::PersistentVolume {
+            host_path: Some(path),
+        } = &volume.body
+        {
             entity.set("host_path", path.clone());
         }
         let id = entity.id.clone();
@@ -368,13 +590,28 @@ fn add_config_objects(view: &ClusterView<'_>, derived: &mut Derived) {
         derived.edge(&cluster_id, EdgeKind::Contains, &id);
     }
     for policy in view.inventory.of_kind(ObjectKind::NetworkPolicy) {
-        let Body::NetworkPolicy(spec) = &policy.body else { continue };
-        let entity = cluster_entity(view, EntityKind::NetworkPolicy, &policy.meta.namespace, &policy.meta.name)
-            .with("policy_types", spec.policy_types.clone());
+        let Body::NetworkPolicy(spec) = &policy.body else {
+            continue;
+        };
+        let entity = cluster_entity(
+            view,
+            EntityKind::NetworkPolicy,
+            &policy.meta.namespace,
+            &policy.meta.name,
+        )
+        .with("policy_types", spec.policy_types.clone());
         let id = entity.id.clone();
         derived.entity(entity);
-        derived.edge(&namespace_id(view, &policy.meta.namespace), EdgeKind::Contains, &id);
-        for pod in view.pods.iter().filter(|pod| pod.namespace == policy.meta.namespace) {
+        derived.edge(
+            &namespace_id(view, &policy.meta.namespace),
+            EdgeKind::Contains,
+            &id,
+        );
+        for pod in view
+            .pods
+            .iter()
+            .filter(|pod| pod.namespace == policy.meta.namespace)
+        {
             if spec.pod_selector.matches(pod.labels) {
                 derived.edge(&id, EdgeKind::Selects, &pod.id);
             }

@@ -13,10 +13,12 @@ const RBAC_GROUP: &str = "rbac.authorization.k8s.io";
 
 /// Host paths whose read-only mount exposes host secrets (KubeHound's EXPLOIT_HOST_READ list).
 fn is_sensitive_read_path(path: &str) -> bool {
-    matches!(path, "/" | "/home" | "/root" | "/root/.ssh" | "/proc" | "/etc")
-        || path
-            .strip_prefix("/home/")
-            .is_some_and(|rest| rest.ends_with("/.ssh") && rest.matches('/').count() == 1)
+    matches!(
+        path,
+        "/" | "/home" | "/root" | "/root/.ssh" | "/proc" | "/etc"
+    ) || path
+        .strip_prefix("/home/")
+        .is_some_and(|rest| rest.ends_with("/.ssh") && rest.matches('/').count() == 1)
 }
 
 /// Host paths whose writable mount is not an escape (KubeHound's documented allowlist).
@@ -47,13 +49,21 @@ fn is_safe_write_path(path: &str) -> bool {
 
 /// Host paths from which other pods' projected tokens are reachable.
 fn reaches_kubelet_pods(path: &str) -> bool {
-    matches!(path, "/" | "/var" | "/var/lib" | "/var/lib/kubelet" | "/var/lib/kubelet/pods")
-        || path.starts_with("/var/lib/kubelet/pods/")
+    matches!(
+        path,
+        "/" | "/var" | "/var/lib" | "/var/lib/kubelet" | "/var/lib/kubelet/pods"
+    ) || path.starts_with("/var/lib/kubelet/pods/")
 }
 
 /// Whether a host path is, or contains, a container runtime socket.
 pub fn is_runtime_socket_path(path: &str) -> bool {
-    const SOCKETS: &[&str] = &["docker.sock", "containerd.sock", "crio.sock", "cri-dockerd.sock", "dockershim.sock"];
+    const SOCKETS: &[&str] = &[
+        "docker.sock",
+        "containerd.sock",
+        "crio.sock",
+        "cri-dockerd.sock",
+        "dockershim.sock",
+    ];
     const DIRECTORIES: &[&str] = &[
         "/",
         "/var",
@@ -74,7 +84,11 @@ pub fn is_runtime_socket_path(path: &str) -> bool {
 /// A host path without trailing slashes (`/` stays `/`).
 pub fn clean_path(path: &str) -> String {
     let trimmed = path.trim().trim_end_matches('/');
-    if trimmed.is_empty() { "/".to_string() } else { trimmed.to_string() }
+    if trimmed.is_empty() {
+        "/".to_string()
+    } else {
+        trimmed.to_string()
+    }
 }
 
 /// Resources whose `create` lets a subject run a pod of its choosing.
@@ -152,7 +166,11 @@ fn add_container_techniques(view: &ClusterView<'_>, derived: &mut Derived) {
                 derived.edge(&container.id, EdgeKind::CeSysPtrace, node);
             }
             if pod.spec.host_network.unwrap_or(false) && container.has_cap("NET_ADMIN") {
-                for other in view.pods.iter().filter(|other| other.node_id == pod.node_id && other.id != pod.id) {
+                for other in view
+                    .pods
+                    .iter()
+                    .filter(|other| other.node_id == pod.node_id && other.id != pod.id)
+                {
                     derived.edge(&container.id, EdgeKind::CeNetMitm, &other.id);
                 }
             }
@@ -167,9 +185,15 @@ fn add_container_techniques(view: &ClusterView<'_>, derived: &mut Derived) {
                 }
             }
         }
-        let token = pod.token_mounted && view.account_is_privileged(&pod.namespace, &pod.service_account);
+        let token =
+            pod.token_mounted && view.account_is_privileged(&pod.namespace, &pod.service_account);
         if token {
-            let account_id = entity_id(&view.cluster, EntityKind::ServiceAccount, &pod.namespace, &pod.service_account);
+            let account_id = entity_id(
+                &view.cluster,
+                EntityKind::ServiceAccount,
+                &pod.namespace,
+                &pod.service_account,
+            );
             let token_volume = volume_id(&pod.id, TOKEN_VOLUME);
             derived.edge(&token_volume, EdgeKind::TokenSteal, &account_id);
             derived.edge(&pod.node_id, EdgeKind::VolumeAccess, &token_volume);
@@ -181,12 +205,23 @@ fn add_container_techniques(view: &ClusterView<'_>, derived: &mut Derived) {
     }
 }
 
-fn account_allows(view: &ClusterView<'_>, pod: &PodView<'_>, verb: &str, group: &str, resource: &str) -> bool {
+fn account_allows(
+    view: &ClusterView<'_>,
+    pod: &PodView<'_>,
+    verb: &str,
+    group: &str,
+    resource: &str,
+) -> bool {
     view.sets_of_account(&pod.namespace, &pod.service_account)
         .any(|set| set.allows(verb, group, resource, &pod.namespace, None))
 }
 
-fn add_mount_techniques(view: &ClusterView<'_>, pod: &PodView<'_>, container: &ContainerView<'_>, derived: &mut Derived) {
+fn add_mount_techniques(
+    view: &ClusterView<'_>,
+    pod: &PodView<'_>,
+    container: &ContainerView<'_>,
+    derived: &mut Derived,
+) {
     for volume in view.mounted_volumes(pod) {
         let mounts: Vec<(&str, bool)> = container.mounts_of(&volume.name).collect();
         if mounts.is_empty() {
@@ -195,7 +230,9 @@ fn add_mount_techniques(view: &ClusterView<'_>, pod: &PodView<'_>, container: &C
         let id = volume_id(&pod.id, &volume.name);
         derived.edge(&container.id, EdgeKind::VolumeDiscover, &id);
         derived.edge(&pod.node_id, EdgeKind::VolumeAccess, &id);
-        let Some(host_path) = view.host_path_of(&pod.namespace, volume) else { continue };
+        let Some(host_path) = view.host_path_of(&pod.namespace, volume) else {
+            continue;
+        };
         let path = clean_path(&host_path);
         let read_only = mounts.iter().any(|(_, read_only)| *read_only);
         let writable = mounts.iter().any(|(_, read_only)| !*read_only);
@@ -209,19 +246,34 @@ fn add_mount_techniques(view: &ClusterView<'_>, pod: &PodView<'_>, container: &C
         if reaches_kubelet_pods(&path) {
             // An unscheduled pod may land on any node: every node's tokens are within reach.
             let any_node = pod.node_id.ends_with(crate::derive::UNSCHEDULED_NODE);
-            for other in view.pods.iter().filter(|other| (any_node || other.node_id == pod.node_id) && other.id != pod.id) {
-                if other.token_mounted && view.account_is_privileged(&other.namespace, &other.service_account) {
-                    derived.edge(&id, EdgeKind::ExploitHostTraverse, &volume_id(&other.id, TOKEN_VOLUME));
+            for other in view
+                .pods
+                .iter()
+                .filter(|other| (any_node || other.node_id == pod.node_id) && other.id != pod.id)
+            {
+                if other.token_mounted
+                    && view.account_is_privileged(&other.namespace, &other.service_account)
+                {
+                    derived.edge(
+                        &id,
+                        EdgeKind::ExploitHostTraverse,
+                        &volume_id(&other.id, TOKEN_VOLUME),
+                    );
                 }
             }
         }
         if writable
             && container.run_as_user == Some(0)
-            && matches!(path.as_str(), "/" | "/proc" | "/proc/sys" | "/proc/sys/kernel")
+            && matches!(
+                path.as_str(),
+                "/" | "/proc" | "/proc/sys" | "/proc/sys/kernel"
+            )
         {
             derived.edge(&container.id, EdgeKind::CeUmhCorePattern, node);
         }
-        if matches!(path.as_str(), "/" | "/var" | "/var/log") && account_allows(view, pod, "get", "", "pods/log") {
+        if matches!(path.as_str(), "/" | "/var" | "/var/log")
+            && account_allows(view, pod, "get", "", "pods/log")
+        {
             derived.edge(&container.id, EdgeKind::CeVarLogSymlink, node);
         }
         if is_runtime_socket_path(&path) {
@@ -234,11 +286,21 @@ fn add_node_techniques(view: &ClusterView<'_>, derived: &mut Derived) {
     let mut nodes: Vec<(String, String)> = view
         .inventory
         .of_kind(ObjectKind::Node)
-        .map(|node| (entity_id(&view.cluster, EntityKind::Node, "", &node.meta.name), node.meta.name.clone()))
+        .map(|node| {
+            (
+                entity_id(&view.cluster, EntityKind::Node, "", &node.meta.name),
+                node.meta.name.clone(),
+            )
+        })
         .collect();
     if view.uses_placeholder_node {
         nodes.push((
-            entity_id(&view.cluster, EntityKind::Node, "", crate::derive::UNSCHEDULED_NODE),
+            entity_id(
+                &view.cluster,
+                EntityKind::Node,
+                "",
+                crate::derive::UNSCHEDULED_NODE,
+            ),
             String::new(),
         ));
     }
@@ -249,7 +311,12 @@ fn add_node_techniques(view: &ClusterView<'_>, derived: &mut Derived) {
             derived.edge(node_id, EdgeKind::IdentityAssume, &nodes_group);
         }
         if !name.is_empty() {
-            let user = entity_id(&view.cluster, EntityKind::User, "", &format!("system:node:{name}"));
+            let user = entity_id(
+                &view.cluster,
+                EntityKind::User,
+                "",
+                &format!("system:node:{name}"),
+            );
             if derived.entities.contains_key(&user) {
                 derived.edge(node_id, EdgeKind::IdentityAssume, &user);
             }
@@ -261,7 +328,12 @@ fn add_node_techniques(view: &ClusterView<'_>, derived: &mut Derived) {
 }
 
 fn set_id(view: &ClusterView<'_>, set: &PermissionSet) -> String {
-    entity_id(&view.cluster, EntityKind::PermissionSet, set.namespace(), &set.name)
+    entity_id(
+        &view.cluster,
+        EntityKind::PermissionSet,
+        set.namespace(),
+        &set.name,
+    )
 }
 
 fn in_scope(set: &PermissionSet, namespace: &str) -> bool {
@@ -273,19 +345,32 @@ fn in_scope(set: &PermissionSet, namespace: &str) -> bool {
 
 fn add_rbac_techniques(view: &ClusterView<'_>, derived: &mut Derived) {
     let node_targets: Vec<String> = if view.nodes.is_empty() {
-        vec![entity_id(&view.cluster, EntityKind::Node, "", crate::derive::UNSCHEDULED_NODE)]
+        vec![entity_id(
+            &view.cluster,
+            EntityKind::Node,
+            "",
+            crate::derive::UNSCHEDULED_NODE,
+        )]
     } else {
         view.nodes.clone()
     };
-    let privileged_accounts: Vec<(String, String)> = view.privileged_accounts.iter().cloned().collect();
+    let privileged_accounts: Vec<(String, String)> =
+        view.privileged_accounts.iter().cloned().collect();
     // Service account token secrets, by account, for get restricted by resourceNames.
     let mut token_secrets: Vec<(String, String, String)> = Vec::new();
     for secret in view.inventory.of_kind(ObjectKind::Secret) {
         // The metadata API does not show the type; the owner annotation is enough.
         if let Body::Secret { .. } = &secret.body
-            && let Some(account) = secret.meta.annotations.get("kubernetes.io/service-account.name")
+            && let Some(account) = secret
+                .meta
+                .annotations
+                .get("kubernetes.io/service-account.name")
         {
-            token_secrets.push((secret.meta.namespace.clone(), secret.meta.name.clone(), account.clone()));
+            token_secrets.push((
+                secret.meta.namespace.clone(),
+                secret.meta.name.clone(),
+                account.clone(),
+            ));
         }
     }
     let identities: Vec<(EntityKind, String, String)> = derived
@@ -299,7 +384,9 @@ fn add_rbac_techniques(view: &ClusterView<'_>, derived: &mut Derived) {
         // A set that already grants everything gains nothing by binding or impersonating.
         let everything = grants_everything(&set.rules) && !set.is_namespaced();
         let scope_namespace = set.namespace().to_string();
-        if can_create_pods(set, &scope_namespace) && (set.is_namespaced() || can_create_pods(set, "default")) {
+        if can_create_pods(set, &scope_namespace)
+            && (set.is_namespaced() || can_create_pods(set, "default"))
+        {
             for node in &node_targets {
                 if derived.entities.contains_key(node) {
                     derived.edge(&source, EdgeKind::PodCreate, node);
@@ -323,21 +410,39 @@ fn add_rbac_techniques(view: &ClusterView<'_>, derived: &mut Derived) {
                 derived.edge(&source, EdgeKind::PodPatch, &pod.id);
             }
         }
-        for (namespace, account) in privileged_accounts.iter().filter(|(namespace, _)| in_scope(set, namespace)) {
-            let account_id = entity_id(&view.cluster, EntityKind::ServiceAccount, namespace, account);
+        for (namespace, account) in privileged_accounts
+            .iter()
+            .filter(|(namespace, _)| in_scope(set, namespace))
+        {
+            let account_id = entity_id(
+                &view.cluster,
+                EntityKind::ServiceAccount,
+                namespace,
+                account,
+            );
             if set.allows("list", "", "secrets", namespace, None) {
                 derived.edge(&source, EdgeKind::TokenList, &account_id);
             }
             let brute = match set.allowed_names("get", "", "secrets", namespace) {
                 None => true,
-                Some(names) => token_secrets.iter().any(|(secret_namespace, secret, owner)| {
-                    secret_namespace == namespace && owner == account && names.contains(secret)
-                }),
+                Some(names) => token_secrets
+                    .iter()
+                    .any(|(secret_namespace, secret, owner)| {
+                        secret_namespace == namespace && owner == account && names.contains(secret)
+                    }),
             };
             if brute {
                 derived.edge(&source, EdgeKind::TokenBruteforce, &account_id);
             }
-            if !everything && set.allows("impersonate", "", "serviceaccounts", namespace, Some(account)) {
+            if !everything
+                && set.allows(
+                    "impersonate",
+                    "",
+                    "serviceaccounts",
+                    namespace,
+                    Some(account),
+                )
+            {
                 derived.edge(&source, EdgeKind::IdentityImpersonate, &account_id);
             }
         }
@@ -360,7 +465,11 @@ fn add_impersonation(
         return;
     }
     for (kind, name, id) in identities {
-        let resource = if *kind == EntityKind::User { "users" } else { "groups" };
+        let resource = if *kind == EntityKind::User {
+            "users"
+        } else {
+            "groups"
+        };
         if set.allows("impersonate", "", resource, "", Some(name)) {
             derived.edge(source, EdgeKind::IdentityImpersonate, id);
         }
@@ -368,7 +477,10 @@ fn add_impersonation(
     if set.allows("impersonate", "", "groups", "", Some("system:masters")) {
         let masters = cluster_entity(view, EntityKind::Group, "", "system:masters")
             .with("critical", true)
-            .with("critical_reason", "members of system:masters bypass RBAC entirely");
+            .with(
+                "critical_reason",
+                "members of system:masters bypass RBAC entirely",
+            );
         let masters_id = masters.id.clone();
         derived.entity(masters);
         derived.edge(source, EdgeKind::IdentityImpersonate, &masters_id);
@@ -382,8 +494,18 @@ fn add_role_bind(view: &ClusterView<'_>, set: &PermissionSet, source: &str, deri
     // The API server checks `bind` in the namespace of the binding being written, also when
     // a RoleBinding references a ClusterRole.
     let can_bind_role = |role_kind: &str, role_name: &str, binding_namespace: &str| {
-        let resource = if role_kind == "ClusterRole" { "clusterroles" } else { "roles" };
-        set.allows("bind", RBAC_GROUP, resource, binding_namespace, Some(role_name))
+        let resource = if role_kind == "ClusterRole" {
+            "clusterroles"
+        } else {
+            "roles"
+        };
+        set.allows(
+            "bind",
+            RBAC_GROUP,
+            resource,
+            binding_namespace,
+            Some(role_name),
+        )
     };
     let can_cluster_bind = !set.is_namespaced()
         && binding_verbs
@@ -397,7 +519,8 @@ fn add_role_bind(view: &ClusterView<'_>, set: &PermissionSet, source: &str, deri
                 .any(|verb| set.allows(verb, RBAC_GROUP, "rolebindings", namespace, None))
         };
         let reachable = if target.is_namespaced() {
-            can_namespace_bind(&target_namespace) && can_bind_role(&target.role_kind, &target.role_name, &target_namespace)
+            can_namespace_bind(&target_namespace)
+                && can_bind_role(&target.role_kind, &target.role_name, &target_namespace)
         } else {
             // A cluster-wide grant is reached with a ClusterRoleBinding, or (for its namespaced
             // resources) with a RoleBinding in every namespace when the source may create those.
@@ -413,7 +536,9 @@ fn add_role_bind(view: &ClusterView<'_>, set: &PermissionSet, source: &str, deri
 fn add_cloud_techniques(view: &ClusterView<'_>, derived: &mut Derived) {
     let mut node_identities = Vec::new();
     for node in view.inventory.of_kind(ObjectKind::Node) {
-        let Body::Node { provider_id, .. } = &node.body else { continue };
+        let Body::Node { provider_id, .. } = &node.body else {
+            continue;
+        };
         let provider = ["aws", "gce", "azure"]
             .into_iter()
             .find(|provider| provider_id.starts_with(&format!("{provider}://")));
@@ -434,22 +559,18 @@ fn add_cloud_techniques(view: &ClusterView<'_>, derived: &mut Derived) {
     if node_identities.is_empty() {
         return;
     }
-    let egress_policies: Vec<(&str, &crate::k8s::NetworkPolicySpec)> = view
-        .inventory
-        .of_kind(ObjectKind::NetworkPolicy)
-        .filter_map(|policy| match &policy.body {
-            Body::NetworkPolicy(spec) if spec.policy_types.iter().any(|kind| kind == "Egress") => {
-                Some((policy.meta.namespace.as_str(), spec))
-            }
-            _ => None,
-        })
-        .collect();
     for pod in &view.pods {
-        let Some((_, identity)) = node_identities.iter().find(|(node, _)| *node == pod.node_id) else { continue };
-        let egress_restricted = egress_policies
+        let Some((_, identity)) = node_identities
             .iter()
-            .any(|(namespace, spec)| *namespace == pod.namespace && spec.pod_selector.matches(pod.labels));
-        if pod.spec.host_network.unwrap_or(false) || !egress_restricted {
+            .find(|(node, _)| *node == pod.node_id)
+        else {
+            continue;
+        };
+        // Pod-network traffic to the metadata service is cut by IMDSv2's hop limit (the
+        // managed-node default) and NetworkPolicies; the host network bypasses both. Whether a
+        // node still serves IMDSv1 is not visible in the inventory, so only the host network
+        // counts as certain.
+        if pod.spec.host_network.unwrap_or(false) {
             for container in &pod.containers {
                 derived.edge(&container.id, EdgeKind::ImdsAccess, identity);
             }

@@ -100,7 +100,10 @@ impl ContainerView<'_> {
 
 fn cap_name(raw: &str) -> String {
     let upper = raw.trim().to_ascii_uppercase();
-    upper.strip_prefix("CAP_").map(str::to_string).unwrap_or(upper)
+    upper
+        .strip_prefix("CAP_")
+        .map(str::to_string)
+        .unwrap_or(upper)
 }
 
 /// Everything derived from the inventory that later steps need.
@@ -135,7 +138,11 @@ fn owner_chain_roots(inventory: &ClusterInventory) -> BTreeSet<(ObjectKind, Stri
             && let Some(kind) = ObjectKind::from_name(&owner.kind)
         {
             owners.insert(
-                (object.kind, object.meta.namespace.clone(), object.meta.name.clone()),
+                (
+                    object.kind,
+                    object.meta.namespace.clone(),
+                    object.meta.name.clone(),
+                ),
                 (kind, owner.name.clone()),
             );
         }
@@ -159,7 +166,14 @@ fn owner_chain_roots(inventory: &ClusterInventory) -> BTreeSet<(ObjectKind, Stri
     with_pods
 }
 
-fn template_spec(object: &Object) -> Option<(&BTreeMap<String, String>, &BTreeMap<String, String>, &PodSpec)> {
+/// Labels, annotations and spec of a pod template.
+type TemplateParts<'a> = (
+    &'a BTreeMap<String, String>,
+    &'a BTreeMap<String, String>,
+    &'a PodSpec,
+);
+
+fn template_spec(object: &Object) -> Option<TemplateParts<'_>> {
     let Body::Workload(spec) = &object.body else {
         return None;
     };
@@ -182,14 +196,18 @@ impl<'a> ClusterView<'a> {
             .of_kind(ObjectKind::Node)
             .map(|node| node.meta.name.clone())
             .collect();
-        let kubelet_minor = inventory.of_kind(ObjectKind::Node).find_map(|node| match &node.body {
-            Body::Node { kubelet_version, .. } => kubelet_version
-                .trim_start_matches('v')
-                .split('.')
-                .nth(1)
-                .and_then(|minor| minor.parse().ok()),
-            _ => None,
-        });
+        let kubelet_minor = inventory
+            .of_kind(ObjectKind::Node)
+            .find_map(|node| match &node.body {
+                Body::Node {
+                    kubelet_version, ..
+                } => kubelet_version
+                    .trim_start_matches('v')
+                    .split('.')
+                    .nth(1)
+                    .and_then(|minor| minor.parse().ok()),
+                _ => None,
+            });
         let service_accounts: BTreeMap<(String, String), &Object> = inventory
             .of_kind(ObjectKind::ServiceAccount)
             .map(|account| {
@@ -221,19 +239,30 @@ impl<'a> ClusterView<'a> {
             let owner = pod.meta.owner_references.first().and_then(|owner| {
                 ObjectKind::from_name(&owner.kind).map(|kind| (kind, owner.name.clone()))
             });
-            pods.push((pod, &pod.meta.labels, &pod.meta.annotations, spec.as_ref(), owner, false));
+            pods.push((
+                pod,
+                &pod.meta.labels,
+                &pod.meta.annotations,
+                spec.as_ref(),
+                owner,
+                false,
+            ));
         }
         for workload in inventory.iter().filter(|object| object.kind.is_workload()) {
-            let has_owner = workload
-                .meta
-                .owner_references
-                .iter()
-                .any(|owner| ObjectKind::from_name(&owner.kind).is_some_and(ObjectKind::is_workload));
-            let key = (workload.kind, workload.meta.namespace.clone(), workload.meta.name.clone());
+            let has_owner = workload.meta.owner_references.iter().any(|owner| {
+                ObjectKind::from_name(&owner.kind).is_some_and(ObjectKind::is_workload)
+            });
+            let key = (
+                workload.kind,
+                workload.meta.namespace.clone(),
+                workload.meta.name.clone(),
+            );
             if has_owner || with_pods.contains(&key) {
                 continue;
             }
-            let Some((labels, annotations, spec)) = template_spec(workload) else { continue };
+            let Some((labels, annotations, spec)) = template_spec(workload) else {
+                continue;
+            };
             pods.push((
                 workload,
                 labels,
@@ -344,7 +373,11 @@ impl<'a> ClusterView<'a> {
         }
         // Group grants to every service account of a namespace (or of the cluster).
         for set in &self.rbac.permission_sets {
-            for subject in set.subjects.iter().filter(|subject| subject.kind == "Group") {
+            for subject in set
+                .subjects
+                .iter()
+                .filter(|subject| subject.kind == "Group")
+            {
                 for (namespace, name) in &known {
                     if subject_is_service_account(subject, namespace, name) {
                         accounts.insert((namespace.clone(), name.clone()));

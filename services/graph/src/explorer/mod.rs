@@ -32,7 +32,11 @@ pub struct QueryLimits {
 
 impl Default for QueryLimits {
     fn default() -> Self {
-        QueryLimits { max_visits: 20_000_000, max_results: 10_000, max_included: 100 }
+        QueryLimits {
+            max_visits: 20_000_000,
+            max_results: 10_000,
+            max_included: 100,
+        }
     }
 }
 
@@ -70,14 +74,46 @@ pub struct QueryTemplate {
 /// The shipped query templates.
 pub fn templates() -> Vec<QueryTemplate> {
     vec![
-        QueryTemplate { id: "images-with-cve", title: "Images with a given CVE and the pods running them", text: "image where has vulnerability(name = \"{cve}\") include pod, cluster" },
-        QueryTemplate { id: "exposed-pods-critical-vulnerabilities", title: "Internet-exposed pods with critical vulnerabilities", text: "pod where exposed_to_internet and has vulnerability(severity >= critical) include image" },
-        QueryTemplate { id: "service-accounts-create-pods-kube-system", title: "Service accounts that can create pods in kube-system", text: "service_account where has permission_set(creates_pods = \"kube-system\" or creates_pods = \"*\")" },
-        QueryTemplate { id: "pods-high-severity-vulnerabilities", title: "Kubernetes pods running images with high severity vulnerabilities", text: "pod where has vulnerability(severity >= high) include image" },
-        QueryTemplate { id: "namespaces-with-vulnerable-pods", title: "Kubernetes namespaces contain vulnerable pods", text: "namespace where has pod(has vulnerability(severity >= high))" },
-        QueryTemplate { id: "containers-escaping-to-node", title: "Containers that can escape to their node", text: "container where escapes_to_node include pod" },
-        QueryTemplate { id: "identities-reading-secrets-cluster-wide", title: "Identities that can read secrets cluster-wide", text: "service_account where has permission_set(reads_secrets and namespaced = false)" },
-        QueryTemplate { id: "rce-images-exposed", title: "Pods exposed to the internet running images vulnerable to remote code execution", text: "pod where exposed_to_internet and has image(rce_vulnerability)" },
+        QueryTemplate {
+            id: "images-with-cve",
+            title: "Images with a given CVE and the pods running them",
+            text: "image where has vulnerability(name = \"{cve}\") include pod, cluster",
+        },
+        QueryTemplate {
+            id: "exposed-pods-critical-vulnerabilities",
+            title: "Internet-exposed pods with critical vulnerabilities",
+            text: "pod where exposed_to_internet and has vulnerability(severity >= critical) include image",
+        },
+        QueryTemplate {
+            id: "service-accounts-create-pods-kube-system",
+            title: "Service accounts that can create pods in kube-system",
+            text: "service_account where has permission_set(creates_pods = \"kube-system\" or creates_pods = \"*\")",
+        },
+        QueryTemplate {
+            id: "pods-high-severity-vulnerabilities",
+            title: "Kubernetes pods running images with high severity vulnerabilities",
+            text: "pod where has vulnerability(severity >= high) include image",
+        },
+        QueryTemplate {
+            id: "namespaces-with-vulnerable-pods",
+            title: "Kubernetes namespaces contain vulnerable pods",
+            text: "namespace where has pod(has vulnerability(severity >= high))",
+        },
+        QueryTemplate {
+            id: "containers-escaping-to-node",
+            title: "Containers that can escape to their node",
+            text: "container where escapes_to_node include pod",
+        },
+        QueryTemplate {
+            id: "identities-reading-secrets-cluster-wide",
+            title: "Identities that can read secrets cluster-wide",
+            text: "service_account where has permission_set(reads_secrets and namespaced = false)",
+        },
+        QueryTemplate {
+            id: "rce-images-exposed",
+            title: "Pods exposed to the internet running images vulnerable to remote code execution",
+            text: "pod where exposed_to_internet and has image(rce_vulnerability)",
+        },
     ]
 }
 
@@ -86,33 +122,101 @@ type Step = (EdgeKind, bool);
 
 /// How entity kinds relate, for `has KIND` and `include KIND`.
 const SCHEMA: &[(EntityKind, EdgeKind, EntityKind)] = &[
-    (EntityKind::Cluster, EdgeKind::Contains, EntityKind::Namespace),
+    (
+        EntityKind::Cluster,
+        EdgeKind::Contains,
+        EntityKind::Namespace,
+    ),
     (EntityKind::Cluster, EdgeKind::Contains, EntityKind::Node),
     (EntityKind::Namespace, EdgeKind::Contains, EntityKind::Pod),
-    (EntityKind::Namespace, EdgeKind::Contains, EntityKind::Workload),
-    (EntityKind::Namespace, EdgeKind::Contains, EntityKind::Service),
-    (EntityKind::Namespace, EdgeKind::Contains, EntityKind::ServiceAccount),
-    (EntityKind::Namespace, EdgeKind::Contains, EntityKind::Secret),
+    (
+        EntityKind::Namespace,
+        EdgeKind::Contains,
+        EntityKind::Workload,
+    ),
+    (
+        EntityKind::Namespace,
+        EdgeKind::Contains,
+        EntityKind::Service,
+    ),
+    (
+        EntityKind::Namespace,
+        EdgeKind::Contains,
+        EntityKind::ServiceAccount,
+    ),
+    (
+        EntityKind::Namespace,
+        EdgeKind::Contains,
+        EntityKind::Secret,
+    ),
     (EntityKind::Workload, EdgeKind::Owns, EntityKind::Pod),
     (EntityKind::Pod, EdgeKind::Runs, EntityKind::Container),
     (EntityKind::Pod, EdgeKind::ScheduledOn, EntityKind::Node),
-    (EntityKind::Pod, EdgeKind::RunsAs, EntityKind::ServiceAccount),
+    (
+        EntityKind::Pod,
+        EdgeKind::RunsAs,
+        EntityKind::ServiceAccount,
+    ),
     (EntityKind::Pod, EdgeKind::UsesSecret, EntityKind::Secret),
-    (EntityKind::Container, EdgeKind::UsesImage, EntityKind::Image),
+    (
+        EntityKind::Container,
+        EdgeKind::UsesImage,
+        EntityKind::Image,
+    ),
     (EntityKind::Container, EdgeKind::Mounts, EntityKind::Volume),
-    (EntityKind::Image, EdgeKind::HasVulnerability, EntityKind::Vulnerability),
+    (
+        EntityKind::Image,
+        EdgeKind::HasVulnerability,
+        EntityKind::Vulnerability,
+    ),
     (EntityKind::Service, EdgeKind::RoutesTo, EntityKind::Pod),
     (EntityKind::Service, EdgeKind::Exposes, EntityKind::Endpoint),
     (EntityKind::Ingress, EdgeKind::RoutesTo, EntityKind::Service),
-    (EntityKind::LoadBalancer, EdgeKind::RoutesTo, EntityKind::Service),
-    (EntityKind::Endpoint, EdgeKind::EndpointExploit, EntityKind::Container),
-    (EntityKind::NetworkPolicy, EdgeKind::Selects, EntityKind::Pod),
-    (EntityKind::ServiceAccount, EdgeKind::PermissionDiscover, EntityKind::PermissionSet),
-    (EntityKind::User, EdgeKind::PermissionDiscover, EntityKind::PermissionSet),
-    (EntityKind::Group, EdgeKind::PermissionDiscover, EntityKind::PermissionSet),
-    (EntityKind::RoleBinding, EdgeKind::Yields, EntityKind::PermissionSet),
-    (EntityKind::ClusterRoleBinding, EdgeKind::Yields, EntityKind::PermissionSet),
-    (EntityKind::ServiceAccount, EdgeKind::CloudIdentityAssume, EntityKind::CloudIdentity),
+    (
+        EntityKind::LoadBalancer,
+        EdgeKind::RoutesTo,
+        EntityKind::Service,
+    ),
+    (
+        EntityKind::Endpoint,
+        EdgeKind::EndpointExploit,
+        EntityKind::Container,
+    ),
+    (
+        EntityKind::NetworkPolicy,
+        EdgeKind::Selects,
+        EntityKind::Pod,
+    ),
+    (
+        EntityKind::ServiceAccount,
+        EdgeKind::PermissionDiscover,
+        EntityKind::PermissionSet,
+    ),
+    (
+        EntityKind::User,
+        EdgeKind::PermissionDiscover,
+        EntityKind::PermissionSet,
+    ),
+    (
+        EntityKind::Group,
+        EdgeKind::PermissionDiscover,
+        EntityKind::PermissionSet,
+    ),
+    (
+        EntityKind::RoleBinding,
+        EdgeKind::Yields,
+        EntityKind::PermissionSet,
+    ),
+    (
+        EntityKind::ClusterRoleBinding,
+        EdgeKind::Yields,
+        EntityKind::PermissionSet,
+    ),
+    (
+        EntityKind::ServiceAccount,
+        EdgeKind::CloudIdentityAssume,
+        EntityKind::CloudIdentity,
+    ),
 ];
 
 /// The shortest chain of schema steps from one kind to another.
@@ -124,7 +228,10 @@ fn relation(from: EntityKind, to: EntityKind) -> Option<Vec<(Step, EntityKind)>>
             break;
         }
         for &(source, edge, target) in SCHEMA {
-            let hops = [(source, target, (edge, true)), (target, source, (edge, false))];
+            let hops = [
+                (source, target, (edge, true)),
+                (target, source, (edge, false)),
+            ];
             for (start, end, step) in hops {
                 if start == current && end != from && !previous.contains_key(&end) {
                     previous.insert(end, (current, step));
@@ -149,7 +256,11 @@ fn kind_of(name: &str, position: &str) -> Result<EntityKind> {
         position: position.to_string(),
         message: format!(
             "unknown entity kind {name}; known kinds: {}",
-            ALL_ENTITY_KINDS.iter().map(|kind| kind.as_str()).collect::<Vec<_>>().join(", ")
+            ALL_ENTITY_KINDS
+                .iter()
+                .map(|kind| kind.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
     })
 }
@@ -160,8 +271,15 @@ enum Plan {
     And(Vec<Plan>),
     Or(Vec<Plan>),
     Not(Box<Plan>),
-    Related { chain: Vec<(Step, EntityKind)>, condition: Option<Box<Plan>> },
-    Property { property: String, op: Op, value: Value },
+    Related {
+        chain: Vec<(Step, EntityKind)>,
+        condition: Option<Box<Plan>>,
+    },
+    Property {
+        property: String,
+        op: Op,
+        value: Value,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -178,22 +296,44 @@ enum Op {
 
 fn plan(condition: &Condition, kind: EntityKind, pointer: &str) -> Result<Plan> {
     Ok(match condition {
-        Condition::And { and } => Plan::And(and.iter().enumerate().map(|(index, inner)| plan(inner, kind, &format!("{pointer}/and/{index}"))).collect::<Result<_>>()?),
-        Condition::Or { or } => Plan::Or(or.iter().enumerate().map(|(index, inner)| plan(inner, kind, &format!("{pointer}/or/{index}"))).collect::<Result<_>>()?),
+        Condition::And { and } => Plan::And(
+            and.iter()
+                .enumerate()
+                .map(|(index, inner)| plan(inner, kind, &format!("{pointer}/and/{index}")))
+                .collect::<Result<_>>()?,
+        ),
+        Condition::Or { or } => Plan::Or(
+            or.iter()
+                .enumerate()
+                .map(|(index, inner)| plan(inner, kind, &format!("{pointer}/or/{index}")))
+                .collect::<Result<_>>()?,
+        ),
         Condition::Not { not } => Plan::Not(Box::new(plan(not, kind, &format!("{pointer}/not"))?)),
         Condition::Related { related } => {
             let target = kind_of(&related.entity, &format!("{pointer}/related/entity"))?;
             let chain = relation(kind, target).ok_or_else(|| GraphError::InvalidQuery {
                 position: format!("{pointer}/related"),
-                message: format!("a {} is not related to a {}", kind.as_str(), target.as_str()),
+                message: format!(
+                    "a {} is not related to a {}",
+                    kind.as_str(),
+                    target.as_str()
+                ),
             })?;
             let condition = match &related.condition {
-                Some(inner) => Some(Box::new(plan(inner, target, &format!("{pointer}/related/where"))?)),
+                Some(inner) => Some(Box::new(plan(
+                    inner,
+                    target,
+                    &format!("{pointer}/related/where"),
+                )?)),
                 None => None,
             };
             Plan::Related { chain, condition }
         }
-        Condition::Property { property, op, value } => {
+        Condition::Property {
+            property,
+            op,
+            value,
+        } => {
             let op = match op.as_str() {
                 "=" | "==" => Op::Equal,
                 "!=" => Op::NotEqual,
@@ -210,7 +350,11 @@ fn plan(condition: &Condition, kind: EntityKind, pointer: &str) -> Result<Plan> 
                     });
                 }
             };
-            Plan::Property { property: property.clone(), op, value: value.clone() }
+            Plan::Property {
+                property: property.clone(),
+                op,
+                value: value.clone(),
+            }
         }
     })
 }
@@ -224,7 +368,8 @@ struct Evaluator<'g> {
 fn severity_rank(value: &Value) -> Option<f64> {
     let text = value.as_str()?;
     let severity = Severity::parse(text);
-    (severity != Severity::Unknown || text.eq_ignore_ascii_case("unknown")).then_some(severity as u8 as f64)
+    (severity != Severity::Unknown || text.eq_ignore_ascii_case("unknown"))
+        .then_some(severity as u8 as f64)
 }
 
 impl Evaluator<'_> {
@@ -248,9 +393,16 @@ impl Evaluator<'_> {
             "cluster" => Value::String(entity.cluster.clone()),
             "kind" => Value::String(entity.kind.as_str().to_string()),
             "id" => Value::String(entity.id.clone()),
-            "escapes_to_node" => Value::Bool(self.graph.out_edges(slot).iter().any(|(target, kind)| {
-                kind.is_technique() && *kind != EdgeKind::PodAttach && self.graph.entity(*target).is_some_and(|target| target.kind == EntityKind::Node)
-            })),
+            "escapes_to_node" => {
+                Value::Bool(self.graph.out_edges(slot).iter().any(|(target, kind)| {
+                    kind.is_technique()
+                        && *kind != EdgeKind::PodAttach
+                        && self
+                            .graph
+                            .entity(*target)
+                            .is_some_and(|target| target.kind == EntityKind::Node)
+                }))
+            }
             _ => return entity.properties.get(name).cloned(),
         })
     }
@@ -269,7 +421,9 @@ impl Evaluator<'_> {
             };
             return match &found {
                 Value::String(text) => text.contains(&needle),
-                Value::Array(items) => items.iter().any(|item| item.as_str() == Some(needle.as_str()) || *item == *value),
+                Value::Array(items) => items
+                    .iter()
+                    .any(|item| item.as_str() == Some(needle.as_str()) || *item == *value),
                 _ => false,
             };
         }
@@ -291,7 +445,12 @@ impl Evaluator<'_> {
             return ordered(left, right);
         }
         match op {
-            Op::Equal => found == *value || found.as_str().is_some_and(|text| Some(text) == value.as_str()),
+            Op::Equal => {
+                found == *value
+                    || found
+                        .as_str()
+                        .is_some_and(|text| Some(text) == value.as_str())
+            }
             Op::NotEqual => found != *value,
             _ => match (found.as_str(), value.as_str()) {
                 (Some(left), Some(right)) => match op {
@@ -326,21 +485,44 @@ impl Evaluator<'_> {
                 false
             }
             Plan::Not(inner) => !self.matches(slot, inner)?,
-            Plan::Property { property, op, value } => {
-                let Some(entity) = self.graph.entity(slot) else { return Ok(false) };
+            Plan::Property {
+                property,
+                op,
+                value,
+            } => {
+                let Some(entity) = self.graph.entity(slot) else {
+                    return Ok(false);
+                };
                 let found = self.property(slot, entity, property);
                 Self::compare(found, property, *op, value)
             }
-            Plan::Related { chain, condition } => self.related_exists(slot, chain, condition.as_deref())?,
+            Plan::Related { chain, condition } => {
+                self.related_exists(slot, chain, condition.as_deref())?
+            }
         })
     }
 
-    fn walk(&mut self, slot: Slot, step: Step, kind: EntityKind, output: &mut Vec<Slot>) -> Result<()> {
+    fn walk(
+        &mut self,
+        slot: Slot,
+        step: Step,
+        kind: EntityKind,
+        output: &mut Vec<Slot>,
+    ) -> Result<()> {
         let (edge, forward) = step;
-        let list = if forward { self.graph.out_edges(slot) } else { self.graph.in_edges(slot) };
+        let list = if forward {
+            self.graph.out_edges(slot)
+        } else {
+            self.graph.in_edges(slot)
+        };
         self.charge(list.len())?;
         for &(next, found) in list {
-            if found == edge && self.graph.entity(next).is_some_and(|entity| entity.kind == kind) {
+            if found == edge
+                && self
+                    .graph
+                    .entity(next)
+                    .is_some_and(|entity| entity.kind == kind)
+            {
                 output.push(next);
             }
         }
@@ -361,7 +543,12 @@ impl Evaluator<'_> {
         Ok(frontier)
     }
 
-    fn related_exists(&mut self, slot: Slot, chain: &[(Step, EntityKind)], condition: Option<&Plan>) -> Result<bool> {
+    fn related_exists(
+        &mut self,
+        slot: Slot,
+        chain: &[(Step, EntityKind)],
+        condition: Option<&Plan>,
+    ) -> Result<bool> {
         for candidate in self.related(slot, chain)? {
             match condition {
                 None => return Ok(true),
@@ -377,7 +564,10 @@ impl Evaluator<'_> {
 pub fn parse_any(input: &str) -> Result<Query> {
     if input.trim_start().starts_with('{') {
         if input.len() > text::MAX_QUERY_BYTES * 8 {
-            return Err(GraphError::InvalidQuery { position: "/".to_string(), message: "query document too large".to_string() });
+            return Err(GraphError::InvalidQuery {
+                position: "/".to_string(),
+                message: "query document too large".to_string(),
+            });
         }
         serde_json::from_str(input).map_err(|error| GraphError::InvalidQuery {
             position: format!("line {} column {}", error.line(), error.column()),
@@ -399,12 +589,20 @@ fn depth(condition: &Condition) -> usize {
 }
 
 /// Runs a query against a graph, returning results from `offset` on.
-pub fn run(graph: &TenantGraph, query: &Query, offset: usize, limits: QueryLimits) -> Result<QueryResult> {
+pub fn run(
+    graph: &TenantGraph,
+    query: &Query,
+    offset: usize,
+    limits: QueryLimits,
+) -> Result<QueryResult> {
     let kind = kind_of(&query.entity, "/entity")?;
     if let Some(condition) = &query.condition
         && depth(condition) > 4 * text::MAX_NESTING
     {
-        return Err(GraphError::InvalidQuery { position: "/where".to_string(), message: format!("conditions nested deeper than {}", 4 * text::MAX_NESTING) });
+        return Err(GraphError::InvalidQuery {
+            position: "/where".to_string(),
+            message: format!("conditions nested deeper than {}", 4 * text::MAX_NESTING),
+        });
     }
     let plan = match &query.condition {
         Some(condition) => Some(plan(condition, kind, "/where")?),
@@ -418,13 +616,24 @@ pub fn run(graph: &TenantGraph, query: &Query, offset: usize, limits: QueryLimit
             let target = kind_of(name, &format!("/include/{index}"))?;
             let chain = relation(kind, target).ok_or_else(|| GraphError::InvalidQuery {
                 position: format!("/include/{index}"),
-                message: format!("a {} is not related to a {}", kind.as_str(), target.as_str()),
+                message: format!(
+                    "a {} is not related to a {}",
+                    kind.as_str(),
+                    target.as_str()
+                ),
             })?;
             Ok((name.clone(), chain))
         })
         .collect::<Result<_>>()?;
-    let limit = query.limit.unwrap_or(limits.max_results).min(limits.max_results);
-    let mut evaluator = Evaluator { graph, visits: 0, limits };
+    let limit = query
+        .limit
+        .unwrap_or(limits.max_results)
+        .min(limits.max_results);
+    let mut evaluator = Evaluator {
+        graph,
+        visits: 0,
+        limits,
+    };
     let mut total = 0;
     let mut rows = Vec::new();
     for slot in graph.of_kind(kind) {
@@ -442,7 +651,9 @@ pub fn run(graph: &TenantGraph, query: &Query, offset: usize, limits: QueryLimit
         if total <= offset || rows.len() >= limit {
             continue;
         }
-        let Some(entity) = graph.entity(slot) else { continue };
+        let Some(entity) = graph.entity(slot) else {
+            continue;
+        };
         let mut related = BTreeMap::new();
         for (name, chain) in &includes {
             let found = evaluator.related(slot, chain)?;
@@ -453,7 +664,14 @@ pub fn run(graph: &TenantGraph, query: &Query, offset: usize, limits: QueryLimit
                 .collect();
             related.insert(name.clone(), ids);
         }
-        rows.push(QueryRow { entity: entity.clone(), related });
+        rows.push(QueryRow {
+            entity: entity.clone(),
+            related,
+        });
     }
-    Ok(QueryResult { total, rows, visits: evaluator.visits })
+    Ok(QueryResult {
+        total,
+        rows,
+        visits: evaluator.visits,
+    })
 }

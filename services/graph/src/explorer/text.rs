@@ -76,31 +76,58 @@ fn tokenize(input: &str) -> Result<Vec<(usize, Token)>> {
             }
             b'=' | b'!' | b'<' | b'>' | b'~' => {
                 let two = input.get(index..index + 2).unwrap_or("");
-                let op = if matches!(two, "!=" | ">=" | "<=" | "==") { two } else { &input[index..index + 1] };
+                let op = if matches!(two, "!=" | ">=" | "<=" | "==") {
+                    two
+                } else {
+                    &input[index..index + 1]
+                };
                 if op == "!" {
                     return Err(invalid(start, "expected != after !"));
                 }
                 index += op.len();
-                tokens.push((start, Token::Op(if op == "==" { "=".to_string() } else { op.to_string() })));
+                tokens.push((
+                    start,
+                    Token::Op(if op == "==" {
+                        "=".to_string()
+                    } else {
+                        op.to_string()
+                    }),
+                ));
             }
-            _ if byte.is_ascii_digit() || (byte == b'-' && bytes.get(index + 1).is_some_and(u8::is_ascii_digit)) => {
+            _ if byte.is_ascii_digit()
+                || (byte == b'-' && bytes.get(index + 1).is_some_and(u8::is_ascii_digit)) =>
+            {
                 index += 1;
-                while index < bytes.len() && (bytes[index].is_ascii_digit() || bytes[index] == b'.') {
+                while index < bytes.len() && (bytes[index].is_ascii_digit() || bytes[index] == b'.')
+                {
                     index += 1;
                 }
                 let text = &input[start..index];
-                let number = text.parse::<f64>().map_err(|_| invalid(start, format!("bad number {text}")))?;
+                let number = text
+                    .parse::<f64>()
+                    .map_err(|_| invalid(start, format!("bad number {text}")))?;
                 tokens.push((start, Token::Number(number)));
             }
-            _ if byte.is_ascii_alphanumeric() || matches!(byte, b'_' | b'-' | b'.' | b':' | b'/' | b'*' | b'@') => {
+            _ if byte.is_ascii_alphanumeric()
+                || matches!(byte, b'_' | b'-' | b'.' | b':' | b'/' | b'*' | b'@') =>
+            {
                 while index < bytes.len()
-                    && (bytes[index].is_ascii_alphanumeric() || matches!(bytes[index], b'_' | b'-' | b'.' | b':' | b'/' | b'*' | b'@'))
+                    && (bytes[index].is_ascii_alphanumeric()
+                        || matches!(bytes[index], b'_' | b'-' | b'.' | b':' | b'/' | b'*' | b'@'))
                 {
                     index += 1;
                 }
                 tokens.push((start, Token::Word(input[start..index].to_string())));
             }
-            _ => return Err(invalid(start, format!("unexpected character {:?}", input[start..].chars().next().unwrap_or('?')))),
+            _ => {
+                return Err(invalid(
+                    start,
+                    format!(
+                        "unexpected character {:?}",
+                        input[start..].chars().next().unwrap_or('?')
+                    ),
+                ));
+            }
         }
     }
     Ok(tokens)
@@ -118,11 +145,17 @@ impl Parser {
     }
 
     fn offset(&self) -> usize {
-        self.tokens.get(self.position).map(|(offset, _)| *offset).unwrap_or(self.end)
+        self.tokens
+            .get(self.position)
+            .map(|(offset, _)| *offset)
+            .unwrap_or(self.end)
     }
 
     fn next(&mut self) -> Option<Token> {
-        let token = self.tokens.get(self.position).map(|(_, token)| token.clone());
+        let token = self
+            .tokens
+            .get(self.position)
+            .map(|(_, token)| token.clone());
         self.position += 1;
         token
     }
@@ -142,7 +175,12 @@ impl Parser {
 
     fn query(&mut self) -> Result<Query> {
         let entity = self.word("an entity kind")?;
-        let mut query = Query { entity, condition: None, include: Vec::new(), limit: None };
+        let mut query = Query {
+            entity,
+            condition: None,
+            include: Vec::new(),
+            limit: None,
+        };
         if self.keyword("where") {
             self.position += 1;
             query.condition = Some(self.expr(0)?);
@@ -162,26 +200,38 @@ impl Parser {
             self.position += 1;
             let offset = self.offset();
             match self.next() {
-                Some(Token::Number(number)) if number >= 0.0 && number.fract() == 0.0 => query.limit = Some(number as usize),
+                Some(Token::Number(number)) if number >= 0.0 && number.fract() == 0.0 => {
+                    query.limit = Some(number as usize)
+                }
                 _ => return Err(invalid(offset, "limit takes a whole number")),
             }
         }
         if let Some((offset, token)) = self.tokens.get(self.position) {
-            return Err(invalid(*offset, format!("unexpected {token:?} after the query")));
+            return Err(invalid(
+                *offset,
+                format!("unexpected {token:?} after the query"),
+            ));
         }
         Ok(query)
     }
 
     fn expr(&mut self, depth: usize) -> Result<Condition> {
         if depth > MAX_NESTING {
-            return Err(invalid(self.offset(), format!("nesting deeper than {MAX_NESTING}")));
+            return Err(invalid(
+                self.offset(),
+                format!("nesting deeper than {MAX_NESTING}"),
+            ));
         }
         let mut terms = vec![self.term(depth)?];
         while self.keyword("or") {
             self.position += 1;
             terms.push(self.term(depth)?);
         }
-        Ok(if terms.len() == 1 { terms.remove(0) } else { Condition::Or { or: terms } })
+        Ok(if terms.len() == 1 {
+            terms.remove(0)
+        } else {
+            Condition::Or { or: terms }
+        })
     }
 
     fn term(&mut self, depth: usize) -> Result<Condition> {
@@ -190,13 +240,19 @@ impl Parser {
             self.position += 1;
             factors.push(self.factor(depth)?);
         }
-        Ok(if factors.len() == 1 { factors.remove(0) } else { Condition::And { and: factors } })
+        Ok(if factors.len() == 1 {
+            factors.remove(0)
+        } else {
+            Condition::And { and: factors }
+        })
     }
 
     fn factor(&mut self, depth: usize) -> Result<Condition> {
         if self.keyword("not") {
             self.position += 1;
-            return Ok(Condition::Not { not: Box::new(self.factor(depth + 1)?) });
+            return Ok(Condition::Not {
+                not: Box::new(self.factor(depth + 1)?),
+            });
         }
         if self.peek() == Some(&Token::Open) {
             self.position += 1;
@@ -216,7 +272,9 @@ impl Parser {
                 condition = Some(Box::new(self.expr(depth + 1)?));
                 self.close()?;
             }
-            return Ok(Condition::Related { related: Related { entity, condition } });
+            return Ok(Condition::Related {
+                related: Related { entity, condition },
+            });
         }
         let property = self.word("a property name")?;
         let op = match self.peek() {
@@ -225,11 +283,19 @@ impl Parser {
                 self.position += 1;
                 op
             }
-            _ => return Ok(Condition::Property { property, op: "=".to_string(), value: Value::Bool(true) }),
+            _ => {
+                return Ok(Condition::Property {
+                    property,
+                    op: "=".to_string(),
+                    value: Value::Bool(true),
+                });
+            }
         };
         let offset = self.offset();
         let value = match self.next() {
-            Some(Token::Number(number)) => serde_json::Number::from_f64(number).map(Value::Number).unwrap_or(Value::Null),
+            Some(Token::Number(number)) => serde_json::Number::from_f64(number)
+                .map(Value::Number)
+                .unwrap_or(Value::Null),
             Some(Token::Text(text)) => Value::String(text),
             Some(Token::Word(word)) => match word.as_str() {
                 "true" => Value::Bool(true),
@@ -238,7 +304,11 @@ impl Parser {
             },
             _ => return Err(invalid(offset, format!("expected a value after {op}"))),
         };
-        Ok(Condition::Property { property, op, value })
+        Ok(Condition::Property {
+            property,
+            op,
+            value,
+        })
     }
 
     fn close(&mut self) -> Result<()> {
@@ -253,19 +323,38 @@ impl Parser {
 /// Parses the compact text form.
 pub fn parse_text(input: &str) -> Result<Query> {
     if input.len() > MAX_QUERY_BYTES {
-        return Err(invalid(MAX_QUERY_BYTES, format!("query longer than {MAX_QUERY_BYTES} bytes")));
+        return Err(invalid(
+            MAX_QUERY_BYTES,
+            format!("query longer than {MAX_QUERY_BYTES} bytes"),
+        ));
     }
     let tokens = tokenize(input)?;
     if tokens.is_empty() {
         return Err(invalid(0, "empty query"));
     }
-    let mut parser = Parser { tokens, position: 0, end: input.len() };
+    let mut parser = Parser {
+        tokens,
+        position: 0,
+        end: input.len(),
+    };
     parser.query()
 }
 
 fn quote(value: &Value) -> String {
     match value {
-        Value::String(text) if text.chars().all(|character| character.is_ascii_alphanumeric() || "_-.:/".contains(character)) && !text.is_empty() && text != "and" && text != "or" && text != "not" && text != "true" && text != "false" && !text.starts_with(|character: char| character.is_ascii_digit()) => text.clone(),
+        Value::String(text)
+            if text.chars().all(|character| {
+                character.is_ascii_alphanumeric() || "_-.:/".contains(character)
+            }) && !text.is_empty()
+                && text != "and"
+                && text != "or"
+                && text != "not"
+                && text != "true"
+                && text != "false"
+                && !text.starts_with(|character: char| character.is_ascii_digit()) =>
+        {
+            text.clone()
+        }
         Value::String(text) => format!("\"{text}\""),
         other => other.to_string(),
     }
@@ -289,7 +378,11 @@ fn render_condition(condition: &Condition, output: &mut String) {
                 output.push(')');
             }
         }
-        Condition::Property { property, op, value } => {
+        Condition::Property {
+            property,
+            op,
+            value,
+        } => {
             output.push_str(property);
             if !(op == "=" && *value == Value::Bool(true)) {
                 output.push_str(&format!(" {op} {}", quote(value)));

@@ -37,7 +37,13 @@ pub fn named_edges(derived: &Derived) -> Vec<NamedEdge> {
                 .entities
                 .get(&edge.to)
                 .unwrap_or_else(|| panic!("edge {edge:?} points to a missing entity"));
-            (from.kind, from.name.clone(), edge.kind.as_str().to_string(), to.kind, to.name.clone())
+            (
+                from.kind,
+                from.name.clone(),
+                edge.kind.as_str().to_string(),
+                to.kind,
+                to.name.clone(),
+            )
         })
         .collect()
 }
