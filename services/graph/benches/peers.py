@@ -92,7 +92,7 @@ def run_networkx(directory, questions):
             found = False
             for container in runs.successors(pod):
                 for image in (uses.successors(container) if container in uses else []):
-                    if image in vuln and any(int(nodes[v]["severity"]) >= 6 for v in vuln.successors(image)):
+                    if image in vuln and any(int(nodes[v]["severity"]) >= 5 for v in vuln.successors(image)):
                         found = True
             if found:
                 rows.add(json.dumps(pod))
@@ -165,7 +165,7 @@ def run_kuzu(directory, questions):
         result[f"p2_{depth}"] = dict(summary(latencies), counts=counts)
     queries = {
         "q1": ("MATCH (v:Entity)<-[:VULN]-(i:Entity)<-[:USES]-(c:Entity)<-[:RUNS]-(p:Entity) WHERE v.kind = 'vulnerability' AND v.name = $cve AND p.kind = 'pod' RETURN DISTINCT i.id, p.id", {"cve": questions["cve"]}),
-        "q2": ("MATCH (p:Entity)-[:RUNS]->(c:Entity)-[:USES]->(i:Entity)-[:VULN]->(v:Entity) WHERE p.kind = 'pod' AND p.exposed AND v.severity >= 6 RETURN DISTINCT p.id", {}),
+        "q2": ("MATCH (p:Entity)-[:RUNS]->(c:Entity)-[:USES]->(i:Entity)-[:VULN]->(v:Entity) WHERE p.kind = 'pod' AND p.exposed AND v.severity >= 5 RETURN DISTINCT p.id", {}),
         "q3": ("MATCH (s:Entity)-[r:PATH]->(ps:Entity) WHERE s.kind = 'service_account' AND r.kind = 'PERMISSION_DISCOVER' AND ps.creates_pods IN ['*', 'kube-system'] RETURN DISTINCT s.id", {}),
     }
     repeats = questions["runs"]["kuzu"]["q"]

@@ -310,52 +310,60 @@ pub fn derive_findings(findings: &[ImageFindings]) -> Derived {
             .or_default()
             .extend(entry.vulnerabilities.iter());
     }
-    for (image, vulnerabilities) in per_image {
-        let image_entity_id = image_id(&image);
+    // A vulnerability is one entity however many images carry it.
+    let mut vulnerabilities: BTreeMap<&str, &VulnerabilityFinding> = BTreeMap::new();
+    for (image, found) in &per_image {
+        let image_entity_id = image_id(image);
         let count = |severity: Severity| {
-            vulnerabilities
+            found
                 .iter()
                 .filter(|vulnerability| vulnerability.severity == severity)
                 .count()
         };
-        let rce = vulnerabilities
-            .iter()
-            .any(|vulnerability| vulnerability.is_rce());
-        let max = vulnerabilities
+        let rce = found.iter().any(|vulnerability| vulnerability.is_rce());
+        let max = found
             .iter()
             .map(|vulnerability| vulnerability.severity)
             .max()
             .unwrap_or_default();
         derived.entity(
-            Entity::new(EntityKind::Image, "", "", &image, image_entity_id.clone())
+            Entity::new(EntityKind::Image, "", "", image, image_entity_id.clone())
                 .with("scanned", true)
                 .with("critical_vulnerabilities", count(Severity::Critical))
                 .with("high_vulnerabilities", count(Severity::High))
                 .with("max_severity", max.as_str())
                 .with("rce_vulnerability", rce),
         );
-        for vulnerability in vulnerabilities {
-            if vulnerability.id.is_empty() {
-                continue;
-            }
-            let id = vulnerability_id(&vulnerability.id);
-            let mut entity = Entity::new(
-                EntityKind::Vulnerability,
-                "",
-                "",
-                &vulnerability.id,
-                id.clone(),
-            )
-            .with("severity", vulnerability.severity.as_str())
-            .with("severity_rank", vulnerability.severity as u8)
-            .with("rce", vulnerability.is_rce())
-            .with("network", vulnerability.is_network_exploitable());
-            if let Some(score) = vulnerability.cvss_score {
-                entity.set("cvss_score", score);
-            }
-            derived.entity(entity);
-            derived.edge(&image_entity_id, EdgeKind::HasVulnerability, &id);
+        for vulnerability in found
+            .iter()
+            .filter(|vulnerability| !vulnerability.id.is_empty())
+        {
+            vulnerabilities
+                .entry(vulnerability.id.as_str())
+                .or_insert(vulnerability);
+            derived.edge(
+                &image_entity_id,
+                EdgeKind::HasVulnerability,
+                &vulnerability_id(&vulnerability.id),
+            );
         }
+    }
+    for (advisory, vulnerability) in vulnerabilities {
+        let mut entity = Entity::new(
+            EntityKind::Vulnerability,
+            "",
+            "",
+            advisory,
+            vulnerability_id(advisory),
+        )
+        .with("severity", vulnerability.severity.as_str())
+        .with("severity_rank", vulnerability.severity as u8)
+        .with("rce", vulnerability.is_rce())
+        .with("network", vulnerability.is_network_exploitable());
+        if let Some(score) = vulnerability.cvss_score {
+            entity.set("cvss_score", score);
+        }
+        derived.entity(entity);
     }
     derived
 }

@@ -237,6 +237,7 @@ fn main() -> Result<()> {
             blast_latencies.entry(depth).or_default().push(elapsed);
         }
     }
+    eprintln!("p1/p2 done");
     // The CVE shared by the most images.
     let cve = fleet_gen::cve_name(0);
     let limits = QueryLimits {
@@ -252,7 +253,7 @@ fn main() -> Result<()> {
     let mut palisade_latencies: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
     for (name, text) in &texts {
         let query = explorer::parse_text(text)?;
-        for _ in 0..200 {
+        for _ in 0..50 {
             let (result, elapsed) = timed(|| explorer::run(graph, &query, 0, limits));
             let result = result?;
             palisade_latencies.entry(name).or_default().push(elapsed);
@@ -279,7 +280,8 @@ fn main() -> Result<()> {
     }
     // ---------------- incremental updates ----------------
     let mut update_latencies: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
-    let target_cluster = "c07";
+    let target_cluster = format!("c{:02}", clusters / 2);
+    let target_cluster = target_cluster.as_str();
     let inventory = engine
         .tenant(TENANT)
         .and_then(|tenant| tenant.inventory(target_cluster))
@@ -299,7 +301,8 @@ fn main() -> Result<()> {
         .nth(4)
         .cloned()
         .context("service")?;
-    for round in 0..40 {
+    eprintln!("questions done, updating");
+    for round in 0..20 {
         let mut changed_pod = pod.clone();
         let mut body = serde_json::to_value(&changed_pod.body)?;
         body["Pod"]["containers"][0]["securityContext"]["privileged"] = json!(round % 2 == 0);

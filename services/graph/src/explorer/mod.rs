@@ -493,6 +493,19 @@ impl Evaluator<'_> {
                 let Some(entity) = self.graph.entity(slot) else {
                     return Ok(false);
                 };
+                // The common identity comparisons need no copy of the field.
+                let field = match property.as_str() {
+                    "name" => Some(entity.name.as_str()),
+                    "namespace" => Some(entity.namespace.as_str()),
+                    "cluster" => Some(entity.cluster.as_str()),
+                    "id" => Some(entity.id.as_str()),
+                    _ => None,
+                };
+                if let (Some(field), Some(wanted), Op::Equal | Op::NotEqual) =
+                    (field, value.as_str(), op)
+                {
+                    return Ok((field == wanted) == (*op == Op::Equal));
+                }
                 let found = self.property(slot, entity, property);
                 Self::compare(found, property, *op, value)
             }
