@@ -57,8 +57,9 @@ pub enum Command {
     /// Detect threats in Kubernetes audit logs (webhook, files, AKS/EKS/GKE exports).
     #[command(subcommand)]
     Audit(AuditCommand),
-    /// Inventory, security graph, attack paths and the explorer.
-    Graph(PendingArgs),
+    /// Security graph, attack paths and the explorer over manifests and cluster snapshots.
+    #[command(subcommand)]
+    Graph(GraphCommand),
     /// Import and inspect the vulnerability database (OSV, Alpine secdb, RustSec, Debian, VEX).
     #[command(subcommand)]
     Vulndb(VulndbCommand),
@@ -397,6 +398,62 @@ pub struct AuditWatchArgs {
     pub stdout: bool,
     #[arg(long = "match", value_enum, default_value_t = MatchArg::All)]
     pub match_mode: MatchArg,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GraphCommand {
+    /// Build the security graph of manifests, `kubectl get -o json` snapshots and scanner
+    /// findings, before anything is deployed: insights, attack paths, KubeHound's fleet
+    /// questions. With --fail-on-attack-paths the exit status is 1 when any path exists.
+    Analyze(GraphAnalyzeArgs),
+    /// Ask the explorer a question over the same inputs, in text form
+    /// (`container where escapes_to_node include pod`) or as the JSON builder form.
+    Query(GraphQueryArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct GraphInputArgs {
+    /// Manifest files or directories (YAML or JSON, multi-document, List kinds).
+    #[arg(long = "manifests", value_name = "PATH")]
+    pub manifests: Vec<PathBuf>,
+    /// `kubectl get -o json` dumps.
+    #[arg(long = "snapshot", value_name = "FILE")]
+    pub snapshots: Vec<PathBuf>,
+    /// Image scan findings: Palisade, Trivy or Grype JSON.
+    #[arg(long = "findings", value_name = "FILE")]
+    pub findings: Vec<PathBuf>,
+    /// Cluster name given to the inputs.
+    #[arg(long, default_value = "offline")]
+    pub cluster: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GraphFormatArg {
+    Table,
+    Json,
+    /// Graphviz DOT of the attack paths.
+    Dot,
+}
+
+#[derive(Debug, Args)]
+pub struct GraphAnalyzeArgs {
+    #[command(flatten)]
+    pub input: GraphInputArgs,
+    #[arg(long, value_enum, default_value_t = GraphFormatArg::Table)]
+    pub format: GraphFormatArg,
+    /// Exit with status 1 when the graph holds any attack path (for CI gates).
+    #[arg(long)]
+    pub fail_on_attack_paths: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct GraphQueryArgs {
+    /// The question, e.g. `container where escapes_to_node include pod`.
+    pub query: String,
+    #[command(flatten)]
+    pub input: GraphInputArgs,
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    pub format: OutputFormat,
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ use crate::cli::{Cli, Command};
 mod admin;
 mod alerts;
 mod audit;
+mod graph;
 mod rules;
 mod search;
 mod status;
@@ -29,7 +30,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Agent(_) => pending("agent", "the node agent"),
         Command::Scan(_) => pending("scan", "image scanning"),
         Command::Audit(command) => audit::run(command, || client_runtime(&log)),
-        Command::Graph(_) => pending("graph", "the security graph"),
+        Command::Graph(command) => graph::run(command),
         Command::Vulndb(command) => vulndb::run(command),
         Command::Rules(command) => rules::run(command),
     }

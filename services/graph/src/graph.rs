@@ -1,0 +1,298 @@
+//! A tenant's security graph in memory: entities in slots, adjacency lists both ways, and the
+//! contribution of each source unit (a cluster, or the scanner findings) so that a unit's new
+//! derivation is applied as a diff: only what changed is touched.
+
+use std::collections::{BTreeSet, HashMap};
+
+use crate::derive::Derived;
+use crate::model::{EdgeKind, Entity, EntityKind};
+
+/// Index of an entity slot.
+pub type Slot = u32;
+
+/// What contributes entities and edges to a tenant's graph.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Unit {
+    /// The inventory of one cluster.
+    Cluster(String),
+    /// Scanner findings (images and their vulnerabilities).
+    Findings,
+}
+
+#[derive(Debug, Default)]
+struct UnitState {
+    entities: BTreeSet<Slot>,
+    edges: BTreeSet<(Slot, EdgeKind, Slot)>,
+}
+
+#[derive(Debug)]
+struct Node {
+    entity: Entity,
+    owners: u32,
+}
+
+/// What applying a unit changed.
+#[derive(Debug, Default, Clone)]
+pub struct GraphDiff {
+    /// Entities added or whose properties changed.
+    pub upserted_entities: Vec<Slot>,
+    /// Ids of entities removed.
+    pub removed_entities: Vec<String>,
+    /// Edges added, as (from id, kind, to id).
+    pub added_edges: Vec<(String, EdgeKind, String)>,
+    /// Edges removed, as (from id, kind, to id).
+    pub removed_edges: Vec<(String, EdgeKind, String)>,
+}
+
+impl GraphDiff {
+    /// Whether nothing changed.
+    pub fn is_empty(&self) -> bool {
+        self.upserted_entities.is_empty()
+            && self.removed_entities.is_empty()
+            && self.added_edges.is_empty()
+            && self.removed_edges.is_empty()
+    }
+}
+
+/// The graph of one tenant.
+#[derive(Debug, Default)]
+pub struct TenantGraph {
+    nodes: Vec<Option<Node>>,
+    out: Vec<Vec<(Slot, EdgeKind)>>,
+    inc: Vec<Vec<(Slot, EdgeKind)>>,
+    ids: HashMap<String, Slot>,
+    free: Vec<Slot>,
+    units: HashMap<Unit, UnitState>,
+    by_kind: HashMap<EntityKind, BTreeSet<Slot>>,
+    edge_count: usize,
+}
+
+impl TenantGraph {
+    /// An empty graph.
+    pub fn new() -> TenantGraph {
+        TenantGraph::default()
+    }
+
+    /// Number of entities.
+    pub fn entity_count(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// Number of slots (an upper bound of slot indexes).
+    pub fn slot_capacity(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Number of edges.
+    pub fn edge_count(&self) -> usize {
+        self.edge_count
+    }
+
+    /// The slot of an entity id.
+    pub fn slot(&self, id: &str) -> Option<Slot> {
+        self.ids.get(id).copied()
+    }
+
+    /// The entity in a slot.
+    pub fn entity(&self, slot: Slot) -> Option<&Entity> {
+        self.nodes
+            .get(slot as usize)
+            .and_then(Option::as_ref)
+            .map(|node| &node.entity)
+    }
+
+    /// The entity with an id.
+    pub fn entity_by_id(&self, id: &str) -> Option<&Entity> {
+        self.slot(id).and_then(|slot| self.entity(slot))
+    }
+
+    /// Outgoing edges of a slot.
+    pub fn out_edges(&self, slot: Slot) -> &[(Slot, EdgeKind)] {
+        self.out
+            .get(slot as usize)
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+    }
+
+    /// Incoming edges of a slot.
+    pub fn in_edges(&self, slot: Slot) -> &[(Slot, EdgeKind)] {
+        self.inc
+            .get(slot as usize)
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+    }
+
+    /// Slots of every entity of a kind.
+    pub fn of_kind(&self, kind: EntityKind) -> impl Iterator<Item = Slot> + '_ {
+        self.by_kind.get(&kind).into_iter().flatten().copied()
+    }
+
+    /// Number of entities of a kind.
+    pub fn count_of_kind(&self, kind: EntityKind) -> usize {
+        self.by_kind.get(&kind).map(BTreeSet::len).unwrap_or(0)
+    }
+
+    /// Every entity.
+    pub fn entities(&self) -> impl Iterator<Item = (Slot, &Entity)> {
+        self.nodes
+            .iter()
+            .enumerate()
+            .filter_map(|(slot, node)| node.as_ref().map(|node| (slot as Slot, &node.entity)))
+    }
+
+    /// Every edge as (from, kind, to).
+    pub fn edges(&self) -> impl Iterator<Item = (Slot, EdgeKind, Slot)> + '_ {
+        self.out.iter().enumerate().flat_map(|(from, list)| {
+            list.iter()
+                .map(move |(to, kind)| (from as Slot, *kind, *to))
+        })
+    }
+
+    /// Units that contributed to the graph.
+    pub fn units(&self) -> impl Iterator<Item = &Unit> {
+        self.units.keys()
+    }
+
+    fn allocate(&mut self, entity: Entity) -> Slot {
+        let kind = entity.kind;
+        let id = entity.id.clone();
+        let node = Node { entity, owners: 0 };
+        let slot = match self.free.pop() {
+            Some(slot) => {
+                self.nodes[slot as usize] = Some(node);
+                slot
+            }
+            None => {
+                self.nodes.push(Some(node));
+                self.out.push(Vec::new());
+                self.inc.push(Vec::new());
+                (self.nodes.len() - 1) as Slot
+            }
+        };
+        self.ids.insert(id, slot);
+        self.by_kind.entry(kind).or_default().insert(slot);
+        slot
+    }
+
+    fn add_edge(&mut self, from: Slot, kind: EdgeKind, to: Slot) {
+        self.out[from as usize].push((to, kind));
+        self.inc[to as usize].push((from, kind));
+        self.edge_count += 1;
+    }
+
+    fn remove_edge(&mut self, from: Slot, kind: EdgeKind, to: Slot) {
+        let out = &mut self.out[from as usize];
+        if let Some(position) = out.iter().position(|entry| *entry == (to, kind)) {
+            out.swap_remove(position);
+            self.edge_count -= 1;
+        }
+        let inc = &mut self.inc[to as usize];
+        if let Some(position) = inc.iter().position(|entry| *entry == (from, kind)) {
+            inc.swap_remove(position);
+        }
+    }
+
+    fn id_of(&self, slot: Slot) -> String {
+        self.entity(slot)
+            .map(|entity| entity.id.clone())
+            .unwrap_or_default()
+    }
+
+    /// Replaces what `unit` contributes with `derived`, touching only what changed.
+    pub fn apply(&mut self, unit: Unit, derived: Derived) -> GraphDiff {
+        let mut diff = GraphDiff::default();
+        let old = self.units.remove(&unit).unwrap_or_default();
+        let mut new_state = UnitState::default();
+        for (id, entity) in derived.entities {
+            let slot = match self.ids.get(&id) {
+                Some(slot) => {
+                    let slot = *slot;
+                    if let Some(Some(node)) = self.nodes.get_mut(slot as usize)
+                        && node.entity != entity
+                    {
+                        node.entity = entity;
+                        diff.upserted_entities.push(slot);
+                    }
+                    slot
+                }
+                None => {
+                    let slot = self.allocate(entity);
+                    diff.upserted_entities.push(slot);
+                    slot
+                }
+            };
+            if !old.entities.contains(&slot)
+                && let Some(Some(node)) = self.nodes.get_mut(slot as usize)
+            {
+                node.owners += 1;
+            }
+            new_state.entities.insert(slot);
+        }
+        for edge in derived.edges {
+            let (Some(from), Some(to)) = (self.ids.get(&edge.from), self.ids.get(&edge.to)) else {
+                continue;
+            };
+            new_state.edges.insert((*from, edge.kind, *to));
+        }
+        for &(from, kind, to) in old.edges.difference(&new_state.edges) {
+            diff.removed_edges
+                .push((self.id_of(from), kind, self.id_of(to)));
+            self.remove_edge(from, kind, to);
+        }
+        for &(from, kind, to) in new_state.edges.difference(&old.edges) {
+            diff.added_edges
+                .push((self.id_of(from), kind, self.id_of(to)));
+            self.add_edge(from, kind, to);
+        }
+        for &slot in old.entities.difference(&new_state.entities) {
+            let Some(Some(node)) = self.nodes.get_mut(slot as usize) else {
+                continue;
+            };
+            node.owners = node.owners.saturating_sub(1);
+            if node.owners > 0 {
+                continue;
+            }
+            // Edges of other units that still touch the entity go with it.
+            let dangling: Vec<(Slot, EdgeKind, Slot)> = self.out[slot as usize]
+                .iter()
+                .map(|(to, kind)| (slot, *kind, *to))
+                .chain(
+                    self.inc[slot as usize]
+                        .iter()
+                        .map(|(from, kind)| (*from, *kind, slot)),
+                )
+                .collect();
+            for (from, kind, to) in dangling {
+                diff.removed_edges
+                    .push((self.id_of(from), kind, self.id_of(to)));
+                self.remove_edge(from, kind, to);
+                for state in self.units.values_mut() {
+                    state.edges.remove(&(from, kind, to));
+                }
+            }
+            if let Some(node) = self.nodes[slot as usize].take() {
+                self.ids.remove(&node.entity.id);
+                if let Some(set) = self.by_kind.get_mut(&node.entity.kind) {
+                    set.remove(&slot);
+                }
+                diff.removed_entities.push(node.entity.id);
+            }
+            self.free.push(slot);
+        }
+        self.units.insert(unit, new_state);
+        diff
+    }
+
+    /// Neighbours of a slot (both directions) with the edge and its direction (true = out).
+    pub fn neighbours(&self, slot: Slot) -> Vec<(Slot, EdgeKind, bool)> {
+        self.out_edges(slot)
+            .iter()
+            .map(|(to, kind)| (*to, *kind, true))
+            .chain(
+                self.in_edges(slot)
+                    .iter()
+                    .map(|(from, kind)| (*from, *kind, false)),
+            )
+            .collect()
+    }
+}
