@@ -1,0 +1,100 @@
+//! Executables: Go build information and cargo-auditable dependency lists.
+
+use super::{CatalogContext, FileCatalog, golang, purl};
+use crate::sbom::PackageKind;
+
+const GO_BUILDINFO_MAGIC: &[u8] = b"\xff Go buildinf:";
+const GO_FLAG_INLINE_STRINGS: u8 = 0x2;
+/// The modinfo text is framed by 16-byte sentinels.
+const MODINFO_SENTINEL_BYTES: usize = 16;
+/// Bound on one decompressed cargo-auditable JSON document.
+const AUDITABLE_JSON_LIMIT: usize = 8 * 1024 * 1024;
+
+pub(super) fn is_elf(magic: &[u8]) -> bool {
+    magic.starts_with(b"\x7fELF")
+}
+
+pub(super) fn catalog(content: &[u8], context: &CatalogContext<'_>) -> FileCatalog {
+    let mut catalog = FileCatalog::default();
+    if !is_elf(content) {
+        return catalog;
+    }
+    match go_build_info(content) {
+        Ok(Some((go_version, modinfo))) => catalog.packages.extend(golang::packages_from_modinfo(
+            &go_version,
+            &modinfo,
+            context,
+        )),
+        Ok(None) => {}
+        Err(reason) => catalog.issue(context.location, None, reason),
+    }
+    match auditable_info::audit_info_from_slice(content, AUDITABLE_JSON_LIMIT) {
+        Ok(info) => {
+            for dependency in info.packages {
+                if !matches!(dependency.source, auditable_serde::Source::CratesIo) {
+                    continue;
+                }
+                let version = dependency.version.to_string();
+                let purl = purl::build("cargo", None, &dependency.name, &version, &[]);
+                catalog.packages.push(context.package(
+                    PackageKind::Cargo,
+                    dependency.name,
+                    version,
+                    purl,
+                ));
+            }
+        }
+        Err(auditable_info::Error::NoAuditData) => {}
+        Err(error) => catalog.issue(
+            context.location,
+            None,
+            format!("unreadable cargo-auditable data: {error}"),
+        ),
+    }
+    catalog
+}
+
+/// Finds the build-info blob the way Go's debug/buildinfo does: the magic at a 16-byte-aligned
+/// offset. Go >= 1.18 stores both strings inline after the 32-byte header.
+fn go_build_info(content: &[u8]) -> Result<Option<(String, String)>, String> {
+    let Some(start) = (0..content.len().saturating_sub(32))
+        .step_by(16)
+        .find(|offset| content[*offset..].starts_with(GO_BUILDINFO_MAGIC))
+    else {
+        return Ok(None);
+    };
+    let flags = content[start + 15];
+    if flags & GO_FLAG_INLINE_STRINGS == 0 {
+        return Err("Go build info from a toolchain older than 1.18 is not read".to_string());
+    }
+    let mut cursor = start + 32;
+    let version = read_varint_string(content, &mut cursor).ok_or("truncated Go version string")?;
+    let raw_modinfo = read_varint_string(content, &mut cursor).ok_or("truncated Go modinfo")?;
+    let modinfo = if raw_modinfo.len() >= 2 * MODINFO_SENTINEL_BYTES + 1 {
+        raw_modinfo[MODINFO_SENTINEL_BYTES..raw_modinfo.len() - MODINFO_SENTINEL_BYTES].to_string()
+    } else {
+        String::new()
+    };
+    Ok(Some((version, modinfo)))
+}
+
+fn read_varint_string(content: &[u8], cursor: &mut usize) -> Option<String> {
+    let mut length: u64 = 0;
+    let mut shift = 0u32;
+    loop {
+        let byte = *content.get(*cursor)?;
+        *cursor += 1;
+        length |= u64::from(byte & 0x7f).checked_shl(shift)?;
+        if byte & 0x80 == 0 {
+            break;
+        }
+        shift += 7;
+        if shift > 63 {
+            return None;
+        }
+    }
+    let length = usize::try_from(length).ok()?;
+    let bytes = content.get(*cursor..cursor.checked_add(length)?)?;
+    *cursor += length;
+    Some(String::from_utf8_lossy(bytes).into_owned())
+}
