@@ -86,7 +86,8 @@ pub(super) fn catalog_npm_lock(content: &[u8], context: &CatalogContext<'_>) -> 
         let Some(dependencies) = dependencies.as_object() else {
             continue;
         };
-        for (name, entry) in dependencies {
+        for (key, entry) in dependencies {
+            let name = key.rsplit("node_modules/").next().unwrap_or(key);
             if let Some(version) = entry.get("version").and_then(|v| v.as_str()) {
                 let (real_name, real_version) = resolve_alias(name, version);
                 if seen.insert((real_name.to_string(), real_version.to_string())) {
@@ -121,14 +122,20 @@ pub(super) fn catalog_package_json(content: &[u8], context: &CatalogContext<'_>)
     catalog
 }
 
+/// yarn classic (`version "1.0.0"`) and berry (`version: 1.0.0`) lockfiles share their shape:
+/// an unindented line of comma-separated `name@range` keys, then indented fields. Berry files
+/// are YAML but may repeat a key, which YAML parsers refuse, so both are read line by line.
 pub(super) fn catalog_yarn_lock(content: &[u8], context: &CatalogContext<'_>) -> FileCatalog {
-    let text = String::from_utf8_lossy(content);
-    if text.contains("\n__metadata:") || text.starts_with("__metadata:") {
-        return catalog_yarn_berry(&text, context);
+    struct Block {
+        line: u64,
+        name: Option<String>,
+        version: Option<String>,
+        is_workspace: bool,
     }
+    let text = String::from_utf8_lossy(content);
     let mut catalog = FileCatalog::default();
     let mut seen = BTreeSet::new();
-    let mut current_name: Option<String> = None;
+    let mut blocks: Vec<Block> = Vec::new();
     for (index, line) in text.lines().enumerate() {
         if line.starts_with('#') || line.trim().is_empty() {
             continue;
@@ -140,84 +147,48 @@ pub(super) fn catalog_yarn_lock(content: &[u8], context: &CatalogContext<'_>) ->
                 .next()
                 .unwrap_or_default();
             let spec = first_spec.trim().trim_matches('"');
-            current_name = split_name_at_version(spec).map(|(name, _)| name.to_string());
-            if current_name.is_none() {
-                catalog.issue(
-                    context.location,
-                    Some(index as u64 + 1),
-                    format!("entry {spec:?} has no name@range"),
-                );
-            }
+            blocks.push(Block {
+                line: index as u64 + 1,
+                name: split_name_at_version(spec).map(|(name, _)| name.to_string()),
+                version: None,
+                is_workspace: spec == "__metadata"
+                    || spec.contains("@workspace:")
+                    || spec.contains("@link:"),
+            });
             continue;
         }
-        let Some(version) = line.strip_prefix("  version ") else {
+        let Some(block) = blocks.last_mut() else {
             continue;
         };
-        let Some(name) = current_name.as_deref() else {
-            continue;
-        };
-        let version = version.trim().trim_matches('"');
-        if seen.insert((name.to_string(), version.to_string())) {
-            catalog.packages.push(npm_package(context, name, version));
+        let field = line.trim_start();
+        if let Some(value) = field
+            .strip_prefix("version:")
+            .or_else(|| field.strip_prefix("version "))
+        {
+            if line.len() - field.len() == 2 {
+                block.version = Some(value.trim().trim_matches('"').to_string());
+            }
+        } else if let Some(value) = field.strip_prefix("resolution:") {
+            block.is_workspace |= value.contains("@workspace:") || value.contains("@link:");
         }
     }
-    catalog
-}
-
-fn catalog_yarn_berry(text: &str, context: &CatalogContext<'_>) -> FileCatalog {
-    let mut catalog = FileCatalog::default();
-    let document: serde_yaml_ng::Value = match serde_yaml_ng::from_str(text) {
-        Ok(document) => document,
-        Err(error) => {
-            let line = error.location().map(|l| l.line() as u64);
-            catalog.issue(context.location, line, format!("not YAML: {error}"));
-            return catalog;
-        }
-    };
-    let Some(entries) = document.as_mapping() else {
-        return catalog;
-    };
-    let mut seen = BTreeSet::new();
-    for (key, entry) in entries {
-        let Some(key) = key.as_str() else { continue };
-        if key == "__metadata" {
+    for block in blocks {
+        if block.is_workspace {
             continue;
         }
-        let resolution = entry
-            .get("resolution")
-            .and_then(|r| r.as_str())
-            .unwrap_or(key);
-        if resolution.contains("@workspace:") || resolution.contains("@link:") {
-            continue;
-        }
-        let first_spec = key.split(',').next().unwrap_or_default().trim();
-        let Some((name, _)) = split_name_at_version(first_spec) else {
-            continue;
-        };
-        let Some(version) = entry.get("version").map(yaml_scalar) else {
+        let (Some(name), Some(version)) = (block.name, block.version) else {
             catalog.issue(
                 context.location,
-                None,
-                format!("entry {key:?} has no version"),
+                Some(block.line),
+                "entry without name@range and version",
             );
             continue;
         };
-        if seen.insert((name.to_string(), version.clone())) {
-            catalog.packages.push(npm_package(context, name, &version));
+        if seen.insert((name.clone(), version.clone())) {
+            catalog.packages.push(npm_package(context, &name, &version));
         }
     }
     catalog
-}
-
-fn yaml_scalar(value: &serde_yaml_ng::Value) -> String {
-    match value {
-        serde_yaml_ng::Value::String(text) => text.clone(),
-        serde_yaml_ng::Value::Number(number) => number.to_string(),
-        other => serde_yaml_ng::to_string(other)
-            .unwrap_or_default()
-            .trim()
-            .to_string(),
-    }
 }
 
 /// pnpm v5 keys `/name/1.0.0_peer`, v6 `/name@1.0.0(peer)`, v9 `name@1.0.0(peer)`.
