@@ -15,3 +15,16 @@ pub use layer::{
 };
 pub use limits::Limits;
 pub use sbom::{CatalogIssue, LayerInfo, OsInfo, Package, PackageKind, Sbom};
+pub mod cache;
+pub mod matching;
+pub mod progress;
+pub mod report;
+pub mod scan;
+pub mod source;
+
+pub use cache::ScanCache;
+pub use matching::{Severity, Vulnerability, VulnerabilityMatcher};
+pub use progress::{LineProgress, NoProgress, Progress, ProgressEvent, stderr_progress};
+pub use report::{OutputFormat, ReportOptions, write_report};
+pub use scan::{FindingFilter, ScanOptions, ScanReport, build_sbom, match_sbom, scan_image};
+pub use source::{ImageReference, Platform, RegistryCredentials};
