@@ -4,6 +4,7 @@
 
 pub mod catalog;
 pub mod error;
+pub mod fuzzing;
 pub mod layer;
 pub mod limits;
 pub mod sbom;

@@ -54,22 +54,30 @@ pub(super) fn catalog(content: &[u8], context: &CatalogContext<'_>) -> FileCatal
     catalog
 }
 
-/// Finds the build-info blob the way Go's debug/buildinfo does: the magic at a 16-byte-aligned
-/// offset. Go >= 1.18 stores both strings inline after the 32-byte header.
+/// Reads the `.go.buildinfo` section (Go >= 1.18 stores both strings inline after its
+/// 32-byte header). Looking the section up by name, instead of scanning the whole file for the
+/// magic as Go's own reader does, keeps non-Go executables cheap.
 fn go_build_info(content: &[u8]) -> Result<Option<(String, String)>, String> {
-    let Some(start) = (0..content.len().saturating_sub(32))
-        .step_by(16)
-        .find(|offset| content[*offset..].starts_with(GO_BUILDINFO_MAGIC))
-    else {
+    use object::{Object, ObjectSection};
+    let Ok(file) = object::File::parse(content) else {
         return Ok(None);
     };
-    let flags = content[start + 15];
+    let Some(section) = file.section_by_name(".go.buildinfo") else {
+        return Ok(None);
+    };
+    let data = section
+        .data()
+        .map_err(|error| format!("unreadable .go.buildinfo section: {error}"))?;
+    if !data.starts_with(GO_BUILDINFO_MAGIC) || data.len() < 32 {
+        return Err(".go.buildinfo section without the build-info magic".to_string());
+    }
+    let flags = data[15];
     if flags & GO_FLAG_INLINE_STRINGS == 0 {
         return Err("Go build info from a toolchain older than 1.18 is not read".to_string());
     }
-    let mut cursor = start + 32;
-    let version = read_varint_string(content, &mut cursor).ok_or("truncated Go version string")?;
-    let raw_modinfo = read_varint_string(content, &mut cursor).ok_or("truncated Go modinfo")?;
+    let mut cursor = 32;
+    let version = read_varint_string(data, &mut cursor).ok_or("truncated Go version string")?;
+    let raw_modinfo = read_varint_string(data, &mut cursor).ok_or("truncated Go modinfo")?;
     let modinfo = if raw_modinfo.len() >= 2 * MODINFO_SENTINEL_BYTES + 1 {
         raw_modinfo[MODINFO_SENTINEL_BYTES..raw_modinfo.len() - MODINFO_SENTINEL_BYTES].to_string()
     } else {
