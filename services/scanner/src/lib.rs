@@ -22,6 +22,7 @@ pub mod progress;
 pub mod report;
 pub mod scan;
 pub mod source;
+pub mod vulndb_matcher;
 
 pub use cache::ScanCache;
 pub use matching::{Severity, Vulnerability, VulnerabilityMatcher};
@@ -29,3 +30,4 @@ pub use progress::{LineProgress, NoProgress, Progress, ProgressEvent, stderr_pro
 pub use report::{OutputFormat, ReportOptions, write_report};
 pub use scan::{FindingFilter, ScanOptions, ScanReport, build_sbom, match_sbom, scan_image};
 pub use source::{ImageReference, Platform, RegistryCredentials};
+pub use vulndb_matcher::VulnDbMatcher;

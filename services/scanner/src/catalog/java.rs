@@ -240,7 +240,7 @@ fn walk_archive(
             catalog.issue(location, None, format!("unreadable entry #{index}"));
             continue;
         };
-        let name = member.name().map(|n| n.to_string()).unwrap_or_default();
+        let name = member.name().to_string();
         let declared = member.size();
         let is_pom = name.starts_with("META-INF/maven/") && name.ends_with("/pom.properties");
         let is_manifest = name.eq_ignore_ascii_case("META-INF/MANIFEST.MF");
