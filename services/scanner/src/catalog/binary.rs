@@ -78,7 +78,7 @@ fn go_build_info(content: &[u8]) -> Result<Option<(String, String)>, String> {
     let mut cursor = 32;
     let version = read_varint_string(data, &mut cursor).ok_or("truncated Go version string")?;
     let raw_modinfo = read_varint_string(data, &mut cursor).ok_or("truncated Go modinfo")?;
-    let modinfo = if raw_modinfo.len() >= 2 * MODINFO_SENTINEL_BYTES + 1 {
+    let modinfo = if raw_modinfo.len() > 2 * MODINFO_SENTINEL_BYTES {
         raw_modinfo[MODINFO_SENTINEL_BYTES..raw_modinfo.len() - MODINFO_SENTINEL_BYTES].to_string()
     } else {
         String::new()

@@ -231,7 +231,7 @@ mod tests {
 
     #[test]
     fn byte_budget_allows_exact_size_and_refuses_one_more() {
-        let data = vec![7u8; 100];
+        let data = [7u8; 100];
         let mut exact = ByteBudget::new(&data[..], 100, "layer");
         let mut sink = Vec::new();
         assert_eq!(exact.read_to_end(&mut sink).ok(), Some(100));

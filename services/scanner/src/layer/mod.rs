@@ -55,10 +55,13 @@ pub struct ImageFilesystem {
     /// For each OS package database path: the (name, version) pairs each layer's copy held, so
     /// a package can be attributed to the layer that installed it rather than the last layer
     /// that rewrote the database.
-    database_history: BTreeMap<String, Vec<(usize, BTreeSet<(String, String)>)>>,
+    database_history: BTreeMap<String, DatabaseHistory>,
     image_bytes: u64,
     issues: Vec<CatalogIssue>,
 }
+
+/// For one database path: each layer's copy as the set of (name, version) it listed.
+type DatabaseHistory = Vec<(usize, BTreeSet<(String, String)>)>;
 
 /// The compression of a layer blob, from its first bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -457,11 +460,12 @@ impl ImageFilesystem {
         let mut issues = self.issues;
         for (path, node) in self.tree.iter() {
             match &node.captured {
-                Some(Captured::Os(source, os)) => {
-                    if best_os.as_ref().is_none_or(|(best, _)| source < best) {
-                        best_os = Some((*source, os.clone()));
-                    }
+                Some(Captured::Os(source, os))
+                    if best_os.as_ref().is_none_or(|(best, _)| source < best) =>
+                {
+                    best_os = Some((*source, os.clone()));
                 }
+                Some(Captured::Os(..)) => {}
                 Some(Captured::Packages { file_type, catalog }) => {
                     let FileCatalog {
                         packages: found,
@@ -516,7 +520,7 @@ impl ImageFilesystem {
 
 /// The earliest layer from which the database continuously listed this package.
 fn introducing_layer(
-    history: Option<&Vec<(usize, BTreeSet<(String, String)>)>>,
+    history: Option<&DatabaseHistory>,
     final_layer: usize,
     package: &Package,
 ) -> usize {
