@@ -532,6 +532,174 @@ fn containerd_content_store_serves_the_image_to_the_scanner() {
     let _ = Path::new(&socket);
 }
 
+/// A token server as distribution's token auth expects: Basic credentials in, an RS256 JWT
+/// (signed by `openssl dgst`, certificate chain in `x5c`) out, for the requested scope.
+fn start_token_server(key: PathBuf, certificate_der: Vec<u8>, password: &'static str) -> String {
+    use base64::Engine;
+    use std::io::{BufRead, BufReader, Write};
+    let listener = TcpListener::bind("127.0.0.1:0").expect("token listener");
+    let address = listener.local_addr().expect("address").to_string();
+    std::thread::spawn(move || {
+        let url_safe = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let standard = base64::engine::general_purpose::STANDARD;
+        for stream in listener.incoming().take(200) {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().expect("clone stream"));
+            let mut request_line = String::new();
+            let _ = reader.read_line(&mut request_line);
+            let mut authorized = false;
+            loop {
+                let mut header = String::new();
+                if reader.read_line(&mut header).unwrap_or(0) == 0 || header.trim().is_empty() {
+                    break;
+                }
+                if let Some(value) = header
+                    .trim()
+                    .strip_prefix("Authorization: Basic ")
+                    .or_else(|| header.trim().strip_prefix("authorization: Basic "))
+                {
+                    authorized = standard.decode(value).ok().as_deref()
+                        == Some(format!("scanner:{password}").as_bytes());
+                }
+            }
+            if !authorized {
+                let _ = stream.write_all(
+                    b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                );
+                continue;
+            }
+            let scope = request_line
+                .split(['?', '&', ' '])
+                .find_map(|part| part.strip_prefix("scope="))
+                .unwrap_or_default()
+                .replace("%3A", ":")
+                .replace("%2C", ",")
+                .replace("%2F", "/");
+            let access: Vec<serde_json::Value> = scope
+                .split(' ')
+                .filter_map(|item| {
+                    let mut parts = item.splitn(3, ':');
+                    let (kind, name, actions) = (parts.next()?, parts.next()?, parts.next()?);
+                    Some(serde_json::json!({"type": kind, "name": name, "actions": actions.split(',').collect::<Vec<_>>()}))
+                })
+                .collect();
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0);
+            let header = serde_json::json!({"alg": "RS256", "typ": "JWT", "x5c": [standard.encode(&certificate_der)]});
+            let claims = serde_json::json!({
+                "iss": "palisade-test-issuer", "sub": "scanner", "aud": "palisade-registry",
+                "exp": now + 300, "nbf": now - 10, "iat": now, "jti": format!("{now}-{}", access.len()), "access": access,
+            });
+            let signing_input = format!(
+                "{}.{}",
+                url_safe.encode(header.to_string()),
+                url_safe.encode(claims.to_string())
+            );
+            let input_path = key.with_extension(format!("input-{now}-{}", std::process::id()));
+            std::fs::write(&input_path, &signing_input).expect("signing input");
+            let signature = Command::new("openssl")
+                .args(["dgst", "-sha256", "-sign"])
+                .arg(&key)
+                .arg(&input_path)
+                .output()
+                .expect("openssl dgst");
+            let token = format!("{signing_input}.{}", url_safe.encode(&signature.stdout));
+            let body =
+                serde_json::json!({"token": token, "access_token": token, "expires_in": 300})
+                    .to_string();
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    address
+}
+
+#[test]
+fn registry_with_token_auth_serves_the_image_to_the_scanner() {
+    require(&[
+        ("docker-registry", "docker-registry"),
+        ("openssl", "openssl"),
+    ]);
+    let fixture = fixture();
+    let directory = tempfile::tempdir().expect("registry dir");
+    let key = directory.path().join("token.key");
+    let certificate = directory.path().join("token.crt");
+    run(Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=palisade-test-token",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&certificate));
+    let der_path = directory.path().join("token.der");
+    run(Command::new("openssl")
+        .args(["x509", "-outform", "DER", "-in"])
+        .arg(&certificate)
+        .arg("-out")
+        .arg(&der_path));
+    let password = "t0ken-palisade";
+    let token_address = start_token_server(key, std::fs::read(&der_path).expect("der"), password);
+    let port = free_port();
+    let address = format!("127.0.0.1:{port}");
+    let config = format!(
+        "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {address}\nauth:\n  token:\n    realm: http://{token_address}/token\n    service: palisade-registry\n    issuer: palisade-test-issuer\n    rootcertbundle: {}\n",
+        directory.path().join("data").display(),
+        certificate.display()
+    );
+    let config_path = directory.path().join("config.yml");
+    std::fs::write(&config_path, config).expect("registry config");
+    let _registry = ChildGuard(
+        Command::new("docker-registry")
+            .arg("serve")
+            .arg(&config_path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start docker-registry"),
+    );
+    wait_until("docker-registry", Duration::from_secs(20), || {
+        std::net::TcpStream::connect(&address).is_ok()
+    });
+    let destination = format!("docker://{address}/palisade/debian:{TAG}");
+    run(Command::new("skopeo").args([
+        "copy",
+        "--dest-tls-verify=false",
+        "--dest-creds",
+        &format!("scanner:{password}"),
+        &format!("oci:{}:{TAG}", fixture.root.join("oci").display()),
+        &destination,
+    ]));
+    let mut options = ScanOptions::new(destination);
+    options.insecure_registries = vec![address.clone()];
+    options.registry_credentials = vec![RegistryCredentials {
+        registry: address.clone(),
+        username: "scanner".to_string(),
+        password: password.to_string(),
+    }];
+    let sbom = assert_scan_matches_rootfs(options.clone(), 2);
+    assert_second_layer_content(&sbom);
+    let mut wrong = options;
+    wrong.registry_credentials[0].password = "wrong".to_string();
+    let refused = runtime()
+        .block_on(build_sbom(&wrong))
+        .expect_err("a wrong password must fail");
+    assert!(matches!(refused, ScanError::Registry { .. }), "{refused}");
+}
+
 /// A matcher over a fixed list of (package, fixed version) findings, standing in for the
 /// vulnerability database to check the re-matching seam.
 struct ListMatcher(Vec<(&'static str, &'static str, &'static str)>);
