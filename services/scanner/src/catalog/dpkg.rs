@@ -134,6 +134,6 @@ mod tests {
         assert_eq!(package.source_name.as_deref(), Some("util-linux"));
         assert_eq!(package.source_version.as_deref(), Some("2.38.1-5+deb12u3"));
         assert_eq!(catalog.issues.len(), 1);
-        assert_eq!(catalog.issues[0].line, Some(11));
+        assert_eq!(catalog.issues[0].line, Some(12));
     }
 }

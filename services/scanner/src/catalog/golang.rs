@@ -101,3 +101,43 @@ pub(super) fn packages_from_modinfo(
     }
     packages
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::limits::Limits;
+
+    #[test]
+    fn modinfo_dependencies_replacements_and_stdlib() {
+        let modinfo = "path\texample.com/app/cmd/app\nmod\texample.com/app\tv1.2.3\th1:abc=\ndep\tgolang.org/x/net\tv0.7.0\th1:x=\n=>\tgolang.org/x/net\tv0.17.0\th1:y=\ndep\tgithub.com/pkg/errors\tv0.9.1\th1:z=\nbuild\t-compiler=gc\n";
+        let limits = Limits::default();
+        let context = CatalogContext {
+            location: "/app",
+            limits: &limits,
+        };
+        let packages = packages_from_modinfo("go1.21.5", modinfo, &context);
+        let found: Vec<(&str, &str)> = packages
+            .iter()
+            .map(|p| (p.name.as_str(), p.version.as_str()))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                ("example.com/app", "v1.2.3"),
+                ("golang.org/x/net", "v0.17.0"),
+                ("github.com/pkg/errors", "v0.9.1"),
+                ("stdlib", "v1.21.5")
+            ]
+        );
+        assert_eq!(packages[1].purl, "pkg:golang/golang.org/x/net@v0.17.0");
+        let devel = packages_from_modinfo(
+            "go1.22.0 X:boringcrypto",
+            "mod\texample.com/app\t(devel)\t\n",
+            &context,
+        );
+        assert_eq!(
+            devel.iter().map(|p| p.version.as_str()).collect::<Vec<_>>(),
+            ["v1.22.0"]
+        );
+    }
+}

@@ -195,11 +195,15 @@ pub(super) fn catalog_yarn_lock(content: &[u8], context: &CatalogContext<'_>) ->
 fn parse_pnpm_key(key: &str) -> Option<(String, String)> {
     let trimmed = key.trim_start_matches('/');
     let without_peers = trimmed.split('(').next().unwrap_or(trimmed);
-    if let Some((name, version)) = split_name_at_version(without_peers) {
+    // v5: the last path segment is the version (peers follow an underscore).
+    if let Some((name, version)) = without_peers.rsplit_once('/')
+        && version.starts_with(|c: char| c.is_ascii_digit())
+        && !name.get(1..).unwrap_or_default().contains('@')
+    {
+        let version = version.split('_').next().unwrap_or(version);
         return Some((name.to_string(), version.to_string()));
     }
-    let (name, version) = without_peers.rsplit_once('/')?;
-    let version = version.split('_').next().unwrap_or(version);
+    let (name, version) = split_name_at_version(without_peers)?;
     Some((name.to_string(), version.to_string()))
 }
 

@@ -450,6 +450,38 @@ mod tests {
     }
 
     #[test]
+    fn platform_selection_skips_attestations_and_names_what_exists() {
+        let descriptor = |digest: &str, os: &str, architecture: &str| Descriptor {
+            digest: digest.to_string(),
+            platform: Some(DescriptorPlatform {
+                os: os.into(),
+                architecture: architecture.into(),
+                variant: None,
+            }),
+            ..Descriptor::default()
+        };
+        let index = [
+            descriptor("sha256:att", "unknown", "unknown"),
+            descriptor("sha256:arm", "linux", "arm64"),
+            descriptor("sha256:amd", "linux", "amd64"),
+        ];
+        let amd64: Platform = "linux/amd64".parse().expect("platform");
+        assert_eq!(
+            select_platform(&index, &amd64, "x").ok().map(|d| d.digest),
+            Some("sha256:amd".to_string())
+        );
+        let s390x: Platform = "linux/s390x".parse().expect("platform");
+        let error = select_platform(&index, &s390x, "x")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            error.contains("linux/arm64") && error.contains("linux/amd64"),
+            "{error}"
+        );
+    }
+
+    #[test]
     fn digests_that_could_walk_paths_are_refused() {
         assert!(validate_digest("sha256:../../../../etc/passwd").is_err());
         assert!(validate_digest(&format!("sha256:{}", "a".repeat(64))).is_ok());
