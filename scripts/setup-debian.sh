@@ -12,9 +12,15 @@ want_test=false
 here=$(cd "$(dirname "$0")/.." && pwd)
 
 # System packages: build needs, then test needs.
-packages=(protobuf-compiler libprotobuf-dev pkg-config curl ca-certificates)
+# protoc for the contract; zlib and zstd for image layers; clang, llvm, libbpf and bpftool for the
+# node agent's eBPF programs.
+packages=(protobuf-compiler libprotobuf-dev pkg-config curl ca-certificates zlib1g-dev libzstd-dev
+  clang llvm libbpf-dev bpftool)
 if $want_test; then
-  packages+=(python3 python3-venv)
+  # Python clients and format validators; real images (a Debian rootfs, OCI tools, a registry,
+  # containerd and runc); busybox for the agent's containers.
+  packages+=(python3 python3-venv debootstrap skopeo umoci docker-registry apache2-utils
+    containerd runc openssl binutils busybox-static)
 fi
 
 missing=()
@@ -39,7 +45,7 @@ command -v cargo >/dev/null || { echo "setup: cargo not found: install a Rust to
 if $want_test; then
   # Clients the project did not write, for the interoperability tests, in a private venv.
   venv="$here/target/e2e-venv"
-  if [ ! -x "$venv/bin/python3" ] || ! "$venv/bin/python3" -c "import grpc, grpc_health, grpc_reflection" 2>/dev/null; then
+  if [ ! -x "$venv/bin/python3" ] || ! "$venv/bin/python3" -c "import grpc, grpc_health, grpc_reflection, cyclonedx, spdx_tools" 2>/dev/null; then
     echo "setup: installing Python test clients into $venv"
     python3 -m venv "$venv"
     "$venv/bin/pip" install -q --disable-pip-version-check -r "$here/e2e/python/requirements.txt"

@@ -1,0 +1,90 @@
+//! Applying a layer that arrives as an async byte stream (registry, containerd): the stream is
+//! fed through a bounded channel to a blocking thread that decompresses and walks it, so
+//! network and decompression overlap and memory stays bounded.
+
+use std::io::Read;
+
+use bytes::Bytes;
+use futures::{Stream, StreamExt};
+
+use super::{HashingReader, ResolvedLayer};
+use crate::error::{Result, ScanError};
+use crate::layer::{ImageFilesystem, LayerStats};
+
+/// Chunks in flight between the network and the decompressor.
+const CHANNEL_CHUNKS: usize = 64;
+
+struct ChannelReader {
+    receiver: tokio::sync::mpsc::Receiver<std::io::Result<Bytes>>,
+    current: Bytes,
+}
+
+impl Read for ChannelReader {
+    fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
+        while self.current.is_empty() {
+            match self.receiver.blocking_recv() {
+                Some(Ok(chunk)) => self.current = chunk,
+                Some(Err(error)) => return Err(error),
+                None => return Ok(0),
+            }
+        }
+        let count = buffer.len().min(self.current.len());
+        buffer[..count].copy_from_slice(&self.current[..count]);
+        self.current = self.current.slice(count..);
+        Ok(count)
+    }
+}
+
+/// Streams one layer into `filesystem` and verifies its digest. The filesystem moves to the
+/// blocking thread and back.
+pub(crate) async fn apply_streamed_layer<S>(
+    mut filesystem: ImageFilesystem,
+    layer: &ResolvedLayer,
+    mut stream: S,
+) -> Result<(ImageFilesystem, LayerStats, u64)>
+where
+    S: Stream<Item = std::io::Result<Bytes>> + Unpin + Send,
+{
+    let (sender, receiver) = tokio::sync::mpsc::channel(CHANNEL_CHUNKS);
+    let layer_name = layer.info.digest.clone();
+    let worker = tokio::task::spawn_blocking(move || {
+        let mut reader = HashingReader::new(ChannelReader {
+            receiver,
+            current: Bytes::new(),
+        });
+        let applied = filesystem.apply_layer(&layer_name, &mut reader);
+        let finished = applied.and_then(|stats| {
+            reader
+                .finish()
+                .map(|(digest, bytes)| (stats, digest, bytes))
+                .map_err(|error| ScanError::LayerFormat {
+                    layer: layer_name.clone(),
+                    reason: format!("download failed: {error}"),
+                })
+        });
+        (filesystem, finished)
+    });
+    while let Some(chunk) = stream.next().await {
+        let failed = chunk.is_err();
+        if sender.send(chunk).await.is_err() || failed {
+            break; // the walker stopped (an error it will report) or the download failed
+        }
+    }
+    drop(sender);
+    let (filesystem, finished) = worker.await.map_err(|error| ScanError::LayerFormat {
+        layer: layer.info.digest.clone(),
+        reason: format!("layer worker failed: {error}"),
+    })?;
+    let (stats, actual, bytes) = finished?;
+    if let Some(expected) = &layer.expected_digest
+        && expected.starts_with("sha256:")
+        && *expected != actual
+    {
+        return Err(ScanError::DigestMismatch {
+            what: format!("layer {}", layer.info.digest),
+            expected: expected.clone(),
+            actual,
+        });
+    }
+    Ok((filesystem, stats, bytes))
+}
