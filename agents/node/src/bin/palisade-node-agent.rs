@@ -1,0 +1,2 @@
+//! Standalone node agent; the same entry point as `palisade agent`.
+fn main() {}
