@@ -12,6 +12,7 @@ pub mod container;
 pub mod decode;
 pub mod error;
 pub mod event;
+pub mod fields;
 pub mod process;
 pub mod record;
 pub mod sensor;
