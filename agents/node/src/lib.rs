@@ -7,6 +7,7 @@
 //! container -> pod) -> rules -> alert handling (scope, aggregate, rate-limit) -> outputs
 //! (Falco JSON on stdout, spool -> agent stream).
 
+pub mod alerts;
 pub mod cgroup;
 pub mod container;
 pub mod decode;
