@@ -17,6 +17,7 @@ pub mod fields;
 pub mod process;
 pub mod record;
 pub mod sensor;
+pub mod spool;
 pub mod state;
 pub mod syscalls;
 
