@@ -7,18 +7,25 @@
 //! container -> pod) -> rules -> alert handling (scope, aggregate, rate-limit) -> outputs
 //! (Falco JSON on stdout, spool -> agent stream).
 
+pub mod agent;
 pub mod alerts;
 pub mod cgroup;
 pub mod container;
 pub mod decode;
 pub mod error;
+pub mod engine;
 pub mod event;
 pub mod fields;
+pub mod hold;
+pub mod metrics;
+pub mod pipeline;
 pub mod process;
 pub mod record;
 pub mod sensor;
 pub mod spool;
 pub mod state;
+pub mod stream;
 pub mod syscalls;
 
+pub use agent::{AgentArgs, SensorChoice, run};
 pub use error::{AgentError, RecordError};
