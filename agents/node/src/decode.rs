@@ -169,6 +169,44 @@ pub fn fd_info(record: &Record<'_>, evt_type: &str, fd_num: i64) -> Option<FdInf
     })
 }
 
+/// A connect that failed (or is in progress) may leave the socket without its peer: take
+/// the peer from the address the caller passed, so the attempt is still attributed.
+pub fn fill_peer_from_sockaddr(fd: &mut FdInfo, sockaddr: Option<&SockAddr>) {
+    let (Some(sock), Some(SockAddr::Ip(endpoint))) = (fd.sock.as_mut(), sockaddr) else {
+        return;
+    };
+    if sock.remote_port != 0 {
+        return;
+    }
+    sock.remote_port = endpoint.port;
+    match endpoint.ip {
+        IpAddr::V4(address) if sock.family == 2 => sock.remote_addr[..4].copy_from_slice(&address.octets()),
+        IpAddr::V6(address) if sock.family == 10 => sock.remote_addr = address.octets(),
+        _ => return,
+    }
+    let local = endpoint_text(ip_of(sock.family, &sock.local_addr), sock.local_port);
+    fd.name = format!("{local}->{}", endpoint_text(Some(endpoint.ip), endpoint.port));
+    fd.role = Some(SocketRole::Client);
+}
+
+/// Sets the local end's role of an IP socket and renders its name for that role.
+pub fn set_socket_role(fd: &mut FdInfo, role: SocketRole) {
+    let Some(sock) = fd.sock else {
+        return;
+    };
+    if !fd.kind.is_ip() {
+        return;
+    }
+    let local = endpoint_text(ip_of(sock.family, &sock.local_addr), sock.local_port);
+    let remote = endpoint_text(ip_of(sock.family, &sock.remote_addr), sock.remote_port);
+    fd.name = match role {
+        SocketRole::Client => format!("{local}->{remote}"),
+        SocketRole::Server if sock.remote_port == 0 => local,
+        SocketRole::Server => format!("{remote}->{local}"),
+    };
+    fd.role = Some(role);
+}
+
 /// The descriptor number a syscall record is about.
 pub fn fd_number(evt_type: &str, ret: i64, args: &[u64; 6]) -> i64 {
     match evt_type {

@@ -7,8 +7,11 @@ use std::sync::Arc;
 
 use crate::cgroup::{CgroupResolver, container_from_cgroup_path};
 use crate::container::{ContainerRegistry, Lookup};
-use crate::decode::{argv_from_blob, evt_type_of, fd_info, fd_number, path_from_components, sockaddr_from_raw, text};
-use crate::event::{Container, Event, EventKind, Process};
+use crate::decode::{
+    argv_from_blob, evt_type_of, fd_info, fd_number, fill_peer_from_sockaddr, path_from_components,
+    set_socket_role, sockaddr_from_raw, text,
+};
+use crate::event::{Container, Event, EventKind, FdInfo, Process, SocketRole};
 use crate::process::ProcessTable;
 use crate::record::{Header, Record, flag, kind, param};
 
@@ -59,7 +62,13 @@ pub struct State {
     next_num: u64,
     /// Cgroup ids the resolver did not know and /proc could not name.
     pub unknown_cgroups: u64,
+    /// Which end each socket (by inode) is, learnt from connect and accept, so that a
+    /// duplicated socket keeps its role.
+    socket_roles: std::collections::HashMap<u64, SocketRole>,
 }
+
+/// Most socket roles remembered; the map is cleared when full.
+const SOCKET_ROLES_LIMIT: usize = 1 << 16;
 
 impl State {
     /// A state over these parts.
@@ -71,6 +80,7 @@ impl State {
             clock,
             next_num: 1,
             unknown_cgroups: 0,
+            socket_roles: std::collections::HashMap::new(),
         }
     }
 
@@ -183,6 +193,14 @@ impl State {
             .filter(|item| item.param_type == param::STR)
             .map(|item| text(item.data))
             .collect();
+        let sockaddr = record.first(param::RAW).and_then(sockaddr_from_raw);
+        let mut fd = fd_info(record, evt_type, fd_num);
+        if let Some(descriptor) = fd.as_mut() {
+            if evt_type == "connect" {
+                fill_peer_from_sockaddr(descriptor, sockaddr.as_ref());
+            }
+            self.track_socket_role(evt_type, descriptor);
+        }
         Event {
             num: self.next_num(),
             time_ns,
@@ -194,10 +212,39 @@ impl State {
             args: header.args,
             flags: header.flags,
             process,
-            fd: fd_info(record, evt_type, fd_num),
+            fd,
             strings,
-            sockaddr: record.first(param::RAW).and_then(sockaddr_from_raw),
+            sockaddr,
             container,
+        }
+    }
+
+    /// Remembers the role of sockets made by connect/accept/bind/listen and gives it back to
+    /// the same socket when it is duplicated.
+    fn track_socket_role(&mut self, evt_type: &str, fd: &mut FdInfo) {
+        let Some(ino) = fd.file.map(|file| file.ino) else {
+            return;
+        };
+        if !fd.kind.is_ip() {
+            return;
+        }
+        let role = match evt_type {
+            "connect" => Some(SocketRole::Client),
+            "accept" | "accept4" | "bind" | "listen" => Some(SocketRole::Server),
+            _ => None,
+        };
+        match role {
+            Some(role) => {
+                if self.socket_roles.len() >= SOCKET_ROLES_LIMIT {
+                    self.socket_roles.clear();
+                }
+                self.socket_roles.insert(ino, role);
+            }
+            None => {
+                if let Some(known) = self.socket_roles.get(&ino) {
+                    set_socket_role(fd, *known);
+                }
+            }
         }
     }
 
@@ -286,6 +333,12 @@ impl State {
                     }
                 }
                 sockaddr = record.first(param::RAW).and_then(sockaddr_from_raw);
+                if let Some(descriptor) = fd.as_mut() {
+                    if evt_type == "connect" {
+                        fill_peer_from_sockaddr(descriptor, sockaddr.as_ref());
+                    }
+                    self.track_socket_role(evt_type, descriptor);
+                }
                 if header.ret == 0 && matches!(evt_type, "chdir" | "fchdir") {
                     match (evt_type, &fd, strings.first()) {
                         ("fchdir", Some(directory), _) => process.cwd = directory.name.clone(),

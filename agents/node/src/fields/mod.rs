@@ -258,6 +258,22 @@ impl FieldSource for SyscallSource {
                     values.push(text(&ancestor.exepath));
                 }
             }
+            Field::ProcCaname => {
+                let same_container = |ancestor: &&Process| ancestor.container_id == process.container_id;
+                match &spec.arg {
+                    FieldArg::Index(generation) => {
+                        let in_container: Vec<&Process> = process.ancestors().take_while(same_container).collect();
+                        if let Some(ancestor) = generation.checked_sub(1).and_then(|index| in_container.get(index)) {
+                            values.push(text(&ancestor.name));
+                        }
+                    }
+                    _ => {
+                        for ancestor in process.ancestors().take_while(same_container) {
+                            values.push(text(&ancestor.name));
+                        }
+                    }
+                }
+            }
             Field::ProcApid => {
                 for ancestor in ancestors(process, &spec.arg) {
                     values.push(int(ancestor.pid));
@@ -293,6 +309,10 @@ impl FieldSource for SyscallSource {
                 _ => None,
             })),
             Field::FdConnected => values.extend(fd.and_then(|fd| fd.sock).map(|sock| Value::Bool(sock.remote_port != 0))),
+            Field::FdRole => values.extend(fd.and_then(|fd| fd.role).map(|role| match role {
+                crate::event::SocketRole::Client => text("client"),
+                crate::event::SocketRole::Server => text("server"),
+            })),
             Field::FdNameChanged => values.extend(fd.map(|_| Value::Bool(false))),
             Field::FdCip | Field::FdCnet => {
                 values.extend(fd.and_then(|fd| fd.client()).map(|end| ip_in_net(end.ip)));
