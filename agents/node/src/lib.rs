@@ -26,6 +26,7 @@ pub mod spool;
 pub mod state;
 pub mod stream;
 pub mod syscalls;
+pub mod tetragon;
 
 pub use agent::{AgentArgs, SensorChoice, run};
 pub use error::{AgentError, RecordError};
