@@ -340,8 +340,9 @@ pub fn spawn_alerts(
                     let closed = stage.limiter.flush(now_ns());
                     if !closed.is_empty() {
                         stage.emit_all(closed, &metrics);
-                        stage.flush(&metrics);
                     }
+                    // also refreshes the status file when no alert is raised
+                    stage.flush(&metrics);
                 }
             }
             let remaining = stage.limiter.flush_all();
