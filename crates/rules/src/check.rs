@@ -70,10 +70,11 @@ impl CheckReport {
     }
 }
 
-/// Accepts every field name, for sources whose schema is not available here: conditions are
-/// still parsed and macros and lists resolved.
-struct SyntaxOnlySchema {
-    source: String,
+/// Accepts every field name as a string field, for sources whose schema is not available
+/// here: conditions are still parsed and macros and lists resolved.
+pub struct SyntaxOnlySchema {
+    /// The source name it stands in for.
+    pub source: String,
 }
 
 impl FieldSchema for SyntaxOnlySchema {
@@ -116,7 +117,11 @@ pub fn check(
     diagnostics.extend(loaded.diagnostics.iter().cloned());
     let loader_diagnostics = loaded.diagnostics.len();
 
-    let rule_sources: BTreeSet<String> = loaded.rules.iter().map(|rule| rule.source.clone()).collect();
+    let rule_sources: BTreeSet<String> = loaded
+        .rules
+        .iter()
+        .map(|rule| rule.source.clone())
+        .collect();
     let mut summaries = Vec::new();
     let mut used_macros = BTreeSet::new();
     let mut used_lists = BTreeSet::new();
@@ -217,4 +222,58 @@ pub fn check(
         ExitStatus::Failure
     };
     Ok((report, status))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fields::{ArgRule, FieldInfo, TableSchema};
+
+    #[test]
+    fn every_problem_is_reported_with_file_line_and_item() -> Result<(), RulesError> {
+        let directory = tempfile::tempdir().map_err(RulesError::Output)?;
+        let file = directory.path().join("rules.yaml");
+        std::fs::write(
+            &file,
+            "- macro: m\n  condition: k.a = 1\n- rule: ok\n  desc: d\n  condition: m\n  output: o\n  priority: INFO\n  source: k\n\
+             - rule: bad field\n  desc: d\n  condition: k.nope = 1\n  output: o\n  priority: INFO\n  source: k\n\
+             - rule: bad syntax\n  desc: d\n  condition: k.a = = 1\n  output: o\n  priority: INFO\n  source: k\n\
+             - rule: other source\n  desc: d\n  condition: x.y exists\n  output: o\n  priority: INFO\n  source: unknown_source\n",
+        )
+        .map_err(RulesError::Output)?;
+        let schema = TableSchema::new(
+            "k",
+            vec![FieldInfo {
+                name: "k.a",
+                value_type: crate::fields::ValueType::String,
+                is_list: false,
+                arg: ArgRule::None,
+                description: "",
+            }],
+            &[],
+        );
+        let args = CheckArgs {
+            files: vec![file.clone(), directory.path().join("missing.yaml")],
+            ..CheckArgs::default()
+        };
+        let mut out = Vec::new();
+        let (report, status) = check(&args, &[&schema], &mut out)?;
+        let text = String::from_utf8(out)
+            .map_err(|error| RulesError::Output(std::io::Error::other(error)))?;
+        assert_eq!(status, ExitStatus::Failure);
+        assert_eq!(report.errors(), 3, "{text}");
+        assert!(
+            text.contains(":11:"),
+            "the unknown field is located on its line: {text}"
+        );
+        assert!(
+            text.contains("rule \"bad field\": unknown field \"k.nope\""),
+            "{text}"
+        );
+        assert!(text.contains("rule \"bad syntax\""), "{text}");
+        assert!(text.contains("missing.yaml"), "{text}");
+        assert!(text.contains("warning[unknown_source]"), "{text}");
+        assert!(text.contains("k: 1 rules loaded"), "{text}");
+        Ok(())
+    }
 }

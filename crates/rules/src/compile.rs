@@ -71,7 +71,7 @@ fn parse_number(text: &str) -> Option<i64> {
 }
 
 fn parse_hex_bytes(text: &str) -> Option<Vec<u8>> {
-    if text.is_empty() || text.len() % 2 != 0 {
+    if text.is_empty() || !text.len().is_multiple_of(2) {
         return None;
     }
     (0..text.len())
@@ -379,9 +379,8 @@ impl<'loaded> Compiler<'loaded> {
                 items
                     .iter()
                     .map(|item| {
-                        parse_number(item).ok_or_else(|| {
-                            format!("expected numbers in the list, found {item:?}")
-                        })
+                        parse_number(item)
+                            .ok_or_else(|| format!("expected numbers in the list, found {item:?}"))
                     })
                     .collect::<Result<_, _>>()?,
                 intersects,
@@ -402,7 +401,9 @@ impl<'loaded> Compiler<'loaded> {
                     .iter()
                     .map(|item| match item.as_str() {
                         "true" | "false" => Ok(item.clone()),
-                        other => Err(format!("expected true or false in the list, found {other:?}")),
+                        other => Err(format!(
+                            "expected true or false in the list, found {other:?}"
+                        )),
                     })
                     .collect::<Result<_, _>>()?;
                 let set = StringSet::new(flags);
@@ -488,7 +489,10 @@ impl<'loaded> Compiler<'loaded> {
         })
     }
 
-    fn compile_exception(&mut self, exception: &ExceptionDef) -> Result<Option<Node>, CompileError> {
+    fn compile_exception(
+        &mut self,
+        exception: &ExceptionDef,
+    ) -> Result<Option<Node>, CompileError> {
         let error = |message: String| CompileError {
             code: DiagnosticCode::BadException,
             message: format!("exception {:?}: {message}", exception.name),
@@ -512,7 +516,9 @@ impl<'loaded> Compiler<'loaded> {
         for field in fields {
             let parsed = parse_condition(&format!("{field} exists"));
             match parsed {
-                Ok(Expr::Check { field: reference, .. }) => field_refs.push(reference),
+                Ok(Expr::Check {
+                    field: reference, ..
+                }) => field_refs.push(reference),
                 _ => return Err(error(format!("{field:?} is not a field"))),
             }
         }
@@ -540,7 +546,8 @@ impl<'loaded> Compiler<'loaded> {
                 });
             }
             let mut checks = Vec::with_capacity(fields.len());
-            for ((field, operator), operand) in field_refs.iter().zip(&operators).zip(&tuple.value) {
+            for ((field, operator), operand) in field_refs.iter().zip(&operators).zip(&tuple.value)
+            {
                 let (rhs, shown) = match (operand, operator.takes_list()) {
                     (ExceptionOperand::Scalar(text), true) => (
                         Rhs::List(vec![Operand {
@@ -584,13 +591,13 @@ impl<'loaded> Compiler<'loaded> {
                     }
                 };
                 let text = format!("{field} {} {shown}", operator.symbol());
-                let node = self
-                    .compile_check(field, *operator, &rhs, &text)
-                    .map_err(|(code, message)| CompileError {
+                let node = self.compile_check(field, *operator, &rhs, &text).map_err(
+                    |(code, message)| CompileError {
                         code,
                         message: format!("exception {:?}: {message}", exception.name),
                         origin: tuple.origin.clone(),
-                    })?;
+                    },
+                )?;
                 checks.push(node);
             }
             tuples.push(Node::And(checks));
@@ -615,7 +622,10 @@ mod tests {
         assert_eq!(parse_number("0x10"), Some(16));
         assert_eq!(parse_number("1e3"), Some(1000));
         assert_eq!(parse_number("1.5"), None);
-        assert_eq!(parse_hex_bytes("cafebabe"), Some(vec![0xca, 0xfe, 0xba, 0xbe]));
+        assert_eq!(
+            parse_hex_bytes("cafebabe"),
+            Some(vec![0xca, 0xfe, 0xba, 0xbe])
+        );
         assert_eq!(parse_hex_bytes("abc"), None);
     }
 }

@@ -111,7 +111,11 @@ impl std::fmt::Display for LoadSummary {
                 .iter()
                 .map(|(source, count)| format!("{count} {source}"))
                 .collect();
-            write!(formatter, " (rules of other sources: {})", others.join(", "))?;
+            write!(
+                formatter,
+                " (rules of other sources: {})",
+                others.join(", ")
+            )?;
         }
         Ok(())
     }
@@ -136,15 +140,17 @@ fn possible_values(node: &Node, slot: usize) -> Possible {
                 }
             }
         }),
-        Node::Or(children) => children.iter().fold(Possible::Set(BTreeSet::new()), |acc, child| {
-            match (acc, possible_values(child, slot)) {
-                (Possible::Any, _) | (_, Possible::Any) => Possible::Any,
-                (Possible::Set(mut left), Possible::Set(right)) => {
-                    left.extend(right);
-                    Possible::Set(left)
+        Node::Or(children) => children
+            .iter()
+            .fold(Possible::Set(BTreeSet::new()), |acc, child| {
+                match (acc, possible_values(child, slot)) {
+                    (Possible::Any, _) | (_, Possible::Any) => Possible::Any,
+                    (Possible::Set(mut left), Possible::Set(right)) => {
+                        left.extend(right);
+                        Possible::Set(left)
+                    }
                 }
-            }
-        }),
+            }),
         Node::Check(check) if check.slot == slot && !check.list_field => match &check.matcher {
             Matcher::StrEq(value) => Possible::Set(BTreeSet::from([value.clone()])),
             Matcher::StrIn(set) => {
@@ -292,17 +298,21 @@ pub fn compile_rules(
                 .other_sources
                 .entry(rule.source.clone())
                 .or_default() += 1;
-            statuses.push((rule.name.clone(), RuleStatus::OtherSource(rule.source.clone())));
+            statuses.push((
+                rule.name.clone(),
+                RuleStatus::OtherSource(rule.source.clone()),
+            ));
             continue;
         }
         let compiled = compiler.compile_condition(rule).and_then(|condition| {
-            let output = compile_output(&mut compiler, &rule.output.value).map_err(
-                |(code, message)| crate::compile::CompileError {
-                    code,
-                    message,
-                    origin: rule.output.origin.clone(),
-                },
-            )?;
+            let output =
+                compile_output(&mut compiler, &rule.output.value).map_err(|(code, message)| {
+                    crate::compile::CompileError {
+                        code,
+                        message,
+                        origin: rule.output.origin.clone(),
+                    }
+                })?;
             Ok((condition, output))
         });
         match compiled {
@@ -333,9 +343,13 @@ pub fn compile_rules(
                 }));
             }
             Err(error) => {
-                let quiet = rule.skip_if_unknown_filter && error.code == DiagnosticCode::UnknownField;
+                let quiet =
+                    rule.skip_if_unknown_filter && error.code == DiagnosticCode::UnknownField;
                 summary.skipped += 1;
-                statuses.push((rule.name.clone(), RuleStatus::Skipped(error.message.clone())));
+                statuses.push((
+                    rule.name.clone(),
+                    RuleStatus::Skipped(error.message.clone()),
+                ));
                 diagnostics.push(Diagnostic::new(
                     if quiet {
                         Severity::Warning
@@ -359,10 +373,10 @@ pub fn compile_rules(
             transformers: Vec::new(),
             span: crate::condition::Span::default(),
         };
-        if let Ok(slot) = compiler.slot_for(&reference) {
-            if !compiler.slots[slot].is_list() {
-                dimension_slots.push(slot);
-            }
+        if let Ok(slot) = compiler.slot_for(&reference)
+            && !compiler.slots[slot].is_list()
+        {
+            dimension_slots.push(slot);
         }
     }
     let index = RuleIndex::build(&rules, &dimension_slots);
@@ -551,7 +565,11 @@ impl<S: FieldSource> RuleEngine<S> {
 
     /// Explains the named rule against `event`; `None` when no compiled rule has that name.
     pub fn explain(&self, rule_name: &str, event: &S::Event) -> Option<Explanation> {
-        let rule = self.compiled.rules.iter().find(|rule| rule.name == rule_name)?;
+        let rule = self
+            .compiled
+            .rules
+            .iter()
+            .find(|rule| rule.name == rule_name)?;
         let mut context = EvalContext::new(self.source.as_ref(), &self.compiled.slots, event);
         let mut lines = Vec::new();
         if !rule.enabled {

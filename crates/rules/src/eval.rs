@@ -225,7 +225,10 @@ fn decode_base64(text: &str) -> Option<String> {
     let mut bytes = Vec::with_capacity(text.len() * 3 / 4);
     let mut accumulator: u32 = 0;
     let mut bits = 0;
-    for byte in text.bytes().filter(|byte| *byte != b'=' && !byte.is_ascii_whitespace()) {
+    for byte in text
+        .bytes()
+        .filter(|byte| *byte != b'=' && !byte.is_ascii_whitespace())
+    {
         accumulator = (accumulator << 6) | sextet(byte)?;
         bits += 6;
         if bits >= 8 {
@@ -271,7 +274,9 @@ fn apply_transformer<'event>(
             .collect(),
         Transformer::Base64 => values
             .into_iter()
-            .filter_map(|value| decode_base64(&value.render()).map(|text| Value::Str(Cow::Owned(text))))
+            .filter_map(|value| {
+                decode_base64(&value.render()).map(|text| Value::Str(Cow::Owned(text)))
+            })
             .collect(),
     }
 }
@@ -419,8 +424,7 @@ fn path_under(path: &str, prefix: &str) -> bool {
     if prefix == "/" {
         return path.starts_with('/');
     }
-    path == prefix
-        || (path.starts_with(prefix) && path.as_bytes().get(prefix.len()) == Some(&b'/'))
+    path == prefix || (path.starts_with(prefix) && path.as_bytes().get(prefix.len()) == Some(&b'/'))
 }
 
 fn matches_one(matcher: &Matcher, value: &Value<'_>) -> bool {
@@ -458,7 +462,9 @@ fn matches_one(matcher: &Matcher, value: &Value<'_>) -> bool {
         Matcher::IntCmp(operator, expected) => {
             value_as_int(value).is_some_and(|number| compare_int(*operator, number, *expected))
         }
-        Matcher::IntIn(items, _) => value_as_int(value).is_some_and(|number| items.contains(&number)),
+        Matcher::IntIn(items, _) => {
+            value_as_int(value).is_some_and(|number| items.contains(&number))
+        }
         Matcher::BoolEq(expected, equal) => {
             let actual = match value {
                 Value::Bool(flag) => Some(*flag),

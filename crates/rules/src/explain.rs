@@ -14,8 +14,16 @@ fn describe(node: &Node) -> String {
         Node::Check(check) => check.text.to_string(),
         Node::Macro(name, _) => name.to_string(),
         Node::Not(inner) => format!("not {}", describe(inner)),
-        Node::And(children) => format!("({} and ... {} terms)", describe_first(children), children.len()),
-        Node::Or(children) => format!("({} or ... {} alternatives)", describe_first(children), children.len()),
+        Node::And(children) => format!(
+            "({} and ... {} terms)",
+            describe_first(children),
+            children.len()
+        ),
+        Node::Or(children) => format!(
+            "({} or ... {} alternatives)",
+            describe_first(children),
+            children.len()
+        ),
     }
 }
 
@@ -41,7 +49,10 @@ pub fn explain_node<S: FieldSource>(
         Node::Check(check) => {
             let shown = render_values(context.values(check.slot));
             let field = context.slot_display(check.slot);
-            lines.push(format!("{indent}{} is {value} ({field} = {shown})", check.text));
+            lines.push(format!(
+                "{indent}{} is {value} ({field} = {shown})",
+                check.text
+            ));
         }
         Node::Macro(name, inner) => {
             lines.push(format!("{indent}{name} is {value}"));
@@ -68,7 +79,10 @@ pub fn explain_node<S: FieldSource>(
                     explain_node(held, context, depth + 1, lines);
                 }
             } else {
-                lines.push(format!("{indent}none of {} alternatives holds:", children.len()));
+                lines.push(format!(
+                    "{indent}none of {} alternatives holds:",
+                    children.len()
+                ));
                 for child in children {
                     explain_node(child, context, depth + 1, lines);
                 }

@@ -491,7 +491,10 @@ impl<'diagnostics> ItemReader<'diagnostics> {
                         DiagnosticCode::BadValue,
                         entry.position,
                         Some(label.to_string()),
-                        format!("{what} entries must be scalars, found a {}", entry.kind_name()),
+                        format!(
+                            "{what} entries must be scalars, found a {}",
+                            entry.kind_name()
+                        ),
                     );
                     return None;
                 }
@@ -537,8 +540,7 @@ impl<'diagnostics> ItemReader<'diagnostics> {
         let name = self.item_name("macro", name_node)?;
         let label = format!("macro {name:?}");
         self.warn_unknown_keys(node, &label, &["macro", "condition", "append", "override"]);
-        let (append, overrides) =
-            self.read_modes(node, &label, &["condition"], &["condition"])?;
+        let (append, overrides) = self.read_modes(node, &label, &["condition"], &["condition"])?;
         let Some(condition_node) = node.get("condition") else {
             self.report(
                 Severity::Error,

@@ -13,6 +13,7 @@ pub mod error;
 pub mod eval;
 pub mod explain;
 pub mod fields;
+pub mod fuzzing;
 pub mod items;
 pub mod loader;
 pub mod mitre;

@@ -10,8 +10,7 @@ use palisade_proto::v1::Priority;
 
 use crate::error::{Diagnostic, DiagnosticCode, RulesError, Severity};
 use crate::items::{
-    ExceptionDef, Item, ItemReader, Located, MacroItem, Mode, Origin, PluginRequirement,
-    RuleItem,
+    ExceptionDef, Item, ItemReader, Located, MacroItem, Mode, Origin, PluginRequirement, RuleItem,
 };
 use crate::yaml::{self, Position};
 
@@ -69,7 +68,12 @@ impl ConditionText {
         } else {
             1
         };
-        let since_newline = before.rsplit('\n').next().unwrap_or_default().chars().count();
+        let since_newline = before
+            .rsplit('\n')
+            .next()
+            .unwrap_or_default()
+            .chars()
+            .count();
         Origin {
             file: origin.file.clone(),
             position: Position {
@@ -191,7 +195,11 @@ fn parse_version(text: &str) -> Option<(u64, u64, u64)> {
         return Some((0, number, 0));
     }
     let mut parts = text.split('.').map(|part| part.parse::<u64>().ok());
-    Some((parts.next()??, parts.next().flatten().unwrap_or(0), parts.next().flatten().unwrap_or(0)))
+    Some((
+        parts.next()??,
+        parts.next().flatten().unwrap_or(0),
+        parts.next().flatten().unwrap_or(0),
+    ))
 }
 
 impl RulesLoader {
@@ -240,8 +248,8 @@ impl RulesLoader {
                 return;
             }
         };
-        let items = ItemReader::new(file_name, &mut self.loaded.diagnostics)
-            .read_documents(&documents);
+        let items =
+            ItemReader::new(file_name, &mut self.loaded.diagnostics).read_documents(&documents);
         for item in items {
             self.apply(item);
         }
@@ -493,7 +501,7 @@ impl RulesLoader {
             if let Some(enabled) = rule.enabled {
                 // A bare `enabled` item, or an override of it, switches the rule on or off.
                 if mode_of("enabled") == Some(Mode::Replace)
-                    || (rule.overrides.is_empty() && !rule.append)
+                    || rule.overrides.is_empty()
                     || rule.append
                 {
                     target.enabled = enabled;
@@ -608,7 +616,10 @@ mod tests {
 "#,
         ]);
         assert_eq!(loaded.error_count(), 0, "{:?}", loaded.diagnostics);
-        assert_eq!(loaded.list("shells").expect("list").items, ["bash", "sh", "zsh"]);
+        assert_eq!(
+            loaded.list("shells").expect("list").items,
+            ["bash", "sh", "zsh"]
+        );
         assert_eq!(
             loaded.macro_def("spawned").expect("macro").condition.text,
             "evt.type = execve and proc.tty != 0"
@@ -639,7 +650,9 @@ mod tests {
             .map(ToString::to_string)
             .collect();
         assert_eq!(errors.len(), 2, "{errors:?}");
-        assert!(errors[0].starts_with("file1.yaml:3:3: error[append_to_undefined]: rule \"Missing\""));
+        assert!(
+            errors[0].starts_with("file1.yaml:3:3: error[append_to_undefined]: rule \"Missing\"")
+        );
         assert!(errors[1].contains("rule \"Broken\": a rule needs condition, output, priority"));
         assert_eq!(loaded.skipped_rule_items, 2);
     }

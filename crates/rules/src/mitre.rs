@@ -45,10 +45,18 @@ mod tests {
 
     #[test]
     fn techniques_tactics_and_matrix_ids_are_recognised() {
-        let tags: Vec<String> = ["k8s", "T1611", "T1552.007", "T161", "mitre_privilege_escalation", "MS-TA9013", "Txxxx"]
-            .iter()
-            .map(ToString::to_string)
-            .collect();
+        let tags: Vec<String> = [
+            "k8s",
+            "T1611",
+            "T1552.007",
+            "T161",
+            "mitre_privilege_escalation",
+            "MS-TA9013",
+            "Txxxx",
+        ]
+        .iter()
+        .map(ToString::to_string)
+        .collect();
         let mitre = mitre_from_tags(&tags);
         assert_eq!(mitre.technique_ids, ["T1611", "T1552.007"]);
         assert_eq!(mitre.tactics, ["privilege-escalation"]);

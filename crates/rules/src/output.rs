@@ -1,8 +1,8 @@
 //! Output templates: free text with `%field` substitutions, compiled to slots once per rule.
 
 use crate::condition::{Expr, FieldRef, parse_condition};
-use crate::fields::{FieldSource, Value};
 use crate::eval::EvalContext;
+use crate::fields::{FieldSource, Value};
 
 /// What Falco prints for a field the event does not have.
 pub const NOT_AVAILABLE: &str = "<NA>";
@@ -62,7 +62,10 @@ pub fn parse_template(template: &str) -> Result<Vec<RawPart>, (usize, String)> {
             end -= 1;
         }
         let name = &template[start..end];
-        if end < bytes.len() && bytes[end] == b'(' && crate::condition::Transformer::from_name(name).is_some() {
+        if end < bytes.len()
+            && bytes[end] == b'('
+            && crate::condition::Transformer::from_name(name).is_some()
+        {
             let mut depth = 0usize;
             let mut close = end;
             while close < bytes.len() {
@@ -120,7 +123,10 @@ pub fn render_values(values: &[Value<'_>]) -> String {
         [] => NOT_AVAILABLE.to_string(),
         [single] => single.render().into_owned(),
         many => {
-            let rendered: Vec<String> = many.iter().map(|value| value.render().into_owned()).collect();
+            let rendered: Vec<String> = many
+                .iter()
+                .map(|value| value.render().into_owned())
+                .collect();
             format!("({})", rendered.join(","))
         }
     }
@@ -168,7 +174,9 @@ mod tests {
     #[test]
     fn fields_arguments_and_transformers_are_recognised() {
         assert_eq!(
-            names("user=%ka.user.name cmd=%ka.uri.param[command] v=%jevt.value[/a/b]. 100% %tolower(proc.name)"),
+            names(
+                "user=%ka.user.name cmd=%ka.uri.param[command] v=%jevt.value[/a/b]. 100% %tolower(proc.name)"
+            ),
             vec![
                 "T:user=",
                 "F:ka.user.name",

@@ -67,7 +67,11 @@ fn build<S: FieldSource>(
             }
         }
     }
-    Ok(RuleEngine::new(field_source.clone(), &loader.finish(), options))
+    Ok(RuleEngine::new(
+        field_source.clone(),
+        &loader.finish(),
+        options,
+    ))
 }
 
 fn report_of<S: FieldSource>(engine: &RuleEngine<S>) -> ReloadReport {
@@ -143,5 +147,109 @@ impl<S: FieldSource> ReloadableRules<S> {
         tracing::info!(summary = %report.summary, "rules reloaded");
         self.current.store(Arc::new(engine));
         Ok(report)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fields::{ArgRule, FieldInfo, FieldSpec, TableSchema, Value, ValueType};
+
+    /// A one-field source over plain strings.
+    struct Words(TableSchema);
+
+    impl Words {
+        fn new() -> Self {
+            Self(TableSchema::new(
+                "words",
+                vec![FieldInfo {
+                    name: "word.text",
+                    value_type: ValueType::String,
+                    is_list: false,
+                    arg: ArgRule::None,
+                    description: "",
+                }],
+                &[],
+            ))
+        }
+    }
+
+    impl crate::fields::FieldSchema for Words {
+        fn source_name(&self) -> &str {
+            self.0.source_name()
+        }
+        fn resolve(
+            &self,
+            name: &str,
+            arg: Option<&str>,
+        ) -> Result<FieldSpec, crate::fields::FieldError> {
+            self.0.resolve(name, arg)
+        }
+    }
+
+    impl FieldSource for Words {
+        type Event = String;
+        fn extract<'event>(
+            &self,
+            _field: &FieldSpec,
+            event: &'event String,
+            values: &mut Vec<Value<'event>>,
+        ) {
+            values.push(Value::Str(std::borrow::Cow::Borrowed(event)));
+        }
+    }
+
+    fn rule(name: &str, word: &str) -> String {
+        format!(
+            "- rule: {name}\n  desc: d\n  condition: word.text = {word}\n  output: o\n  priority: INFO\n  source: words\n"
+        )
+    }
+
+    #[test]
+    fn a_failing_reload_keeps_the_previous_rules() -> Result<(), RulesError> {
+        let directory = tempfile::tempdir().map_err(RulesError::Output)?;
+        let file = directory.path().join("rules.yaml");
+        std::fs::write(&file, rule("hello", "hello")).map_err(RulesError::Output)?;
+        let (rules, report) = ReloadableRules::load(
+            Arc::new(Words::new()),
+            RulesSource::Files(vec![file.clone()]),
+            CompileOptions::default(),
+            ReloadPolicy::RejectOnError,
+        )?;
+        assert_eq!(report.summary.loaded, 1);
+        let fired = |rules: &ReloadableRules<Words>, word: &str| {
+            rules.current().detect(&word.to_string()).len()
+        };
+        assert_eq!(fired(&rules, "hello"), 1);
+
+        std::fs::write(
+            &file,
+            format!("{}{}", rule("bye", "bye"), rule("broken", "(unclosed")),
+        )
+        .map_err(RulesError::Output)?;
+        let error = rules.reload().expect_err("an error keeps the old rules");
+        assert_eq!(error.code(), "rules_reload_rejected");
+        assert_eq!(fired(&rules, "hello"), 1);
+        assert_eq!(fired(&rules, "bye"), 0);
+
+        std::fs::write(&file, rule("bye", "bye")).map_err(RulesError::Output)?;
+        let report = rules.reload()?;
+        assert_eq!(report.summary.loaded, 1);
+        assert_eq!(fired(&rules, "hello"), 0);
+        assert_eq!(fired(&rules, "bye"), 1);
+
+        std::fs::remove_file(&file).map_err(RulesError::Output)?;
+        assert!(
+            rules.reload().is_err(),
+            "an unreadable file keeps the old rules"
+        );
+        assert_eq!(fired(&rules, "bye"), 1);
+
+        rules.replace(RulesSource::Texts(vec![(
+            "pushed".into(),
+            rule("pushed", "x"),
+        )]))?;
+        assert_eq!(fired(&rules, "x"), 1);
+        Ok(())
     }
 }

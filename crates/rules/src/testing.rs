@@ -105,15 +105,15 @@ pub fn run_tests<S: FieldSource>(
                 writeln!(out, "    {}: {}", detection.rule.name, detection.output)?;
             }
         }
-        if let Some(name) = &args.explain_rule {
-            if let Some(explanation) = engine.explain(name, &event) {
-                if explanation.matched {
-                    report.explained_rule_fired += 1;
-                } else {
-                    writeln!(out, "  why {name:?} did not fire:")?;
-                    for line in &explanation.lines {
-                        writeln!(out, "  {line}")?;
-                    }
+        if let Some(name) = &args.explain_rule
+            && let Some(explanation) = engine.explain(name, &event)
+        {
+            if explanation.matched {
+                report.explained_rule_fired += 1;
+            } else {
+                writeln!(out, "  why {name:?} did not fire:")?;
+                for line in &explanation.lines {
+                    writeln!(out, "  {line}")?;
                 }
             }
         }

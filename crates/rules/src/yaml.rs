@@ -355,7 +355,10 @@ mod tests {
     fn deep_nesting_and_alias_bombs_are_refused() {
         let deep = format!("{}{}", "[".repeat(MAX_DEPTH + 5), "]".repeat(MAX_DEPTH + 5));
         let error = parse_documents(&deep).expect_err("too deep");
-        assert!(error.message.contains("nest") || error.message.contains("deep"), "{error}");
+        assert!(
+            error.message.contains("nest") || error.message.contains("deep"),
+            "{error}"
+        );
 
         let mut bomb = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
         let mut previous = "a".to_string();

@@ -7,7 +7,10 @@
 
 use std::path::PathBuf;
 
-use palisade_rules::fields::{ArgRule, FieldError, FieldInfo, FieldSchema, FieldSpec, TableSchema, ValueType, parse_index_or_key};
+use palisade_rules::fields::{
+    ArgRule, FieldError, FieldInfo, FieldSchema, FieldSpec, TableSchema, ValueType,
+    parse_index_or_key,
+};
 use palisade_rules::{CompileOptions, DiagnosticCode, RulesLoader, Severity, compile_rules};
 
 struct SyscallTable {
@@ -81,13 +84,42 @@ impl SyscallTable {
             field("container.mount.dest", Text, false, Required),
         ];
         for name in [
-            "proc.name", "proc.exe", "proc.exepath", "proc.cmdline", "proc.args", "proc.cwd",
-            "proc.pname", "proc.pexe", "proc.pexepath", "proc.pcmdline", "proc.sname", "proc.env",
-            "proc.vpgid.name", "proc.vpgid.exe", "fd.name", "fd.nameraw", "fd.directory",
-            "fd.filename", "fd.type", "fd.typechar", "fd.l4proto", "fd.sockfamily", "fd.cip.name",
-            "fd.lip.name", "fd.rip.name", "fd.sip.name", "user.name", "user.loginname",
-            "group.name", "container.id", "container.name", "container.image.repository",
-            "container.mounts", "k8s.ns.name", "k8s.pod.name", "thread.cap_effective",
+            "proc.name",
+            "proc.exe",
+            "proc.exepath",
+            "proc.cmdline",
+            "proc.args",
+            "proc.cwd",
+            "proc.pname",
+            "proc.pexe",
+            "proc.pexepath",
+            "proc.pcmdline",
+            "proc.sname",
+            "proc.env",
+            "proc.vpgid.name",
+            "proc.vpgid.exe",
+            "fd.name",
+            "fd.nameraw",
+            "fd.directory",
+            "fd.filename",
+            "fd.type",
+            "fd.typechar",
+            "fd.l4proto",
+            "fd.sockfamily",
+            "fd.cip.name",
+            "fd.lip.name",
+            "fd.rip.name",
+            "fd.sip.name",
+            "user.name",
+            "user.loginname",
+            "group.name",
+            "container.id",
+            "container.name",
+            "container.image.repository",
+            "container.mounts",
+            "k8s.ns.name",
+            "k8s.pod.name",
+            "thread.cap_effective",
             "thread.cap_permitted",
         ] {
             fields.push(field(name, Text, false, NoArg));
@@ -124,10 +156,14 @@ impl FieldSchema for SyscallTable {
 }
 
 fn syscall_rule_files() -> Vec<PathBuf> {
-    ["falco_rules.yaml", "falco-incubating_rules.yaml", "falco-sandbox_rules.yaml"]
-        .iter()
-        .map(|file| palisade_testkit::corpus_path(format!("runtime/falco-rules/{file}")))
-        .collect()
+    [
+        "falco_rules.yaml",
+        "falco-incubating_rules.yaml",
+        "falco-sandbox_rules.yaml",
+    ]
+    .iter()
+    .map(|file| palisade_testkit::corpus_path(format!("runtime/falco-rules/{file}")))
+    .collect()
 }
 
 fn count_rule_items(files: &[PathBuf]) -> usize {
@@ -189,7 +225,12 @@ fn missing_fields_are_reported_per_rule_and_the_rest_loads() -> anyhow::Result<(
     assert!(!unknown.is_empty());
     for diagnostic in &unknown {
         assert_eq!(diagnostic.severity, Severity::Error);
-        assert!(diagnostic.item.as_deref().is_some_and(|item| item.starts_with("rule ")));
+        assert!(
+            diagnostic
+                .item
+                .as_deref()
+                .is_some_and(|item| item.starts_with("rule "))
+        );
         assert!(diagnostic.line > 0 && diagnostic.column > 0, "{diagnostic}");
         assert!(
             diagnostic.message.contains("proc.aname") || diagnostic.message.contains("fd.sip"),
@@ -201,12 +242,18 @@ fn missing_fields_are_reported_per_rule_and_the_rest_loads() -> anyhow::Result<(
     let others: Vec<String> = compiled
         .diagnostics()
         .iter()
-        .filter(|diagnostic| diagnostic.severity == Severity::Error && diagnostic.code != DiagnosticCode::UnknownField)
+        .filter(|diagnostic| {
+            diagnostic.severity == Severity::Error
+                && diagnostic.code != DiagnosticCode::UnknownField
+        })
         .map(ToString::to_string)
         .collect();
     assert!(others.is_empty(), "{others:#?}");
     assert_eq!(summary.skipped, unknown.len());
-    assert_eq!(summary.loaded + summary.disabled + summary.skipped, count_rule_items(&files));
+    assert_eq!(
+        summary.loaded + summary.disabled + summary.skipped,
+        count_rule_items(&files)
+    );
     assert!(summary.loaded > 0);
     Ok(())
 }

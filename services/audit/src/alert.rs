@@ -221,7 +221,12 @@ mod tests {
             "Privileged Pod",
             Priority::Warning,
             "desc",
-            vec!["k8s".into(), "T1611".into(), "mitre_privilege_escalation".into(), "MS-TA9017".into()],
+            vec![
+                "k8s".into(),
+                "T1611".into(),
+                "mitre_privilege_escalation".into(),
+                "MS-TA9017".into(),
+            ],
             "pod p".into(),
             vec![("ka.user.name".into(), "bob".into())],
             &event,
@@ -245,7 +250,10 @@ mod tests {
         assert_eq!(falco["priority"], "Warning");
         assert_eq!(falco["source"], "k8s_audit");
         assert_eq!(falco["time"], "2024-01-02T03:04:05.000000006Z");
-        assert_eq!(falco["output"], "2024-01-02T03:04:05.000000006+0000: Warning pod p");
+        assert_eq!(
+            falco["output"],
+            "2024-01-02T03:04:05.000000006+0000: Warning pod p"
+        );
         assert_eq!(falco["output_fields"]["ka.user.name"], "bob");
         let proto = alert.to_proto();
         assert_eq!(proto.id, alert.id);

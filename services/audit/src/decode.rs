@@ -139,8 +139,8 @@ pub fn decode_document(bytes: &[u8], limits: &DecodeLimits) -> Result<Decoded, D
             limit: limits.max_document_bytes,
         });
     }
-    let value: Json =
-        serde_json::from_slice(bytes).map_err(|error| DocumentError::InvalidJson(error.to_string()))?;
+    let value: Json = serde_json::from_slice(bytes)
+        .map_err(|error| DocumentError::InvalidJson(error.to_string()))?;
     let mut decoded = Decoded::default();
     let single_event_size = (bytes.len() <= limits.max_event_bytes).then_some(bytes.len());
     decode_value(value, single_event_size, limits, &mut decoded);
@@ -178,9 +178,10 @@ pub fn decode_line(line: &[u8], line_number: usize, limits: &DecodeLimits, decod
                 decoded.skips.push(skip);
             }
         }
-        Err(DocumentError::InvalidJson(reason)) => {
-            decoded.skip(SkipReason::InvalidJson, format!("line {line_number}: {reason}"))
-        }
+        Err(DocumentError::InvalidJson(reason)) => decoded.skip(
+            SkipReason::InvalidJson,
+            format!("line {line_number}: {reason}"),
+        ),
         Err(error) => decoded.skip(SkipReason::TooLarge, format!("line {line_number}: {error}")),
     }
 }
@@ -219,10 +220,16 @@ fn json_kind(value: &Json) -> &'static str {
     }
 }
 
-fn event_too_large(object: &Map<String, Json>, size: Option<usize>, limits: &DecodeLimits) -> Option<usize> {
+fn event_too_large(
+    object: &Map<String, Json>,
+    size: Option<usize>,
+    limits: &DecodeLimits,
+) -> Option<usize> {
     let size = match size {
         Some(size) => size,
-        None => serde_json::to_vec(object).map(|bytes| bytes.len()).unwrap_or(usize::MAX),
+        None => serde_json::to_vec(object)
+            .map(|bytes| bytes.len())
+            .unwrap_or(usize::MAX),
     };
     (size > limits.max_event_bytes).then_some(size)
 }
@@ -240,16 +247,26 @@ fn decode_object(
         .to_string();
     if kind == "EventList" || (kind.is_empty() && object.get("items").is_some_and(Json::is_array)) {
         let Some(Json::Array(items)) = object.remove("items") else {
-            decoded.skip(SkipReason::MalformedField, "EventList without an items array");
+            decoded.skip(
+                SkipReason::MalformedField,
+                "EventList without an items array",
+            );
             return;
         };
         for item in items {
             match item {
                 Json::Object(item) => {
-                    if let Some(item_size) = size.is_none().then(|| event_too_large(&item, None, limits)).flatten() {
+                    if let Some(item_size) = size
+                        .is_none()
+                        .then(|| event_too_large(&item, None, limits))
+                        .flatten()
+                    {
                         decoded.skip(
                             SkipReason::TooLarge,
-                            format!("EventList item of {item_size} bytes exceeds {} bytes", limits.max_event_bytes),
+                            format!(
+                                "EventList item of {item_size} bytes exceeds {} bytes",
+                                limits.max_event_bytes
+                            ),
                         );
                         continue;
                     }
@@ -282,8 +299,13 @@ fn decode_object(
             .and_then(eks_cluster_from_log_group);
         for log_event in log_events {
             match log_event.get("message") {
-                Some(message) => decode_embedded(message, Envelope::Eks, cluster.clone(), limits, decoded),
-                None => decoded.skip(SkipReason::MissingField, "CloudWatch log event without message"),
+                Some(message) => {
+                    decode_embedded(message, Envelope::Eks, cluster.clone(), limits, decoded)
+                }
+                None => decoded.skip(
+                    SkipReason::MissingField,
+                    "CloudWatch log event without message",
+                ),
             }
         }
         return;
@@ -295,21 +317,28 @@ fn decode_object(
         }
         return;
     }
-    if object.get("properties").is_some_and(|properties| properties.get("log").is_some()) {
+    if object
+        .get("properties")
+        .is_some_and(|properties| properties.get("log").is_some())
+    {
         decode_aks_record(object, limits, decoded);
         return;
     }
-    if kind.is_empty() && !object.contains_key("auditID") {
-        if let Some(message) = object.get("message").or_else(|| object.get("@message")) {
-            let message = message.clone();
-            decode_embedded(&message, Envelope::Eks, None, limits, decoded);
-            return;
-        }
+    if kind.is_empty()
+        && !object.contains_key("auditID")
+        && let Some(message) = object.get("message").or_else(|| object.get("@message"))
+    {
+        let message = message.clone();
+        decode_embedded(&message, Envelope::Eks, None, limits, decoded);
+        return;
     }
     if let Some(too_large) = event_too_large(&object, size, limits) {
         decoded.skip(
             SkipReason::TooLarge,
-            format!("event of {too_large} bytes exceeds {} bytes", limits.max_event_bytes),
+            format!(
+                "event of {too_large} bytes exceeds {} bytes",
+                limits.max_event_bytes
+            ),
         );
         return;
     }
@@ -334,7 +363,12 @@ fn decode_embedded(
             if text.len() > limits.max_event_bytes {
                 decoded.skip(
                     SkipReason::TooLarge,
-                    format!("{} message of {} bytes exceeds {} bytes", envelope.name(), text.len(), limits.max_event_bytes),
+                    format!(
+                        "{} message of {} bytes exceeds {} bytes",
+                        envelope.name(),
+                        text.len(),
+                        limits.max_event_bytes
+                    ),
                 );
                 return;
             }
@@ -343,7 +377,11 @@ fn decode_embedded(
                 Ok(other) => {
                     decoded.skip(
                         SkipReason::NotAuditEvent,
-                        format!("{} message is a JSON {}", envelope.name(), json_kind(&other)),
+                        format!(
+                            "{} message is a JSON {}",
+                            envelope.name(),
+                            json_kind(&other)
+                        ),
                     );
                     return;
                 }
@@ -385,17 +423,31 @@ fn decode_aks_record(record: Map<String, Json>, limits: &DecodeLimits, decoded: 
         .and_then(Json::as_str)
         .and_then(|resource| resource.rsplit('/').next())
         .map(ToString::to_string);
-    match record.get("properties").and_then(|properties| properties.get("log")) {
+    match record
+        .get("properties")
+        .and_then(|properties| properties.get("log"))
+    {
         Some(log) => decode_embedded(log, Envelope::Aks, cluster, limits, decoded),
-        None => decoded.skip(SkipReason::MissingField, "AKS record without properties.log"),
+        None => decoded.skip(
+            SkipReason::MissingField,
+            "AKS record without properties.log",
+        ),
     }
 }
 
-fn check_type(object: &Map<String, Json>, key: &str, expected: fn(&Json) -> bool, what: &str) -> Result<(), Skip> {
+fn check_type(
+    object: &Map<String, Json>,
+    key: &str,
+    expected: fn(&Json) -> bool,
+    what: &str,
+) -> Result<(), Skip> {
     match object.get(key) {
         Some(value) if !expected(value) && !value.is_null() => Err(Skip {
             reason: SkipReason::MalformedField,
-            detail: format!("field {key} must be {what}, found a JSON {}", json_kind(value)),
+            detail: format!(
+                "field {key} must be {what}, found a JSON {}",
+                json_kind(value)
+            ),
         }),
         _ => Ok(()),
     }
@@ -415,7 +467,8 @@ pub fn validate_event(object: &Map<String, Json>) -> Result<(), Skip> {
         None => {
             return Err(Skip {
                 reason: SkipReason::NotAuditEvent,
-                detail: "data not recognized as a k8s audit event: no kind Event and no auditID".to_string(),
+                detail: "data not recognized as a k8s audit event: no kind Event and no auditID"
+                    .to_string(),
             });
         }
     }
@@ -424,7 +477,10 @@ pub fn validate_event(object: &Map<String, Json>) -> Result<(), Skip> {
         Some(other) => {
             return Err(Skip {
                 reason: SkipReason::MalformedField,
-                detail: format!("field verb must be a string, found a JSON {}", json_kind(other)),
+                detail: format!(
+                    "field verb must be a string, found a JSON {}",
+                    json_kind(other)
+                ),
             });
         }
         None => {
@@ -444,7 +500,12 @@ pub fn validate_event(object: &Map<String, Json>) -> Result<(), Skip> {
     Ok(())
 }
 
-fn accept_event(object: Map<String, Json>, envelope: Envelope, cluster: Option<String>, decoded: &mut Decoded) {
+fn accept_event(
+    object: Map<String, Json>,
+    envelope: Envelope,
+    cluster: Option<String>,
+    decoded: &mut Decoded,
+) {
     if let Err(mut skip) = validate_event(&object) {
         if let Some(id) = object.get("auditID").and_then(Json::as_str) {
             skip.detail = format!("event {id}: {}", skip.detail);
@@ -452,9 +513,11 @@ fn accept_event(object: Map<String, Json>, envelope: Envelope, cluster: Option<S
         decoded.skips.push(skip);
         return;
     }
-    decoded
-        .events
-        .push(AuditEvent::from_object(Json::Object(object), envelope, cluster));
+    decoded.events.push(AuditEvent::from_object(
+        Json::Object(object),
+        envelope,
+        cluster,
+    ));
 }
 
 #[cfg(test)]
@@ -467,13 +530,18 @@ mod tests {
     fn every_envelope_yields_the_same_event() {
         let limits = DecodeLimits::default();
         let raw = decode_document(EVENT.as_bytes(), &limits).expect("raw");
-        let list = format!(r#"{{"kind":"EventList","apiVersion":"audit.k8s.io/v1","items":[{EVENT},{EVENT}]}}"#);
+        let list = format!(
+            r#"{{"kind":"EventList","apiVersion":"audit.k8s.io/v1","items":[{EVENT},{EVENT}]}}"#
+        );
         let list = decode_document(list.as_bytes(), &limits).expect("list");
         let aks = serde_json::json!({"records": [{"category": "kube-audit", "properties": {"log": EVENT}}, {"category": "kube-apiserver", "properties": {"log": "x"}}]});
         let aks = decode_document(aks.to_string().as_bytes(), &limits).expect("aks");
         let eks = serde_json::json!({"logGroup": "/aws/eks/prod/cluster", "logEvents": [{"id": "1", "timestamp": 1, "message": EVENT}]});
         let eks = decode_document(eks.to_string().as_bytes(), &limits).expect("eks");
-        let lines = decode_lines(format!("{EVENT}\n\n{EVENT}\nnot json\n").as_bytes(), &limits);
+        let lines = decode_lines(
+            format!("{EVENT}\n\n{EVENT}\nnot json\n").as_bytes(),
+            &limits,
+        );
 
         assert_eq!(raw.events.len(), 1);
         assert_eq!(list.events.len(), 2);
@@ -483,7 +551,11 @@ mod tests {
         assert_eq!(eks.events[0].envelope, Envelope::Eks);
         assert_eq!(lines.events.len(), 2);
         assert_eq!(lines.skips.len(), 1);
-        assert!(lines.skips[0].detail.starts_with("line 4:"), "{:?}", lines.skips);
+        assert!(
+            lines.skips[0].detail.starts_with("line 4:"),
+            "{:?}",
+            lines.skips
+        );
         for decoded in [&raw, &list, &aks, &eks, &lines] {
             assert_eq!(decoded.events[0].object, raw.events[0].object);
             assert_eq!(decoded.events[0].audit_id, "a1");
@@ -510,10 +582,25 @@ mod tests {
             ]
         );
         assert!(decoded.events.is_empty());
-        assert!(matches!(decode_document(b"{", &limits), Err(DocumentError::InvalidJson(_))));
-        let small = DecodeLimits { max_event_bytes: 10, max_document_bytes: 20 };
-        assert!(matches!(decode_document(EVENT.as_bytes(), &small), Err(DocumentError::TooLarge { .. })));
-        let decoded = decode_lines(EVENT.as_bytes(), &DecodeLimits { max_event_bytes: 10, max_document_bytes: 100_000 });
+        assert!(matches!(
+            decode_document(b"{", &limits),
+            Err(DocumentError::InvalidJson(_))
+        ));
+        let small = DecodeLimits {
+            max_event_bytes: 10,
+            max_document_bytes: 20,
+        };
+        assert!(matches!(
+            decode_document(EVENT.as_bytes(), &small),
+            Err(DocumentError::TooLarge { .. })
+        ));
+        let decoded = decode_lines(
+            EVENT.as_bytes(),
+            &DecodeLimits {
+                max_event_bytes: 10,
+                max_document_bytes: 100_000,
+            },
+        );
         assert_eq!(decoded.skips[0].reason, SkipReason::TooLarge);
     }
 }

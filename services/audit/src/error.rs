@@ -14,7 +14,9 @@ pub enum AuditError {
         source: std::io::Error,
     },
     /// A whole-document input file is larger than accepted.
-    #[error("{path} is a single JSON document of {size} bytes, more than the {limit} bytes accepted; split it into JSON lines")]
+    #[error(
+        "{path} is a single JSON document of {size} bytes, more than the {limit} bytes accepted; split it into JSON lines"
+    )]
     FileTooLarge {
         /// The file.
         path: PathBuf,

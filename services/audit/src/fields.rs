@@ -7,7 +7,10 @@
 use std::borrow::Cow;
 use std::sync::OnceLock;
 
-use palisade_rules::fields::{ArgRule, FieldArg, FieldError, FieldInfo, FieldSchema, FieldSource, FieldSpec, Value, ValueType, check_argument};
+use palisade_rules::fields::{
+    ArgRule, FieldArg, FieldError, FieldInfo, FieldSchema, FieldSource, FieldSpec, Value,
+    ValueType, check_argument,
+};
 use serde_json::Value as Json;
 
 use crate::event::AuditEvent;
@@ -91,7 +94,13 @@ struct FieldDef {
     extract: Extract,
 }
 
-fn def(name: &'static str, is_list: bool, arg: ArgRule, extract: Extract, description: &'static str) -> FieldDef {
+fn def(
+    name: &'static str,
+    is_list: bool,
+    arg: ArgRule,
+    extract: Extract,
+    description: &'static str,
+) -> FieldDef {
     FieldDef {
         info: FieldInfo {
             name,
@@ -109,19 +118,51 @@ fn container_fields(fields: &mut Vec<FieldDef>) {
     let attributes: [(&str, A, &str); 15] = [
         ("name", A::Name, "names"),
         ("image", A::Image, "images"),
-        ("image.repository", A::Repository, "image repositories (image without tag or digest)"),
-        ("command", A::Command, "commands, one JSON array per container"),
+        (
+            "image.repository",
+            A::Repository,
+            "image repositories (image without tag or digest)",
+        ),
+        (
+            "command",
+            A::Command,
+            "commands, one JSON array per container",
+        ),
         ("args", A::Args, "arguments, one JSON array per container"),
         ("privileged", A::Privileged, "privileged flags"),
-        ("allow_privilege_escalation", A::AllowPrivilegeEscalation, "allowPrivilegeEscalation flags"),
-        ("read_only_fs", A::ReadOnlyFs, "readOnlyRootFilesystem flags"),
+        (
+            "allow_privilege_escalation",
+            A::AllowPrivilegeEscalation,
+            "allowPrivilegeEscalation flags",
+        ),
+        (
+            "read_only_fs",
+            A::ReadOnlyFs,
+            "readOnlyRootFilesystem flags",
+        ),
         ("run_as_user", A::RunAsUser, "runAsUser uids"),
-        ("eff_run_as_user", A::EffRunAsUser, "effective uids (container, else pod, else 0)"),
+        (
+            "eff_run_as_user",
+            A::EffRunAsUser,
+            "effective uids (container, else pod, else 0)",
+        ),
         ("run_as_group", A::RunAsGroup, "runAsGroup gids"),
-        ("eff_run_as_group", A::EffRunAsGroup, "effective gids (container, else pod, else 0)"),
+        (
+            "eff_run_as_group",
+            A::EffRunAsGroup,
+            "effective gids (container, else pod, else 0)",
+        ),
         ("proc_mount", A::ProcMount, "procMount types"),
-        ("add_capabilities", A::AddCapabilities, "added capabilities, one value per capability"),
-        ("host_port", A::HostPort, "hostPort values (containerPort when no hostPort)"),
+        (
+            "add_capabilities",
+            A::AddCapabilities,
+            "added capabilities, one value per capability",
+        ),
+        (
+            "host_port",
+            A::HostPort,
+            "hostPort values (containerPort when no hostPort)",
+        ),
     ];
     for (kind, prefix) in [
         (Containers::Regular, "ka.req.pod.containers."),
@@ -130,9 +171,20 @@ fn container_fields(fields: &mut Vec<FieldDef>) {
     ] {
         for (suffix, attribute, description) in attributes {
             let name: &'static str = Box::leak(format!("{prefix}{suffix}").into_boxed_str());
-            let description: &'static str =
-                Box::leak(format!("When the request object is a pod, the {} {description}.", kind.key()).into_boxed_str());
-            fields.push(def(name, true, ArgRule::Optional, Extract::Container(kind, attribute), description));
+            let description: &'static str = Box::leak(
+                format!(
+                    "When the request object is a pod, the {} {description}.",
+                    kind.key()
+                )
+                .into_boxed_str(),
+            );
+            fields.push(def(
+                name,
+                true,
+                ArgRule::Optional,
+                Extract::Container(kind, attribute),
+                description,
+            ));
         }
     }
 }
@@ -270,25 +322,26 @@ impl FieldSchema for K8sAuditSource {
     }
 
     fn resolve(&self, name: &str, arg: Option<&str>) -> Result<FieldSpec, FieldError> {
-        if name == "jevt.value" {
-            if let Some(pointer) = arg {
-                if !pointer.starts_with('/') {
-                    return Err(FieldError::BadArgument(format!(
-                        "{pointer:?} is not a JSON pointer (it must start with '/')"
-                    )));
-                }
-                if let Some((_, alias)) = POINTER_ALIASES.iter().find(|(path, _)| *path == pointer) {
-                    return self.resolve(alias, None);
-                }
+        if name == "jevt.value"
+            && let Some(pointer) = arg
+        {
+            if !pointer.starts_with('/') {
+                return Err(FieldError::BadArgument(format!(
+                    "{pointer:?} is not a JSON pointer (it must start with '/')"
+                )));
+            }
+            if let Some((_, alias)) = POINTER_ALIASES.iter().find(|(path, _)| *path == pointer) {
+                return self.resolve(alias, None);
             }
         }
         let id = field_id(name).ok_or(FieldError::Unknown)?;
         let info = &field_table()[id as usize].info;
         let arg = check_argument(info.arg, arg)?;
-        if info.is_list && info.arg == ArgRule::Optional {
-            if let FieldArg::Key(key) = &arg {
-                return Err(FieldError::BadArgument(format!("{key:?} is not an index")));
-            }
+        if info.is_list
+            && info.arg == ArgRule::Optional
+            && let FieldArg::Key(key) = &arg
+        {
+            return Err(FieldError::BadArgument(format!("{key:?} is not an index")));
         }
         Ok(FieldSpec {
             id,
@@ -303,7 +356,10 @@ impl FieldSchema for K8sAuditSource {
     }
 
     fn fields(&self) -> Vec<FieldInfo> {
-        field_table().iter().map(|field| field.info.clone()).collect()
+        field_table()
+            .iter()
+            .map(|field| field.info.clone())
+            .collect()
     }
 }
 
@@ -332,8 +388,11 @@ fn index_of(arg: &FieldArg) -> Option<usize> {
 }
 
 /// Elements of an array, all or only the one at `index`.
-fn selected<'event>(array: Option<&'event Json>, index: Option<usize>) -> impl Iterator<Item = &'event Json> {
-    let items: &[Json] = array.and_then(Json::as_array).map(Vec::as_slice).unwrap_or_default();
+fn selected(array: Option<&Json>, index: Option<usize>) -> impl Iterator<Item = &Json> {
+    let items: &[Json] = array
+        .and_then(Json::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
     let (start, end) = match index {
         Some(index) if index < items.len() => (index, index + 1),
         Some(_) => (0, 0),
@@ -386,16 +445,24 @@ fn extract_container<'event>(
             }
             ContainerAttr::Command => values.extend(container.get("command").and_then(render)),
             ContainerAttr::Args => values.extend(container.get("args").and_then(render)),
-            ContainerAttr::Privileged => values.extend(security_member("privileged").and_then(render)),
+            ContainerAttr::Privileged => {
+                values.extend(security_member("privileged").and_then(render))
+            }
             ContainerAttr::AllowPrivilegeEscalation => {
                 values.extend(security_member("allowPrivilegeEscalation").and_then(render))
             }
             ContainerAttr::ReadOnlyFs => {
                 values.extend(security_member("readOnlyRootFilesystem").and_then(render))
             }
-            ContainerAttr::RunAsUser => values.extend(security_member("runAsUser").and_then(render)),
-            ContainerAttr::RunAsGroup => values.extend(security_member("runAsGroup").and_then(render)),
-            ContainerAttr::ProcMount => values.extend(security_member("procMount").and_then(render)),
+            ContainerAttr::RunAsUser => {
+                values.extend(security_member("runAsUser").and_then(render))
+            }
+            ContainerAttr::RunAsGroup => {
+                values.extend(security_member("runAsGroup").and_then(render))
+            }
+            ContainerAttr::ProcMount => {
+                values.extend(security_member("procMount").and_then(render))
+            }
             ContainerAttr::EffRunAsUser | ContainerAttr::EffRunAsGroup => {
                 let key = if attribute == ContainerAttr::EffRunAsUser {
                     "runAsUser"
@@ -404,17 +471,26 @@ fn extract_container<'event>(
                 };
                 let effective = security_member(key)
                     .and_then(render)
-                    .or_else(|| spec.get("securityContext").and_then(|pod| pod.get(key)).and_then(render))
+                    .or_else(|| {
+                        spec.get("securityContext")
+                            .and_then(|pod| pod.get(key))
+                            .and_then(render)
+                    })
                     .unwrap_or(Value::Str(Cow::Borrowed("0")));
                 values.push(effective);
             }
             ContainerAttr::AddCapabilities => {
-                let added = security_member("capabilities").and_then(|capabilities| capabilities.get("add"));
+                let added = security_member("capabilities")
+                    .and_then(|capabilities| capabilities.get("add"));
                 values.extend(selected(added, None).filter_map(render));
             }
             ContainerAttr::HostPort => {
                 for port in selected(container.get("ports"), None) {
-                    values.extend(port.get("hostPort").or_else(|| port.get("containerPort")).and_then(render));
+                    values.extend(
+                        port.get("hostPort")
+                            .or_else(|| port.get("containerPort"))
+                            .and_then(render),
+                    );
                 }
             }
         }
@@ -424,7 +500,12 @@ fn extract_container<'event>(
 impl FieldSource for K8sAuditSource {
     type Event = AuditEvent;
 
-    fn extract<'event>(&self, field: &FieldSpec, event: &'event AuditEvent, values: &mut Vec<Value<'event>>) {
+    fn extract<'event>(
+        &self,
+        field: &FieldSpec,
+        event: &'event AuditEvent,
+        values: &mut Vec<Value<'event>>,
+    ) {
         let Some(definition) = field_table().get(field.id as usize) else {
             return;
         };
@@ -432,13 +513,27 @@ impl FieldSource for K8sAuditSource {
         let index = index_of(&field.arg);
         match definition.extract {
             Extract::Path(path) => values.extend(at(root, path).and_then(render)),
-            Extract::PathList(path) => values.extend(selected(at(root, path), index).filter_map(render)),
-            Extract::Annotation(key) => values.extend(root.get("annotations").and_then(|annotations| annotations.get(key)).and_then(render)),
+            Extract::PathList(path) => {
+                values.extend(selected(at(root, path), index).filter_map(render))
+            }
+            Extract::Annotation(key) => values.extend(
+                root.get("annotations")
+                    .and_then(|annotations| annotations.get(key))
+                    .and_then(render),
+            ),
             Extract::UriParam => {
-                let FieldArg::Key(wanted) = &field.arg else { return };
-                let Some(uri) = root.get("requestURI").and_then(Json::as_str) else { return };
-                let Some((_, query)) = uri.split_once('?') else { return };
-                if let Some((_, value)) = form_urlencoded::parse(query.as_bytes()).find(|(key, _)| key == wanted.as_str()) {
+                let FieldArg::Key(wanted) = &field.arg else {
+                    return;
+                };
+                let Some(uri) = root.get("requestURI").and_then(Json::as_str) else {
+                    return;
+                };
+                let Some((_, query)) = uri.split_once('?') else {
+                    return;
+                };
+                if let Some((_, value)) =
+                    form_urlencoded::parse(query.as_bytes()).find(|(key, _)| key == wanted.as_str())
+                {
                     values.push(Value::Str(Cow::Owned(value.into_owned())));
                 }
             }
@@ -457,41 +552,70 @@ impl FieldSource for K8sAuditSource {
             Extract::ServiceAccountNamespacedNames => {
                 for subject in selected(at(root, &["requestObject", "subjects"]), None) {
                     if subject.get("kind").and_then(Json::as_str) == Some("ServiceAccount") {
-                        let namespace = subject.get("namespace").and_then(Json::as_str).unwrap_or_default();
-                        let name = subject.get("name").and_then(Json::as_str).unwrap_or_default();
+                        let namespace = subject
+                            .get("namespace")
+                            .and_then(Json::as_str)
+                            .unwrap_or_default();
+                        let name = subject
+                            .get("name")
+                            .and_then(Json::as_str)
+                            .unwrap_or_default();
                         values.push(Value::Str(Cow::Owned(format!("{namespace}:{name}"))));
                     }
                 }
             }
             Extract::HasName => values.push(Value::Str(Cow::Borrowed("true"))),
-            Extract::Container(kind, attribute) => extract_container(event, kind, attribute, index, values),
-            Extract::FirstContainerImage => extract_container(event, Containers::Regular, ContainerAttr::Image, Some(0), values),
-            Extract::FirstContainerRepository => {
-                extract_container(event, Containers::Regular, ContainerAttr::Repository, Some(0), values)
+            Extract::Container(kind, attribute) => {
+                extract_container(event, kind, attribute, index, values)
             }
+            Extract::FirstContainerImage => extract_container(
+                event,
+                Containers::Regular,
+                ContainerAttr::Image,
+                Some(0),
+                values,
+            ),
+            Extract::FirstContainerRepository => extract_container(
+                event,
+                Containers::Regular,
+                ContainerAttr::Repository,
+                Some(0),
+                values,
+            ),
             Extract::AnyContainerPrivileged => {
-                let Some(containers) = at(root, &["requestObject", "spec", "containers"]) else { return };
+                let Some(containers) = at(root, &["requestObject", "spec", "containers"]) else {
+                    return;
+                };
                 let privileged = selected(Some(containers), None).any(|container| {
-                    at(container, &["securityContext", "privileged"]).and_then(Json::as_bool) == Some(true)
+                    at(container, &["securityContext", "privileged"]).and_then(Json::as_bool)
+                        == Some(true)
                 });
-                values.push(Value::Str(Cow::Borrowed(if privileged { "true" } else { "false" })));
+                values.push(Value::Str(Cow::Borrowed(if privileged {
+                    "true"
+                } else {
+                    "false"
+                })));
             }
             Extract::RoleRuleMember(member) => {
                 for rule in selected(at(root, &["requestObject", "rules"]), index) {
                     values.extend(selected(rule.get(member), None).filter_map(render));
                 }
             }
-            Extract::ServicePorts => {
-                values.extend(selected(at(root, &["requestObject", "spec", "ports"]), index).filter_map(render))
-            }
+            Extract::ServicePorts => values.extend(
+                selected(at(root, &["requestObject", "spec", "ports"]), index).filter_map(render),
+            ),
             Extract::VolumeHostPaths => {
                 for volume in selected(at(root, &["requestObject", "spec", "volumes"]), index) {
                     values.extend(at(volume, &["hostPath", "path"]).and_then(render));
                 }
             }
             Extract::VolumeHostPathPrefix => {
-                let FieldArg::Key(wanted) = &field.arg else { return };
-                let Some(volumes) = at(root, &["requestObject", "spec", "volumes"]) else { return };
+                let FieldArg::Key(wanted) = &field.arg else {
+                    return;
+                };
+                let Some(volumes) = at(root, &["requestObject", "spec", "volumes"]) else {
+                    return;
+                };
                 let (prefix, is_prefix) = match wanted.strip_suffix('*') {
                     Some(prefix) => (prefix, true),
                     None => (wanted.as_str(), false),
@@ -499,9 +623,19 @@ impl FieldSource for K8sAuditSource {
                 let used = selected(Some(volumes), None).any(|volume| {
                     at(volume, &["hostPath", "path"])
                         .and_then(Json::as_str)
-                        .is_some_and(|path| if is_prefix { path.starts_with(prefix) } else { path == prefix })
+                        .is_some_and(|path| {
+                            if is_prefix {
+                                path.starts_with(prefix)
+                            } else {
+                                path == prefix
+                            }
+                        })
                 });
-                values.push(Value::Str(Cow::Borrowed(if used { "true" } else { "false" })));
+                values.push(Value::Str(Cow::Borrowed(if used {
+                    "true"
+                } else {
+                    "false"
+                })));
             }
             Extract::FlexVolumeDrivers => {
                 for volume in selected(at(root, &["requestObject", "spec", "volumes"]), index) {
@@ -520,16 +654,26 @@ impl FieldSource for K8sAuditSource {
                     }
                 }
             }
-            Extract::SourceIps => values.extend(selected(root.get("sourceIPs"), index).filter_map(render)),
+            Extract::SourceIps => {
+                values.extend(selected(root.get("sourceIPs"), index).filter_map(render))
+            }
             Extract::FirstSourceIp => {
-                let first = selected(root.get("sourceIPs"), Some(0)).next().and_then(Json::as_str);
-                if let Some(address) = first.and_then(|text| text.trim().parse::<std::net::IpAddr>().ok()) {
+                let first = selected(root.get("sourceIPs"), Some(0))
+                    .next()
+                    .and_then(Json::as_str);
+                if let Some(address) =
+                    first.and_then(|text| text.trim().parse::<std::net::IpAddr>().ok())
+                {
                     values.push(Value::Ip(address));
                 }
             }
             Extract::ExecCommand => {
                 let mut command: Vec<Value<'event>> = Vec::new();
-                if let Some((_, query)) = root.get("requestURI").and_then(Json::as_str).and_then(|uri| uri.split_once('?')) {
+                if let Some((_, query)) = root
+                    .get("requestURI")
+                    .and_then(Json::as_str)
+                    .and_then(|uri| uri.split_once('?'))
+                {
                     command.extend(
                         form_urlencoded::parse(query.as_bytes())
                             .filter(|(key, _)| key == "command")
@@ -537,7 +681,9 @@ impl FieldSource for K8sAuditSource {
                     );
                 }
                 if command.is_empty() {
-                    command.extend(selected(at(root, &["requestObject", "command"]), None).filter_map(render));
+                    command.extend(
+                        selected(at(root, &["requestObject", "command"]), None).filter_map(render),
+                    );
                 }
                 match index {
                     Some(position) => values.extend(command.into_iter().nth(position)),
@@ -550,13 +696,19 @@ impl FieldSource for K8sAuditSource {
                 }
             }
             Extract::JsonPointer => {
-                let FieldArg::Key(pointer) = &field.arg else { return };
+                let FieldArg::Key(pointer) = &field.arg else {
+                    return;
+                };
                 values.extend(root.pointer(pointer).and_then(render));
             }
             Extract::WholeObject => values.push(Value::Str(Cow::Owned(root.to_string()))),
             Extract::TimeNs => values.push(Value::Int(event.time_ns)),
-            Extract::TimeClock => values.push(Value::Str(Cow::Owned(format_time(event.time_ns, false)))),
-            Extract::TimeIso8601 => values.push(Value::Str(Cow::Owned(format_time(event.time_ns, true)))),
+            Extract::TimeClock => {
+                values.push(Value::Str(Cow::Owned(format_time(event.time_ns, false))))
+            }
+            Extract::TimeIso8601 => {
+                values.push(Value::Str(Cow::Owned(format_time(event.time_ns, true))))
+            }
             Extract::SourceName => values.push(Value::Str(Cow::Borrowed(SOURCE_NAME))),
         }
     }
@@ -571,7 +723,10 @@ mod tests {
         let spec = K8sAuditSource.resolve(name, arg).expect("field resolves");
         let mut values = Vec::new();
         K8sAuditSource.extract(&spec, event, &mut values);
-        values.iter().map(|value| value.render().into_owned()).collect()
+        values
+            .iter()
+            .map(|value| value.render().into_owned())
+            .collect()
     }
 
     #[test]
@@ -591,33 +746,90 @@ mod tests {
             }}
         });
         let event = AuditEvent::from_object(object, Envelope::Raw, Some("prod".into()));
-        assert_eq!(values_of("ka.req.pod.containers.image.repository", None, &event), ["registry:5000/team/app", "nginx"]);
-        assert_eq!(values_of("ka.req.pod.containers.image", Some("1"), &event), ["nginx"]);
-        assert_eq!(values_of("ka.req.pod.containers.privileged", None, &event), ["true"]);
-        assert_eq!(values_of("ka.req.pod.containers.eff_run_as_user", None, &event), ["1000", "0"]);
-        assert_eq!(values_of("ka.req.pod.containers.add_capabilities", None, &event), ["SYS_ADMIN", "NET_ADMIN"]);
-        assert_eq!(values_of("ka.req.pod.containers.host_port", None, &event), ["80", "8080"]);
-        assert_eq!(values_of("ka.req.pod.volumes.hostpath", None, &event), ["/etc"]);
-        assert_eq!(values_of("ka.req.pod.volumes.volume_type", None, &event), ["hostPath", "emptyDir"]);
-        assert_eq!(values_of("ka.req.volume.hostpath", Some("/e*"), &event), ["true"]);
+        assert_eq!(
+            values_of("ka.req.pod.containers.image.repository", None, &event),
+            ["registry:5000/team/app", "nginx"]
+        );
+        assert_eq!(
+            values_of("ka.req.pod.containers.image", Some("1"), &event),
+            ["nginx"]
+        );
+        assert_eq!(
+            values_of("ka.req.pod.containers.privileged", None, &event),
+            ["true"]
+        );
+        assert_eq!(
+            values_of("ka.req.pod.containers.eff_run_as_user", None, &event),
+            ["1000", "0"]
+        );
+        assert_eq!(
+            values_of("ka.req.pod.containers.add_capabilities", None, &event),
+            ["SYS_ADMIN", "NET_ADMIN"]
+        );
+        assert_eq!(
+            values_of("ka.req.pod.containers.host_port", None, &event),
+            ["80", "8080"]
+        );
+        assert_eq!(
+            values_of("ka.req.pod.volumes.hostpath", None, &event),
+            ["/etc"]
+        );
+        assert_eq!(
+            values_of("ka.req.pod.volumes.volume_type", None, &event),
+            ["hostPath", "emptyDir"]
+        );
+        assert_eq!(
+            values_of("ka.req.volume.hostpath", Some("/e*"), &event),
+            ["true"]
+        );
         assert_eq!(values_of("ka.req.pod.host_network", None, &event), ["true"]);
-        assert_eq!(values_of("ka.req.container.privileged", None, &event), ["true"]);
+        assert_eq!(
+            values_of("ka.req.container.privileged", None, &event),
+            ["true"]
+        );
         assert_eq!(values_of("ka.uri.param", Some("command"), &event), ["sh"]);
         assert_eq!(values_of("ka.target.pod.name", None, &event), ["p"]);
         assert_eq!(values_of("ka.cluster.name", None, &event), ["prod"]);
         assert!(values_of("ka.req.pod.initContainers.image", None, &event).is_empty());
-        assert_eq!(values_of("jevt.value", Some("/requestObject/spec/hostNetwork"), &event), ["true"]);
+        assert_eq!(
+            values_of(
+                "jevt.value",
+                Some("/requestObject/spec/hostNetwork"),
+                &event
+            ),
+            ["true"]
+        );
     }
 
     #[test]
     fn resolution_rejects_unknown_fields_and_bad_arguments() {
-        assert_eq!(K8sAuditSource.resolve("ka.nope", None), Err(FieldError::Unknown));
-        assert_eq!(K8sAuditSource.resolve("ka.uri.param", None), Err(FieldError::ArgumentRequired));
-        assert_eq!(K8sAuditSource.resolve("ka.verb", Some("x")), Err(FieldError::ArgumentNotAllowed));
-        assert!(matches!(K8sAuditSource.resolve("jevt.value", Some("stage")), Err(FieldError::BadArgument(_))));
-        assert!(matches!(K8sAuditSource.resolve("ka.req.pod.containers.image", Some("x")), Err(FieldError::BadArgument(_))));
-        let alias = K8sAuditSource.resolve("jevt.value", Some("/stage")).expect("alias");
-        assert_eq!(alias, K8sAuditSource.resolve("ka.stage", None).expect("stage"));
+        assert_eq!(
+            K8sAuditSource.resolve("ka.nope", None),
+            Err(FieldError::Unknown)
+        );
+        assert_eq!(
+            K8sAuditSource.resolve("ka.uri.param", None),
+            Err(FieldError::ArgumentRequired)
+        );
+        assert_eq!(
+            K8sAuditSource.resolve("ka.verb", Some("x")),
+            Err(FieldError::ArgumentNotAllowed)
+        );
+        assert!(matches!(
+            K8sAuditSource.resolve("jevt.value", Some("stage")),
+            Err(FieldError::BadArgument(_))
+        ));
+        assert!(matches!(
+            K8sAuditSource.resolve("ka.req.pod.containers.image", Some("x")),
+            Err(FieldError::BadArgument(_))
+        ));
+        let alias = K8sAuditSource
+            .resolve("jevt.value", Some("/stage"))
+            .expect("alias");
+        assert_eq!(
+            alias,
+            K8sAuditSource.resolve("ka.stage", None).expect("stage")
+        );
         assert!(K8sAuditSource.fields().len() > 100);
     }
 }

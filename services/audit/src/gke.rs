@@ -35,7 +35,10 @@ struct ResourceName {
 }
 
 fn parse_resource_name(text: &str) -> ResourceName {
-    let segments: Vec<&str> = text.split('/').filter(|segment| !segment.is_empty()).collect();
+    let segments: Vec<&str> = text
+        .split('/')
+        .filter(|segment| !segment.is_empty())
+        .collect();
     let mut parsed = ResourceName::default();
     if segments.len() < 3 {
         return parsed;
@@ -77,8 +80,15 @@ fn fill_from_method(parsed: &mut ResourceName, method: &str) {
     if version + 1 >= last {
         return;
     }
-    let group = tokens.get(2..version).map(|group| group.join(".")).unwrap_or_default();
-    parsed.api_group = if group == "core" { String::new() } else { group };
+    let group = tokens
+        .get(2..version)
+        .map(|group| group.join("."))
+        .unwrap_or_default();
+    parsed.api_group = if group == "core" {
+        String::new()
+    } else {
+        group
+    };
     parsed.api_version = tokens[version].to_string();
     parsed.resource = Some(tokens[version + 1].to_string());
     if version + 2 < last {
@@ -100,7 +110,9 @@ fn without_type_annotation(value: &Json) -> Json {
 }
 
 /// Converts a LogEntry to an Event object and the cluster name.
-pub fn gke_entry_to_event(entry: &Map<String, Json>) -> Result<(Map<String, Json>, Option<String>), Skip> {
+pub fn gke_entry_to_event(
+    entry: &Map<String, Json>,
+) -> Result<(Map<String, Json>, Option<String>), Skip> {
     let Some(payload) = entry.get("protoPayload").and_then(Json::as_object) else {
         return Err(Skip {
             reason: SkipReason::MalformedField,
@@ -214,21 +226,24 @@ pub fn gke_entry_to_event(entry: &Map<String, Json>) -> Result<(Map<String, Json
     }
     let mut annotations = Map::new();
     let labels = entry.get("labels").and_then(Json::as_object);
-    for key in ["authorization.k8s.io/decision", "authorization.k8s.io/reason"] {
+    for key in [
+        "authorization.k8s.io/decision",
+        "authorization.k8s.io/reason",
+    ] {
         if let Some(value) = labels.and_then(|labels| labels.get(key)) {
             annotations.insert(key.into(), value.clone());
         }
     }
-    if !annotations.contains_key("authorization.k8s.io/decision") {
-        if let Some(info) = payload.get("authorizationInfo").and_then(Json::as_array) {
-            let granted = info
-                .iter()
-                .all(|entry| entry.get("granted").and_then(Json::as_bool).unwrap_or(true));
-            annotations.insert(
-                "authorization.k8s.io/decision".into(),
-                json!(if granted { "allow" } else { "forbid" }),
-            );
-        }
+    if !annotations.contains_key("authorization.k8s.io/decision")
+        && let Some(info) = payload.get("authorizationInfo").and_then(Json::as_array)
+    {
+        let granted = info
+            .iter()
+            .all(|entry| entry.get("granted").and_then(Json::as_bool).unwrap_or(true));
+        annotations.insert(
+            "authorization.k8s.io/decision".into(),
+            json!(if granted { "allow" } else { "forbid" }),
+        );
     }
     if !annotations.is_empty() {
         event.insert("annotations".into(), Json::Object(annotations));
@@ -261,15 +276,22 @@ mod tests {
         assert_eq!(parsed.resource.as_deref(), Some("pods"));
         assert_eq!(parsed.name.as_deref(), Some("web-1"));
         assert_eq!(parsed.subresource.as_deref(), Some("exec"));
-        let cluster_scoped = parse_resource_name("rbac.authorization.k8s.io/v1/clusterrolebindings/admins");
+        let cluster_scoped =
+            parse_resource_name("rbac.authorization.k8s.io/v1/clusterrolebindings/admins");
         assert_eq!(cluster_scoped.api_group, "rbac.authorization.k8s.io");
-        assert_eq!(cluster_scoped.resource.as_deref(), Some("clusterrolebindings"));
+        assert_eq!(
+            cluster_scoped.resource.as_deref(),
+            Some("clusterrolebindings")
+        );
         let mut from_method = ResourceName::default();
         fill_from_method(&mut from_method, "io.k8s.core.v1.pods.exec.create");
         assert_eq!(from_method.resource.as_deref(), Some("pods"));
         assert_eq!(from_method.subresource.as_deref(), Some("exec"));
         let mut rbac = ResourceName::default();
-        fill_from_method(&mut rbac, "io.k8s.authorization.rbac.v1.clusterrolebindings.create");
+        fill_from_method(
+            &mut rbac,
+            "io.k8s.authorization.rbac.v1.clusterrolebindings.create",
+        );
         assert_eq!(rbac.api_group, "authorization.rbac");
         assert_eq!(rbac.resource.as_deref(), Some("clusterrolebindings"));
         let namespace = parse_resource_name("core/v1/namespaces/foo");
@@ -291,7 +313,8 @@ mod tests {
             "resource": {"labels": {"cluster_name": "prod"}},
             "timestamp": "2022-03-04T16:01:49.978756Z"
         });
-        let (event, cluster) = gke_entry_to_event(entry.as_object().expect("object")).expect("maps");
+        let (event, cluster) =
+            gke_entry_to_event(entry.as_object().expect("object")).expect("maps");
         assert_eq!(event["verb"], "create");
         assert_eq!(event["objectRef"]["subresource"], "exec");
         assert_eq!(event["user"]["username"], "dev@example.com");

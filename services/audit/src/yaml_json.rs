@@ -23,10 +23,11 @@ pub fn yaml_to_json(node: &Node) -> Json {
             if let Ok(integer) = text.parse::<i64>() {
                 return Json::from(integer);
             }
-            if let Ok(float) = text.parse::<f64>() {
-                if float.is_finite() && text.contains('.') {
-                    return Json::from(float);
-                }
+            if let Ok(float) = text.parse::<f64>()
+                && float.is_finite()
+                && text.contains('.')
+            {
+                return Json::from(float);
             }
             Json::String(text.clone())
         }
@@ -52,8 +53,14 @@ mod tests {
 
     #[test]
     fn scalars_get_core_schema_types() {
-        let documents = palisade_rules::yaml::parse_documents("{a: 1, b: '1', c: true, d: ~, e: 10.0.0.5, f: 1.5, g: [x]}").expect("yaml");
+        let documents = palisade_rules::yaml::parse_documents(
+            "{a: 1, b: '1', c: true, d: ~, e: 10.0.0.5, f: 1.5, g: [x]}",
+        )
+        .expect("yaml");
         let json = yaml_to_json(&documents[0]);
-        assert_eq!(json, serde_json::json!({"a": 1, "b": "1", "c": true, "d": null, "e": "10.0.0.5", "f": 1.5, "g": ["x"]}));
+        assert_eq!(
+            json,
+            serde_json::json!({"a": 1, "b": "1", "c": true, "d": null, "e": "10.0.0.5", "f": 1.5, "g": ["x"]})
+        );
     }
 }

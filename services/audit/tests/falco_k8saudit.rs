@@ -36,7 +36,11 @@ fn errors_of(engine: &RuleEngine<K8sAuditSource>) -> Vec<String> {
 #[test]
 fn falco_k8s_audit_rules_load_unchanged() -> anyhow::Result<()> {
     let rules = corpus("audit/falco-k8saudit-rules/k8s_audit_rules.yaml");
-    let engine = RuleEngine::from_files(Arc::new(K8sAuditSource), std::slice::from_ref(&rules), CompileOptions::default())?;
+    let engine = RuleEngine::from_files(
+        Arc::new(K8sAuditSource),
+        std::slice::from_ref(&rules),
+        CompileOptions::default(),
+    )?;
     assert!(errors_of(&engine).is_empty(), "{:#?}", errors_of(&engine));
     let summary = engine.compiled().summary();
     println!("k8s_audit_rules.yaml: {summary}");
@@ -52,7 +56,8 @@ fn falco_gke_variant_loads_and_its_exception_applies() -> anyhow::Result<()> {
         corpus("audit/falco-k8saudit-rules/k8s_audit_rules.yaml"),
         corpus("audit/falco-k8saudit-rules/k8s_audit_rules_gke.yaml"),
     ];
-    let engine = RuleEngine::from_files(Arc::new(K8sAuditSource), &files, CompileOptions::default())?;
+    let engine =
+        RuleEngine::from_files(Arc::new(K8sAuditSource), &files, CompileOptions::default())?;
     assert!(errors_of(&engine).is_empty(), "{:#?}", errors_of(&engine));
     let summary = engine.compiled().summary();
     println!("k8s_audit_rules.yaml + k8s_audit_rules_gke.yaml: {summary}");
@@ -64,7 +69,9 @@ fn falco_gke_variant_loads_and_its_exception_applies() -> anyhow::Result<()> {
             "responseStatus": {"code": 200}
         })
         .to_string();
-        decode_any(text.as_bytes(), &DecodeLimits::default()).events.remove(0)
+        decode_any(text.as_bytes(), &DecodeLimits::default())
+            .events
+            .remove(0)
     };
     let fired = |user: &str| {
         engine
@@ -73,24 +80,41 @@ fn falco_gke_variant_loads_and_its_exception_applies() -> anyhow::Result<()> {
             .any(|detection| detection.rule.name == "Disallowed K8s User")
     };
     assert!(fired("mallory@example.com"));
-    assert!(!fired("service-1234@container-engine-robot.iam.gserviceaccount.com"));
+    assert!(!fired(
+        "service-1234@container-engine-robot.iam.gserviceaccount.com"
+    ));
     Ok(())
 }
 
 /// Rules renamed in the k8saudit rules since the suite was written; the suite's expectations
 /// name the old rules, which the current file splits in two.
 const RENAMED_RULES: &[(&str, &[&str])] = &[
-    ("K8s Role/Clusterrole Created", &["K8s Role Created", "K8s ClusterRole Created"]),
-    ("K8s Role/Clusterrole Deleted", &["K8s Role Deleted", "K8s ClusterRole Deleted"]),
-    ("K8s Role/Clusterrolebinding Created", &["K8s RoleBinding Created", "K8s ClusterRoleBinding Created"]),
-    ("K8s Role/Clusterrolebinding Deleted", &["K8s RoleBinding Deleted", "K8s ClusterRoleBinding Deleted"]),
+    (
+        "K8s Role/Clusterrole Created",
+        &["K8s Role Created", "K8s ClusterRole Created"],
+    ),
+    (
+        "K8s Role/Clusterrole Deleted",
+        &["K8s Role Deleted", "K8s ClusterRole Deleted"],
+    ),
+    (
+        "K8s Role/Clusterrolebinding Created",
+        &["K8s RoleBinding Created", "K8s ClusterRoleBinding Created"],
+    ),
+    (
+        "K8s Role/Clusterrolebinding Deleted",
+        &["K8s RoleBinding Deleted", "K8s ClusterRoleBinding Deleted"],
+    ),
 ];
 
 /// Lists renamed in the current k8saudit rules; the suite's override files append to the old
 /// names, which only the engine_v4 rules file still defines.
 const RENAMED_LISTS: &[(&str, &str)] = &[
     ("falco_privileged_images", "k8s_audit_privileged_images"),
-    ("falco_sensitive_mount_images", "k8s_audit_sensitive_mount_images"),
+    (
+        "falco_sensitive_mount_images",
+        "k8s_audit_sensitive_mount_images",
+    ),
     ("falco_hostnetwork_images", "k8s_audit_hostnetwork_images"),
 ];
 
@@ -117,9 +141,15 @@ fn corpus_rules_path(file: &str) -> PathBuf {
 }
 
 fn read_cases() -> Vec<Case> {
-    let text = std::fs::read_to_string(corpus("audit/falco-legacy-tests/falco_k8s_audit_tests.yaml")).expect("suite readable");
+    let text = std::fs::read_to_string(corpus(
+        "audit/falco-legacy-tests/falco_k8s_audit_tests.yaml",
+    ))
+    .expect("suite readable");
     let documents = parse_documents(&text).expect("suite parses");
-    let cases = documents[0].get("trace_files").and_then(Node::as_mapping).expect("trace_files mapping");
+    let cases = documents[0]
+        .get("trace_files")
+        .and_then(Node::as_mapping)
+        .expect("trace_files mapping");
     cases
         .iter()
         .map(|(key, case)| {
@@ -138,7 +168,10 @@ fn read_cases() -> Vec<Case> {
                 .map(|(rule, count)| {
                     (
                         rule.as_str().expect("rule").to_string(),
-                        count.as_str().and_then(|count| count.parse().ok()).expect("count"),
+                        count
+                            .as_str()
+                            .and_then(|count| count.parse().ok())
+                            .expect("count"),
                     )
                 })
                 .collect();
@@ -149,14 +182,20 @@ fn read_cases() -> Vec<Case> {
                 .iter()
                 .map(|file| file.as_str().expect("path").to_string())
                 .collect();
-            let options = case.get("addl_cmdline_opts").and_then(Node::as_str).expect("open params");
+            let options = case
+                .get("addl_cmdline_opts")
+                .and_then(Node::as_str)
+                .expect("open params");
             let trace_file = options
                 .rsplit("trace_files/k8s_audit/")
                 .next()
                 .expect("trace file")
                 .trim()
                 .to_string();
-            let stderr_contains = case.get("stderr_contains").and_then(Node::as_str).map(ToString::to_string);
+            let stderr_contains = case
+                .get("stderr_contains")
+                .and_then(Node::as_str)
+                .map(ToString::to_string);
             Case {
                 name,
                 detect,
@@ -196,12 +235,22 @@ fn run_case(case: &Case, match_mode: MatchMode) -> Result<(), String> {
     if !errors.is_empty() {
         return Err(format!("rules did not load cleanly: {errors:?}"));
     }
-    let trace = std::fs::read(corpus(&format!("audit/falco-legacy-tests/trace_files/{}", case.trace_file)))
-        .map_err(|error| error.to_string())?;
+    let trace = std::fs::read(corpus(&format!(
+        "audit/falco-legacy-tests/trace_files/{}",
+        case.trace_file
+    )))
+    .map_err(|error| error.to_string())?;
     let decoded = decode_any(&trace, &DecodeLimits::default());
     if let Some(expected) = &case.stderr_contains {
-        if !decoded.skips.iter().any(|skip| skip.detail.contains(expected.as_str())) {
-            return Err(format!("expected a skip saying {expected:?}, got {:?}", decoded.skips));
+        if !decoded
+            .skips
+            .iter()
+            .any(|skip| skip.detail.contains(expected.as_str()))
+        {
+            return Err(format!(
+                "expected a skip saying {expected:?}, got {:?}",
+                decoded.skips
+            ));
         }
     } else if !decoded.skips.is_empty() {
         return Err(format!("events skipped: {:?}", decoded.skips));
@@ -211,7 +260,9 @@ fn run_case(case: &Case, match_mode: MatchMode) -> Result<(), String> {
     for event in &decoded.events {
         for detection in engine.detect(event) {
             *by_rule.entry(detection.rule.name.clone()).or_default() += 1;
-            *by_priority.entry(detection.rule.priority as i32).or_default() += 1;
+            *by_priority
+                .entry(detection.rule.priority as i32)
+                .or_default() += 1;
         }
     }
     let total: usize = by_rule.values().sum();
@@ -224,10 +275,13 @@ fn run_case(case: &Case, match_mode: MatchMode) -> Result<(), String> {
     if total == 0 {
         return Err("must detect, detected nothing".to_string());
     }
-    if let Some(level) = case.detect_level {
-        if by_priority.get(&(level as i32)).copied().unwrap_or(0) == 0 {
-            return Err(format!("nothing detected at {}: {by_rule:?}", level.falco_name()));
-        }
+    if let Some(level) = case.detect_level
+        && by_priority.get(&(level as i32)).copied().unwrap_or(0) == 0
+    {
+        return Err(format!(
+            "nothing detected at {}: {by_rule:?}",
+            level.falco_name()
+        ));
     }
     for (rule, expected) in &case.detect_counts {
         let names: Vec<&str> = RENAMED_RULES
@@ -235,9 +289,14 @@ fn run_case(case: &Case, match_mode: MatchMode) -> Result<(), String> {
             .find(|(old, _)| old == rule)
             .map(|(_, new)| new.to_vec())
             .unwrap_or_else(|| vec![rule.as_str()]);
-        let actual: usize = names.iter().map(|name| by_rule.get(*name).copied().unwrap_or(0)).sum();
+        let actual: usize = names
+            .iter()
+            .map(|name| by_rule.get(*name).copied().unwrap_or(0))
+            .sum();
         if actual != *expected {
-            return Err(format!("{rule}: expected {expected}, detected {actual} ({by_rule:?})"));
+            return Err(format!(
+                "{rule}: expected {expected}, detected {actual} ({by_rule:?})"
+            ));
         }
     }
     Ok(())
@@ -260,7 +319,15 @@ fn falco_legacy_k8s_audit_suite_passes_case_by_case() {
                 Err(reason) => failures.push(format!("{} ({match_mode:?}): {reason}", case.name)),
             }
         }
-        println!("{match_mode:?} matching: {} of {} cases pass", cases.len() - (failures.len() - before), cases.len());
+        println!(
+            "{match_mode:?} matching: {} of {} cases pass",
+            cases.len() - (failures.len() - before),
+            cases.len()
+        );
     }
-    assert!(failures.is_empty(), "failing cases:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "failing cases:\n{}",
+        failures.join("\n")
+    );
 }

@@ -10,13 +10,19 @@ fn load(with_falco: bool) -> RuleEngine<K8sAuditSource> {
     let mut loader = RulesLoader::new();
     if with_falco {
         loader
-            .add_file(&palisade_testkit::corpus_path("audit/falco-k8saudit-rules/k8s_audit_rules.yaml"))
+            .add_file(&palisade_testkit::corpus_path(
+                "audit/falco-k8saudit-rules/k8s_audit_rules.yaml",
+            ))
             .expect("falco rules readable");
     }
     for (name, text) in builtin_rules() {
         loader.add_text(&name, &text);
     }
-    RuleEngine::new(Arc::new(K8sAuditSource), &loader.finish(), CompileOptions::default())
+    RuleEngine::new(
+        Arc::new(K8sAuditSource),
+        &loader.finish(),
+        CompileOptions::default(),
+    )
 }
 
 #[test]
@@ -45,9 +51,21 @@ fn every_pack_rule_is_mapped_to_mitre_and_the_threat_matrix() {
     assert!(engine.compiled().rules().len() >= 30);
     for rule in engine.compiled().rules() {
         let mitre = mitre_from_tags(&rule.tags);
-        assert!(!mitre.technique_ids.is_empty(), "{} has no technique id", rule.name);
+        assert!(
+            !mitre.technique_ids.is_empty(),
+            "{} has no technique id",
+            rule.name
+        );
         assert!(!mitre.tactics.is_empty(), "{} has no tactic tag", rule.name);
-        assert!(!mitre.threat_matrix_ids.is_empty(), "{} has no threat-matrix technique", rule.name);
-        assert!(!rule.description.is_empty(), "{} has no description", rule.name);
+        assert!(
+            !mitre.threat_matrix_ids.is_empty(),
+            "{} has no threat-matrix technique",
+            rule.name
+        );
+        assert!(
+            !rule.description.is_empty(),
+            "{} has no description",
+            rule.name
+        );
     }
 }

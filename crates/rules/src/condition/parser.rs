@@ -95,7 +95,11 @@ impl<'text> Parser<'text> {
 
     fn peek_word(&self) -> String {
         let rest = &self.text[self.cursor..];
-        let word: String = rest.chars().take_while(|c| !c.is_whitespace()).take(24).collect();
+        let word: String = rest
+            .chars()
+            .take_while(|c| !c.is_whitespace())
+            .take(24)
+            .collect();
         if word.is_empty() {
             "end of condition".to_string()
         } else {
@@ -207,11 +211,11 @@ impl<'text> Parser<'text> {
             }
             Some(byte) if is_identifier_start(byte) => {
                 let (name, has_dot) = self.lex_name();
-                if self.peek() == Some(b'(') {
-                    if let Some(transformer) = Transformer::from_name(&name) {
-                        let field = self.parse_transformed_field(transformer, start)?;
-                        return self.parse_condition_tail(field, start);
-                    }
+                if self.peek() == Some(b'(')
+                    && let Some(transformer) = Transformer::from_name(&name)
+                {
+                    let field = self.parse_transformed_field(transformer, start)?;
+                    return self.parse_condition_tail(field, start);
                 }
                 if !has_dot {
                     return Ok(Expr::Macro {
@@ -333,10 +337,9 @@ impl<'text> Parser<'text> {
                 }
             }
             _ => {
-                return Err(self.error(&format!(
-                    "expected a field inside {}()",
-                    transformer.name()
-                )));
+                return Err(
+                    self.error(&format!("expected a field inside {}()", transformer.name()))
+                );
             }
         };
         self.skip_blanks();
@@ -372,10 +375,7 @@ impl<'text> Parser<'text> {
                 });
                 if !terminated {
                     self.cursor = start;
-                    return Err(self.error(&format!(
-                        "unknown operator {:?}",
-                        self.peek_word()
-                    )));
+                    return Err(self.error(&format!("unknown operator {:?}", self.peek_word())));
                 }
                 Ok(operator)
             }
