@@ -31,7 +31,8 @@ fn main() {
         println!("cargo:warning=the eBPF programs are written for x86_64; building without them");
     }
     if !supported_arch || env::var("PALISADE_SKIP_BPF_BUILD").is_ok_and(|value| value == "1") {
-        std::fs::write(&object, b"").unwrap_or_else(|error| fail(&format!("writing {}: {error}", object.display())));
+        std::fs::write(&object, b"")
+            .unwrap_or_else(|error| fail(&format!("writing {}: {error}", object.display())));
         println!("cargo:rustc-cfg=palisade_no_bpf");
         println!("cargo:rustc-check-cfg=cfg(palisade_no_bpf)");
         return;

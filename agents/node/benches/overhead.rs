@@ -177,7 +177,11 @@ fn main() {
         "  paced 10,000 opens/s for 3 s: workload CPU {:.3}s -> {:.3}s  ratio x{:.3}",
         baseline.3,
         with_agent.3,
-        if baseline.3 > 0.0 { with_agent.3 / baseline.3 } else { f64::NAN }
+        if baseline.3 > 0.0 {
+            with_agent.3 / baseline.3
+        } else {
+            f64::NAN
+        }
     );
     println!(
         "  agent CPU during the storms: {agent_cpu:.2}s over {elapsed:.2}s wall ({:.1}% of one core); RSS {rss:.1} MiB; kernel drops {drops}",

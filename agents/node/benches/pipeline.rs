@@ -42,7 +42,11 @@ fn record_stream(path: &PathBuf) -> anyhow::Result<()> {
         for _ in 0..3000 {
             let _ = std::process::Command::new("sh")
                 .arg("-c")
-                .arg(format!("exec 3<>/dev/tcp/{}/{} 2>/dev/null || true", address.ip(), address.port()))
+                .arg(format!(
+                    "exec 3<>/dev/tcp/{}/{} 2>/dev/null || true",
+                    address.ip(),
+                    address.port()
+                ))
                 .status();
             if listener.set_nonblocking(true).is_ok() {
                 while listener.accept().is_ok() {}
@@ -64,14 +68,20 @@ fn record_stream(path: &PathBuf) -> anyhow::Result<()> {
     }
     let _ = workload.kill();
     let _ = connector.join();
-    eprintln!("recorded {} records, drops {:?}", recorder.written, sensor.stats());
+    eprintln!(
+        "recorded {} records, drops {:?}",
+        recorder.written,
+        sensor.stats()
+    );
     recorder.finish()?;
     Ok(())
 }
 
 fn evaluator() -> anyhow::Result<Evaluator> {
     let mut loader = RulesLoader::new();
-    loader.add_file(&palisade_testkit::corpus_path("runtime/falco-rules/falco_rules.yaml"))?;
+    loader.add_file(&palisade_testkit::corpus_path(
+        "runtime/falco-rules/falco_rules.yaml",
+    ))?;
     loader.add_text(BUILTIN_PACK_NAME, BUILTIN_PACK);
     Ok(Evaluator::from_loader(loader, "bench-node"))
 }
@@ -85,7 +95,10 @@ fn main() -> anyhow::Result<()> {
     let records = split_recording(&data)?;
     let rounds = 10usize;
     let total = records.len() * rounds;
-    eprintln!("{} records in the recording, {rounds} rounds", records.len());
+    eprintln!(
+        "{} records in the recording, {rounds} rounds",
+        records.len()
+    );
 
     // decode alone, one thread, then two
     let start = Instant::now();
@@ -120,7 +133,11 @@ fn main() -> anyhow::Result<()> {
     // decode + attribution (state) alone, one thread
     let config = CgroupConfig::detect()?;
     let (registry, _requests) = ContainerRegistry::new(false);
-    let mut state = State::new(CgroupResolver::new(config.clone()), Arc::clone(&registry), BootClock::now());
+    let mut state = State::new(
+        CgroupResolver::new(config.clone()),
+        Arc::clone(&registry),
+        BootClock::now(),
+    );
     state.seed();
     let start = Instant::now();
     let mut events = 0usize;
@@ -139,7 +156,11 @@ fn main() -> anyhow::Result<()> {
     let evaluator = Arc::new(evaluator()?);
     let rule_count = evaluator.summary().loaded;
     let (registry, _requests) = ContainerRegistry::new(false);
-    let mut state = State::new(CgroupResolver::new(config), Arc::clone(&registry), BootClock::now());
+    let mut state = State::new(
+        CgroupResolver::new(config),
+        Arc::clone(&registry),
+        BootClock::now(),
+    );
     state.seed();
     let (sender, receiver) = crossbeam_channel::bounded::<Vec<Event>>(64);
     let workers: Vec<_> = (0..2)
@@ -181,18 +202,35 @@ fn main() -> anyhow::Result<()> {
     drop(sender);
     let (mut evaluated, mut fired) = (0usize, 0usize);
     for worker in workers {
-        let (count, hits) = worker.join().map_err(|_| anyhow::anyhow!("worker panicked"))?;
+        let (count, hits) = worker
+            .join()
+            .map_err(|_| anyhow::anyhow!("worker panicked"))?;
         evaluated += count;
         fired += hits;
     }
     let full_rate = evaluated as f64 / start.elapsed().as_secs_f64();
 
-    println!("pipeline benchmark ({} records x {rounds} rounds, {rule_count} rules: Falco stable + Palisade pack)", records.len());
+    println!(
+        "pipeline benchmark ({} records x {rounds} rounds, {rule_count} rules: Falco stable + Palisade pack)",
+        records.len()
+    );
     println!("  decode alone, 1 thread:                      {decode_one:>12.0} records/s");
     println!("  decode alone, 2 threads:                     {decode_two:>12.0} records/s");
     println!("  decode + attribution, 1 thread:              {state_rate:>12.0} events/s");
-    println!("  decode + attribution + rules, 1+2 threads:   {full_rate:>12.0} events/s ({fired} detections)");
-    println!("  full pipeline / decode alone (2 threads):    {:>12.3}", full_rate / decode_two);
-    println!("  target 1,000,000 events/s on 2 cores:        {}", if full_rate >= 1_000_000.0 { "met" } else { "NOT met" });
+    println!(
+        "  decode + attribution + rules, 1+2 threads:   {full_rate:>12.0} events/s ({fired} detections)"
+    );
+    println!(
+        "  full pipeline / decode alone (2 threads):    {:>12.3}",
+        full_rate / decode_two
+    );
+    println!(
+        "  target 1,000,000 events/s on 2 cores:        {}",
+        if full_rate >= 1_000_000.0 {
+            "met"
+        } else {
+            "NOT met"
+        }
+    );
     Ok(())
 }

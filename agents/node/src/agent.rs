@@ -57,7 +57,11 @@ pub struct AgentArgs {
     #[arg(long = "rules", value_name = "PATH")]
     pub rules: Vec<PathBuf>,
     /// Spool directory holding alerts until the server acknowledges them.
-    #[arg(long, value_name = "DIR", default_value = "/var/lib/palisade/agent-spool")]
+    #[arg(
+        long,
+        value_name = "DIR",
+        default_value = "/var/lib/palisade/agent-spool"
+    )]
     pub spool_dir: PathBuf,
     /// Spool bound in bytes; past it the oldest alerts are evicted (counted and alerted).
     #[arg(long, default_value_t = 256 << 20)]
@@ -133,7 +137,10 @@ async fn connect_containerd(args: &AgentArgs) -> Result<Option<Containerd>, Agen
     }
 }
 
-fn open_sensor(args: &AgentArgs, cgroup: &CgroupConfig) -> Result<Box<dyn RecordSource>, AgentError> {
+fn open_sensor(
+    args: &AgentArgs,
+    cgroup: &CgroupConfig,
+) -> Result<Box<dyn RecordSource>, AgentError> {
     if let Some(path) = &args.replay {
         return Ok(Box::new(ReplaySource::open(path, 1)?));
     }
@@ -190,12 +197,17 @@ async fn run_async(args: AgentArgs) -> Result<(), AgentError> {
     }
     let scopes = match &args.scopes {
         Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|error| AgentError::io(path, error))?;
+            let text =
+                std::fs::read_to_string(path).map_err(|error| AgentError::io(path, error))?;
             Scopes::parse(&path.display().to_string(), &text)?
         }
         None => Scopes::default(),
     };
-    let mut state = State::new(CgroupResolver::new(cgroup.clone()), Arc::clone(&registry), BootClock::now());
+    let mut state = State::new(
+        CgroupResolver::new(cgroup.clone()),
+        Arc::clone(&registry),
+        BootClock::now(),
+    );
     let (cgroups, processes) = state.seed();
     info!(cgroups, processes, "state seeded from /proc");
     let source = open_sensor(&args, &cgroup)?;
@@ -208,7 +220,10 @@ async fn run_async(args: AgentArgs) -> Result<(), AgentError> {
     };
     let needs_spool = args.server.is_some();
     let spool = if needs_spool {
-        Some(Arc::new(Spool::open(&args.spool_dir, args.spool_max_bytes)?))
+        Some(Arc::new(Spool::open(
+            &args.spool_dir,
+            args.spool_max_bytes,
+        )?))
     } else {
         None
     };
@@ -217,7 +232,11 @@ async fn run_async(args: AgentArgs) -> Result<(), AgentError> {
     let mut stream_task = None;
     if let (Some(url), Some(spool)) = (&args.server, &spool) {
         metrics.set_durable(spool.next_seq().saturating_sub(1));
-        let config = StreamConfig::new(url.clone(), args.token.clone().unwrap_or_default(), hostname.clone());
+        let config = StreamConfig::new(
+            url.clone(),
+            args.token.clone().unwrap_or_default(),
+            hostname.clone(),
+        );
         stream_task = Some(tokio::spawn(stream::run(
             config,
             Arc::clone(spool),
@@ -227,10 +246,13 @@ async fn run_async(args: AgentArgs) -> Result<(), AgentError> {
         )));
     }
     let shutdown = Arc::new(AtomicBool::new(false));
-    let ((event_sender, event_receiver), (detection_sender, detection_receiver)) = pipeline::channels();
-    let workers = args
-        .workers
-        .unwrap_or_else(|| std::thread::available_parallelism().map(usize::from).unwrap_or(2));
+    let ((event_sender, event_receiver), (detection_sender, detection_receiver)) =
+        pipeline::channels();
+    let workers = args.workers.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(usize::from)
+            .unwrap_or(2)
+    });
     let io_error = |error: std::io::Error| AgentError::io("thread", error);
     let sensor_thread = pipeline::spawn_sensor(
         SensorStage {

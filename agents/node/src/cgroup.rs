@@ -60,10 +60,11 @@ impl CgroupConfig {
             {
                 let fields: Vec<&str> = line.split_whitespace().collect();
                 if fields.first() == Some(&"memory") && fields.len() >= 2 {
-                    let hierarchy_id = fields[1].parse::<i32>().map_err(|_| AgentError::Config {
-                        source_name: "/proc/cgroups".into(),
-                        message: format!("memory line has a bad hierarchy id: {line:?}"),
-                    })?;
+                    let hierarchy_id =
+                        fields[1].parse::<i32>().map_err(|_| AgentError::Config {
+                            source_name: "/proc/cgroups".into(),
+                            message: format!("memory line has a bad hierarchy id: {line:?}"),
+                        })?;
                     return Ok(Self {
                         subsys_index: i32::try_from(index).unwrap_or(i32::MAX),
                         hierarchy_id,
@@ -185,7 +186,8 @@ impl CgroupResolver {
 pub fn path_for_hierarchy(proc_cgroup: &str, config: &CgroupConfig) -> Option<String> {
     for line in proc_cgroup.lines() {
         let mut fields = line.splitn(3, ':');
-        let (Some(id), Some(controllers), Some(path)) = (fields.next(), fields.next(), fields.next())
+        let (Some(id), Some(controllers), Some(path)) =
+            (fields.next(), fields.next(), fields.next())
         else {
             continue;
         };
@@ -220,7 +222,9 @@ fn is_hex_id(text: &str) -> bool {
 /// ctr), Docker, CRI-O and Podman, with cgroupfs and systemd drivers. `None` for the host.
 pub fn container_from_cgroup_path(path: &str) -> Option<CgroupContainer> {
     let components: Vec<&str> = path.split('/').filter(|part| !part.is_empty()).collect();
-    let pod_uid = components.iter().find_map(|component| pod_uid_of(component));
+    let pod_uid = components
+        .iter()
+        .find_map(|component| pod_uid_of(component));
     // innermost container-looking component wins (a container's sub-cgroups stay in it)
     for component in components.iter().rev() {
         let name = component.strip_suffix(".scope").unwrap_or(component);
@@ -262,7 +266,10 @@ fn pod_uid_of(component: &str) -> Option<String> {
     let name = component.strip_suffix(".slice").unwrap_or(component);
     let start = name.rfind("pod")?;
     let uid = &name[start + 3..];
-    if uid.len() == 36 && uid.bytes().all(|byte| byte.is_ascii_hexdigit() || byte == b'-' || byte == b'_')
+    if uid.len() == 36
+        && uid
+            .bytes()
+            .all(|byte| byte.is_ascii_hexdigit() || byte == b'-' || byte == b'_')
     {
         Some(uid.replace('_', "-"))
     } else {
@@ -285,7 +292,9 @@ mod tests {
     fn container_ids_come_from_every_runtime_naming_scheme() {
         let cases = [
             (
-                format!("/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod0a1b2c3d_4e5f_6a7b_8c9d_0e1f2a3b4c5d.slice/cri-containerd-{ID}.scope"),
+                format!(
+                    "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod0a1b2c3d_4e5f_6a7b_8c9d_0e1f2a3b4c5d.slice/cri-containerd-{ID}.scope"
+                ),
                 "containerd",
                 Some("0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d"),
             ),
@@ -296,7 +305,11 @@ mod tests {
             ),
             (format!("/system.slice/docker-{ID}.scope"), "docker", None),
             (format!("/docker/{ID}"), "docker", None),
-            (format!("/machine.slice/libpod-{ID}.scope/container"), "podman", None),
+            (
+                format!("/machine.slice/libpod-{ID}.scope/container"),
+                "podman",
+                None,
+            ),
             (format!("/kubepods.slice/crio-{ID}.scope"), "cri-o", None),
             (format!("/default/{ID}"), "containerd", None),
         ];
@@ -331,7 +344,10 @@ mod tests {
         assert_eq!(config.hierarchy_id, 4);
         assert_eq!(config.mount_point, PathBuf::from("/sys/fs/cgroup/memory"));
         let proc_cgroup = "5:devices:/\n4:memory:/default/abc\n0::/\n";
-        assert_eq!(path_for_hierarchy(proc_cgroup, &config).as_deref(), Some("/default/abc"));
+        assert_eq!(
+            path_for_hierarchy(proc_cgroup, &config).as_deref(),
+            Some("/default/abc")
+        );
     }
 
     #[test]
@@ -339,7 +355,10 @@ mod tests {
         let mounts = "cgroup2 /sys/fs/cgroup cgroup2 rw,nosuid 0 0\n";
         let config = CgroupConfig::from_tables(mounts, "#subsys_name\n").expect("config");
         assert_eq!(config.subsys_index, -1);
-        assert_eq!(path_for_hierarchy("0::/k8s/x\n", &config).as_deref(), Some("/k8s/x"));
+        assert_eq!(
+            path_for_hierarchy("0::/k8s/x\n", &config).as_deref(),
+            Some("/k8s/x")
+        );
     }
 
     #[test]

@@ -48,7 +48,10 @@ pub fn argv_from_blob(data: &[u8]) -> Vec<String> {
 
 /// Text of a STR parameter.
 pub fn text(data: &[u8]) -> String {
-    let end = data.iter().position(|&byte| byte == 0).unwrap_or(data.len());
+    let end = data
+        .iter()
+        .position(|&byte| byte == 0)
+        .unwrap_or(data.len());
     String::from_utf8_lossy(&data[..end]).into_owned()
 }
 
@@ -180,12 +183,17 @@ pub fn fill_peer_from_sockaddr(fd: &mut FdInfo, sockaddr: Option<&SockAddr>) {
     }
     sock.remote_port = endpoint.port;
     match endpoint.ip {
-        IpAddr::V4(address) if sock.family == 2 => sock.remote_addr[..4].copy_from_slice(&address.octets()),
+        IpAddr::V4(address) if sock.family == 2 => {
+            sock.remote_addr[..4].copy_from_slice(&address.octets())
+        }
         IpAddr::V6(address) if sock.family == 10 => sock.remote_addr = address.octets(),
         _ => return,
     }
     let local = endpoint_text(ip_of(sock.family, &sock.local_addr), sock.local_port);
-    fd.name = format!("{local}->{}", endpoint_text(Some(endpoint.ip), endpoint.port));
+    fd.name = format!(
+        "{local}->{}",
+        endpoint_text(Some(endpoint.ip), endpoint.port)
+    );
     fd.role = Some(SocketRole::Client);
 }
 

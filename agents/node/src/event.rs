@@ -457,15 +457,27 @@ mod tests {
     fn image_references_split_into_repository_tag_and_digest() {
         assert_eq!(
             split_image_reference("docker.io/library/nginx:1.25"),
-            ("docker.io/library/nginx".into(), "1.25".into(), String::new())
+            (
+                "docker.io/library/nginx".into(),
+                "1.25".into(),
+                String::new()
+            )
         );
         assert_eq!(
             split_image_reference("localhost:5000/app@sha256:abc"),
-            ("localhost:5000/app".into(), String::new(), "sha256:abc".into())
+            (
+                "localhost:5000/app".into(),
+                String::new(),
+                "sha256:abc".into()
+            )
         );
         assert_eq!(
             split_image_reference("localhost:5000/app:v1@sha256:abc"),
-            ("localhost:5000/app".into(), "v1".into(), "sha256:abc".into())
+            (
+                "localhost:5000/app".into(),
+                "v1".into(),
+                "sha256:abc".into()
+            )
         );
         assert_eq!(
             split_image_reference("busybox"),

@@ -46,14 +46,26 @@ impl AgentMetrics {
     /// Registers every metric under `palisade_agent_`.
     pub fn register(&self, registry: &mut Registry) {
         let agent = registry.sub_registry_with_prefix("palisade_agent");
-        agent.register("records", "Records read from the sensor", self.records.clone());
-        agent.register("events", "Events evaluated by the rules", self.events.clone());
+        agent.register(
+            "records",
+            "Records read from the sensor",
+            self.records.clone(),
+        );
+        agent.register(
+            "events",
+            "Events evaluated by the rules",
+            self.events.clone(),
+        );
         agent.register(
             "kernel_ringbuf_full",
             "Records lost because the kernel ring buffer was full",
             self.kernel_ringbuf_full.clone(),
         );
-        agent.register("decode_errors", "Records that did not decode", self.decode_errors.clone());
+        agent.register(
+            "decode_errors",
+            "Records that did not decode",
+            self.decode_errors.clone(),
+        );
         agent.register(
             "attribution_timeouts",
             "Events released without container metadata after waiting for it",
@@ -70,15 +82,31 @@ impl AgentMetrics {
             self.spool_evicted.clone(),
         );
         agent.register("alerts", "Alerts produced", self.alerts.clone());
-        agent.register("alerts_acked", "Alerts acknowledged by the server", self.alerts_acked.clone());
-        agent.register("spool_alerts", "Alerts held in the spool", self.spool_alerts.clone());
-        agent.register("spool_bytes", "Bytes held in the spool", self.spool_bytes.clone());
+        agent.register(
+            "alerts_acked",
+            "Alerts acknowledged by the server",
+            self.alerts_acked.clone(),
+        );
+        agent.register(
+            "spool_alerts",
+            "Alerts held in the spool",
+            self.spool_alerts.clone(),
+        );
+        agent.register(
+            "spool_bytes",
+            "Bytes held in the spool",
+            self.spool_bytes.clone(),
+        );
         agent.register(
             "spool_durable_seq",
             "Highest alert sequence number durable on disk",
             self.spool_durable_seq.clone(),
         );
-        agent.register("stream_connects", "Connections to the server", self.stream_connects.clone());
+        agent.register(
+            "stream_connects",
+            "Connections to the server",
+            self.stream_connects.clone(),
+        );
         agent.register(
             "rules_queue_full",
             "Events dropped because the rule queue was full",
@@ -101,7 +129,8 @@ impl AgentMetrics {
     /// Records the highest durable sequence number.
     pub fn set_durable(&self, seq: u64) {
         self.last_durable.store(seq, Ordering::Relaxed);
-        self.spool_durable_seq.set(i64::try_from(seq).unwrap_or(i64::MAX));
+        self.spool_durable_seq
+            .set(i64::try_from(seq).unwrap_or(i64::MAX));
     }
 
     /// Highest durable sequence number.

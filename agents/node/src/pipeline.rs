@@ -16,11 +16,11 @@ use palisade_proto::v1::Priority;
 use tokio::sync::Notify;
 use tracing::{error, warn};
 
+use crate::alerts::Detection;
 use crate::alerts::convert::to_alert;
 use crate::alerts::falco_json::to_falco_json_line;
 use crate::alerts::limiter::Limiter;
 use crate::alerts::scope::Scopes;
-use crate::alerts::Detection;
 use crate::engine::Evaluator;
 use crate::event::Event;
 use crate::hold::HoldQueue;
@@ -80,37 +80,43 @@ pub fn spawn_sensor(
                 let recorder = &mut stage.recorder;
                 let now = Instant::now();
                 let deadline = now + stage.attribution_wait;
-                let result = stage.source.next_batch(Duration::from_millis(100), &mut |bytes| {
-                    metrics.records.inc();
-                    if let Some(recorder) = recorder.as_mut()
-                        && let Err(error) = recorder.write(bytes)
-                    {
-                        warn!(%error, "recording stopped");
-                    }
-                    let record = match Record::decode(bytes) {
-                        Ok(record) => record,
-                        Err(error) => {
-                            metrics.decode_errors.inc();
-                            warn!(%error, code = error.code(), "undecodable record");
-                            return;
+                let result = stage
+                    .source
+                    .next_batch(Duration::from_millis(100), &mut |bytes| {
+                        metrics.records.inc();
+                        if let Some(recorder) = recorder.as_mut()
+                            && let Err(error) = recorder.write(bytes)
+                        {
+                            warn!(%error, "recording stopped");
                         }
-                    };
-                    let Some(enriched) = state.apply(&record) else {
-                        return;
-                    };
-                    if enriched.container_pending || hold.is_holding(&enriched.event.container.full_id) {
-                        hold.hold(enriched.event, deadline);
-                    } else {
-                        batch.push(enriched.event);
-                    }
-                });
+                        let record = match Record::decode(bytes) {
+                            Ok(record) => record,
+                            Err(error) => {
+                                metrics.decode_errors.inc();
+                                warn!(%error, code = error.code(), "undecodable record");
+                                return;
+                            }
+                        };
+                        let Some(enriched) = state.apply(&record) else {
+                            return;
+                        };
+                        if enriched.container_pending
+                            || hold.is_holding(&enriched.event.container.full_id)
+                        {
+                            hold.hold(enriched.event, deadline);
+                        } else {
+                            batch.push(enriched.event);
+                        }
+                    });
                 if let Err(error) = result {
                     error!(%error, "sensor failed");
                     break;
                 }
                 let timeouts_before = hold.timeouts;
                 hold.release(state.containers(), Instant::now(), &mut released);
-                metrics.attribution_timeouts.inc_by(hold.timeouts - timeouts_before);
+                metrics
+                    .attribution_timeouts
+                    .inc_by(hold.timeouts - timeouts_before);
                 batch.append(&mut released);
                 let stats = stage.source.stats();
                 metrics
@@ -158,7 +164,8 @@ pub fn spawn_workers(
                         for event in &batch {
                             evaluator.evaluate(event, &mut found);
                         }
-                        if !found.is_empty() && detections.send(std::mem::take(&mut found)).is_err() {
+                        if !found.is_empty() && detections.send(std::mem::take(&mut found)).is_err()
+                        {
                             return;
                         }
                     }
@@ -192,7 +199,10 @@ impl AlertStage {
         if self.outputs.stdout {
             let line = to_falco_json_line(detection);
             let mut stdout = std::io::stdout().lock();
-            if writeln!(stdout, "{line}").and_then(|()| stdout.flush()).is_err() {
+            if writeln!(stdout, "{line}")
+                .and_then(|()| stdout.flush())
+                .is_err()
+            {
                 warn!("stdout closed; alerts still go to the spool");
             }
         }
@@ -201,8 +211,16 @@ impl AlertStage {
             match spool.append(&to_alert(detection)) {
                 Ok(appended) if appended.evicted > 0 => {
                     metrics.spool_evicted.inc_by(appended.evicted);
-                    error!(evicted = appended.evicted, total = spool.evicted(), "spool full, dropped the oldest alerts");
-                    follow_up.push(self.overflow_detection(appended.evicted, spool.evicted(), appended.seq));
+                    error!(
+                        evicted = appended.evicted,
+                        total = spool.evicted(),
+                        "spool full, dropped the oldest alerts"
+                    );
+                    follow_up.push(self.overflow_detection(
+                        appended.evicted,
+                        spool.evicted(),
+                        appended.seq,
+                    ));
                 }
                 Ok(_) => {}
                 Err(spool_error) => error!(error = %spool_error, "alert not spooled"),
@@ -224,12 +242,18 @@ impl AlertStage {
         Detection {
             id,
             rule: "Palisade agent spool overflow".into(),
-            description: "The agent's spool reached its size bound and evicted its oldest alerts.".into(),
+            description: "The agent's spool reached its size bound and evicted its oldest alerts."
+                .into(),
             priority: Priority::Critical,
-            output: format!("agent spool full: evicted the {evicted} oldest unacknowledged alerts ({total} since the spool was created)"),
+            output: format!(
+                "agent spool full: evicted the {evicted} oldest unacknowledged alerts ({total} since the spool was created)"
+            ),
             output_fields: [
                 ("palisade.spool.evicted".to_string(), evicted.to_string()),
-                ("palisade.spool.evicted_total".to_string(), total.to_string()),
+                (
+                    "palisade.spool.evicted_total".to_string(),
+                    total.to_string(),
+                ),
             ]
             .into_iter()
             .collect(),
@@ -255,8 +279,12 @@ impl AlertStage {
             match spool.flush() {
                 Ok(()) => {
                     metrics.set_durable(spool.next_seq().saturating_sub(1));
-                    metrics.spool_alerts.set(i64::try_from(spool.len()).unwrap_or(i64::MAX));
-                    metrics.spool_bytes.set(i64::try_from(spool.bytes()).unwrap_or(i64::MAX));
+                    metrics
+                        .spool_alerts
+                        .set(i64::try_from(spool.len()).unwrap_or(i64::MAX));
+                    metrics
+                        .spool_bytes
+                        .set(i64::try_from(spool.bytes()).unwrap_or(i64::MAX));
                     self.outputs.appended.notify_one();
                 }
                 Err(spool_error) => error!(error = %spool_error, "spool flush failed"),
@@ -298,7 +326,9 @@ impl AlertStage {
                     self.emit(&extra, metrics);
                 }
             }
-            metrics.suppressed.inc_by(self.limiter.suppressed_total - before);
+            metrics
+                .suppressed
+                .inc_by(self.limiter.suppressed_total - before);
         }
     }
 

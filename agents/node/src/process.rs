@@ -88,7 +88,8 @@ impl ProcessTable {
         let ticks_per_second = procfs::ticks_per_second().max(1);
         let mut flat: HashMap<u32, Process> = HashMap::new();
         for entry in all.flatten() {
-            if let Some(process) = read_proc(&entry, boot_epoch_ns, ticks_per_second, container_of) {
+            if let Some(process) = read_proc(&entry, boot_epoch_ns, ticks_per_second, container_of)
+            {
                 flat.insert(process.pid, process);
             }
         }

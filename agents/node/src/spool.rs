@@ -94,7 +94,10 @@ impl SpoolStore for SledStore {
     fn counter(&self, name: &str) -> Result<u64, String> {
         match self.meta.get(name).map_err(|error| error.to_string())? {
             Some(value) => {
-                let bytes: [u8; 8] = value.as_ref().try_into().map_err(|_| format!("bad counter {name}"))?;
+                let bytes: [u8; 8] = value
+                    .as_ref()
+                    .try_into()
+                    .map_err(|_| format!("bad counter {name}"))?;
                 Ok(u64::from_be_bytes(bytes))
             }
             None => Ok(0),
@@ -109,7 +112,10 @@ impl SpoolStore for SledStore {
     }
 
     fn flush(&self) -> Result<(), String> {
-        self.db.flush().map(|_| ()).map_err(|error| error.to_string())
+        self.db
+            .flush()
+            .map(|_| ())
+            .map_err(|error| error.to_string())
     }
 }
 
@@ -166,7 +172,11 @@ impl Spool {
     }
 
     /// A spool over any store.
-    pub fn with_store(store: Box<dyn SpoolStore>, path: &Path, max_bytes: usize) -> Result<Self, AgentError> {
+    pub fn with_store(
+        store: Box<dyn SpoolStore>,
+        path: &Path,
+        max_bytes: usize,
+    ) -> Result<Self, AgentError> {
         let error = |message: String| AgentError::Spool {
             path: path.to_path_buf(),
             message,
@@ -210,7 +220,9 @@ impl Spool {
         let bytes = alert.encode_to_vec();
         let mut index = self.lock()?;
         let seq = index.next_seq;
-        self.store.put(seq, &bytes).map_err(|message| self.error(message))?;
+        self.store
+            .put(seq, &bytes)
+            .map_err(|message| self.error(message))?;
         index.next_seq += 1;
         self.store
             .set_counter(NEXT_SEQ, index.next_seq)
@@ -222,7 +234,9 @@ impl Spool {
             let Some((old_seq, size)) = index.entries.pop_front() else {
                 break;
             };
-            self.store.remove(old_seq).map_err(|message| self.error(message))?;
+            self.store
+                .remove(old_seq)
+                .map_err(|message| self.error(message))?;
             index.bytes -= size;
             evicted += 1;
         }
@@ -250,7 +264,9 @@ impl Spool {
             if seq > up_to_seq {
                 break;
             }
-            self.store.remove(seq).map_err(|message| self.error(message))?;
+            self.store
+                .remove(seq)
+                .map_err(|message| self.error(message))?;
             index.entries.pop_front();
             index.bytes -= size;
             removed += 1;

@@ -72,7 +72,11 @@ const SOCKET_ROLES_LIMIT: usize = 1 << 16;
 
 impl State {
     /// A state over these parts.
-    pub fn new(cgroups: CgroupResolver, containers: Arc<ContainerRegistry>, clock: BootClock) -> Self {
+    pub fn new(
+        cgroups: CgroupResolver,
+        containers: Arc<ContainerRegistry>,
+        clock: BootClock,
+    ) -> Self {
         Self {
             processes: ProcessTable::new(),
             cgroups,
@@ -139,7 +143,11 @@ impl State {
 
     fn resolve_container(&mut self, header: &Header) -> (Arc<str>, Arc<Container>, bool) {
         match self.container_of_cgroup(header.cgroup_id, header.tgid) {
-            None => (self.processes.host_container(), self.containers.host(), false),
+            None => (
+                self.processes.host_container(),
+                self.containers.host(),
+                false,
+            ),
             Some((full_id, runtime)) => match self.containers.lookup(&full_id, runtime) {
                 Lookup::Ready(container) => (Arc::from(full_id.as_str()), container, false),
                 Lookup::Pending(container) => (Arc::from(full_id.as_str()), container, true),
@@ -290,12 +298,21 @@ impl State {
         match header.kind {
             kind::EXEC => {
                 event_kind = EventKind::Exec;
-                let argv = record.first(param::ARGV).map(argv_from_blob).unwrap_or_default();
+                let argv = record
+                    .first(param::ARGV)
+                    .map(argv_from_blob)
+                    .unwrap_or_default();
                 process.name = header.comm();
                 process.exe = argv.first().cloned().unwrap_or_default();
                 process.args = argv.into_iter().skip(1).collect();
-                process.exepath = record.nth(param::PATH, 0).map(path_from_components).unwrap_or_default();
-                process.cwd = record.nth(param::PATH, 1).map(path_from_components).unwrap_or_default();
+                process.exepath = record
+                    .nth(param::PATH, 0)
+                    .map(path_from_components)
+                    .unwrap_or_default();
+                process.cwd = record
+                    .nth(param::PATH, 1)
+                    .map(path_from_components)
+                    .unwrap_or_default();
                 process.exe_upper_layer = header.flags & flag::EXE_UPPER_LAYER != 0;
                 process.exe_from_memfd = header.flags & flag::EXE_MEMFD != 0;
                 process.exe_ino = record.file_info().map(|file| file.ino).unwrap_or(0);
@@ -342,7 +359,9 @@ impl State {
                 if header.ret == 0 && matches!(evt_type, "chdir" | "fchdir") {
                     match (evt_type, &fd, strings.first()) {
                         ("fchdir", Some(directory), _) => process.cwd = directory.name.clone(),
-                        ("chdir", _, Some(path)) if path.starts_with('/') => process.cwd = path.clone(),
+                        ("chdir", _, Some(path)) if path.starts_with('/') => {
+                            process.cwd = path.clone()
+                        }
                         _ => {}
                     }
                 }

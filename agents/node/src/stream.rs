@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use palisade_proto::v1::agent_service_client::AgentServiceClient;
 use palisade_proto::v1::{
-    AgentHello, AgentKind, AlertBatch, ConnectRequest, ConnectResponse, Heartbeat,
-    connect_request, connect_response,
+    AgentHello, AgentKind, AlertBatch, ConnectRequest, ConnectResponse, Heartbeat, connect_request,
+    connect_response,
 };
 use rand::Rng;
 use tokio::sync::{Notify, mpsc, watch};
@@ -41,7 +41,11 @@ pub struct StreamConfig {
 
 impl StreamConfig {
     /// Defaults for a URL and token.
-    pub fn new(url: impl Into<String>, token: impl Into<String>, node_name: impl Into<String>) -> Self {
+    pub fn new(
+        url: impl Into<String>,
+        token: impl Into<String>,
+        node_name: impl Into<String>,
+    ) -> Self {
         let node_name = node_name.into();
         Self {
             url: url.into(),
@@ -86,7 +90,16 @@ pub async fn run(
         if *shutdown.borrow() {
             return;
         }
-        match session(&config, &spool, &appended, &metrics, &mut shutdown, &mut attempt).await {
+        match session(
+            &config,
+            &spool,
+            &appended,
+            &metrics,
+            &mut shutdown,
+            &mut attempt,
+        )
+        .await
+        {
             Ok(()) => return,
             Err(error) => warn!(%error, code = error.code(), "agent stream interrupted"),
         }
@@ -120,13 +133,17 @@ async fn session(
         .connect()
         .await
         .map_err(|error| stream_error(config, format!("cannot connect: {error}")))?;
-    let token: tonic::metadata::MetadataValue<tonic::metadata::Ascii> = format!("Bearer {}", config.token)
-        .parse()
-        .map_err(|_| stream_error(config, "the token is not valid header text"))?;
-    let mut client = AgentServiceClient::with_interceptor(channel, move |mut request: tonic::Request<()>| {
-        request.metadata_mut().insert("authorization", token.clone());
-        Ok(request)
-    });
+    let token: tonic::metadata::MetadataValue<tonic::metadata::Ascii> =
+        format!("Bearer {}", config.token)
+            .parse()
+            .map_err(|_| stream_error(config, "the token is not valid header text"))?;
+    let mut client =
+        AgentServiceClient::with_interceptor(channel, move |mut request: tonic::Request<()>| {
+            request
+                .metadata_mut()
+                .insert("authorization", token.clone());
+            Ok(request)
+        });
     let (outbound, outbound_receiver) = mpsc::channel::<ConnectRequest>(64);
     let hello = AgentHello {
         agent_id: config.agent_id.clone(),
@@ -144,16 +161,30 @@ async fn session(
         .await
         .map_err(|_| stream_error(config, "request stream closed"))?;
     let response = client
-        .connect(tokio_stream::wrappers::ReceiverStream::new(outbound_receiver))
+        .connect(tokio_stream::wrappers::ReceiverStream::new(
+            outbound_receiver,
+        ))
         .await
-        .map_err(|status| stream_error(config, format!("{}: {}", status.code(), status.message())))?;
+        .map_err(|status| {
+            stream_error(config, format!("{}: {}", status.code(), status.message()))
+        })?;
     let mut inbound = response.into_inner();
     let server_hello = match inbound.message().await {
         Ok(Some(ConnectResponse {
             msg: Some(connect_response::Msg::Hello(hello)),
         })) => hello,
-        Ok(other) => return Err(stream_error(config, format!("expected ServerHello first, got {other:?}"))),
-        Err(status) => return Err(stream_error(config, format!("{}: {}", status.code(), status.message()))),
+        Ok(other) => {
+            return Err(stream_error(
+                config,
+                format!("expected ServerHello first, got {other:?}"),
+            ));
+        }
+        Err(status) => {
+            return Err(stream_error(
+                config,
+                format!("{}: {}", status.code(), status.message()),
+            ));
+        }
     };
     metrics.stream_connects.inc();
     *attempt = 0;
@@ -216,7 +247,10 @@ async fn session(
                 break;
             }
             outbound
-                .send(message(connect_request::Msg::Batch(AlertBatch { first_seq, alerts })))
+                .send(message(connect_request::Msg::Batch(AlertBatch {
+                    first_seq,
+                    alerts,
+                })))
                 .await
                 .map_err(|_| stream_error(config, "request stream closed"))?;
             in_flight.push_back(last_seq);

@@ -276,6 +276,9 @@ mod tests {
             "CLONE_NEWNS|CLONE_NEWPID"
         );
         assert_eq!(capability_bit("sys_admin"), Some(21));
-        assert_eq!(capability_names(1 << 21 | 1), vec!["CAP_CHOWN", "CAP_SYS_ADMIN"]);
+        assert_eq!(
+            capability_names(1 << 21 | 1),
+            vec!["CAP_CHOWN", "CAP_SYS_ADMIN"]
+        );
     }
 }

@@ -123,7 +123,9 @@ impl TetragonConverter {
             .map(|labels| {
                 labels
                     .iter()
-                    .map(|(key, value)| (key.clone(), value.as_str().unwrap_or_default().to_string()))
+                    .map(|(key, value)| {
+                        (key.clone(), value.as_str().unwrap_or_default().to_string())
+                    })
                     .collect()
             })
             .unwrap_or_default();
@@ -148,7 +150,11 @@ impl TetragonConverter {
                 uid: String::new(),
                 labels,
             }),
-            runtime: raw_id.split("://").next().unwrap_or("containerd").to_string(),
+            runtime: raw_id
+                .split("://")
+                .next()
+                .unwrap_or("containerd")
+                .to_string(),
             metadata_complete: true,
         });
         if let Some(id) = self.cgroup_ids.get(&full_id) {
@@ -161,7 +167,15 @@ impl TetragonConverter {
         cgroup_id
     }
 
-    fn header(&mut self, record_kind: u16, event: &Value, process: &Value, parent: &Value, registry: &ContainerRegistry, cgroups: &mut CgroupResolver) -> Header {
+    fn header(
+        &mut self,
+        record_kind: u16,
+        event: &Value,
+        process: &Value,
+        parent: &Value,
+        registry: &ContainerRegistry,
+        cgroups: &mut CgroupResolver,
+    ) -> Header {
         let pid = u32::try_from(number(process, "pid")).unwrap_or(0);
         let binary = text(process, "binary");
         let comm = binary.rsplit('/').next().unwrap_or(binary);
@@ -169,7 +183,8 @@ impl TetragonConverter {
         let capability_bits = capabilities(process);
         let parent_binary = text(parent, "binary");
         // a process started by the shim is the container's pid 1, and stays so across execs
-        let started_by_shim = parent_binary.ends_with("containerd-shim") || parent_binary.ends_with("containerd-shim-runc-v2");
+        let started_by_shim = parent_binary.ends_with("containerd-shim")
+            || parent_binary.ends_with("containerd-shim-runc-v2");
         if started_by_shim {
             self.entrypoints.insert(pid);
         }
@@ -217,7 +232,8 @@ impl TetragonConverter {
                 let parent_pid = u32::try_from(number(&parent, "pid")).unwrap_or(0);
                 if parent_pid != 0 && !known_pids.contains(&parent_pid) {
                     let grandparent = Value::Null;
-                    let header = self.header(kind::EXEC, event, &parent, &grandparent, registry, cgroups);
+                    let header =
+                        self.header(kind::EXEC, event, &parent, &grandparent, registry, cgroups);
                     records.push(exec_record(header, &parent));
                     known_pids.insert(parent_pid);
                 }
@@ -226,25 +242,38 @@ impl TetragonConverter {
                 known_pids.insert(header.tgid);
             }
             "process_exit" => {
-                let mut header = self.header(kind::EXIT, event, &process, &parent, registry, cgroups);
+                let mut header =
+                    self.header(kind::EXIT, event, &process, &parent, registry, cgroups);
                 header.flags |= flag::GROUP_DEAD;
                 header.args[0] = number(body, "status");
                 records.push(RecordBuilder::new(header).finish());
             }
             "process_connect" => {
-                let mut header = self.header(kind::SYSCALL, event, &process, &parent, registry, cgroups);
+                let mut header =
+                    self.header(kind::SYSCALL, event, &process, &parent, registry, cgroups);
                 header.syscall_nr = 42;
                 let source: Option<IpAddr> = text(body, "source_ip").parse().ok();
                 let destination: Option<IpAddr> = text(body, "destination_ip").parse().ok();
                 let mut sock = SockInfo {
-                    family: if matches!(destination, Some(IpAddr::V6(_))) { 10 } else { 2 },
+                    family: if matches!(destination, Some(IpAddr::V6(_))) {
+                        10
+                    } else {
+                        2
+                    },
                     sock_type: 1,
-                    protocol: if text(body, "protocol") == "UDP" { 17 } else { 6 },
+                    protocol: if text(body, "protocol") == "UDP" {
+                        17
+                    } else {
+                        6
+                    },
                     local_port: u16::try_from(number(body, "source_port")).unwrap_or(0),
                     remote_port: u16::try_from(number(body, "destination_port")).unwrap_or(0),
                     ..SockInfo::default()
                 };
-                for (address, slot) in [(source, &mut sock.local_addr), (destination, &mut sock.remote_addr)] {
+                for (address, slot) in [
+                    (source, &mut sock.local_addr),
+                    (destination, &mut sock.remote_addr),
+                ] {
                     match address {
                         Some(IpAddr::V4(v4)) => slot[..4].copy_from_slice(&v4.octets()),
                         Some(IpAddr::V6(v6)) => *slot = v6.octets(),
@@ -253,7 +282,10 @@ impl TetragonConverter {
                 }
                 records.push(
                     RecordBuilder::new(header)
-                        .file(FileInfo { mode: 0o140777, ..FileInfo::default() })
+                        .file(FileInfo {
+                            mode: 0o140777,
+                            ..FileInfo::default()
+                        })
                         .sock(sock)
                         .finish(),
                 );
@@ -269,7 +301,10 @@ fn exec_record(header: Header, process: &Value) -> Vec<u8> {
     let mut argv = vec![binary.to_string()];
     argv.extend(split_arguments(text(process, "arguments")));
     RecordBuilder::new(header)
-        .file(FileInfo { mode: 0o100755, ..FileInfo::default() })
+        .file(FileInfo {
+            mode: 0o100755,
+            ..FileInfo::default()
+        })
         .path(binary)
         .string(binary)
         .argv(&argv)
@@ -283,7 +318,13 @@ mod tests {
 
     #[test]
     fn tetragon_arguments_keep_quoted_parts() {
-        assert_eq!(split_arguments("-g \"daemon off;\""), vec!["-g", "daemon off;"]);
-        assert_eq!(split_arguments("-t 1 -m bash"), vec!["-t", "1", "-m", "bash"]);
+        assert_eq!(
+            split_arguments("-g \"daemon off;\""),
+            vec!["-g", "daemon off;"]
+        );
+        assert_eq!(
+            split_arguments("-t 1 -m bash"),
+            vec!["-t", "1", "-m", "bash"]
+        );
     }
 }

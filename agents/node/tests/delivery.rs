@@ -17,14 +17,26 @@ struct Agent {
 impl Agent {
     fn start(server: &str, spool: &Path, rules: &Path, status: &Path) -> Self {
         let child = Command::new(env!("CARGO_BIN_EXE_palisade-node-agent"))
-            .args(["--server", server, "--token", "test-token", "--sensor", "ebpf"])
+            .args([
+                "--server",
+                server,
+                "--token",
+                "test-token",
+                "--sensor",
+                "ebpf",
+            ])
             .arg("--spool-dir")
             .arg(spool)
             .arg("--rules")
             .arg(rules)
             .arg("--status-file")
             .arg(status)
-            .args(["--max-alerts-per-window", "1000", "--attribution-wait-ms", "0"])
+            .args([
+                "--max-alerts-per-window",
+                "1000",
+                "--attribution-wait-ms",
+                "0",
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
@@ -65,7 +77,11 @@ fn touch_and_read(directory: &Path, names: std::ops::Range<u32>) {
     for index in names {
         let path = directory.join(format!("secret-{index}.txt"));
         std::fs::write(&path, "x").expect("write");
-        let status = Command::new("cat").arg(&path).stdout(Stdio::null()).status().expect("cat");
+        let status = Command::new("cat")
+            .arg(&path)
+            .stdout(Stdio::null())
+            .status()
+            .expect("cat");
         assert!(status.success());
     }
 }
@@ -75,7 +91,10 @@ async fn wait_until_agent_watches(directory: &Path, store_or_status: impl Fn() -
     let start = Instant::now();
     let mut attempt = 1000;
     while !store_or_status() {
-        assert!(start.elapsed() < Duration::from_secs(60), "the agent never raised its first alert");
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the agent never raised its first alert"
+        );
         touch_and_read(directory, attempt..attempt + 1);
         attempt += 1;
         tokio::time::sleep(Duration::from_millis(300)).await;
@@ -110,7 +129,11 @@ async fn alerts_spooled_during_an_outage_survive_kill_9_and_arrive_once() {
     touch_and_read(&watched, 0..5);
     wait_for("phase 1 alerts stored", Duration::from_secs(30), || {
         let stored = read_store(&store);
-        (0..5).all(|index| stored.iter().any(|item| item.output.contains(&format!("secret-{index}.txt"))))
+        (0..5).all(|index| {
+            stored
+                .iter()
+                .any(|item| item.output.contains(&format!("secret-{index}.txt")))
+        })
     })
     .await;
 
@@ -119,11 +142,17 @@ async fn alerts_spooled_during_an_outage_survive_kill_9_and_arrive_once() {
     let stored_before = read_store(&store).len();
     let durable_before = status(&status_file)["durable_seq"].as_u64().unwrap_or(0);
     touch_and_read(&watched, 5..15);
-    wait_for("phase 2 alerts durable in the spool", Duration::from_secs(30), || {
-        status(&status_file)["durable_seq"].as_u64().unwrap_or(0) >= durable_before + 10
-    })
+    wait_for(
+        "phase 2 alerts durable in the spool",
+        Duration::from_secs(30),
+        || status(&status_file)["durable_seq"].as_u64().unwrap_or(0) >= durable_before + 10,
+    )
     .await;
-    assert_eq!(read_store(&store).len(), stored_before, "nothing reached the stopped server");
+    assert_eq!(
+        read_store(&store).len(),
+        stored_before,
+        "nothing reached the stopped server"
+    );
     agent.kill_9();
 
     // phase 3: both restart; the spool is resent after the server's resume point
@@ -131,7 +160,11 @@ async fn alerts_spooled_during_an_outage_survive_kill_9_and_arrive_once() {
     let agent = Agent::start(&url, &spool, &rules, &status_file);
     wait_for("every alert stored", Duration::from_secs(60), || {
         let stored = read_store(&store);
-        (0..15).all(|index| stored.iter().any(|item| item.output.contains(&format!("secret-{index}.txt"))))
+        (0..15).all(|index| {
+            stored
+                .iter()
+                .any(|item| item.output.contains(&format!("secret-{index}.txt")))
+        })
     })
     .await;
     let stored = read_store(&store);

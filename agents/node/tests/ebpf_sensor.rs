@@ -20,7 +20,9 @@ fn load_sensor() -> EbpfSensor {
         cgroup,
         syscalls: Vec::new(),
     })
-    .unwrap_or_else(|error| panic!("the eBPF sensor must load on this machine (run as root): {error}"))
+    .unwrap_or_else(|error| {
+        panic!("the eBPF sensor must load on this machine (run as root): {error}")
+    })
 }
 
 /// Collects events until `done` is satisfied or the deadline passes.
@@ -78,7 +80,11 @@ fn exec_open_connect_and_exit_are_reported_with_kernel_resolved_objects() {
 
     let events = collect(&mut sensor, &mut state, Duration::from_secs(10), |events| {
         events.iter().any(|event| {
-            event.evt_type == "connect" && event.fd.as_ref().is_some_and(|fd| fd.name.ends_with(&format!(":{port}")))
+            event.evt_type == "connect"
+                && event
+                    .fd
+                    .as_ref()
+                    .is_some_and(|fd| fd.name.ends_with(&format!(":{port}")))
         })
     });
 
@@ -89,7 +95,11 @@ fn exec_open_connect_and_exit_are_reported_with_kernel_resolved_objects() {
         .expect("exec of cat reported");
     assert_eq!(exec.evt_type, "execve");
     assert_eq!(exec.process.name, "cat");
-    assert!(exec.process.exepath.ends_with("/cat"), "exepath {}", exec.process.exepath);
+    assert!(
+        exec.process.exepath.ends_with("/cat"),
+        "exepath {}",
+        exec.process.exepath
+    );
     assert_eq!(exec.process.cwd, scratch.path().display().to_string());
     let parent = exec.process.parent.as_ref().expect("parent known");
     assert_eq!(parent.name, "bash");
@@ -101,7 +111,9 @@ fn exec_open_connect_and_exit_are_reported_with_kernel_resolved_objects() {
                 && event.evt_type.starts_with("open")
                 && event.fd.as_ref().is_some_and(|fd| fd.name == target_text)
         })
-        .unwrap_or_else(|| panic!("open of {target_text} through the symlink reported with the resolved path"));
+        .unwrap_or_else(|| {
+            panic!("open of {target_text} through the symlink reported with the resolved path")
+        });
     let fd = open.fd.as_ref().expect("fd");
     assert_eq!(fd.kind, FdKind::File);
     assert_eq!(fd.filename(), Some("secret.txt"));
@@ -142,7 +154,9 @@ fn the_agents_own_syscalls_are_skipped_in_the_kernel() {
         .expect("cat");
     let marker_text = marker.path().display().to_string();
     let events = collect(&mut sensor, &mut state, Duration::from_secs(5), |events| {
-        events.iter().any(|event| event.fd.as_ref().is_some_and(|fd| fd.name == marker_text))
+        events
+            .iter()
+            .any(|event| event.fd.as_ref().is_some_and(|fd| fd.name == marker_text))
     });
     let opens: Vec<&Event> = events
         .iter()
@@ -150,7 +164,9 @@ fn the_agents_own_syscalls_are_skipped_in_the_kernel() {
         .collect();
     assert!(!opens.is_empty(), "the child's open is reported");
     assert!(
-        opens.iter().all(|event| event.process.pid != std::process::id()),
+        opens
+            .iter()
+            .all(|event| event.process.pid != std::process::id()),
         "none of the agent's own opens is reported"
     );
 }

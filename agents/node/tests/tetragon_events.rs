@@ -33,12 +33,19 @@ fn json_files(directory: &Path) -> Vec<PathBuf> {
 
 /// Runs every event of the directory through state and rules, in event time order; returns
 /// rule names per event file.
-fn replay(directory: &Path, evaluator: &Evaluator) -> BTreeMap<String, Vec<(String, serde_json::Value)>> {
+fn replay(
+    directory: &Path,
+    evaluator: &Evaluator,
+) -> BTreeMap<String, Vec<(String, serde_json::Value)>> {
     let mut events: Vec<(String, serde_json::Value)> = json_files(directory)
         .into_iter()
         .map(|path| {
             let text = std::fs::read_to_string(&path).expect("read");
-            let name = path.file_name().and_then(|name| name.to_str()).unwrap_or_default().to_string();
+            let name = path
+                .file_name()
+                .and_then(|name| name.to_str())
+                .unwrap_or_default()
+                .to_string();
             (name, serde_json::from_str(&text).expect("tetragon JSON"))
         })
         .collect();
@@ -49,7 +56,11 @@ fn replay(directory: &Path, evaluator: &Evaluator) -> BTreeMap<String, Vec<(Stri
         mount_point: PathBuf::from("/nonexistent"),
     };
     let (registry, _requests) = ContainerRegistry::new(false);
-    let mut state = State::new(CgroupResolver::new(config), Arc::clone(&registry), BootClock { boot_epoch_ns: 0 });
+    let mut state = State::new(
+        CgroupResolver::new(config),
+        Arc::clone(&registry),
+        BootClock { boot_epoch_ns: 0 },
+    );
     let mut converter = TetragonConverter::new();
     let mut known = HashSet::new();
     let mut fired = BTreeMap::new();
@@ -78,7 +89,9 @@ fn replay(directory: &Path, evaluator: &Evaluator) -> BTreeMap<String, Vec<(Stri
 fn pack_and_falco_stable() -> Evaluator {
     let mut loader = RulesLoader::new();
     loader
-        .add_file(&palisade_testkit::corpus_path("runtime/falco-rules/falco_rules.yaml"))
+        .add_file(&palisade_testkit::corpus_path(
+            "runtime/falco-rules/falco_rules.yaml",
+        ))
         .expect("falco rules");
     loader.add_text(BUILTIN_PACK_NAME, BUILTIN_PACK);
     Evaluator::from_loader(loader, "minikube")
@@ -92,19 +105,41 @@ fn the_privileged_pod_to_host_escape_chain_raises_escape_detections() {
     let evaluator = pack_and_falco_stable();
     let fired = replay(&directory, &evaluator);
     let rules_of = |file: &str| -> Vec<String> {
-        fired.get(file).map(|found| found.iter().map(|(rule, _)| rule.clone()).collect()).unwrap_or_default()
+        fired
+            .get(file)
+            .map(|found| found.iter().map(|(rule, _)| rule.clone()).collect())
+            .unwrap_or_default()
     };
-    assert!(rules_of("privileged-pod-init.json").contains(&"Privileged container started".to_string()), "{fired:#?}");
-    assert!(rules_of("privileged-pod-bash.json").contains(&"Shell exec into container".to_string()), "{fired:#?}");
-    assert!(rules_of("privileged-pod-bash.json").contains(&"Command run in privileged container".to_string()), "{fired:#?}");
-    assert!(rules_of("privileged-pod-nsenter.json").contains(&"Host namespace entered with nsenter".to_string()), "{fired:#?}");
+    assert!(
+        rules_of("privileged-pod-init.json").contains(&"Privileged container started".to_string()),
+        "{fired:#?}"
+    );
+    assert!(
+        rules_of("privileged-pod-bash.json").contains(&"Shell exec into container".to_string()),
+        "{fired:#?}"
+    );
+    assert!(
+        rules_of("privileged-pod-bash.json")
+            .contains(&"Command run in privileged container".to_string()),
+        "{fired:#?}"
+    );
+    assert!(
+        rules_of("privileged-pod-nsenter.json")
+            .contains(&"Host namespace entered with nsenter".to_string()),
+        "{fired:#?}"
+    );
     // nginx replacing the entrypoint (still pid 1) raises nothing but the start itself
     assert!(
-        rules_of("nginx-execution.json").iter().all(|rule| rule == "Privileged container started"),
+        rules_of("nginx-execution.json")
+            .iter()
+            .all(|rule| rule == "Privileged container started"),
         "{fired:#?}"
     );
     for (rule, fields) in fired.values().flatten() {
-        if rule.starts_with("Privileged") || rule.starts_with("Host namespace") || rule.starts_with("Shell exec") {
+        if rule.starts_with("Privileged")
+            || rule.starts_with("Host namespace")
+            || rule.starts_with("Shell exec")
+        {
             assert_eq!(fields["container.id"], "85f791fd8dfa", "{rule}");
             assert_eq!(fields["k8s.pod.name"], "privileged-pod", "{rule}");
             assert_eq!(fields["k8s.ns.name"], "default", "{rule}");
@@ -115,10 +150,20 @@ fn the_privileged_pod_to_host_escape_chain_raises_escape_detections() {
 
 #[test]
 fn the_whole_walk_through_converts_and_evaluates() {
-    let directory = palisade_testkit::corpus_path("runtime/tetragon-events/security-observability-with-ebpf/03_chapter/03_security_observability_events");
+    let directory = palisade_testkit::corpus_path(
+        "runtime/tetragon-events/security-observability-with-ebpf/03_chapter/03_security_observability_events",
+    );
     let evaluator = pack_and_falco_stable();
     let fired = replay(&directory, &evaluator);
-    assert!(fired.len() >= 25, "every event file converted: {}", fired.len());
-    let all: Vec<&str> = fired.values().flatten().map(|(rule, _)| rule.as_str()).collect();
+    assert!(
+        fired.len() >= 25,
+        "every event file converted: {}",
+        fired.len()
+    );
+    let all: Vec<&str> = fired
+        .values()
+        .flatten()
+        .map(|(rule, _)| rule.as_str())
+        .collect();
     assert!(all.contains(&"Host namespace entered with nsenter"));
 }

@@ -72,14 +72,17 @@ mod tests {
             "runtime/falco-output/single_rule_with_cat_write.json",
         ))
         .expect("corpus");
-        let falco: Value = serde_json::from_str(sample.lines().next().expect("a line")).expect("json");
+        let falco: Value =
+            serde_json::from_str(sample.lines().next().expect("a line")).expect("json");
         let detection = Detection {
             id: "abc".into(),
             rule: "open_from_cat".into(),
             description: String::new(),
             priority: Priority::Warning,
             output: "An open was seen (command=cat /dev/null)".into(),
-            output_fields: [("proc.cmdline".to_string(), "cat /dev/null".to_string())].into_iter().collect(),
+            output_fields: [("proc.cmdline".to_string(), "cat /dev/null".to_string())]
+                .into_iter()
+                .collect(),
             tags: vec!["filesystem".into(), "process".into(), "testing".into()],
             source: "syscall".into(),
             time_ns: 1_470_327_477_881_781_397,
@@ -97,14 +100,20 @@ mod tests {
         };
         let ours = to_falco_json(&detection);
         let keys = |value: &Value| -> Vec<String> {
-            let mut keys: Vec<String> = value.as_object().expect("object").keys().cloned().collect();
+            let mut keys: Vec<String> =
+                value.as_object().expect("object").keys().cloned().collect();
             keys.sort();
             keys
         };
         assert_eq!(keys(&ours), keys(&falco));
-        for key in ["hostname", "output", "priority", "rule", "source", "tags", "time"] {
+        for key in [
+            "hostname", "output", "priority", "rule", "source", "tags", "time",
+        ] {
             assert_eq!(ours[key], falco[key], "{key}");
         }
-        assert_eq!(ours["output_fields"]["proc.cmdline"], falco["output_fields"]["proc.cmdline"]);
+        assert_eq!(
+            ours["output_fields"]["proc.cmdline"],
+            falco["output_fields"]["proc.cmdline"]
+        );
     }
 }

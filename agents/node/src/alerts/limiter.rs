@@ -236,10 +236,23 @@ mod tests {
     #[test]
     fn repeats_become_one_aggregate_with_count_and_times() {
         let mut limiter = Limiter::new(LimiterConfig::default());
-        assert!(limiter.offer(detection("Read shadow", "c1", "/etc/shadow", SECOND)).is_some());
+        assert!(
+            limiter
+                .offer(detection("Read shadow", "c1", "/etc/shadow", SECOND))
+                .is_some()
+        );
         for second in 2..=51u64 {
             // pids differ, everything else is the same: repeats
-            assert!(limiter.offer(detection("Read shadow", "c1", "/etc/shadow", second * SECOND)).is_none());
+            assert!(
+                limiter
+                    .offer(detection(
+                        "Read shadow",
+                        "c1",
+                        "/etc/shadow",
+                        second * SECOND
+                    ))
+                    .is_none()
+            );
         }
         // not yet: the window is still open
         assert!(limiter.flush(59 * SECOND).is_empty());
@@ -251,7 +264,10 @@ mod tests {
         assert_eq!(aggregate.first_time_ns, 2 * SECOND);
         assert_eq!(aggregate.last_time_ns, 51 * SECOND);
         assert!(aggregate.output.contains("repeated"));
-        assert_eq!(limiter.suppressed_total, out.iter().map(|detection| detection.count).sum::<u64>());
+        assert_eq!(
+            limiter.suppressed_total,
+            out.iter().map(|detection| detection.count).sum::<u64>()
+        );
     }
 
     #[test]
@@ -263,34 +279,75 @@ mod tests {
         let mut emitted = 0;
         for index in 0..10u64 {
             // different files: not repeats, but the same rule and workload
-            if limiter.offer(detection("Read secrets", "c1", &format!("/secret/{index}"), SECOND + index)).is_some() {
+            if limiter
+                .offer(detection(
+                    "Read secrets",
+                    "c1",
+                    &format!("/secret/{index}"),
+                    SECOND + index,
+                ))
+                .is_some()
+            {
                 emitted += 1;
             }
         }
         assert_eq!(emitted, 3);
         // another workload has its own budget
-        assert!(limiter.offer(detection("Read secrets", "c2", "/secret/0", SECOND)).is_some());
+        assert!(
+            limiter
+                .offer(detection("Read secrets", "c2", "/secret/0", SECOND))
+                .is_some()
+        );
         let out = limiter.flush(20 * SECOND);
-        let summary = out.iter().find(|detection| detection.tags.contains(&"palisade_rate_limited".to_string())).expect("summary");
+        let summary = out
+            .iter()
+            .find(|detection| {
+                detection
+                    .tags
+                    .contains(&"palisade_rate_limited".to_string())
+            })
+            .expect("summary");
         assert_eq!(summary.count, 7);
         assert!(summary.output.contains("7 more alerts"));
         assert_eq!(limiter.suppressed_total, 7);
         // ids of summaries are stable for the same window
-        let mut again = Limiter::new(LimiterConfig { window_ns: 10 * SECOND, max_per_window: 3 });
+        let mut again = Limiter::new(LimiterConfig {
+            window_ns: 10 * SECOND,
+            max_per_window: 3,
+        });
         for index in 0..10u64 {
-            again.offer(detection("Read secrets", "c1", &format!("/secret/{index}"), SECOND + index));
+            again.offer(detection(
+                "Read secrets",
+                "c1",
+                &format!("/secret/{index}"),
+                SECOND + index,
+            ));
         }
         let out_again = again.flush(20 * SECOND);
-        assert_eq!(out_again.iter().map(|d| d.id.clone()).collect::<Vec<_>>(), out.iter().map(|d| d.id.clone()).collect::<Vec<_>>());
+        assert_eq!(
+            out_again.iter().map(|d| d.id.clone()).collect::<Vec<_>>(),
+            out.iter().map(|d| d.id.clone()).collect::<Vec<_>>()
+        );
     }
 
     #[test]
     fn a_new_window_emits_again() {
-        let mut limiter = Limiter::new(LimiterConfig { window_ns: 10 * SECOND, max_per_window: 5 });
+        let mut limiter = Limiter::new(LimiterConfig {
+            window_ns: 10 * SECOND,
+            max_per_window: 5,
+        });
         assert!(limiter.offer(detection("R", "c", "/x", SECOND)).is_some());
-        assert!(limiter.offer(detection("R", "c", "/x", 2 * SECOND)).is_none());
+        assert!(
+            limiter
+                .offer(detection("R", "c", "/x", 2 * SECOND))
+                .is_none()
+        );
         let out = limiter.flush(12 * SECOND);
         assert_eq!(out.len(), 1);
-        assert!(limiter.offer(detection("R", "c", "/x", 13 * SECOND)).is_some());
+        assert!(
+            limiter
+                .offer(detection("R", "c", "/x", 13 * SECOND))
+                .is_some()
+        );
     }
 }

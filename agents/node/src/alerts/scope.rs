@@ -58,7 +58,9 @@ impl RuleScope {
         let namespace = detection.namespace.as_deref();
         if !self.namespaces.is_empty()
             && !namespace.is_some_and(|namespace| {
-                self.namespaces.iter().any(|pattern| glob_matches(pattern, namespace))
+                self.namespaces
+                    .iter()
+                    .any(|pattern| glob_matches(pattern, namespace))
             })
         {
             return false;

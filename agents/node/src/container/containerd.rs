@@ -83,10 +83,12 @@ impl Containerd {
             filter: String::new(),
         });
         request.set_timeout(REQUEST_TIMEOUT);
-        let response = client
-            .list(request)
-            .await
-            .map_err(|status| containerd_error(&self.socket, format!("listing namespaces: {}", status.message())))?;
+        let response = client.list(request).await.map_err(|status| {
+            containerd_error(
+                &self.socket,
+                format!("listing namespaces: {}", status.message()),
+            )
+        })?;
         Ok(response
             .into_inner()
             .namespaces
@@ -181,7 +183,11 @@ impl Containerd {
                 .map(|target| target.digest)
                 .unwrap_or_default(),
             Err(status) => {
-                debug!(image, message = status.message(), "image digest unavailable");
+                debug!(
+                    image,
+                    message = status.message(),
+                    "image digest unavailable"
+                );
                 String::new()
             }
         }
@@ -248,7 +254,9 @@ impl Containerd {
                     match self.inspect_in(&created.id, &envelope.namespace).await {
                         Ok(Some(container)) => registry.insert(container),
                         Ok(None) => {}
-                        Err(error) => warn!(container_id = %created.id, %error, "metadata of a new container"),
+                        Err(error) => {
+                            warn!(container_id = %created.id, %error, "metadata of a new container")
+                        }
                     }
                 }
                 "/containers/delete" => {

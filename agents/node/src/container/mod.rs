@@ -194,10 +194,16 @@ mod tests {
     fn unknown_containers_are_pending_until_the_runtime_answers() {
         let (registry, mut requests) = ContainerRegistry::new(true);
         let id = "a".repeat(64);
-        assert!(matches!(registry.lookup(&id, "containerd"), Lookup::Pending(_)));
+        assert!(matches!(
+            registry.lookup(&id, "containerd"),
+            Lookup::Pending(_)
+        ));
         assert_eq!(requests.try_recv().ok().as_deref(), Some(id.as_str()));
         // asked once only
-        assert!(matches!(registry.lookup(&id, "containerd"), Lookup::Pending(_)));
+        assert!(matches!(
+            registry.lookup(&id, "containerd"),
+            Lookup::Pending(_)
+        ));
         assert!(requests.try_recv().is_err());
         let mut container = Container::unresolved(&id, "containerd");
         container.name = "web".into();

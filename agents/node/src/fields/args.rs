@@ -11,7 +11,9 @@ use crate::syscalls;
 /// Argument names of an event type, in Falco's order.
 pub fn arg_names(event: &Event) -> &'static [&'static str] {
     match event.kind {
-        EventKind::Exec => &["res", "exe", "args", "pid", "ptid", "cwd", "filename", "flags"],
+        EventKind::Exec => &[
+            "res", "exe", "args", "pid", "ptid", "cwd", "filename", "flags",
+        ],
         EventKind::Clone => &["res", "exe", "args", "pid", "ptid"],
         EventKind::Exit => &["status"],
         EventKind::Syscall => match event.evt_type {
@@ -157,18 +159,37 @@ pub fn value_of<'event>(event: &'event Event, name: &str) -> Option<Value<'event
     };
     match (event.evt_type, name) {
         (_, "res" | "res_or_fd" | "status") => owned(event.ret.to_string()),
-        (_, "fd") if event.ret >= 0 && matches!(event.evt_type, "open" | "openat" | "openat2" | "creat" | "accept" | "accept4" | "socket" | "memfd_create") => {
+        (_, "fd")
+            if event.ret >= 0
+                && matches!(
+                    event.evt_type,
+                    "open"
+                        | "openat"
+                        | "openat2"
+                        | "creat"
+                        | "accept"
+                        | "accept4"
+                        | "socket"
+                        | "memfd_create"
+                ) =>
+        {
             owned(event.ret.to_string())
         }
         (_, "fd") => number(args[0]),
-        ("execve" | "execveat", "exe") => Some(Value::Str(Cow::Borrowed(event.process.exe.as_str()))),
+        ("execve" | "execveat", "exe") => {
+            Some(Value::Str(Cow::Borrowed(event.process.exe.as_str())))
+        }
         ("execve" | "execveat", "args") => owned(event.process.args_text()),
         ("execve" | "execveat", "filename") => string_arg(event, 0),
         ("execve" | "execveat", "flags") => owned(exe_flags(event)),
-        ("execve" | "execveat", "cwd") => Some(Value::Str(Cow::Borrowed(event.process.cwd.as_str()))),
+        ("execve" | "execveat", "cwd") => {
+            Some(Value::Str(Cow::Borrowed(event.process.cwd.as_str())))
+        }
         (_, "pid") if event.kind != EventKind::Syscall => owned(event.process.pid.to_string()),
         (_, "ptid") => owned(event.process.ppid.to_string()),
-        ("open" | "openat" | "openat2" | "creat", "name") => fd_name().or_else(|| string_arg(event, 0)),
+        ("open" | "openat" | "openat2" | "creat", "name") => {
+            fd_name().or_else(|| string_arg(event, 0))
+        }
         ("open", "flags") => owned(syscalls::open_flags_text(args[1])),
         ("openat", "flags") => owned(syscalls::open_flags_text(args[2])),
         ("creat", "flags") => owned(syscalls::open_flags_text(0o1101)),
@@ -203,8 +224,12 @@ pub fn value_of<'event>(event: &'event Event, name: &str) -> Option<Value<'event
         ("memfd_create", "name") => string_arg(event, 0),
         ("bpf", "cmd") => Some(Value::Str(bpf_command(args[0]))),
         ("unlink" | "chroot" | "chdir", "path") | ("unlinkat", "name") => string_arg(event, 0),
-        ("rename" | "renameat" | "renameat2" | "link" | "linkat", "oldpath") => string_arg(event, 0),
-        ("rename" | "renameat" | "renameat2" | "link" | "linkat", "newpath") => string_arg(event, 1),
+        ("rename" | "renameat" | "renameat2" | "link" | "linkat", "oldpath") => {
+            string_arg(event, 0)
+        }
+        ("rename" | "renameat" | "renameat2" | "link" | "linkat", "newpath") => {
+            string_arg(event, 1)
+        }
         ("symlink" | "symlinkat", "target") | ("pivot_root", "new_root") => string_arg(event, 0),
         ("symlink" | "symlinkat", "linkpath") | ("pivot_root", "put_old") => string_arg(event, 1),
         ("kill" | "tgkill", "pid") | ("tkill", "tid") => number(args[0]),
@@ -229,9 +254,7 @@ pub fn named<'event>(event: &'event Event, arg: &FieldArg) -> Option<Value<'even
 pub fn render_all(event: &Event) -> String {
     arg_names(event)
         .iter()
-        .filter_map(|name| {
-            value_of(event, name).map(|value| format!("{name}={}", value.render()))
-        })
+        .filter_map(|name| value_of(event, name).map(|value| format!("{name}={}", value.render())))
         .collect::<Vec<_>>()
         .join(" ")
 }

@@ -13,8 +13,8 @@ use std::borrow::Cow;
 use std::net::IpAddr;
 
 use palisade_rules::fields::{
-    FieldError, FieldInfo, FieldSchema, FieldSource, FieldSpec, Value, check_argument,
-    parse_index_or_key, FieldArg,
+    FieldArg, FieldError, FieldInfo, FieldSchema, FieldSource, FieldSpec, Value, check_argument,
+    parse_index_or_key,
 };
 
 use crate::event::{Event, FdKind, Process};
@@ -235,13 +235,27 @@ impl FieldSource for SyscallSource {
             Field::ProcIsExeUpperLayer => values.push(Value::Bool(process.exe_upper_layer)),
             Field::ProcIsExeFromMemfd => values.push(Value::Bool(process.exe_from_memfd)),
             Field::ProcExeIno => values.push(int(process.exe_ino)),
-            Field::ProcPname => values.extend(process.parent.as_deref().map(|parent| text(&parent.name))),
-            Field::ProcPexe => values.extend(process.parent.as_deref().map(|parent| text(&parent.exe))),
+            Field::ProcPname => {
+                values.extend(process.parent.as_deref().map(|parent| text(&parent.name)))
+            }
+            Field::ProcPexe => {
+                values.extend(process.parent.as_deref().map(|parent| text(&parent.exe)))
+            }
             Field::ProcPexepath => {
-                values.extend(process.parent.as_deref().map(|parent| text(&parent.exepath)));
+                values.extend(
+                    process
+                        .parent
+                        .as_deref()
+                        .map(|parent| text(&parent.exepath)),
+                );
             }
             Field::ProcPcmdline => {
-                values.extend(process.parent.as_deref().map(|parent| owned(parent.cmdline())));
+                values.extend(
+                    process
+                        .parent
+                        .as_deref()
+                        .map(|parent| owned(parent.cmdline())),
+                );
             }
             Field::ProcAname => {
                 for ancestor in ancestors(process, &spec.arg) {
@@ -259,11 +273,16 @@ impl FieldSource for SyscallSource {
                 }
             }
             Field::ProcCaname => {
-                let same_container = |ancestor: &&Process| ancestor.container_id == process.container_id;
+                let same_container =
+                    |ancestor: &&Process| ancestor.container_id == process.container_id;
                 match &spec.arg {
                     FieldArg::Index(generation) => {
-                        let in_container: Vec<&Process> = process.ancestors().take_while(same_container).collect();
-                        if let Some(ancestor) = generation.checked_sub(1).and_then(|index| in_container.get(index)) {
+                        let in_container: Vec<&Process> =
+                            process.ancestors().take_while(same_container).collect();
+                        if let Some(ancestor) = generation
+                            .checked_sub(1)
+                            .and_then(|index| in_container.get(index))
+                        {
                             values.push(text(&ancestor.name));
                         }
                     }
@@ -280,10 +299,14 @@ impl FieldSource for SyscallSource {
                 }
             }
             Field::ThreadCapEffective => {
-                values.push(owned(syscalls::capability_names(process.cap_effective).join(" ")));
+                values.push(owned(
+                    syscalls::capability_names(process.cap_effective).join(" "),
+                ));
             }
             Field::ThreadCapPermitted => {
-                values.push(owned(syscalls::capability_names(process.cap_permitted).join(" ")));
+                values.push(owned(
+                    syscalls::capability_names(process.cap_permitted).join(" "),
+                ));
             }
             Field::UserUid => values.push(int(process.euid)),
             Field::UserLoginuid => values.push(int(i64::from(process.loginuid as i32))),
@@ -308,7 +331,10 @@ impl FieldSource for SyscallSource {
                 FdKind::Unix => Some(text("unix")),
                 _ => None,
             })),
-            Field::FdConnected => values.extend(fd.and_then(|fd| fd.sock).map(|sock| Value::Bool(sock.remote_port != 0))),
+            Field::FdConnected => values.extend(
+                fd.and_then(|fd| fd.sock)
+                    .map(|sock| Value::Bool(sock.remote_port != 0)),
+            ),
             Field::FdRole => values.extend(fd.and_then(|fd| fd.role).map(|role| match role {
                 crate::event::SocketRole::Client => text("client"),
                 crate::event::SocketRole::Server => text("server"),
@@ -409,7 +435,9 @@ impl FieldSource for SyscallSource {
                     values.extend(container.labels.get(key).map(|value| text(value)));
                 }
             }
-            Field::K8sNsName => values.extend(container.pod.as_ref().map(|pod| text(&pod.namespace))),
+            Field::K8sNsName => {
+                values.extend(container.pod.as_ref().map(|pod| text(&pod.namespace)))
+            }
             Field::K8sPodName => values.extend(container.pod.as_ref().map(|pod| text(&pod.name))),
             Field::K8sPodUid => values.extend(container.pod.as_ref().map(|pod| text(&pod.uid))),
             Field::K8sPodLabel => {

@@ -24,7 +24,9 @@ pub(crate) fn container() -> Arc<Container> {
         name: "web-1".into(),
         namespace: "shop".into(),
         uid: "u-1".into(),
-        labels: [("app".to_string(), "web".to_string())].into_iter().collect(),
+        labels: [("app".to_string(), "web".to_string())]
+            .into_iter()
+            .collect(),
     });
     container.metadata_complete = true;
     Arc::new(container)
@@ -78,10 +80,15 @@ fn values_of(source: &SyscallSource, field: &str, event: &Event) -> Vec<String> 
         Some((name, rest)) => (name, Some(rest.trim_end_matches(']'))),
         None => (field, None),
     };
-    let spec = source.resolve(name, arg).unwrap_or_else(|error| panic!("{field}: {error}"));
+    let spec = source
+        .resolve(name, arg)
+        .unwrap_or_else(|error| panic!("{field}: {error}"));
     let mut values = Vec::new();
     source.extract(&spec, event, &mut values);
-    values.iter().map(|value| value.render().into_owned()).collect()
+    values
+        .iter()
+        .map(|value| value.render().into_owned())
+        .collect()
 }
 
 #[test]
@@ -148,10 +155,14 @@ fn socket_fields_follow_the_connection_roles() {
 }
 
 fn falco_rule_files() -> Vec<std::path::PathBuf> {
-    ["falco_rules.yaml", "falco-incubating_rules.yaml", "falco-sandbox_rules.yaml"]
-        .iter()
-        .map(|file| palisade_testkit::corpus_path(format!("runtime/falco-rules/{file}")))
-        .collect()
+    [
+        "falco_rules.yaml",
+        "falco-incubating_rules.yaml",
+        "falco-sandbox_rules.yaml",
+    ]
+    .iter()
+    .map(|file| palisade_testkit::corpus_path(format!("runtime/falco-rules/{file}")))
+    .collect()
 }
 
 #[test]
@@ -161,7 +172,11 @@ fn falcos_syscall_rules_load_unchanged_against_this_source() {
         loader.add_file(&file).expect("corpus file loads");
     }
     let loaded = loader.finish();
-    let engine = RuleEngine::new(Arc::new(SyscallSource::new("node")), &loaded, CompileOptions::default());
+    let engine = RuleEngine::new(
+        Arc::new(SyscallSource::new("node")),
+        &loaded,
+        CompileOptions::default(),
+    );
     let summary = engine.compiled().summary().clone();
     let errors: Vec<String> = engine
         .compiled()
@@ -180,13 +195,33 @@ fn falcos_syscall_rules_load_unchanged_against_this_source() {
 fn falco_terminal_shell_rule_fires_on_a_shell_with_a_tty_in_a_container() {
     let mut loader = RulesLoader::new();
     loader
-        .add_file(&palisade_testkit::corpus_path("runtime/falco-rules/falco_rules.yaml"))
+        .add_file(&palisade_testkit::corpus_path(
+            "runtime/falco-rules/falco_rules.yaml",
+        ))
         .expect("loads");
-    let engine = RuleEngine::new(Arc::new(SyscallSource::new("node")), &loader.finish(), CompileOptions::default());
+    let engine = RuleEngine::new(
+        Arc::new(SyscallSource::new("node")),
+        &loader.finish(),
+        CompileOptions::default(),
+    );
     let shell = exec_event("bash", "/bin/bash", &[], "runc");
-    let fired: Vec<String> = engine.detect(&shell).iter().map(|detection| detection.rule.name.clone()).collect();
-    assert!(fired.contains(&"Terminal shell in container".to_string()), "{fired:?}");
+    let fired: Vec<String> = engine
+        .detect(&shell)
+        .iter()
+        .map(|detection| detection.rule.name.clone())
+        .collect();
+    assert!(
+        fired.contains(&"Terminal shell in container".to_string()),
+        "{fired:?}"
+    );
     let reader = exec_event("cat", "/usr/bin/cat", &["/etc/hostname"], "bash");
-    let fired: Vec<String> = engine.detect(&reader).iter().map(|detection| detection.rule.name.clone()).collect();
-    assert!(!fired.contains(&"Terminal shell in container".to_string()), "{fired:?}");
+    let fired: Vec<String> = engine
+        .detect(&reader)
+        .iter()
+        .map(|detection| detection.rule.name.clone())
+        .collect();
+    assert!(
+        !fired.contains(&"Terminal shell in container".to_string()),
+        "{fired:?}"
+    );
 }

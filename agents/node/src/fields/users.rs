@@ -29,7 +29,12 @@ fn lookup(pid: u32, file: &str, id: u32) -> Option<String> {
     })
 }
 
-fn cached(cache: &Mutex<HashMap<(u32, u32), String>>, process: &Process, file: &str, id: u32) -> String {
+fn cached(
+    cache: &Mutex<HashMap<(u32, u32), String>>,
+    process: &Process,
+    file: &str,
+    id: u32,
+) -> String {
     let key = (process.mntns, id);
     if let Ok(map) = cache.lock()
         && let Some(name) = map.get(&key)
@@ -38,7 +43,11 @@ fn cached(cache: &Mutex<HashMap<(u32, u32), String>>, process: &Process, file: &
     }
     // a name Falco cannot resolve prints as the number; "root" for 0 is certain everywhere
     let name = lookup(process.pid, file, id).unwrap_or_else(|| {
-        if id == 0 { "root".to_string() } else { id.to_string() }
+        if id == 0 {
+            "root".to_string()
+        } else {
+            id.to_string()
+        }
     });
     if let Ok(mut map) = cache.lock() {
         if map.len() >= CACHE_LIMIT {

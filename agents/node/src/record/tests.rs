@@ -34,7 +34,9 @@ fn built_records_decode_to_the_same_values() {
     assert_eq!(record.params().len(), 2);
     assert_eq!(record.file_info().map(|file| file.ino), Some(7));
     assert_eq!(
-        record.first(param::PATH).map(crate::decode::path_from_components),
+        record
+            .first(param::PATH)
+            .map(crate::decode::path_from_components),
         Some("/etc/shadow".to_string())
     );
 }
@@ -109,18 +111,30 @@ fn constants_match_the_kernel_header() {
     assert_eq!(defined("PAL_KIND_CLONE"), u64::from(kind::CLONE));
     assert_eq!(defined("PAL_KIND_EXIT"), u64::from(kind::EXIT));
     assert_eq!(defined("PAL_KIND_SYSCALL"), u64::from(kind::SYSCALL));
-    assert_eq!(defined("PAL_KIND_CGROUP_MKDIR"), u64::from(kind::CGROUP_MKDIR));
+    assert_eq!(
+        defined("PAL_KIND_CGROUP_MKDIR"),
+        u64::from(kind::CGROUP_MKDIR)
+    );
     assert_eq!(defined("PAL_PARAM_STR"), u64::from(param::STR));
     assert_eq!(defined("PAL_PARAM_PATH"), u64::from(param::PATH));
     assert_eq!(defined("PAL_PARAM_ARGV"), u64::from(param::ARGV));
     assert_eq!(defined("PAL_PARAM_SOCK"), u64::from(param::SOCK));
     assert_eq!(defined("PAL_PARAM_FILE"), u64::from(param::FILE));
     assert_eq!(defined("PAL_PARAM_RAW"), u64::from(param::RAW));
-    assert_eq!(defined("PAL_FLAG_PATH_TRUNCATED"), u64::from(flag::PATH_TRUNCATED));
-    assert_eq!(defined("PAL_FLAG_EXE_UPPER_LAYER"), u64::from(flag::EXE_UPPER_LAYER));
+    assert_eq!(
+        defined("PAL_FLAG_PATH_TRUNCATED"),
+        u64::from(flag::PATH_TRUNCATED)
+    );
+    assert_eq!(
+        defined("PAL_FLAG_EXE_UPPER_LAYER"),
+        u64::from(flag::EXE_UPPER_LAYER)
+    );
     assert_eq!(defined("PAL_FLAG_EXE_MEMFD"), u64::from(flag::EXE_MEMFD));
     assert_eq!(defined("PAL_FLAG_GROUP_DEAD"), u64::from(flag::GROUP_DEAD));
-    assert_eq!(defined("PAL_FILE_UPPER_LAYER"), u64::from(file_flag::UPPER_LAYER));
+    assert_eq!(
+        defined("PAL_FILE_UPPER_LAYER"),
+        u64::from(file_flag::UPPER_LAYER)
+    );
     assert_eq!(defined("PAL_FILE_MEMFD"), u64::from(file_flag::MEMFD));
     assert_eq!(defined("PAL_RECORD_MAX"), RECORD_MAX as u64);
     assert_eq!(defined("PAL_MAX_PARAMS"), MAX_PARAMS as u64);

@@ -155,15 +155,23 @@ impl EbpfSensor {
         for (program_name, tracepoint) in ATTACHMENTS {
             let program: &mut BtfTracePoint = ebpf
                 .program_mut(program_name)
-                .ok_or_else(|| unavailable(format!("program {program_name} missing from the object")))?
+                .ok_or_else(|| {
+                    unavailable(format!("program {program_name} missing from the object"))
+                })?
                 .try_into()
                 .map_err(|error| explain(program_name, &error))?;
-            program
-                .load(tracepoint, &btf)
-                .map_err(|error| explain(&format!("loading {program_name} (tp_btf/{tracepoint})"), &error))?;
-            program
-                .attach()
-                .map_err(|error| explain(&format!("attaching {program_name} to tp_btf/{tracepoint}"), &error))?;
+            program.load(tracepoint, &btf).map_err(|error| {
+                explain(
+                    &format!("loading {program_name} (tp_btf/{tracepoint})"),
+                    &error,
+                )
+            })?;
+            program.attach().map_err(|error| {
+                explain(
+                    &format!("attaching {program_name} to tp_btf/{tracepoint}"),
+                    &error,
+                )
+            })?;
         }
         {
             let interest_map = ebpf

@@ -127,9 +127,10 @@ impl RecordSource for ProcfsSensor {
         if self.first_scan_done {
             std::thread::sleep(timeout.min(self.interval));
         }
-        let all = procfs::process::all_processes().map_err(|error| AgentError::SensorUnavailable {
-            reason: format!("reading /proc: {error}"),
-        })?;
+        let all =
+            procfs::process::all_processes().map_err(|error| AgentError::SensorUnavailable {
+                reason: format!("reading /proc: {error}"),
+            })?;
         let mut seen = HashMap::with_capacity(self.known.len() + 16);
         let mut count = 0;
         for entry in all.flatten() {
@@ -144,7 +145,8 @@ impl RecordSource for ProcfsSensor {
             }
             seen.insert(pid, stat.starttime);
             let is_new = self.known.get(&pid) != Some(&stat.starttime);
-            if is_new && self.first_scan_done
+            if is_new
+                && self.first_scan_done
                 && let Some(record) = self.exec_record(&entry)
             {
                 sink(&record);

@@ -51,8 +51,12 @@ pub fn split_recording(data: &[u8]) -> Result<Vec<&[u8]>, AgentError> {
                 message: format!("truncated length prefix at byte {offset}"),
             });
         }
-        let len = u32::from_le_bytes([data[offset], data[offset + 1], data[offset + 2], data[offset + 3]])
-            as usize;
+        let len = u32::from_le_bytes([
+            data[offset],
+            data[offset + 1],
+            data[offset + 2],
+            data[offset + 3],
+        ]) as usize;
         offset += 4;
         if len > RECORD_MAX || data.len() - offset < len {
             return Err(AgentError::Config {

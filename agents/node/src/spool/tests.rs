@@ -117,6 +117,11 @@ fn a_reopened_spool_continues_its_sequence() {
     assert_eq!(spool.acked(), 2);
     assert_eq!(spool.len(), 3);
     assert_eq!(spool.append(&alert(9, 1)).expect("append").seq, 6);
-    let ids: Vec<String> = spool.read_after(0, 10).expect("read").into_iter().map(|(_, alert)| alert.id).collect();
+    let ids: Vec<String> = spool
+        .read_after(0, 10)
+        .expect("read")
+        .into_iter()
+        .map(|(_, alert)| alert.id)
+        .collect();
     assert_eq!(ids, ["alert-2", "alert-3", "alert-4", "alert-9"]);
 }

@@ -73,8 +73,13 @@ impl AgentService for Service {
         let window = self.window;
         tokio::spawn(async move {
             let first = inbound.next().await;
-            let Some(Ok(ConnectRequest { msg: Some(connect_request::Msg::Hello(_)) })) = first else {
-                let _ = sender.send(Err(tonic::Status::invalid_argument("hello first"))).await;
+            let Some(Ok(ConnectRequest {
+                msg: Some(connect_request::Msg::Hello(_)),
+            })) = first
+            else {
+                let _ = sender
+                    .send(Err(tonic::Status::invalid_argument("hello first")))
+                    .await;
                 return;
             };
             let stored = read_store(&store);
@@ -84,10 +89,17 @@ impl AgentService for Service {
                 version: "test".into(),
                 resume_after_seq: resume,
                 window,
-                heartbeat_interval: Some(prost_types::Duration { seconds: 1, nanos: 0 }),
+                heartbeat_interval: Some(prost_types::Duration {
+                    seconds: 1,
+                    nanos: 0,
+                }),
                 ..ServerHello::default()
             };
-            if sender.send(Ok(respond(connect_response::Msg::Hello(hello)))).await.is_err() {
+            if sender
+                .send(Ok(respond(connect_response::Msg::Hello(hello))))
+                .await
+                .is_err()
+            {
                 return;
             }
             loop {
@@ -132,7 +144,9 @@ impl AgentService for Service {
                 }
             }
         });
-        Ok(tonic::Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(receiver))))
+        Ok(tonic::Response::new(Box::pin(
+            tokio_stream::wrappers::ReceiverStream::new(receiver),
+        )))
     }
 }
 
@@ -162,7 +176,11 @@ impl AckServer {
                 .serve_with_incoming(incoming)
                 .await;
         });
-        Self { address, stop, task }
+        Self {
+            address,
+            stop,
+            task,
+        }
     }
 
     /// Ends every stream and closes the listener.

@@ -15,7 +15,10 @@ fn require(binary: &str, package: &str) {
     let found = std::env::var_os("PATH")
         .map(|paths| std::env::split_paths(&paths).any(|dir| dir.join(binary).exists()))
         .unwrap_or(false);
-    assert!(found, "{binary} is missing: install Debian's {package} (apt-get install {package})");
+    assert!(
+        found,
+        "{binary} is missing: install Debian's {package} (apt-get install {package})"
+    );
 }
 
 impl PrivateContainerd {
@@ -47,15 +50,26 @@ impl PrivateContainerd {
             .expect("containerd starts");
         let start = Instant::now();
         while !socket.exists() {
-            assert!(start.elapsed() < Duration::from_secs(20), "containerd did not open {}", socket.display());
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "containerd did not open {}",
+                socket.display()
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
         let namespace = format!("palisade-test-{}", std::process::id());
-        let daemon = Self { child, socket, namespace };
+        let daemon = Self {
+            child,
+            socket,
+            namespace,
+        };
         // the API answers once a namespace can be listed
         let start = Instant::now();
         while !daemon.ctr(&["namespaces", "ls"]).status.success() {
-            assert!(start.elapsed() < Duration::from_secs(20), "containerd does not answer");
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "containerd does not answer"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
         daemon
@@ -86,7 +100,11 @@ impl PrivateContainerd {
 
 impl Drop for PrivateContainerd {
     fn drop(&mut self) {
-        for container in self.ctr(&["containers", "ls", "-q"]).stdout.split(|&byte| byte == b'\n') {
+        for container in self
+            .ctr(&["containers", "ls", "-q"])
+            .stdout
+            .split(|&byte| byte == b'\n')
+        {
             let id = String::from_utf8_lossy(container).trim().to_string();
             if id.is_empty() {
                 continue;

@@ -15,7 +15,9 @@ fn append_file(builder: &mut tar::Builder<Vec<u8>>, path: &str, mode: u32, data:
     header.set_mode(mode);
     header.set_mtime(0);
     header.set_entry_type(tar::EntryType::Regular);
-    builder.append_data(&mut header, path, data).expect("tar file");
+    builder
+        .append_data(&mut header, path, data)
+        .expect("tar file");
 }
 
 fn append_dir(builder: &mut tar::Builder<Vec<u8>>, path: &str, mode: u32) {
@@ -24,7 +26,9 @@ fn append_dir(builder: &mut tar::Builder<Vec<u8>>, path: &str, mode: u32) {
     header.set_mode(mode);
     header.set_mtime(0);
     header.set_entry_type(tar::EntryType::Directory);
-    builder.append_data(&mut header, path, std::io::empty()).expect("tar dir");
+    builder
+        .append_data(&mut header, path, std::io::empty())
+        .expect("tar dir");
 }
 
 fn append_symlink(builder: &mut tar::Builder<Vec<u8>>, path: &str, target: &str) {
@@ -33,7 +37,9 @@ fn append_symlink(builder: &mut tar::Builder<Vec<u8>>, path: &str, target: &str)
     header.set_mode(0o777);
     header.set_mtime(0);
     header.set_entry_type(tar::EntryType::Symlink);
-    builder.append_link(&mut header, path, target).expect("tar symlink");
+    builder
+        .append_link(&mut header, path, target)
+        .expect("tar symlink");
 }
 
 /// Writes the image archive for `reference` into `directory`; returns its path.
@@ -49,7 +55,9 @@ pub fn build_busybox_image(directory: &Path, reference: &str) -> PathBuf {
         .output()
         .expect("busybox --list");
     let mut layer = tar::Builder::new(Vec::new());
-    for dir in ["bin", "etc", "tmp", "root", "var", "var/log", "proc", "sys", "dev", "host"] {
+    for dir in [
+        "bin", "etc", "tmp", "root", "var", "var/log", "proc", "sys", "dev", "host",
+    ] {
         append_dir(&mut layer, dir, if dir == "tmp" { 0o1777 } else { 0o755 });
     }
     append_file(&mut layer, "bin/busybox", 0o755, &busybox);
@@ -58,9 +66,24 @@ pub fn build_busybox_image(directory: &Path, reference: &str) -> PathBuf {
             append_symlink(&mut layer, &format!("bin/{applet}"), "busybox");
         }
     }
-    append_file(&mut layer, "etc/passwd", 0o644, b"root:x:0:0:root:/root:/bin/sh\nwww-data:x:33:33:www-data:/var/www:/bin/sh\n");
-    append_file(&mut layer, "etc/group", 0o644, b"root:x:0:\nwww-data:x:33:\n");
-    append_file(&mut layer, "etc/shadow", 0o640, b"root:$6$salt$hash:19000:0:99999:7:::\n");
+    append_file(
+        &mut layer,
+        "etc/passwd",
+        0o644,
+        b"root:x:0:0:root:/root:/bin/sh\nwww-data:x:33:33:www-data:/var/www:/bin/sh\n",
+    );
+    append_file(
+        &mut layer,
+        "etc/group",
+        0o644,
+        b"root:x:0:\nwww-data:x:33:\n",
+    );
+    append_file(
+        &mut layer,
+        "etc/shadow",
+        0o640,
+        b"root:$6$salt$hash:19000:0:99999:7:::\n",
+    );
     append_file(&mut layer, "var/log/app.log", 0o644, b"started\n");
     let layer_bytes = layer.into_inner().expect("layer tar");
     let layer_digest = sha256_hex(&layer_bytes);
@@ -93,13 +116,33 @@ pub fn build_busybox_image(directory: &Path, reference: &str) -> PathBuf {
     .to_string();
 
     let mut archive = tar::Builder::new(Vec::new());
-    append_file(&mut archive, "oci-layout", 0o644, br#"{"imageLayoutVersion":"1.0.0"}"#);
+    append_file(
+        &mut archive,
+        "oci-layout",
+        0o644,
+        br#"{"imageLayoutVersion":"1.0.0"}"#,
+    );
     append_file(&mut archive, "index.json", 0o644, index.as_bytes());
     append_dir(&mut archive, "blobs", 0o755);
     append_dir(&mut archive, "blobs/sha256", 0o755);
-    append_file(&mut archive, &format!("blobs/sha256/{layer_digest}"), 0o644, &layer_bytes);
-    append_file(&mut archive, &format!("blobs/sha256/{config_digest}"), 0o644, config.as_bytes());
-    append_file(&mut archive, &format!("blobs/sha256/{manifest_digest}"), 0o644, manifest.as_bytes());
+    append_file(
+        &mut archive,
+        &format!("blobs/sha256/{layer_digest}"),
+        0o644,
+        &layer_bytes,
+    );
+    append_file(
+        &mut archive,
+        &format!("blobs/sha256/{config_digest}"),
+        0o644,
+        config.as_bytes(),
+    );
+    append_file(
+        &mut archive,
+        &format!("blobs/sha256/{manifest_digest}"),
+        0o644,
+        manifest.as_bytes(),
+    );
     let archive_bytes = archive.into_inner().expect("archive");
     let path = directory.join("testbox.oci.tar");
     std::fs::write(&path, archive_bytes).expect("write archive");
