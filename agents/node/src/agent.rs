@@ -316,7 +316,7 @@ async fn run_async(args: AgentArgs) -> Result<(), AgentError> {
     if let Some(spool) = &spool {
         // give the stream a moment to deliver what was just spooled
         let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
-        while spool.len() > 0 && tokio::time::Instant::now() < deadline && stream_task.is_some() {
+        while !spool.is_empty() && tokio::time::Instant::now() < deadline && stream_task.is_some() {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }

@@ -381,10 +381,12 @@ pub fn spawn_alerts(
         })
 }
 
+/// The channel from the sensor thread to the rule workers.
+pub type EventChannel = (Sender<Vec<Event>>, Receiver<Vec<Event>>);
+/// The channel from the rule workers to the alert thread.
+pub type DetectionChannel = (Sender<Vec<Detection>>, Receiver<Vec<Detection>>);
+
 /// Bounded channels between the stages.
-pub fn channels() -> (
-    (Sender<Vec<Event>>, Receiver<Vec<Event>>),
-    (Sender<Vec<Detection>>, Receiver<Vec<Detection>>),
-) {
+pub fn channels() -> (EventChannel, DetectionChannel) {
     (bounded(QUEUE_BATCHES), bounded(QUEUE_BATCHES))
 }

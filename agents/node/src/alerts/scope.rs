@@ -50,7 +50,7 @@ fn glob_matches(pattern: &str, text: &str) -> bool {
 
 impl RuleScope {
     fn applies_to(&self, detection: &Detection) -> bool {
-        self.rules.iter().any(|rule| *rule == detection.rule)
+        self.rules.contains(&detection.rule)
             || self.tags.iter().any(|tag| detection.tags.contains(tag))
     }
 
