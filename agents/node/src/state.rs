@@ -65,6 +65,8 @@ pub struct State {
     /// Which end each socket (by inode) is, learnt from connect and accept, so that a
     /// duplicated socket keeps its role.
     socket_roles: std::collections::HashMap<u64, SocketRole>,
+    /// The last cgroup resolved: consecutive events mostly come from the same cgroup.
+    last_cgroup: Option<(u64, Option<(String, &'static str)>)>,
 }
 
 /// Most socket roles remembered; the map is cleared when full.
@@ -85,6 +87,7 @@ impl State {
             next_num: 1,
             unknown_cgroups: 0,
             socket_roles: std::collections::HashMap::new(),
+            last_cgroup: None,
         }
     }
 
@@ -131,14 +134,29 @@ impl State {
 
     /// The container id (full) and runtime of a cgroup, learning unknown ids from /proc.
     fn container_of_cgroup(&mut self, cgroup_id: u64, tgid: u32) -> Option<(String, &'static str)> {
+        if let Some((cached_id, cached)) = &self.last_cgroup
+            && *cached_id == cgroup_id
+        {
+            return cached.clone();
+        }
         if self.cgroups.path(cgroup_id).is_none() && cgroup_id != 0 {
             match self.cgroups.path_of_pid(tgid) {
                 Some(path) => self.cgroups.insert(cgroup_id, path),
-                None => self.unknown_cgroups += 1,
+                None => {
+                    // remembered as the host's until a cgroup_mkdir or /proc names it, so an
+                    // unknown id costs one /proc read, not one per event
+                    self.unknown_cgroups += 1;
+                    self.cgroups.insert(cgroup_id, "/".to_string());
+                }
             }
         }
-        let path = self.cgroups.path(cgroup_id)?;
-        container_from_cgroup_path(path).map(|found| (found.full_id, found.runtime))
+        let found = self
+            .cgroups
+            .path(cgroup_id)
+            .and_then(container_from_cgroup_path)
+            .map(|found| (found.full_id, found.runtime));
+        self.last_cgroup = Some((cgroup_id, found.clone()));
+        found
     }
 
     fn resolve_container(&mut self, header: &Header) -> (Arc<str>, Arc<Container>, bool) {
@@ -267,6 +285,7 @@ impl State {
     pub fn apply(&mut self, record: &Record<'_>) -> Option<Enriched> {
         let header = record.header;
         if header.kind == kind::CGROUP_MKDIR {
+            self.last_cgroup = None;
             let path = record.first(param::STR).map(text).unwrap_or_default();
             if let Some(found) = container_from_cgroup_path(&path) {
                 self.containers.request(&found.full_id);
