@@ -170,3 +170,65 @@ fn the_agents_own_syscalls_are_skipped_in_the_kernel() {
         "none of the agent's own opens is reported"
     );
 }
+
+#[test]
+fn the_proc_fallback_sensor_reports_process_starts_and_exits() {
+    use palisade_agent::sensor::procfs::ProcfsSensor;
+    let cgroup = CgroupConfig::detect().expect("cgroup layout");
+    let mut sensor = ProcfsSensor::new(
+        CgroupResolver::new(cgroup.clone()),
+        std::process::id(),
+        Duration::from_millis(50),
+    );
+    let (registry, _requests) = ContainerRegistry::new(false);
+    let mut state = State::new(CgroupResolver::new(cgroup), registry, BootClock::now());
+    // the first scan learns what already runs and reports nothing
+    sensor
+        .next_batch(Duration::from_millis(10), &mut |_| {})
+        .expect("scan");
+    let mut child = std::process::Command::new("sleep")
+        .arg("0.4")
+        .spawn()
+        .expect("sleep");
+    let child_pid = child.id();
+    let mut events = Vec::new();
+    let start = Instant::now();
+    let mut exited = false;
+    while start.elapsed() < Duration::from_secs(5) {
+        sensor
+            .next_batch(Duration::from_millis(50), &mut |bytes| {
+                let record = Record::decode(bytes).expect("decodes");
+                if let Some(enriched) = state.apply(&record) {
+                    events.push(enriched.event);
+                }
+            })
+            .expect("scan");
+        if !exited && child.try_wait().expect("wait").is_some() {
+            exited = true;
+        }
+        if exited
+            && events
+                .iter()
+                .any(|event| event.kind == EventKind::Exit && event.process.pid == child_pid)
+        {
+            break;
+        }
+    }
+    let exec = events
+        .iter()
+        .find(|event| event.kind == EventKind::Exec && event.process.pid == child_pid)
+        .expect("the new process is reported");
+    assert_eq!(exec.process.name, "sleep");
+    assert!(
+        exec.process.exepath.ends_with("/sleep"),
+        "{}",
+        exec.process.exepath
+    );
+    assert_eq!(exec.process.args, vec!["0.4".to_string()]);
+    assert!(
+        events
+            .iter()
+            .any(|event| event.kind == EventKind::Exit && event.process.pid == child_pid),
+        "its exit is reported"
+    );
+}
