@@ -214,6 +214,7 @@ fn the_proc_fallback_sensor_reports_process_starts_and_exits() {
             break;
         }
     }
+    let _ = child.wait();
     let exec = events
         .iter()
         .find(|event| event.kind == EventKind::Exec && event.process.pid == child_pid)
