@@ -1,0 +1,325 @@
+//! The agent-stream client of `palisade.v1.AgentService/Connect`: hello, sequence-numbered
+//! batches read from the spool, cumulative acks that release the spool, the server's
+//! window, throttling, heartbeats, and reconnection with jittered backoff. After every
+//! (re)connect it resends everything after `ServerHello.resume_after_seq`.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use palisade_proto::v1::agent_service_client::AgentServiceClient;
+use palisade_proto::v1::{
+    AgentHello, AgentKind, AlertBatch, ConnectRequest, ConnectResponse, Heartbeat, connect_request,
+    connect_response,
+};
+use rand::Rng;
+use tokio::sync::{Notify, mpsc, watch};
+use tracing::{info, warn};
+
+use crate::error::AgentError;
+use crate::metrics::AgentMetrics;
+use crate::spool::Spool;
+
+/// How the agent reaches the server.
+#[derive(Debug, Clone)]
+pub struct StreamConfig {
+    /// Server URL (http://host:port or https://...).
+    pub url: String,
+    /// Bearer token of the agent's credential.
+    pub token: String,
+    /// Agent id (stable per node).
+    pub agent_id: String,
+    /// Node name.
+    pub node_name: String,
+    /// Most alerts per batch.
+    pub max_batch_alerts: usize,
+    /// First reconnect delay.
+    pub backoff_initial: Duration,
+    /// Longest reconnect delay.
+    pub backoff_max: Duration,
+}
+
+impl StreamConfig {
+    /// Defaults for a URL and token.
+    pub fn new(
+        url: impl Into<String>,
+        token: impl Into<String>,
+        node_name: impl Into<String>,
+    ) -> Self {
+        let node_name = node_name.into();
+        Self {
+            url: url.into(),
+            token: token.into(),
+            agent_id: format!("node/{node_name}"),
+            node_name,
+            max_batch_alerts: 256,
+            backoff_initial: Duration::from_millis(200),
+            backoff_max: Duration::from_secs(30),
+        }
+    }
+}
+
+/// The delay before reconnect attempt `attempt` (0-based): doubling from the initial delay
+/// up to the maximum, with ±50 % jitter so a fleet does not reconnect in step.
+pub fn backoff_delay(config: &StreamConfig, attempt: u32, random_unit: f64) -> Duration {
+    let base = config
+        .backoff_initial
+        .saturating_mul(1u32 << attempt.min(16))
+        .min(config.backoff_max);
+    let factor = 0.5 + random_unit.clamp(0.0, 1.0);
+    base.mul_f64(factor)
+}
+
+fn stream_error(config: &StreamConfig, message: impl std::fmt::Display) -> AgentError {
+    AgentError::Stream {
+        url: config.url.clone(),
+        message: message.to_string(),
+    }
+}
+
+/// Runs the stream until `shutdown` turns true: connects, sends, reconnects.
+pub async fn run(
+    config: StreamConfig,
+    spool: Arc<Spool>,
+    appended: Arc<Notify>,
+    metrics: Arc<AgentMetrics>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut attempt = 0u32;
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        match session(
+            &config,
+            &spool,
+            &appended,
+            &metrics,
+            &mut shutdown,
+            &mut attempt,
+        )
+        .await
+        {
+            Ok(()) => return,
+            Err(error) => warn!(%error, code = error.code(), "agent stream interrupted"),
+        }
+        let delay = backoff_delay(&config, attempt, rand::rng().random::<f64>());
+        attempt = attempt.saturating_add(1);
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+fn message(msg: connect_request::Msg) -> ConnectRequest {
+    ConnectRequest { msg: Some(msg) }
+}
+
+/// One connection. Returns Ok only on shutdown.
+async fn session(
+    config: &StreamConfig,
+    spool: &Spool,
+    appended: &Notify,
+    metrics: &AgentMetrics,
+    shutdown: &mut watch::Receiver<bool>,
+    attempt: &mut u32,
+) -> Result<(), AgentError> {
+    let endpoint = tonic::transport::Endpoint::from_shared(config.url.clone())
+        .map_err(|error| stream_error(config, format!("bad url: {error}")))?
+        .connect_timeout(Duration::from_secs(5))
+        .tcp_nodelay(true);
+    let channel = endpoint
+        .connect()
+        .await
+        .map_err(|error| stream_error(config, format!("cannot connect: {error}")))?;
+    let token: tonic::metadata::MetadataValue<tonic::metadata::Ascii> =
+        format!("Bearer {}", config.token)
+            .parse()
+            .map_err(|_| stream_error(config, "the token is not valid header text"))?;
+    let mut client =
+        AgentServiceClient::with_interceptor(channel, move |mut request: tonic::Request<()>| {
+            request
+                .metadata_mut()
+                .insert("authorization", token.clone());
+            Ok(request)
+        });
+    let (outbound, outbound_receiver) = mpsc::channel::<ConnectRequest>(64);
+    let hello = AgentHello {
+        agent_id: config.agent_id.clone(),
+        kind: AgentKind::Node as i32,
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        capabilities: vec!["alerts".into(), "heartbeat".into(), "throttle".into()],
+        node_name: config.node_name.clone(),
+        last_acked_seq: spool.acked(),
+        spool_batches: spool.len() as u64,
+        drops: Some(metrics.drop_counters()),
+        config_version: String::new(),
+    };
+    outbound
+        .send(message(connect_request::Msg::Hello(hello)))
+        .await
+        .map_err(|_| stream_error(config, "request stream closed"))?;
+    let response = client
+        .connect(tokio_stream::wrappers::ReceiverStream::new(
+            outbound_receiver,
+        ))
+        .await
+        .map_err(|status| {
+            stream_error(config, format!("{}: {}", status.code(), status.message()))
+        })?;
+    let mut inbound = response.into_inner();
+    let server_hello = match inbound.message().await {
+        Ok(Some(ConnectResponse {
+            msg: Some(connect_response::Msg::Hello(hello)),
+        })) => hello,
+        Ok(other) => {
+            return Err(stream_error(
+                config,
+                format!("expected ServerHello first, got {other:?}"),
+            ));
+        }
+        Err(status) => {
+            return Err(stream_error(
+                config,
+                format!("{}: {}", status.code(), status.message()),
+            ));
+        }
+    };
+    metrics.stream_connects.inc();
+    *attempt = 0;
+    info!(
+        resume_after_seq = server_hello.resume_after_seq,
+        window = server_hello.window,
+        tenant = %server_hello.tenant_id,
+        "agent stream connected"
+    );
+    // the server holds everything up to resume_after_seq durably
+    let released = spool.ack(server_hello.resume_after_seq)?;
+    metrics.alerts_acked.inc_by(released as u64);
+    let mut window = server_hello.window.max(1) as usize;
+    let max_batch_bytes = if server_hello.max_batch_bytes == 0 {
+        4 << 20
+    } else {
+        server_hello.max_batch_bytes as usize
+    };
+    let heartbeat_every = server_hello
+        .heartbeat_interval
+        .and_then(|duration| Duration::try_from(duration).ok())
+        .filter(|duration| !duration.is_zero())
+        .unwrap_or(Duration::from_secs(10));
+    let mut cursor = server_hello.resume_after_seq.max(spool.acked());
+    let mut in_flight: VecDeque<u64> = VecDeque::new();
+    let mut throttled_until: Option<tokio::time::Instant> = None;
+    let mut heartbeat = tokio::time::interval(heartbeat_every);
+    heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut poll = tokio::time::interval(Duration::from_millis(200));
+    loop {
+        // send as much as the window and the throttle allow
+        let throttled = throttled_until.is_some_and(|until| tokio::time::Instant::now() < until);
+        while !throttled && in_flight.len() < window {
+            let durable = metrics.durable();
+            if durable <= cursor {
+                break;
+            }
+            let records = spool.read_after(cursor, config.max_batch_alerts)?;
+            let mut alerts = Vec::new();
+            let mut first_seq = 0;
+            let mut last_seq = cursor;
+            let mut bytes = 0usize;
+            for (seq, alert) in records {
+                // only what is durable leaves the agent, and a batch is consecutive
+                if seq > durable || (!alerts.is_empty() && seq != last_seq + 1) {
+                    break;
+                }
+                let size = prost::Message::encoded_len(&alert);
+                if !alerts.is_empty() && bytes + size > max_batch_bytes {
+                    break;
+                }
+                if alerts.is_empty() {
+                    first_seq = seq;
+                }
+                bytes += size;
+                last_seq = seq;
+                alerts.push(alert);
+            }
+            if alerts.is_empty() {
+                break;
+            }
+            outbound
+                .send(message(connect_request::Msg::Batch(AlertBatch {
+                    first_seq,
+                    alerts,
+                })))
+                .await
+                .map_err(|_| stream_error(config, "request stream closed"))?;
+            in_flight.push_back(last_seq);
+            cursor = last_seq;
+        }
+        tokio::select! {
+            received = inbound.message() => {
+                let response = received
+                    .map_err(|status| stream_error(config, format!("{}: {}", status.code(), status.message())))?
+                    .ok_or_else(|| stream_error(config, "server closed the stream"))?;
+                match response.msg {
+                    Some(connect_response::Msg::Ack(ack)) => {
+                        let released = spool.ack(ack.up_to_seq)?;
+                        metrics.alerts_acked.inc_by(released as u64);
+                        while in_flight.front().is_some_and(|last| *last <= ack.up_to_seq) {
+                            in_flight.pop_front();
+                        }
+                        if ack.window > 0 {
+                            window = ack.window as usize;
+                        }
+                        metrics.spool_alerts.set(i64::try_from(spool.len()).unwrap_or(i64::MAX));
+                    }
+                    Some(connect_response::Msg::Throttle(throttle)) => {
+                        let delay = throttle
+                            .retry_after
+                            .and_then(|duration| Duration::try_from(duration).ok())
+                            .unwrap_or(Duration::from_secs(1));
+                        warn!(reason = %throttle.reason, ?delay, "server throttled the agent; alerts stay spooled");
+                        throttled_until = Some(tokio::time::Instant::now() + delay);
+                        // unacked batches will be resent from the cursor the server reports next
+                        cursor = spool.acked();
+                        in_flight.clear();
+                    }
+                    Some(_) | None => {}
+                }
+            }
+            _ = appended.notified() => {}
+            _ = poll.tick() => {}
+            _ = heartbeat.tick() => {
+                let beat = Heartbeat {
+                    time: Some(prost_types::Timestamp::from(std::time::SystemTime::now())),
+                    drops: Some(metrics.drop_counters()),
+                    spool_batches: spool.len() as u64,
+                };
+                outbound
+                    .send(message(connect_request::Msg::Heartbeat(beat)))
+                    .await
+                    .map_err(|_| stream_error(config, "request stream closed"))?;
+            }
+            _ = shutdown.changed() => {
+                if *shutdown.borrow() {
+                    return Ok(());
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_maximum_with_jitter() {
+        let config = StreamConfig::new("http://127.0.0.1:1", "t", "node");
+        assert_eq!(backoff_delay(&config, 0, 0.5), Duration::from_millis(200));
+        assert_eq!(backoff_delay(&config, 3, 0.5), Duration::from_millis(1600));
+        assert_eq!(backoff_delay(&config, 30, 0.5), Duration::from_secs(30));
+        assert_eq!(backoff_delay(&config, 0, 0.0), Duration::from_millis(100));
+        assert_eq!(backoff_delay(&config, 0, 1.0), Duration::from_millis(300));
+    }
+}
