@@ -7,7 +7,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
-use palisade_testkit::{Server, corpus_path, palisade_binary};
+use palisade_testkit::{ChildGuard, Server, corpus_path, palisade_binary};
 
 fn trace_files() -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> =
@@ -119,16 +119,18 @@ async fn watch_sends_the_alerts_of_a_tailed_audit_log_to_the_server() {
 
     let log = temp.path().join("audit.log");
     std::fs::File::create(&log).expect("log");
-    let watcher = Command::new(palisade_binary())
-        .args(["audit", "watch", "--server", &server.grpc_url, "--file"])
-        .arg(&log)
-        .arg("--state-dir")
-        .arg(temp.path().join("watch-state"))
-        .env("PALISADE_TOKEN", server.admin_token())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("watcher");
+    let mut watcher = ChildGuard::new(
+        Command::new(palisade_binary())
+            .args(["audit", "watch", "--server", &server.grpc_url, "--file"])
+            .arg(&log)
+            .arg("--state-dir")
+            .arg(temp.path().join("watch-state"))
+            .env("PALISADE_TOKEN", server.admin_token())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("watcher"),
+    );
 
     let mut appender = std::fs::OpenOptions::new()
         .append(true)
@@ -145,8 +147,11 @@ async fn watch_sends_the_alerts_of_a_tailed_audit_log_to_the_server() {
 
     common::wait_for_total(&server, expected).await;
 
-    send_sigterm(watcher.id());
-    let output = watcher.wait_with_output().expect("watcher exits");
+    send_sigterm(watcher.child().id());
+    let output = watcher
+        .into_inner()
+        .wait_with_output()
+        .expect("watcher exits");
     assert!(
         output.status.success(),
         "watcher: {:?}\n{}",

@@ -50,8 +50,9 @@ pub enum Command {
     /// Manage tenants and API keys.
     #[command(subcommand)]
     Admin(AdminCommand),
-    /// Run the node agent (eBPF runtime detection).
-    Agent(PendingArgs),
+    /// Run the node agent: eBPF runtime detection with Falco-compatible rules, alerts streamed
+    /// to the server (spooled on disk until acknowledged) or printed as Falco JSON.
+    Agent(palisade_agent::AgentArgs),
     /// Scan container images for packages and vulnerabilities.
     Scan(PendingArgs),
     /// Detect threats in Kubernetes audit logs (webhook, files, AKS/EKS/GKE exports).

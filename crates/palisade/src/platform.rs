@@ -23,8 +23,9 @@ use palisade_core::shutdown::Shutdown;
 use palisade_core::storage::Store;
 use palisade_gateway::auth::Authenticate;
 use palisade_gateway::ingest::ALERTS_TOPIC;
-use palisade_gateway::{AdminGrpc, AlertGrpc, Ingest, StatusProbe};
+use palisade_gateway::{AdminGrpc, AgentGrpc, AgentLimits, AlertGrpc, Ingest, StatusProbe};
 use palisade_proto::v1::admin_service_server::AdminServiceServer;
+use palisade_proto::v1::agent_service_server::AgentServiceServer;
 use palisade_proto::v1::alert_service_server::AlertServiceServer;
 use palisade_proto::v1::search_service_server::SearchServiceServer;
 use palisade_proto::v1::{ComponentStatus, HealthState};
@@ -157,6 +158,9 @@ pub async fn start(config: &Config) -> anyhow::Result<Platform> {
         .set_serving::<AlertServiceServer<AlertGrpc>>()
         .await;
     health_reporter
+        .set_serving::<AgentServiceServer<AgentGrpc>>()
+        .await;
+    health_reporter
         .set_serving::<SearchServiceServer<SearchGrpc>>()
         .await;
     health_reporter
@@ -173,6 +177,13 @@ pub async fn start(config: &Config) -> anyhow::Result<Platform> {
 
     let authenticate = Authenticate::new(credentials.clone());
     let max_message = config.limits.max_message_bytes;
+    let agents = AgentServiceServer::new(AgentGrpc::new(
+        ingest.clone(),
+        store.clone(),
+        AgentLimits::default(),
+    )?)
+    .max_decoding_message_size(max_message)
+    .max_encoding_message_size(max_message);
     let alerts = AlertServiceServer::new(AlertGrpc::new(ingest, topic.clone()))
         .max_decoding_message_size(max_message)
         .max_encoding_message_size(max_message);
@@ -192,6 +203,7 @@ pub async fn start(config: &Config) -> anyhow::Result<Platform> {
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(InterceptedService::new(alerts, authenticate.clone()))
+        .add_service(InterceptedService::new(agents, authenticate.clone()))
         .add_service(InterceptedService::new(search, authenticate.clone()))
         .add_service(InterceptedService::new(admin, authenticate))
         .serve_with_incoming_shutdown(TcpListenerStream::new(grpc_listener), {

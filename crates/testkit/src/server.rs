@@ -202,3 +202,32 @@ impl Drop for Server {
         }
     }
 }
+
+/// A child process that is killed when dropped, so a failing test leaves nothing running.
+pub struct ChildGuard(Option<Child>);
+
+impl ChildGuard {
+    /// Guards `child`.
+    pub fn new(child: Child) -> ChildGuard {
+        ChildGuard(Some(child))
+    }
+
+    /// The process.
+    pub fn child(&mut self) -> &mut Child {
+        self.0.as_mut().expect("child is guarded until into_inner")
+    }
+
+    /// Stops guarding: the caller waits for the process itself.
+    pub fn into_inner(mut self) -> Child {
+        self.0.take().expect("child is guarded until into_inner")
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}

@@ -4,6 +4,7 @@
 //! (/metrics, /healthz).
 
 pub mod admin;
+pub mod agents;
 pub mod alerts;
 pub mod auth;
 pub mod error;
@@ -12,6 +13,7 @@ pub mod ingest;
 mod metrics;
 
 pub use admin::{AdminGrpc, StatusProbe};
+pub use agents::{AgentGrpc, AgentLimits};
 pub use alerts::AlertGrpc;
 pub use error::GatewayError;
 pub use ingest::{Ingest, PublishAlerts};

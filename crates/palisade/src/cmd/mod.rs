@@ -27,7 +27,15 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Alerts(command) => client_runtime(&log)?.block_on(alerts::run(command)),
         Command::Search(args) => client_runtime(&log)?.block_on(search::run(args)),
         Command::Admin(command) => client_runtime(&log)?.block_on(admin::run(command)),
-        Command::Agent(_) => pending("agent", "the node agent"),
+        Command::Agent(args) => {
+            palisade_core::telemetry::init_tracing(&LogConfig {
+                level: cli.log_level.clone().unwrap_or_else(|| "info".to_string()),
+                ..log
+            });
+            palisade_agent::run(args)
+                .map_err(|error| anyhow::anyhow!("{error} [{}]", error.code()))?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Scan(_) => pending("scan", "image scanning"),
         Command::Audit(command) => audit::run(command, || client_runtime(&log)),
         Command::Graph(command) => graph::run(command),
