@@ -7,6 +7,7 @@ pub mod admin;
 pub mod alerts;
 pub mod auth;
 pub mod error;
+pub mod falco_webhook;
 pub mod http;
 pub mod ingest;
 mod metrics;
