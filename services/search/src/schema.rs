@@ -29,6 +29,7 @@ pub const FIELDS: &str = "fields";
 
 /// Names of the keyword fields, each indexed exactly and kept as a column.
 pub const KEYWORD_FIELDS: &[&str] = &[
+    "id",
     "kind",
     "rule_name",
     "priority",
@@ -56,7 +57,6 @@ pub struct IndexSchema {
     /// upsert and as the last sort key of cursors.
     pub uid: Field,
     pub tenant: Field,
-    pub id: Field,
     /// Tokenized rule name, for free text and `rule:word`.
     pub rule: Field,
     /// Alert output line or finding title.
@@ -85,7 +85,6 @@ impl IndexSchema {
         let mut builder = Schema::builder();
         let uid = builder.add_text_field("uid", STRING | FAST);
         let tenant = builder.add_text_field("tenant", STRING);
-        let id = builder.add_text_field("id", STRING);
         let rule = builder.add_text_field("rule", TEXT);
         let output = builder.add_text_field("output", TEXT);
         let description = builder.add_text_field("description", TEXT);
@@ -118,7 +117,6 @@ impl IndexSchema {
             schema: builder.build(),
             uid,
             tenant,
-            id,
             rule,
             output,
             description,
@@ -175,7 +173,7 @@ impl IndexSchema {
         let mut document = TantivyDocument::default();
         document.add_text(self.uid, alert_uid(&alert.tenant_id, &alert.id));
         document.add_text(self.tenant, &alert.tenant_id);
-        document.add_text(self.id, &alert.id);
+        self.add_keyword(&mut document, "id", &alert.id);
         self.add_keyword(&mut document, "kind", KIND_ALERT);
         document.add_text(self.rule, &alert.rule);
         self.add_keyword(&mut document, "rule_name", &alert.rule);
@@ -220,7 +218,7 @@ impl IndexSchema {
         let mut document = TantivyDocument::default();
         document.add_text(self.uid, finding_uid(&finding.tenant_id, &finding.id));
         document.add_text(self.tenant, &finding.tenant_id);
-        document.add_text(self.id, &finding.id);
+        self.add_keyword(&mut document, "id", &finding.id);
         let kind = FindingKind::try_from(finding.kind).unwrap_or(FindingKind::Unspecified);
         self.add_keyword(&mut document, "kind", finding_kind_name(kind));
         document.add_text(self.output, &finding.title);

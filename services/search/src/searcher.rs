@@ -85,7 +85,7 @@ fn facet_column(name: &str) -> Option<String> {
         "node" | "hostname" => "node",
         "mitre" | "technique" => "technique",
         "cve" | "vulnerability" => "cve",
-        "kind" | "source" | "cluster" | "namespace" | "pod" | "image" | "container" | "tactic"
+        "id" | "kind" | "source" | "cluster" | "namespace" | "pod" | "image" | "container" | "tactic"
         | "package" | "control" | "resolved" => name,
         dotted if dotted.contains('.') && !dotted.starts_with('.') && !dotted.ends_with('.') => {
             return Some(format!("{FIELDS}.{dotted}"));
@@ -545,7 +545,7 @@ impl Searcher {
         };
         let alert_kind: Box<dyn Query> = Box::new(TermQuery::new(
             Term::from_field_text(
-                self.schema.keyword("kind").unwrap_or(self.schema.id),
+                self.schema.keyword("kind").unwrap_or(self.schema.uid),
                 KIND_ALERT,
             ),
             IndexRecordOption::Basic,

@@ -31,6 +31,7 @@ const NAMES: &[(&str, FieldTarget)] = &[
     ("title", FieldTarget::Text("output")),
     ("rule", FieldTarget::Text("rule")),
     ("description", FieldTarget::Text("description")),
+    ("id", FieldTarget::Keyword("id")),
     ("kind", FieldTarget::Keyword("kind")),
     ("source", FieldTarget::Keyword("source")),
     ("tag", FieldTarget::Keyword("tags")),
