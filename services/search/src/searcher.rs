@@ -85,8 +85,8 @@ fn facet_column(name: &str) -> Option<String> {
         "node" | "hostname" => "node",
         "mitre" | "technique" => "technique",
         "cve" | "vulnerability" => "cve",
-        "id" | "kind" | "source" | "cluster" | "namespace" | "pod" | "image" | "container" | "tactic"
-        | "package" | "control" | "resolved" => name,
+        "id" | "kind" | "source" | "cluster" | "namespace" | "pod" | "image" | "container"
+        | "tactic" | "package" | "control" | "resolved" => name,
         dotted if dotted.contains('.') && !dotted.starts_with('.') && !dotted.ends_with('.') => {
             return Some(format!("{FIELDS}.{dotted}"));
         }

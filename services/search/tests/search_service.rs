@@ -234,7 +234,11 @@ async fn no_query_text_reaches_another_tenants_alerts() {
         let response = match peer.search(&acme, query(text)).await {
             Ok(response) => response,
             Err(status) => {
-                assert_eq!(status.code(), tonic::Code::InvalidArgument, "{text:?}: {status}");
+                assert_eq!(
+                    status.code(),
+                    tonic::Code::InvalidArgument,
+                    "{text:?}: {status}"
+                );
                 continue;
             }
         };
@@ -366,6 +370,11 @@ async fn the_remote_peer_reaches_the_same_service_over_grpc_for_the_callers_tena
         .await
         .expect_err("tenant is not a field");
     assert_eq!(refused.code(), tonic::Code::InvalidArgument);
-    assert!(refused.message().contains("confined to the tenant of your credential"), "{refused}");
+    assert!(
+        refused
+            .message()
+            .contains("confined to the tenant of your credential"),
+        "{refused}"
+    );
     system.stop();
 }
