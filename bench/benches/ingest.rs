@@ -16,7 +16,7 @@ use palisade_core::storage::Store;
 use palisade_proto::prost_types::Timestamp;
 use palisade_proto::v1::alert_service_client::AlertServiceClient;
 use palisade_proto::v1::{Alert, Priority, PublishAlertsRequest};
-use palisade_search::schema::AlertSchema;
+use palisade_search::schema::IndexSchema;
 use prost::Message;
 
 const BATCH: usize = 1_000;
@@ -193,7 +193,7 @@ async fn log_alone(alerts: &[Alert]) -> anyhow::Result<Duration> {
 /// one commit at the end.
 fn raw_tantivy(alerts: &[Alert]) -> anyhow::Result<Duration> {
     let temp = tempfile::tempdir()?;
-    let schema = AlertSchema::new();
+    let schema = IndexSchema::new();
     let index = schema.open_or_create(temp.path())?;
     let mut writer: tantivy::IndexWriter =
         index.writer_with_num_threads(1, Config::default().search.writer_memory_bytes)?;
@@ -202,7 +202,7 @@ fn raw_tantivy(alerts: &[Alert]) -> anyhow::Result<Duration> {
         let mut alert = alert.clone();
         alert.tenant_id = "default".into();
         alert.id = format!("{seq:032x}");
-        writer.add_document(schema.alert_document(&alert))?;
+        writer.add_document(schema.alert_document(&alert, seq as u64))?;
     }
     writer.commit()?;
     Ok(started.elapsed())

@@ -45,7 +45,8 @@ pub enum Command {
     /// Send alerts to the server, or read one back.
     #[command(subcommand)]
     Alerts(AlertsCommand),
-    /// Search alerts: free text, field:value (Falco field names), AND/OR/NOT, phrases.
+    /// Search alerts and findings: free text, field:value (Falco field names), phrases,
+    /// wildcards, AND/OR/NOT, ranges, facets, live tail; reindex, saved searches, retention.
     Search(SearchArgs),
     /// Manage tenants and API keys.
     #[command(subcommand)]
@@ -167,23 +168,106 @@ pub enum SortArg {
 }
 
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct SearchArgs {
+    #[command(subcommand)]
+    pub action: Option<SearchCommand>,
     #[command(flatten)]
     pub client: ClientArgs,
-    /// The query, e.g. `proc.name:bash AND k8s.ns.name:prod`, `"shell in container"`, `*`.
+    /// The query, e.g. `proc.name:bash AND k8s.ns.name:prod`, `"shell in container"`,
+    /// `priority:>=warning`, `time:[2026-11-01 TO now]`, `image:nginx*`, `*`.
     #[arg(default_value = "*")]
     pub query: String,
     /// Most hits to return.
     #[arg(long, default_value_t = 50)]
     pub limit: u32,
-    /// Only alerts newer than this (e.g. 15m, 24h, 7d).
+    /// Only records newer than this (e.g. 15m, 24h, 7d).
     #[arg(long)]
     pub since: Option<humantime::Duration>,
     #[arg(long, value_enum, default_value_t = SortArg::Time)]
     pub sort: SortArg,
-    /// Cursor of the next page, from a previous JSON result.
+    /// Cursor of the next page, from a previous result.
     #[arg(long)]
     pub cursor: Option<String>,
+    /// Facets to count, comma-separated: rule,k8s.ns.name:20,time:1h.
+    #[arg(long, value_delimiter = ',')]
+    pub facets: Vec<String>,
+    /// Top values per facet.
+    #[arg(long, default_value_t = 10)]
+    pub facet_size: u32,
+    /// Mark matched terms in the output (<b></b> in JSON).
+    #[arg(long)]
+    pub highlight: bool,
+    /// Run a saved search (AND-ed with the query).
+    #[arg(long)]
+    pub saved: Option<String>,
+    /// Keep printing new matching records as they arrive, until interrupted.
+    #[arg(long)]
+    pub follow: bool,
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    pub format: OutputFormat,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SearchCommand {
+    /// Rebuild the search index from the durable log (your tenant, or --all-tenants).
+    Reindex(SearchReindexArgs),
+    /// Save a named query: `palisade search save NAME QUERY`.
+    Save(SearchSaveArgs),
+    /// List saved searches.
+    Saved(SearchListArgs),
+    /// Delete a saved search.
+    Unsave(SearchUnsaveArgs),
+    /// Show, or with DAYS set, how many days of records the index keeps (0 keeps all).
+    Retention(SearchRetentionArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SearchReindexArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
+    /// Rebuild every tenant's documents (an admin key of the default tenant).
+    #[arg(long)]
+    pub all_tenants: bool,
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    pub format: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct SearchSaveArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
+    pub name: String,
+    pub query: String,
+    #[arg(long, value_delimiter = ',')]
+    pub facets: Vec<String>,
+    #[arg(long, default_value = "")]
+    pub description: String,
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    pub format: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct SearchListArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    pub format: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct SearchUnsaveArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
+    pub name: String,
+}
+
+#[derive(Debug, Args)]
+pub struct SearchRetentionArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
+    /// Days to keep; omit to show the current setting.
+    pub days: Option<u32>,
     #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
     pub format: OutputFormat,
 }

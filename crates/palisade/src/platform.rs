@@ -29,8 +29,10 @@ use palisade_proto::v1::agent_service_server::AgentServiceServer;
 use palisade_proto::v1::alert_service_server::AlertServiceServer;
 use palisade_proto::v1::search_service_server::SearchServiceServer;
 use palisade_proto::v1::{ComponentStatus, HealthState};
-use palisade_search::actor::CatchUp;
-use palisade_search::{SearchActors, SearchGrpc, SearchPeer, start_search_actors};
+use palisade_search::indexer::CatchUp;
+use palisade_search::{
+    FINDINGS_TOPIC, SearchActors, SearchGrpc, SearchPeer, SearchTopics, start_search_actors,
+};
 use tokio::task::JoinHandle;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::service::interceptor::InterceptedService;
@@ -91,8 +93,8 @@ impl Platform {
             if let Ok(Err(error)) = running.http_task.await {
                 tracing::error!(%error, "HTTP server stopped with an error");
             }
-            match search.indexer.send(CatchUp).await {
-                Ok(Ok(progress)) => tracing::info!(indexed_offset = progress.indexed_offset, "search index committed"),
+            match search.indexer.send(CatchUp { commit_now: true }).await {
+                Ok(Ok(progress)) => tracing::info!(indexed_offset = progress.committed.alerts, "search index committed"),
                 Ok(Err(error)) => tracing::error!(%error, "final index commit failed; it will be redone at the next start"),
                 Err(error) => tracing::error!(%error, "indexer unavailable at shutdown"),
             }
@@ -132,13 +134,18 @@ pub async fn start(config: &Config) -> anyhow::Result<Platform> {
         .await?
         .is_some();
     let topic = Topic::open(&store, ALERTS_TOPIC)?;
+    let search_topics = SearchTopics {
+        alerts: topic.clone(),
+        findings: Topic::open(&store, FINDINGS_TOPIC)?,
+    };
 
     let index_path = data_dir.index_path();
     let search_config = config.search.clone();
     let max_alerts_per_batch = config.limits.max_alerts_per_batch;
     let actor_topic = topic.clone();
+    let actor_store = store.clone();
     let (actor_system, started) = ActorSystem::start("palisade", move || {
-        let search = start_search_actors(&index_path, actor_topic.clone(), &search_config)?;
+        let search = start_search_actors(&index_path, search_topics, &actor_store, &search_config)?;
         let ingest = Ingest::new(actor_topic, max_alerts_per_batch).start();
         Ok::<_, palisade_search::SearchError>((search, ingest))
     })?;
@@ -184,6 +191,12 @@ pub async fn start(config: &Config) -> anyhow::Result<Platform> {
     )?)
     .max_decoding_message_size(max_message)
     .max_encoding_message_size(max_message);
+    let falco_webhook = palisade_gateway::falco_webhook::FalcoWebhook {
+        ingest: ingest.clone(),
+        credentials: credentials.clone(),
+        max_body_bytes: config.limits.max_message_bytes,
+        max_alerts: config.limits.max_alerts_per_batch,
+    };
     let alerts = AlertServiceServer::new(AlertGrpc::new(ingest, topic.clone()))
         .max_decoding_message_size(max_message)
         .max_encoding_message_size(max_message);
@@ -210,11 +223,14 @@ pub async fn start(config: &Config) -> anyhow::Result<Platform> {
             let shutdown = shutdown.clone();
             async move { shutdown.triggered().await }
         });
-    let http_server = axum::serve(http_listener, palisade_gateway::http::router())
-        .with_graceful_shutdown({
-            let shutdown = shutdown.clone();
-            async move { shutdown.triggered().await }
-        });
+    let http_server = axum::serve(
+        http_listener,
+        palisade_gateway::http::router_with_falco_webhook(falco_webhook),
+    )
+    .with_graceful_shutdown({
+        let shutdown = shutdown.clone();
+        async move { shutdown.triggered().await }
+    });
 
     let grpc_task = tokio::spawn(grpc_server);
     let http_task = tokio::spawn(async move { http_server.await });

@@ -6,6 +6,11 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
 
+/// The gateway's routes with the Falco webhook mounted.
+pub fn router_with_falco_webhook(webhook: crate::falco_webhook::FalcoWebhook) -> Router {
+    router().merge(webhook.routes())
+}
+
 /// The gateway's own routes.
 pub fn router() -> Router {
     Router::new()

@@ -8,6 +8,7 @@ pub mod agents;
 pub mod alerts;
 pub mod auth;
 pub mod error;
+pub mod falco_webhook;
 pub mod http;
 pub mod ingest;
 mod metrics;

@@ -1,17 +1,17 @@
 //! The gRPC adapter of the search service: authenticates nothing itself (the server's
 //! authentication layer attached the principal) and forwards to the peer.
 
-use std::pin::Pin;
-
 use palisade_core::bridge::principal_of;
 use palisade_proto::v1::search_service_server::SearchService;
 use palisade_proto::v1::{
-    ReindexRequest, ReindexResponse, SearchRequest, SearchResponse, TailRequest, TailResponse,
+    DeleteSavedSearchRequest, DeleteSavedSearchResponse, GetRetentionRequest, GetRetentionResponse,
+    ListSavedSearchesRequest, ListSavedSearchesResponse, ReindexRequest, ReindexResponse,
+    SaveSearchRequest, SaveSearchResponse, SearchRequest, SearchResponse, SetRetentionRequest,
+    SetRetentionResponse, TailRequest,
 };
 use tonic::{Request, Response, Status};
 
-use crate::error::SearchError;
-use crate::peer::SearchPeer;
+use crate::peer::{SearchPeer, TailStream};
 
 /// Serves palisade.v1.SearchService from a [`SearchPeer`].
 #[derive(Clone)]
@@ -26,8 +26,6 @@ impl SearchGrpc {
     }
 }
 
-type TailStream = Pin<Box<dyn tokio_stream::Stream<Item = Result<TailResponse, Status>> + Send>>;
-
 #[tonic::async_trait]
 impl SearchService for SearchGrpc {
     async fn search(
@@ -41,19 +39,78 @@ impl SearchService for SearchGrpc {
 
     type TailStream = TailStream;
 
-    async fn tail(
-        &self,
-        request: Request<TailRequest>,
-    ) -> Result<Response<Self::TailStream>, Status> {
-        principal_of(&request)?;
-        Err(SearchError::NotYetAvailable("live tail").into())
+    async fn tail(&self, request: Request<TailRequest>) -> Result<Response<TailStream>, Status> {
+        let principal = principal_of(&request)?;
+        let stream = self.peer.tail(&principal, request.into_inner()).await?;
+        Ok(Response::new(stream))
     }
 
     async fn reindex(
         &self,
         request: Request<ReindexRequest>,
     ) -> Result<Response<ReindexResponse>, Status> {
-        principal_of(&request)?;
-        Err(SearchError::NotYetAvailable("reindex").into())
+        let principal = principal_of(&request)?;
+        let response = self.peer.reindex(&principal, request.into_inner()).await?;
+        Ok(Response::new(response))
+    }
+
+    async fn save_search(
+        &self,
+        request: Request<SaveSearchRequest>,
+    ) -> Result<Response<SaveSearchResponse>, Status> {
+        let principal = principal_of(&request)?;
+        let response = self
+            .peer
+            .save_search(&principal, request.into_inner())
+            .await?;
+        Ok(Response::new(response))
+    }
+
+    async fn list_saved_searches(
+        &self,
+        request: Request<ListSavedSearchesRequest>,
+    ) -> Result<Response<ListSavedSearchesResponse>, Status> {
+        let principal = principal_of(&request)?;
+        let response = self
+            .peer
+            .list_saved_searches(&principal, request.into_inner())
+            .await?;
+        Ok(Response::new(response))
+    }
+
+    async fn delete_saved_search(
+        &self,
+        request: Request<DeleteSavedSearchRequest>,
+    ) -> Result<Response<DeleteSavedSearchResponse>, Status> {
+        let principal = principal_of(&request)?;
+        let response = self
+            .peer
+            .delete_saved_search(&principal, request.into_inner())
+            .await?;
+        Ok(Response::new(response))
+    }
+
+    async fn set_retention(
+        &self,
+        request: Request<SetRetentionRequest>,
+    ) -> Result<Response<SetRetentionResponse>, Status> {
+        let principal = principal_of(&request)?;
+        let response = self
+            .peer
+            .set_retention(&principal, request.into_inner())
+            .await?;
+        Ok(Response::new(response))
+    }
+
+    async fn get_retention(
+        &self,
+        request: Request<GetRetentionRequest>,
+    ) -> Result<Response<GetRetentionResponse>, Status> {
+        let principal = principal_of(&request)?;
+        let response = self
+            .peer
+            .get_retention(&principal, request.into_inner())
+            .await?;
+        Ok(Response::new(response))
     }
 }

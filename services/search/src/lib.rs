@@ -1,23 +1,31 @@
-//! Palisade's search service: a tantivy index of alerts (and, later, findings) fed from the
-//! durable log, answering queries confined to the caller's tenant.
+//! Palisade's search service: a tantivy index of alerts and findings fed from the durable log,
+//! answering queries confined to the caller's tenant.
 //!
-//! Data flow: the gateway appends alerts to the log; the [`Tailer`](actor::Tailer) wakes the
-//! [`Indexer`](actor::Indexer) whenever the log grows; the indexer reads from the offset stored
-//! in the index's last commit, upserts documents by (tenant, id) and commits with the new
-//! offset as payload, so a crash at any point neither loses nor doubles a document.
-//! [`Searcher`](actor::Searcher)s answer queries on their own threads.
+//! Data flow: the gateway appends alerts (and the scanner and graph findings) to the log; the
+//! [`Tailer`](actor::Tailer) wakes the [`Indexer`](indexer::Indexer) whenever the log grows; the
+//! indexer reads from the positions stored in the index's last commit, adds documents, and
+//! commits at most every [`COMMIT_INTERVAL`](actor::COMMIT_INTERVAL) with the new positions as
+//! payload, so a crash at any point neither loses nor doubles a document.
+//! [`Searcher`](searcher::Searcher)s answer queries on their own threads: the query language of
+//! [`query`] compiled to tantivy with the tenant clause injected, one pass of
+//! [`collector`] for count, page, facets and histogram.
 
 pub mod actor;
+pub mod collector;
 pub mod error;
 pub mod grpc;
+pub mod indexer;
 mod metrics;
 pub mod peer;
 pub mod query;
 pub mod schema;
+pub mod searcher;
+pub mod settings;
 
-pub use actor::{SearchActors, SearchIndexStatus, start_search_actors};
+pub use actor::{SearchActors, SearchIndexStatus, start_search_actors, start_search_actors_with};
 pub use error::SearchError;
 pub use grpc::SearchGrpc;
+pub use indexer::{ALERTS_TOPIC, FINDINGS_TOPIC, SearchTopics};
 pub use peer::SearchPeer;
 
 /// Registers the search service's metrics so /metrics lists them before the first event.

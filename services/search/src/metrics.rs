@@ -9,7 +9,12 @@ pub(crate) struct SearchMetrics {
     pub indexed_documents: Counter,
     pub commits: Counter,
     pub undecodable_records: Counter,
+    pub expired_records: Counter,
+    pub expired_documents: Counter,
+    pub reindexes: Counter,
     pub queries: Counter,
+    pub queries_timed_out: Counter,
+    pub live_tails: Gauge,
     pub indexed_offset: Gauge,
 }
 
@@ -18,7 +23,12 @@ pub(crate) static METRICS: LazyLock<SearchMetrics> = LazyLock::new(|| {
         indexed_documents: Counter::default(),
         commits: Counter::default(),
         undecodable_records: Counter::default(),
+        expired_records: Counter::default(),
+        expired_documents: Counter::default(),
+        reindexes: Counter::default(),
         queries: Counter::default(),
+        queries_timed_out: Counter::default(),
+        live_tails: Gauge::default(),
         indexed_offset: Gauge::default(),
     };
     palisade_core::telemetry::register(|registry| {
@@ -38,9 +48,34 @@ pub(crate) static METRICS: LazyLock<SearchMetrics> = LazyLock::new(|| {
             metrics.undecodable_records.clone(),
         );
         registry.register(
+            "search_expired_records",
+            "Log records not indexed because they are older than their tenant's retention",
+            metrics.expired_records.clone(),
+        );
+        registry.register(
+            "search_expired_documents",
+            "Documents deleted from the index by retention",
+            metrics.expired_documents.clone(),
+        );
+        registry.register(
+            "search_reindexes",
+            "Rebuilds of the index from the log",
+            metrics.reindexes.clone(),
+        );
+        registry.register(
             "search_queries",
             "Search queries answered",
             metrics.queries.clone(),
+        );
+        registry.register(
+            "search_queries_timed_out",
+            "Search queries stopped at their time budget",
+            metrics.queries_timed_out.clone(),
+        );
+        registry.register(
+            "search_live_tails",
+            "Live tails streaming now",
+            metrics.live_tails.clone(),
         );
         registry.register(
             "search_indexed_log_offset",

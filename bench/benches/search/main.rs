@@ -1,0 +1,424 @@
+//! Search at scale: one million realistic alerts (PALISADE_BENCH_ALERTS to change).
+//!
+//! - Indexing: the search service (log -> indexer actor -> committed, searchable) against raw
+//!   tantivy with the same schema and documents in the same run, and against SQLite FTS5
+//!   (Python's sqlite3) loading the same alerts.
+//! - Queries: p50/p99 of free text, field filters, ranges and facets through the searcher
+//!   actor, against the same questions asked of SQLite FTS5 on the same data. Both engines must
+//!   give the same totals, the same newest hits and the same facet counts, or the run fails.
+//! - Index size on disk.
+//!
+//! ```text
+//! cargo bench -p palisade-bench --bench search
+//! PALISADE_BENCH_ALERTS=200000 cargo bench -p palisade-bench --bench search
+//! ```
+
+mod alerts;
+mod sqlite;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context as _, ensure};
+use palisade_core::auth::{Principal, Role};
+use palisade_core::bridge::ActorSystem;
+use palisade_core::config::SearchConfig;
+use palisade_core::ids::TenantId;
+use palisade_core::log::{LogEntry, Topic};
+use palisade_core::storage::Store;
+use palisade_proto::v1::{
+    Alert, PageRequest, SearchRequest, SearchResponse, SortOrder, search_hit,
+};
+use palisade_search::schema::IndexSchema;
+use palisade_search::{SearchPeer, SearchTopics, start_search_actors};
+use prost::Message;
+use tokio::time::Instant;
+
+use crate::alerts::{TENANT, realistic_alert};
+use crate::sqlite::sqlite_fts5;
+
+/// Timed runs of every query, after one untimed run.
+const QUERY_RUNS: usize = 100;
+
+/// One question asked of both engines: the palisade query, and the same question in SQL.
+struct QueryCase {
+    name: &'static str,
+    query: &'static str,
+    /// FTS5 MATCH expression, when the question has free text.
+    fts_match: Option<&'static str>,
+    /// Further SQL conditions on the `alerts` table (aliased `a`).
+    sql_conditions: &'static [&'static str],
+    limit: u32,
+    /// (palisade facet, SQLite column).
+    facets: &'static [(&'static str, &'static str)],
+}
+
+const QUERY_CASES: &[QueryCase] = &[
+    QueryCase {
+        name: "free text: shadow, newest 50 + total",
+        query: "shadow",
+        fts_match: Some("shadow"),
+        sql_conditions: &[],
+        limit: 50,
+        facets: &[],
+    },
+    QueryCase {
+        name: "field filter: proc.name:bash AND k8s.ns.name:prod, newest 50 + total",
+        query: "proc.name:bash AND k8s.ns.name:prod",
+        fts_match: None,
+        sql_conditions: &["a.proc = 'bash'", "a.ns = 'prod'"],
+        limit: 50,
+        facets: &[],
+    },
+    QueryCase {
+        name: "range + field: priority:>=error AND k8s.ns.name:payments, newest 50 + total",
+        query: "priority:>=error AND k8s.ns.name:payments",
+        fts_match: None,
+        sql_conditions: &["a.severity >= 5", "a.ns = 'payments'"],
+        limit: 50,
+        facets: &[],
+    },
+    QueryCase {
+        name: "facets: rule and k8s.ns.name over everything, newest 10 + total",
+        query: "*",
+        fts_match: None,
+        sql_conditions: &[],
+        limit: 10,
+        facets: &[("rule", "rule"), ("k8s.ns.name", "ns")],
+    },
+    QueryCase {
+        name: "facets over free text: rule for shell, newest 10 + total",
+        query: "shell",
+        fts_match: Some("shell"),
+        sql_conditions: &[],
+        limit: 10,
+        facets: &[("rule", "rule")],
+    },
+];
+
+fn directory_size(path: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(path) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|entry| match entry.metadata() {
+            Ok(metadata) if metadata.is_dir() => directory_size(&entry.path()),
+            Ok(metadata) => metadata.len(),
+            Err(_) => 0,
+        })
+        .sum()
+}
+
+/// Documents and segments of a closed index, after its pending merges have finished and
+/// unused files are deleted, so both indexes are measured in the same settled state.
+fn settle_index(path: &Path) -> anyhow::Result<(u64, usize, u64)> {
+    let index = IndexSchema::new().open_or_create(path)?;
+    let writer: tantivy::IndexWriter =
+        index.writer_with_num_threads(1, SearchConfig::default().writer_memory_bytes)?;
+    writer.garbage_collect_files().wait()?;
+    writer.wait_merging_threads()?;
+    let reader = index.reader()?;
+    let searcher = reader.searcher();
+    Ok((
+        searcher.num_docs(),
+        searcher.segment_readers().len(),
+        directory_size(path),
+    ))
+}
+
+/// Raw tantivy: the same schema and documents, one writer thread and the same memory budget
+/// as the service, one commit at the end. Timed until the commit makes everything searchable.
+fn raw_tantivy(alerts: &[Alert], path: &Path) -> anyhow::Result<Duration> {
+    let schema = IndexSchema::new();
+    let index = schema.open_or_create(path)?;
+    let mut writer: tantivy::IndexWriter =
+        index.writer_with_num_threads(1, SearchConfig::default().writer_memory_bytes)?;
+    let started = Instant::now();
+    for (offset, alert) in alerts.iter().enumerate() {
+        writer.add_document(schema.alert_document(alert, offset as u64))?;
+    }
+    writer.commit()?;
+    let elapsed = started.elapsed();
+    writer.wait_merging_threads()?;
+    Ok(elapsed)
+}
+
+/// Latency of a query over its runs.
+struct Percentiles {
+    p50: Duration,
+    p99: Duration,
+}
+
+fn percentiles(mut samples: Vec<Duration>) -> Percentiles {
+    samples.sort();
+    let at = |fraction: f64| samples[((samples.len() as f64 - 1.0) * fraction).round() as usize];
+    Percentiles {
+        p50: at(0.50),
+        p99: at(0.99),
+    }
+}
+
+/// What a query answered, in a form both engines can be compared on.
+#[derive(Debug, PartialEq, Eq)]
+struct Answer {
+    total: u64,
+    newest_ids: Vec<String>,
+    facets: BTreeMap<String, BTreeMap<String, u64>>,
+}
+
+fn palisade_answer(response: &SearchResponse) -> anyhow::Result<Answer> {
+    let mut newest_ids = Vec::new();
+    for hit in &response.hits {
+        let Some(search_hit::Document::Alert(alert)) = &hit.document else {
+            anyhow::bail!("a hit without an alert: {hit:?}");
+        };
+        newest_ids.push(alert.id.clone());
+    }
+    let mut facets = BTreeMap::new();
+    for facet in &response.facets {
+        ensure!(
+            facet.other_count == 0,
+            "facet {} cut values off ({} matches in other values); the comparison needs all",
+            facet.field,
+            facet.other_count
+        );
+        let buckets = facet
+            .buckets
+            .iter()
+            .map(|bucket| (bucket.value.clone(), bucket.count))
+            .collect();
+        facets.insert(facet.field.clone(), buckets);
+    }
+    Ok(Answer {
+        total: response.total,
+        newest_ids,
+        facets,
+    })
+}
+
+struct ServiceRun {
+    indexing: Duration,
+    queries: Vec<(Percentiles, Answer)>,
+    documents: u64,
+    segments: usize,
+    size: u64,
+}
+
+/// The service: every alert in the log first, then the search actors index it from there
+/// (reading, decoding, building documents, grouped commits) until all of it is searchable.
+async fn service(alerts: &[Alert], data: &Path) -> anyhow::Result<ServiceRun> {
+    let store = Store::open(&data.join("db"))?;
+    let topics = SearchTopics {
+        alerts: Topic::open(&store, "alerts")?,
+        findings: Topic::open(&store, "findings")?,
+    };
+    for (index, batch) in alerts.chunks(5_000).enumerate() {
+        let entries = batch
+            .iter()
+            .enumerate()
+            .map(|(offset, alert)| LogEntry {
+                dedupe_key: Some(format!("{TENANT}/{index}-{offset}").into_bytes()),
+                payload: alert.encode_to_vec(),
+            })
+            .collect();
+        topics.alerts.append(entries).await?;
+    }
+    ensure!(
+        topics.alerts.durable_end() == alerts.len() as u64,
+        "the log holds {} alerts, {} were appended",
+        topics.alerts.durable_end(),
+        alerts.len()
+    );
+    let index_path = data.join("index");
+    let actor_store = store.clone();
+    let actor_topics = topics.clone();
+    let actor_index = index_path.clone();
+    let started = Instant::now();
+    let (system, actors) = ActorSystem::start("search-bench", move || {
+        start_search_actors(
+            &actor_index,
+            actor_topics,
+            &actor_store,
+            &SearchConfig::default(),
+        )
+    })?;
+    let actors = actors?;
+    while actors.status().indexed_offset < alerts.len() as u64 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let indexing = started.elapsed();
+    let searchable = actors.status().documents;
+    ensure!(
+        searchable == alerts.len() as u64,
+        "the service's index holds {searchable} documents after indexing {} alerts",
+        alerts.len()
+    );
+    let peer = SearchPeer::Local(actors.clone());
+    let principal = Principal {
+        tenant: TenantId::new(TENANT)?,
+        role: Role::ReadOnly,
+        key_id: "bench".into(),
+    };
+    let mut queries = Vec::new();
+    for case in QUERY_CASES {
+        let request = SearchRequest {
+            query: case.query.into(),
+            sort: SortOrder::TimeDesc as i32,
+            page: Some(PageRequest {
+                limit: case.limit,
+                cursor: String::new(),
+            }),
+            facets: case
+                .facets
+                .iter()
+                .map(|(facet, _)| facet.to_string())
+                .collect(),
+            ..Default::default()
+        };
+        // The untimed first run warms caches, as the SQLite side's does, and is the answer
+        // compared with SQLite's.
+        let first = peer.search(&principal, request.clone()).await?;
+        let answer = palisade_answer(&first).with_context(|| case.name)?;
+        let mut samples = Vec::with_capacity(QUERY_RUNS);
+        for _ in 0..QUERY_RUNS {
+            let run = Instant::now();
+            let response = peer.search(&principal, request.clone()).await?;
+            samples.push(run.elapsed());
+            ensure!(
+                response.total == answer.total,
+                "{}: total changed between runs",
+                case.name
+            );
+        }
+        queries.push((percentiles(samples), answer));
+    }
+    system.stop();
+    let (documents, segments, size) = settle_index(&index_path)?;
+    Ok(ServiceRun {
+        indexing,
+        queries,
+        documents,
+        segments,
+        size,
+    })
+}
+
+fn mib(bytes: u64) -> f64 {
+    bytes as f64 / 1_048_576.0
+}
+
+fn milliseconds(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1e3
+}
+
+fn main() -> anyhow::Result<()> {
+    let count: usize = match std::env::var("PALISADE_BENCH_ALERTS") {
+        Ok(value) => value
+            .parse()
+            .with_context(|| format!("PALISADE_BENCH_ALERTS={value:?} is not a count"))?,
+        Err(_) => 1_000_000,
+    };
+    ensure!(count > 0, "PALISADE_BENCH_ALERTS must be at least 1");
+    let alerts: Vec<Alert> = (0..count).map(realistic_alert).collect();
+    let bytes: usize = alerts.iter().map(Message::encoded_len).sum();
+    println!(
+        "search benchmark: {count} alerts, {:.1} MB encoded, {QUERY_RUNS} runs per query",
+        bytes as f64 / 1e6
+    );
+    let temp = tempfile::tempdir()?;
+
+    let raw_path = temp.path().join("raw");
+    let raw = raw_tantivy(&alerts, &raw_path)?;
+    let (raw_documents, raw_segments, raw_size) = settle_index(&raw_path)?;
+    println!("raw tantivy: {raw:.2?}");
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let service = runtime.block_on(service(&alerts, &temp.path().join("service")))?;
+    println!("service: {:.2?}", service.indexing);
+
+    let sqlite = sqlite_fts5(&alerts, temp.path())?;
+    println!("SQLite FTS5: {:.2?}", sqlite.load);
+
+    let expected = count as u64;
+    for (engine, documents) in [
+        ("raw tantivy", raw_documents),
+        ("palisade", service.documents),
+        ("SQLite", sqlite.rows),
+        ("SQLite FTS5", sqlite.fts_rows),
+    ] {
+        ensure!(
+            documents == expected,
+            "{engine} holds {documents} documents, expected {expected}"
+        );
+    }
+    for (case, ((_, palisade), (_, peer))) in QUERY_CASES
+        .iter()
+        .zip(service.queries.iter().zip(&sqlite.queries))
+    {
+        ensure!(
+            palisade == peer,
+            "{}: palisade and SQLite disagree\npalisade: {palisade:?}\nSQLite: {peer:?}",
+            case.name
+        );
+        ensure!(
+            palisade.total > 0 && palisade.newest_ids.len() == case.limit as usize,
+            "{}: too few matches ({}) to measure anything",
+            case.name,
+            palisade.total
+        );
+    }
+
+    let rate = |time: Duration| count as f64 / time.as_secs_f64();
+    println!();
+    println!(
+        "| indexing path | time | alerts/s | palisade / this | index size on disk | segments |"
+    );
+    println!("| --- | ---: | ---: | ---: | ---: | ---: |");
+    println!(
+        "| palisade search service: log -> indexer -> searchable | {:.1} s | {:.0} | 1.00 | {:.0} MiB | {} |",
+        service.indexing.as_secs_f64(),
+        rate(service.indexing),
+        mib(service.size),
+        service.segments
+    );
+    println!(
+        "| raw tantivy, same schema, one commit (limit) | {:.1} s | {:.0} | {:.2} | {:.0} MiB | {raw_segments} |",
+        raw.as_secs_f64(),
+        rate(raw),
+        raw.as_secs_f64() / service.indexing.as_secs_f64(),
+        mib(raw_size)
+    );
+    println!(
+        "| SQLite FTS5 (Python sqlite3): insert + FTS5 + B-tree indexes | {:.1} s | {:.0} | {:.2} | {:.0} MiB | |",
+        sqlite.load.as_secs_f64(),
+        rate(sqlite.load),
+        sqlite.load.as_secs_f64() / service.indexing.as_secs_f64(),
+        mib(sqlite.size)
+    );
+    println!();
+    println!(
+        "| query | palisade p50 | palisade p99 | FTS5 p50 | FTS5 p99 | FTS5 / palisade p50 | FTS5 / palisade p99 | total |"
+    );
+    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    for (case, ((palisade, answer), (peer, _))) in QUERY_CASES
+        .iter()
+        .zip(service.queries.iter().zip(&sqlite.queries))
+    {
+        println!(
+            "| {} | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms | {:.2}x | {:.2}x | {} |",
+            case.name,
+            milliseconds(palisade.p50),
+            milliseconds(palisade.p99),
+            milliseconds(peer.p50),
+            milliseconds(peer.p99),
+            peer.p50.as_secs_f64() / palisade.p50.as_secs_f64(),
+            peer.p99.as_secs_f64() / palisade.p99.as_secs_f64(),
+            answer.total
+        );
+    }
+    Ok(())
+}
