@@ -54,8 +54,10 @@ pub enum Command {
     /// Run the node agent: eBPF runtime detection with Falco-compatible rules, alerts streamed
     /// to the server (spooled on disk until acknowledged) or printed as Falco JSON.
     Agent(palisade_agent::AgentArgs),
-    /// Scan container images for packages and vulnerabilities.
-    Scan(PendingArgs),
+    /// Scan a container image for packages and vulnerabilities: OCI layouts and archives,
+    /// docker-archive, registries and containerd's content store. Reports as a table, JSON,
+    /// SARIF, CycloneDX or SPDX.
+    Scan(ScanArgs),
     /// Detect threats in Kubernetes audit logs (webhook, files, AKS/EKS/GKE exports).
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -68,13 +70,6 @@ pub enum Command {
     /// Validate and test detection rules (Falco-compatible rules files).
     #[command(subcommand)]
     Rules(RulesCommand),
-}
-
-/// Arguments of a command whose capability is not in this build yet.
-#[derive(Debug, Args)]
-pub struct PendingArgs {
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
-    pub args: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -483,6 +478,42 @@ pub struct AuditWatchArgs {
     pub stdout: bool,
     #[arg(long = "match", value_enum, default_value_t = MatchArg::All)]
     pub match_mode: MatchArg,
+}
+
+#[derive(Debug, Args)]
+pub struct ScanArgs {
+    /// The image, in skopeo's syntax: oci:DIR[:TAG], oci-archive:FILE, docker-archive:FILE,
+    /// docker://HOST/REPO:TAG, containerd:REF, dir:ROOTFS.
+    pub target: String,
+    /// Report format: table, json, sarif, cyclonedx, spdx.
+    #[arg(long, default_value = "table")]
+    pub format: String,
+    #[command(flatten)]
+    pub db: VulndbDbArgs,
+    /// List packages only, without matching vulnerabilities (no database needed).
+    #[arg(long)]
+    pub skip_db: bool,
+    /// Report only findings at or above this severity (low, medium, high, critical).
+    #[arg(long, default_value = "unknown")]
+    pub severity: String,
+    /// Leave out vulnerabilities without a fixed version.
+    #[arg(long)]
+    pub ignore_unfixed: bool,
+    /// Exit with status 1 when a reported finding is at or above this severity (CI gates).
+    #[arg(long, value_name = "SEVERITY")]
+    pub fail_on: Option<String>,
+    /// Registries (host:port) spoken to over plain HTTP.
+    #[arg(long = "insecure-registry", value_name = "HOST:PORT")]
+    pub insecure_registries: Vec<String>,
+    /// containerd socket for containerd: targets.
+    #[arg(long, default_value = "/run/containerd/containerd.sock")]
+    pub containerd_socket: PathBuf,
+    /// containerd namespace (Kubernetes nodes use k8s.io).
+    #[arg(long, default_value = "default")]
+    pub containerd_namespace: String,
+    /// Print no progress on stderr.
+    #[arg(long, short)]
+    pub quiet: bool,
 }
 
 #[derive(Debug, Subcommand)]

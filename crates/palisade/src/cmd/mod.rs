@@ -11,6 +11,7 @@ mod alerts;
 mod audit;
 mod graph;
 mod rules;
+mod scan;
 mod search;
 mod status;
 mod vulndb;
@@ -36,7 +37,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .map_err(|error| anyhow::anyhow!("{error} [{}]", error.code()))?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Scan(_) => pending("scan", "image scanning"),
+        Command::Scan(args) => client_runtime(&log)?.block_on(scan::run(args)),
         Command::Audit(command) => audit::run(command, || client_runtime(&log)),
         Command::Graph(command) => graph::run(command),
         Command::Vulndb(command) => vulndb::run(command),
@@ -50,9 +51,4 @@ fn client_runtime(log: &LogConfig) -> anyhow::Result<tokio::runtime::Runtime> {
         .worker_threads(2)
         .enable_all()
         .build()?)
-}
-
-fn pending(command: &str, capability: &str) -> anyhow::Result<ExitCode> {
-    eprintln!("palisade {command}: {capability} is not yet available in this build");
-    Ok(ExitCode::from(3))
 }

@@ -12,7 +12,7 @@ use crate::cli::{OutputFormat, VulndbCommand, VulndbDbArgs};
 use crate::output::print_table;
 
 /// The database directory: --db, else DATA_DIR/vulndb.
-fn database_dir(args: &VulndbDbArgs) -> PathBuf {
+pub(crate) fn database_dir(args: &VulndbDbArgs) -> PathBuf {
     match &args.db {
         Some(db) => db.clone(),
         None => args

@@ -1,0 +1,95 @@
+//! `palisade scan TARGET`: packages and vulnerabilities of one image.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use palisade_scanner::{
+    FindingFilter, OutputFormat, ReportOptions, ScanOptions, Severity, VulnDbMatcher, build_sbom,
+    match_sbom, stderr_progress, write_report,
+};
+use palisade_vulndb::{MatchOptions, VulnDb};
+
+use crate::cli::ScanArgs;
+use crate::cmd::vulndb::database_dir;
+
+fn severity(text: &str, flag: &str) -> anyhow::Result<Severity> {
+    text.parse()
+        .map_err(|error| anyhow::anyhow!("{flag}: {error}"))
+}
+
+pub async fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
+    let format: OutputFormat = args
+        .format
+        .parse()
+        .map_err(|error| anyhow::anyhow!("--format: {error}"))?;
+    let filter = FindingFilter {
+        min_severity: severity(&args.severity, "--severity")?,
+        ignore_unfixed: args.ignore_unfixed,
+    };
+    let fail_on = args
+        .fail_on
+        .as_deref()
+        .map(|text| severity(text, "--fail-on"))
+        .transpose()?;
+
+    // Open the database first: a missing database fails before any image is pulled.
+    let matcher = if args.skip_db {
+        None
+    } else {
+        let directory = database_dir(&args.db);
+        if !directory.exists() {
+            bail!(
+                "no vulnerability database in {}: import one with `palisade vulndb import`, \
+                 point --db at one, or pass --skip-db to list packages only",
+                directory.display()
+            );
+        }
+        let database = VulnDb::open(&directory).with_context(|| {
+            format!(
+                "cannot open the vulnerability database in {}",
+                directory.display()
+            )
+        })?;
+        Some(VulnDbMatcher::new(
+            database,
+            MatchOptions {
+                ignore_unfixed: args.ignore_unfixed,
+                ..MatchOptions::default()
+            },
+        ))
+    };
+
+    let mut options = ScanOptions::new(args.target);
+    options.insecure_registries = args.insecure_registries;
+    options.containerd_socket = args.containerd_socket;
+    options.containerd_namespace = args.containerd_namespace;
+    if !args.quiet {
+        options.progress = Arc::new(stderr_progress());
+    }
+    let sbom = build_sbom(&options).await?;
+    let report = match matcher {
+        // Matching reads the database: off the async threads.
+        Some(matcher) => tokio::task::spawn_blocking(move || match_sbom(sbom, Some(&matcher)))
+            .await
+            .context("matching stopped")??,
+        None => match_sbom(sbom, None)?,
+    };
+    let report_options = ReportOptions {
+        format,
+        filter,
+        color: std::io::IsTerminal::is_terminal(&std::io::stdout()),
+    };
+    write_report(&report, &report_options, &mut std::io::stdout().lock())?;
+    let failing = fail_on.is_some_and(|threshold| {
+        report
+            .vulnerabilities
+            .iter()
+            .any(|finding| filter.accepts(finding) && finding.severity >= threshold)
+    });
+    Ok(if failing {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
