@@ -4,7 +4,7 @@ CARGO ?= cargo
 VENV := $(CURDIR)/target/e2e-venv
 export PALISADE_PYTHON ?= $(VENV)/bin/python3
 
-.PHONY: run test setup setup-test build release lint fmt e2e bench images clean
+.PHONY: run test setup setup-test build release lint fmt e2e bench fuzz images clean
 
 ## run: install what is missing, build (release), and run `palisade up` on the embedded default
 run: setup release
@@ -46,6 +46,10 @@ e2e: setup-test
 ## bench: every benchmark (results go in bench/RESULTS.md)
 bench: setup
 	$(CARGO) bench -p palisade-bench
+
+## fuzz: every cargo-fuzz target for FUZZ_SECONDS (default 20) each
+fuzz: setup
+	scripts/fuzz.sh
 
 ## images: container images (see deploy/)
 images:
