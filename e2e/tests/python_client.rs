@@ -67,20 +67,23 @@ async fn python_grpcio_checks_health_lists_services_and_searches_through_reflect
         .iter()
         .map(|s| s.as_str().expect("name"))
         .collect();
-    for expected in [
-        "grpc.health.v1.Health",
-        "palisade.v1.AdminService",
-        "palisade.v1.AgentService",
-        "palisade.v1.AlertService",
-        "palisade.v1.GraphService",
-        "palisade.v1.ScannerService",
-        "palisade.v1.SearchService",
-    ] {
-        assert!(
-            services.contains(&expected),
-            "{expected} not listed: {services:?}"
-        );
-    }
+    // Exactly the services `palisade up` serves; GraphService and ScannerService are in the
+    // contract but not served by this process yet, so they are not advertised.
+    let palisade_services: Vec<&str> = services
+        .iter()
+        .copied()
+        .filter(|name| !name.starts_with("grpc.reflection."))
+        .collect();
+    assert_eq!(
+        palisade_services,
+        [
+            "grpc.health.v1.Health",
+            "palisade.v1.AdminService",
+            "palisade.v1.AgentService",
+            "palisade.v1.AlertService",
+            "palisade.v1.SearchService",
+        ]
+    );
     assert_eq!(report["search_total"], 40);
     assert!(
         report["first_rule"]

@@ -173,14 +173,8 @@ pub async fn start(config: &Config) -> anyhow::Result<Platform> {
     health_reporter
         .set_serving::<AdminServiceServer<AdminGrpc>>()
         .await;
-    let reflection_v1 = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(palisade_proto::v1::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()?;
-    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(palisade_proto::v1::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1alpha()?;
+    let reflection_v1 = reflection_builder().build_v1()?;
+    let reflection_v1alpha = reflection_builder().build_v1alpha()?;
 
     let authenticate = Authenticate::new(credentials.clone());
     let max_message = config.limits.max_message_bytes;
@@ -309,4 +303,23 @@ fn status_probes(search_actors: &SearchActors, store: &Store, topic: &Topic) -> 
         },
     });
     vec![gateway, log, search, storage]
+}
+
+/// Reflection over the whole contract, advertising only the services this process serves: a
+/// client discovering the API never finds a service that would answer UNIMPLEMENTED.
+fn reflection_builder() -> tonic_reflection::server::Builder<'static> {
+    use tonic::server::NamedService;
+    let served = [
+        <tonic_health::pb::health_server::HealthServer<tonic_health::server::HealthService>>::NAME,
+        <AlertServiceServer<AlertGrpc>>::NAME,
+        <AgentServiceServer<AgentGrpc>>::NAME,
+        <SearchServiceServer<SearchGrpc>>::NAME,
+        <AdminServiceServer<AdminGrpc>>::NAME,
+    ];
+    served.into_iter().fold(
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(palisade_proto::v1::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET),
+        |builder, name| builder.with_service_name(name),
+    )
 }
