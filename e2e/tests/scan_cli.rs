@@ -120,3 +120,137 @@ fn an_alpine_image_is_matched_against_alpines_secdb() {
     assert!(!bad_format.status.success());
     assert!(String::from_utf8_lossy(&bad_format.stderr).contains("--format"));
 }
+
+fn run(command: &mut Command) -> String {
+    let description = format!("{command:?}");
+    let output = command.output().unwrap_or_else(|error| {
+        panic!("cannot start {description}: {error} (make test installs it)")
+    });
+    assert!(
+        output.status.success(),
+        "{description} failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("address")
+        .port()
+}
+
+/// The same root filesystem as an image in Debian's docker-registry behind basic auth (packed
+/// with umoci, pushed with skopeo): `palisade scan docker://...` needs the credentials, takes them
+/// from the environment, and finds the same packages as the `dir:` scan.
+#[test]
+fn a_registry_image_is_scanned_with_credentials_from_the_environment() {
+    let temp = tempfile::tempdir().expect("temp");
+    let root = rootfs(temp.path());
+    let layout = temp.path().join("oci");
+    let image = format!("{}:e2e", layout.display());
+    let bundle = temp.path().join("bundle");
+    run(Command::new("umoci")
+        .args(["init", "--layout"])
+        .arg(&layout));
+    run(Command::new("umoci").args(["new", "--image", &image]));
+    run(Command::new("umoci")
+        .args(["unpack", "--image", &image])
+        .arg(&bundle));
+    run(Command::new("cp")
+        .arg("-a")
+        .arg(format!("{}/.", root.display()))
+        .arg(bundle.join("rootfs")));
+    run(Command::new("umoci")
+        .args(["repack", "--image", &image])
+        .arg(&bundle));
+
+    let password = "e2e-s3cret";
+    let htpasswd = run(Command::new("htpasswd").args(["-Bbn", "e2e", password]));
+    std::fs::write(temp.path().join("htpasswd"), htpasswd).expect("htpasswd");
+    let address = format!("127.0.0.1:{}", free_port());
+    let config = temp.path().join("registry.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {address}\nauth:\n  htpasswd:\n    realm: e2e\n    path: {}\n",
+            temp.path().join("registry").display(),
+            temp.path().join("htpasswd").display()
+        ),
+    )
+    .expect("registry config");
+    let _registry = palisade_testkit::ChildGuard::new(
+        Command::new("docker-registry")
+            .arg("serve")
+            .arg(&config)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("docker-registry starts (make test installs it)"),
+    );
+    // Up to 20 s for the registry to listen.
+    let listening = (0..200).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        std::net::TcpStream::connect(&address).is_ok()
+    });
+    assert!(listening, "docker-registry did not listen on {address}");
+    let target = format!("docker://{address}/e2e/alpine:3.4");
+    run(Command::new("skopeo").args([
+        "copy",
+        "--dest-tls-verify=false",
+        "--dest-creds",
+        &format!("e2e:{password}"),
+        &format!("oci:{image}"),
+        &target,
+    ]));
+
+    let scan = |credentials: bool| {
+        let mut command = Command::new(palisade_binary());
+        command
+            .args(["scan", &target, "--insecure-registry", &address])
+            .args(["--skip-db", "--format", "json", "-q"])
+            .env_remove("PALISADE_REGISTRY_USERNAME")
+            .env_remove("PALISADE_REGISTRY_PASSWORD");
+        if credentials {
+            command
+                .env("PALISADE_REGISTRY_USERNAME", "e2e")
+                .env("PALISADE_REGISTRY_PASSWORD", password);
+        }
+        command.output().expect("palisade runs")
+    };
+    let refused = scan(false);
+    assert!(!refused.status.success(), "an anonymous pull is refused");
+    let reason = String::from_utf8_lossy(&refused.stderr);
+    assert!(reason.contains(&address), "{reason}");
+
+    let pulled = scan(true);
+    assert!(
+        pulled.status.success(),
+        "{}",
+        String::from_utf8_lossy(&pulled.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&pulled.stdout).expect("json");
+    let local = palisade(&[
+        "scan",
+        &format!("dir:{}", root.display()),
+        "--skip-db",
+        "--format",
+        "json",
+        "-q",
+    ]);
+    let local: serde_json::Value = serde_json::from_slice(&local.stdout).expect("json");
+    let names = |report: &serde_json::Value| {
+        let mut names: Vec<String> = report["packages"]
+            .as_array()
+            .expect("packages")
+            .iter()
+            .map(|package| format!("{} {}", package["name"], package["version"]))
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(names(&report), names(&local));
+    assert!(!names(&report).is_empty());
+}

@@ -505,6 +505,17 @@ pub struct ScanArgs {
     /// Registries (host:port) spoken to over plain HTTP.
     #[arg(long = "insecure-registry", value_name = "HOST:PORT")]
     pub insecure_registries: Vec<String>,
+    /// User name for the target's registry (basic auth, or a token service behind it).
+    #[arg(long, env = "PALISADE_REGISTRY_USERNAME", requires = "password")]
+    pub username: Option<String>,
+    /// Password or token for the target's registry; prefer the environment variable.
+    #[arg(
+        long,
+        env = "PALISADE_REGISTRY_PASSWORD",
+        hide_env_values = true,
+        requires = "username"
+    )]
+    pub password: Option<String>,
     /// containerd socket for containerd: targets.
     #[arg(long, default_value = "/run/containerd/containerd.sock")]
     pub containerd_socket: PathBuf,

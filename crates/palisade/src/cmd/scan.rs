@@ -5,13 +5,25 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use palisade_scanner::{
-    FindingFilter, OutputFormat, ReportOptions, ScanOptions, Severity, VulnDbMatcher, build_sbom,
-    match_sbom, stderr_progress, write_report,
+    FindingFilter, OutputFormat, RegistryCredentials, ReportOptions, ScanOptions, Severity,
+    VulnDbMatcher, build_sbom, match_sbom, stderr_progress, write_report,
 };
 use palisade_vulndb::{MatchOptions, VulnDb};
 
 use crate::cli::ScanArgs;
 use crate::cmd::vulndb::database_dir;
+
+/// The registry host of a registry target (`docker://HOST/REPO:TAG` or a bare reference);
+/// Docker Hub when the first path segment is not a host. Credentials go to this host only.
+fn registry_of(target: &str) -> String {
+    let reference = target.strip_prefix("docker://").unwrap_or(target);
+    match reference.split_once('/') {
+        Some((first, _)) if first.contains('.') || first.contains(':') || first == "localhost" => {
+            first.to_string()
+        }
+        _ => "docker.io".to_string(),
+    }
+}
 
 fn severity(text: &str, flag: &str) -> anyhow::Result<Severity> {
     text.parse()
@@ -60,7 +72,15 @@ pub async fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
         ))
     };
 
+    let registry = registry_of(&args.target);
     let mut options = ScanOptions::new(args.target);
+    if let (Some(username), Some(password)) = (args.username, args.password) {
+        options.registry_credentials = vec![RegistryCredentials {
+            registry,
+            username,
+            password,
+        }];
+    }
     options.insecure_registries = args.insecure_registries;
     options.containerd_socket = args.containerd_socket;
     options.containerd_namespace = args.containerd_namespace;
@@ -92,4 +112,21 @@ pub async fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::registry_of;
+
+    #[test]
+    fn credentials_go_to_the_targets_registry() {
+        assert_eq!(
+            registry_of("docker://127.0.0.1:5000/x/y:1"),
+            "127.0.0.1:5000"
+        );
+        assert_eq!(registry_of("ghcr.io/org/image@sha256:ab"), "ghcr.io");
+        assert_eq!(registry_of("localhost/image:1"), "localhost");
+        assert_eq!(registry_of("docker://library/debian:12"), "docker.io");
+        assert_eq!(registry_of("debian:12"), "docker.io");
+    }
 }
