@@ -222,21 +222,9 @@ mod protocol {
         server: &Server,
         messages: Vec<ConnectRequest>,
     ) -> Result<Vec<ConnectResponse>, tonic::Status> {
-        let channel = tonic::transport::Endpoint::from_shared(server.grpc_url.clone())
-            .expect("url")
-            .connect()
-            .await
-            .expect("connect");
-        let header: tonic::metadata::MetadataValue<_> = format!("Bearer {}", server.admin_token())
-            .parse()
-            .expect("header");
-        let mut client =
-            AgentServiceClient::with_interceptor(channel, move |mut request: tonic::Request<()>| {
-                request
-                    .metadata_mut()
-                    .insert("authorization", header.clone());
-                Ok(request)
-            });
+        let (channel, interceptor) =
+            crate::common::authenticated(server, &server.admin_token()).await;
+        let mut client = AgentServiceClient::with_interceptor(channel, interceptor);
         let expected = messages.len();
         let mut responses = client
             .connect(tokio_stream::iter(messages).chain(tokio_stream::pending()))

@@ -29,20 +29,9 @@ async fn client_with_token(
         impl tonic::service::Interceptor,
     >,
 > {
-    let channel = tonic::transport::Endpoint::from_shared(server.grpc_url.clone())
-        .expect("url")
-        .connect()
-        .await
-        .expect("connect");
-    let header: tonic::metadata::MetadataValue<_> =
-        format!("Bearer {token}").parse().expect("header");
-    AlertServiceClient::with_interceptor(channel, move |mut request: tonic::Request<()>| {
-        request
-            .metadata_mut()
-            .insert("authorization", header.clone());
-        Ok(request)
-    })
-    .max_encoding_message_size(64 * 1024 * 1024)
+    let (channel, interceptor) = common::authenticated(server, &token).await;
+    AlertServiceClient::with_interceptor(channel, interceptor)
+        .max_encoding_message_size(64 * 1024 * 1024)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -130,21 +130,8 @@ fn sequenced_alert(seq: usize) -> Alert {
 async fn every_alert_acknowledged_before_a_kill_mid_stream_is_kept_once() {
     let temp = tempfile::tempdir().expect("temp");
     let mut server = Server::start(&temp.path().join("data"));
-    let channel = tonic::transport::Endpoint::from_shared(server.grpc_url.clone())
-        .expect("url")
-        .connect()
-        .await
-        .expect("connect");
-    let header: tonic::metadata::MetadataValue<_> = format!("Bearer {}", server.admin_token())
-        .parse()
-        .expect("header");
-    let mut client =
-        AlertServiceClient::with_interceptor(channel, move |mut request: tonic::Request<()>| {
-            request
-                .metadata_mut()
-                .insert("authorization", header.clone());
-            Ok(request)
-        });
+    let (channel, interceptor) = common::authenticated(&server, &server.admin_token()).await;
+    let mut client = AlertServiceClient::with_interceptor(channel, interceptor);
     let acknowledged = Arc::new(Mutex::new(Vec::<usize>::new()));
     let publisher_acknowledged = Arc::clone(&acknowledged);
     let publisher = tokio::spawn(async move {

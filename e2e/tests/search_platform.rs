@@ -52,21 +52,8 @@ fn sequenced_alert(publisher: usize, seq: usize) -> Alert {
 async fn a_kill_during_heavy_concurrent_ingest_keeps_every_acknowledged_alert_searchable_once() {
     let temp = tempfile::tempdir().expect("temp");
     let mut server = Server::start(&temp.path().join("data"));
-    let channel = tonic::transport::Endpoint::from_shared(server.grpc_url.clone())
-        .expect("url")
-        .connect()
-        .await
-        .expect("connect");
-    let header: tonic::metadata::MetadataValue<_> = format!("Bearer {}", server.admin_token())
-        .parse()
-        .expect("header");
-    let client =
-        AlertServiceClient::with_interceptor(channel, move |mut request: tonic::Request<()>| {
-            request
-                .metadata_mut()
-                .insert("authorization", header.clone());
-            Ok(request)
-        });
+    let (channel, interceptor) = common::authenticated(&server, &server.admin_token()).await;
+    let client = AlertServiceClient::with_interceptor(channel, interceptor);
     let acknowledged = Arc::new(Mutex::new(Vec::<usize>::new()));
     let mut publishers = Vec::new();
     const PUBLISHERS: usize = 3;

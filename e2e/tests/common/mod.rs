@@ -39,6 +39,30 @@ pub fn write_falco_alerts(path: &Path, count: usize, first_seq: usize) {
     std::fs::write(path, text).expect("write alerts");
 }
 
+/// A channel to `server` and an interceptor that sends `token` as its bearer credential.
+pub async fn authenticated(
+    server: &Server,
+    token: &str,
+) -> (
+    tonic::transport::Channel,
+    impl tonic::service::Interceptor + Clone + use<>,
+) {
+    let channel = tonic::transport::Endpoint::from_shared(server.grpc_url.clone())
+        .expect("url")
+        .connect()
+        .await
+        .expect("connect");
+    let header: tonic::metadata::MetadataValue<_> =
+        format!("Bearer {token}").parse().expect("header");
+    let interceptor = move |mut request: tonic::Request<()>| {
+        request
+            .metadata_mut()
+            .insert("authorization", header.clone());
+        Ok(request)
+    };
+    (channel, interceptor)
+}
+
 /// Connects an authenticated search client.
 pub async fn search_client(
     server: &Server,
@@ -48,21 +72,9 @@ pub async fn search_client(
         impl tonic::service::Interceptor + Clone,
     >,
 > {
-    let channel = tonic::transport::Endpoint::from_shared(server.grpc_url.clone())
-        .expect("url")
-        .connect()
-        .await
-        .expect("connect");
-    let header: tonic::metadata::MetadataValue<_> = format!("Bearer {}", server.admin_token())
-        .parse()
-        .expect("header");
-    SearchServiceClient::with_interceptor(channel, move |mut request: tonic::Request<()>| {
-        request
-            .metadata_mut()
-            .insert("authorization", header.clone());
-        Ok(request)
-    })
-    .max_decoding_message_size(256 * 1024 * 1024)
+    let (channel, interceptor) = authenticated(server, &server.admin_token()).await;
+    SearchServiceClient::with_interceptor(channel, interceptor)
+        .max_decoding_message_size(256 * 1024 * 1024)
 }
 
 /// How many times each `test.seq` value occurs among all searchable alerts.
