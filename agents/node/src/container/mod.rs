@@ -15,7 +15,7 @@ use crate::event::Container;
 const REQUEST_QUEUE: usize = 4096;
 
 /// How long an id the runtime did not know is not asked about again.
-const ABSENT_RETRY: std::time::Duration = std::time::Duration::from_secs(2);
+const ABSENT_RETRY: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// What the registry knows about a container id.
 #[derive(Debug, Clone)]
@@ -76,6 +76,17 @@ impl ContainerRegistry {
         self.request(full_id);
         if let Ok(pending) = self.pending.read()
             && pending.contains(full_id)
+        {
+            return Lookup::Pending(unresolved);
+        }
+        // A new container's first lookup can run before the runtime has registered it: while
+        // the answer "absent" is recent the id stays pending, so its events are held (up to the
+        // attribution wait) and the lookup is retried after ABSENT_RETRY, instead of the events
+        // going on without metadata.
+        if let Ok(absent) = self.absent.read()
+            && absent
+                .get(full_id)
+                .is_some_and(|since| since.elapsed() < ABSENT_RETRY)
         {
             return Lookup::Pending(unresolved);
         }
@@ -237,10 +248,15 @@ mod tests {
         assert!(registry.is_pending(&id));
         registry.complete(&id, None);
         assert!(!registry.is_pending(&id));
-        // not asked again at once: the event goes on with the id the cgroup gave
+        // right after the runtime said no, the id stays pending (it may be registering) and is
+        // not asked again at once
         match registry.lookup(&id, "containerd") {
-            Lookup::Ready(found) => assert!(!found.metadata_complete),
-            Lookup::Pending(_) => panic!("asked again right after the runtime said no"),
+            Lookup::Pending(found) => assert!(!found.metadata_complete),
+            Lookup::Ready(_) => panic!("a fresh \"absent\" answer must keep the id pending"),
         }
+        assert!(
+            !registry.is_pending(&id),
+            "no second request inside ABSENT_RETRY"
+        );
     }
 }
