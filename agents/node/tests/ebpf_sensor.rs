@@ -122,9 +122,17 @@ fn exec_open_connect_and_exit_are_reported_with_kernel_resolved_objects() {
     assert_eq!(fd.filename(), Some("secret.txt"));
     assert!(open.ret >= 0);
 
+    // other shells on the machine connect too (to unix sockets, say): pick ours by its port
     let connect = events
         .iter()
-        .find(|event| event.evt_type == "connect" && event.process.name == "bash")
+        .find(|event| {
+            event.evt_type == "connect"
+                && event.process.name == "bash"
+                && event
+                    .fd
+                    .as_ref()
+                    .is_some_and(|fd| fd.name.ends_with(&format!(":{port}")))
+        })
         .expect("connect reported");
     let fd = connect.fd.as_ref().expect("socket fd");
     assert_eq!(fd.kind, FdKind::Ipv4);
