@@ -212,7 +212,7 @@ impl Containerd {
     }
 
     /// Follows containerd's container events: fetches metadata when a container is created
-    /// (before its first process starts) and forgets it when deleted. Reconnects with a delay
+    /// (before its first process starts) and retires it when deleted. Reconnects with a delay
     /// when the stream ends.
     pub async fn follow_events(self, registry: Arc<ContainerRegistry>) {
         loop {
@@ -263,7 +263,7 @@ impl Containerd {
                     if let Ok(deleted) =
                         containerd_client::events::ContainerDelete::decode(any.value.as_slice())
                     {
-                        registry.remove(&deleted.id);
+                        registry.retire(&deleted.id);
                     }
                 }
                 _ => {}

@@ -17,6 +17,10 @@ const REQUEST_QUEUE: usize = 4096;
 /// How long an id the runtime did not know is not asked about again.
 const ABSENT_RETRY: std::time::Duration = std::time::Duration::from_millis(250);
 
+/// How long a deleted container's metadata is kept: its last events (the exits, and whatever
+/// the sensor had not read yet when the runtime said "deleted") still need it.
+const DELETED_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// What the registry knows about a container id.
 #[derive(Debug, Clone)]
 pub enum Lookup {
@@ -33,6 +37,8 @@ pub struct ContainerRegistry {
     pending: RwLock<HashSet<String>>,
     /// Ids the runtime did not know, and when it said so: not asked again for a while.
     absent: RwLock<HashMap<String, tokio::time::Instant>>,
+    /// Containers the runtime deleted, and when: forgotten once DELETED_GRACE has passed.
+    deleted: RwLock<HashMap<String, tokio::time::Instant>>,
     requests: tokio::sync::mpsc::Sender<String>,
     host: Arc<Container>,
     /// Whether a runtime is connected; without one there is nothing to wait for.
@@ -49,6 +55,7 @@ impl ContainerRegistry {
             containers: RwLock::new(HashMap::new()),
             pending: RwLock::new(HashSet::new()),
             absent: RwLock::new(HashMap::new()),
+            deleted: RwLock::new(HashMap::new()),
             requests: sender,
             host: Arc::new(Container::host()),
             runtime_connected,
@@ -144,6 +151,9 @@ impl ContainerRegistry {
                 if let Ok(mut absent) = self.absent.write() {
                     absent.remove(full_id);
                 }
+                if let Ok(mut deleted) = self.deleted.write() {
+                    deleted.remove(full_id);
+                }
             }
             None => {
                 if let Ok(mut absent) = self.absent.write() {
@@ -165,10 +175,28 @@ impl ContainerRegistry {
         self.complete(&full_id, Some(container));
     }
 
-    /// Forgets a container that was deleted.
-    pub fn remove(&self, full_id: &str) {
+    /// Notes that the runtime deleted a container. Its metadata stays for DELETED_GRACE,
+    /// since events the sensor has not read yet still belong to it; containers deleted longer
+    /// ago than that are forgotten now.
+    pub fn retire(&self, full_id: &str) {
+        let now = tokio::time::Instant::now();
+        let Ok(mut deleted) = self.deleted.write() else {
+            return;
+        };
+        deleted.insert(full_id.to_string(), now);
+        let expired: Vec<String> = deleted
+            .iter()
+            .filter(|(_, since)| now.duration_since(**since) >= DELETED_GRACE)
+            .map(|(id, _)| id.clone())
+            .collect();
+        if expired.is_empty() {
+            return;
+        }
         if let Ok(mut containers) = self.containers.write() {
-            containers.remove(full_id);
+            for id in &expired {
+                containers.remove(id);
+                deleted.remove(id);
+            }
         }
     }
 
@@ -238,6 +266,41 @@ mod tests {
             Lookup::Pending(_) => panic!("nothing to wait for"),
         }
         assert!(requests.try_recv().is_err());
+    }
+
+    #[test]
+    fn a_deleted_container_keeps_its_metadata_for_its_last_events() {
+        let (registry, _requests) = ContainerRegistry::new(true);
+        let id = "d".repeat(64);
+        let mut container = Container::unresolved(&id, "containerd");
+        container.image_repository = "docker.io/library/busybox".into();
+        container.metadata_complete = true;
+        registry.insert(container);
+        registry.retire(&id);
+        match registry.lookup(&id, "containerd") {
+            Lookup::Ready(found) => {
+                assert_eq!(found.image_repository, "docker.io/library/busybox")
+            }
+            Lookup::Pending(_) => panic!("the deleted container's metadata was dropped at once"),
+        }
+        assert_eq!(registry.len(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn deleted_containers_are_forgotten_after_the_grace() {
+        let (registry, _requests) = ContainerRegistry::new(true);
+        let old = "e".repeat(64);
+        let recent = "f".repeat(64);
+        registry.insert(Container::unresolved(&old, "containerd"));
+        registry.insert(Container::unresolved(&recent, "containerd"));
+        registry.retire(&old);
+        tokio::time::advance(DELETED_GRACE).await;
+        registry.retire(&recent);
+        assert_eq!(registry.len(), 1, "only the recently deleted one is kept");
+        assert!(matches!(
+            registry.lookup(&recent, "containerd"),
+            Lookup::Ready(_)
+        ));
     }
 
     #[test]
