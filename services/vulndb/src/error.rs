@@ -14,6 +14,26 @@ pub enum VulnDbError {
         #[source]
         source: sled::Error,
     },
+    /// A file beside the database could not be written.
+    #[error("cannot write {path}: {source}")]
+    Write {
+        /// Path that failed.
+        path: PathBuf,
+        /// Underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Another process held the database for longer than the caller would wait.
+    #[error(
+        "vulnerability database at {path} is in use by another process (an import, or a server \
+         re-matching its images); waited {waited_ms} ms"
+    )]
+    Busy {
+        /// Database directory.
+        path: PathBuf,
+        /// How long the open waited.
+        waited_ms: u64,
+    },
     /// A stored value could not be decoded (written by another version, or damaged).
     #[error("vulnerability database entry {key} is unreadable: {message}")]
     Corrupt {
@@ -81,6 +101,8 @@ impl VulnDbError {
             VulnDbError::Malformed { .. } => "VULNDB_MALFORMED",
             VulnDbError::Schema { .. } => "VULNDB_SCHEMA",
             VulnDbError::Unrecognised { .. } => "VULNDB_UNRECOGNISED",
+            VulnDbError::Busy { .. } => "VULNDB_BUSY",
+            VulnDbError::Write { .. } => "VULNDB_WRITE",
         }
     }
 }

@@ -13,6 +13,10 @@
 //!   record without one (a DSA) gets the severity of the same CVE from another feed
 //! - `sources`: source name -> JSON [`SourceStatus`]
 //! - `meta`: counters
+//!
+//! Beside the trees, the file `generation` holds a number raised by every import, so a
+//! long-running scanner can tell that the data changed (and re-match what it scanned) without
+//! opening the database, which sled lets one process hold at a time.
 
 // Imports are blocking work with no tokio clock to pause; std's Instant times them.
 #![allow(clippy::disallowed_types)]
@@ -126,6 +130,17 @@ pub struct CvssEvidence {
 pub const SCHEMA_VERSION: u32 = 1;
 const SCHEMA_KEY: &[u8] = b"schema_version";
 
+/// Name of the change marker in the database directory.
+const GENERATION_FILE: &str = "generation";
+
+/// How often a blocked open tries again while another process holds the database.
+const LOCK_RETRY: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Whether sled failed to open because another process holds the database's lock.
+fn is_lock_contention(error: &sled::Error) -> bool {
+    matches!(error, sled::Error::Io(io) if io.to_string().contains("could not acquire lock"))
+}
+
 /// Which tree an owned key belongs to (stored in the per-source key lists).
 const OWNED_INDEX: u8 = 0;
 const OWNED_CVSS: u8 = 1;
@@ -154,13 +169,44 @@ pub(crate) fn package_prefix(ecosystem: &str, package: &str) -> Vec<u8> {
 impl VulnDb {
     /// Opens (or creates) the database in a directory.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, VulnDbError> {
+        Self::open_waiting(path, std::time::Duration::ZERO, |_| {})
+    }
+
+    /// Opens the database, waiting up to `wait` while another process holds it (an import, or
+    /// a server re-matching its images). `waiting` is called once, with the path, when the
+    /// first attempt finds the database busy.
+    pub fn open_waiting(
+        path: impl AsRef<Path>,
+        wait: std::time::Duration,
+        mut waiting: impl FnMut(&Path),
+    ) -> Result<Self, VulnDbError> {
         let path = path.as_ref().to_path_buf();
         let to_error = storage_error(&path);
-        let db = sled::Config::new()
-            .path(&path)
-            .mode(sled::Mode::HighThroughput)
-            .open()
-            .map_err(&to_error)?;
+        let started = Instant::now();
+        let mut reported = false;
+        let db = loop {
+            match sled::Config::new()
+                .path(&path)
+                .mode(sled::Mode::HighThroughput)
+                .open()
+            {
+                Ok(db) => break db,
+                Err(error) if is_lock_contention(&error) && started.elapsed() < wait => {
+                    if !reported {
+                        waiting(&path);
+                        reported = true;
+                    }
+                    std::thread::sleep(LOCK_RETRY);
+                }
+                Err(error) if is_lock_contention(&error) => {
+                    return Err(VulnDbError::Busy {
+                        path: path.clone(),
+                        waited_ms: u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+                    });
+                }
+                Err(error) => return Err(to_error(error)),
+            }
+        };
         let open_tree = |name: &str| db.open_tree(name).map_err(&to_error);
         let cvss_by_id = open_tree("cvss_by_id")?;
         let (index, advisories, by_source, vex, sources, meta) = (
@@ -232,6 +278,9 @@ impl VulnDb {
             }
         }
         self.db.flush().map_err(self.to_storage())?;
+        if recognised_any {
+            self.raise_generation()?;
+        }
         if !recognised_any && let Some(first) = paths.first() {
             return Err(VulnDbError::Unrecognised {
                 path: first.clone(),
@@ -419,6 +468,32 @@ impl VulnDb {
             vex_statements: sources.iter().map(|source| source.vex_statements).sum(),
             sources,
         })
+    }
+
+    /// Raises the change marker after an import; written to a temporary file and renamed, so
+    /// a reader sees the old number or the new one.
+    fn raise_generation(&self) -> Result<(), VulnDbError> {
+        let next = Self::generation(&self.path).unwrap_or(0) + 1;
+        let target = self.path.join(GENERATION_FILE);
+        let temporary = self.path.join(format!("{GENERATION_FILE}.tmp"));
+        let write = || -> std::io::Result<()> {
+            std::fs::write(&temporary, format!("{next}\n"))?;
+            std::fs::rename(&temporary, &target)
+        };
+        write().map_err(|source| VulnDbError::Write {
+            path: target.clone(),
+            source,
+        })
+    }
+
+    /// The change marker of the database in `path`, read without opening the database: a
+    /// number raised by every import; `None` before the first import.
+    pub fn generation(path: &Path) -> Option<u64> {
+        std::fs::read_to_string(path.join(GENERATION_FILE))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
     }
 
     /// Number of indexed (advisory, package) entries.

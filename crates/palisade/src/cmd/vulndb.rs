@@ -1,7 +1,8 @@
 //! `palisade vulndb import|status`: the local vulnerability database the scanner matches against.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Context;
 use palisade_core::config::default_data_dir;
@@ -23,16 +24,31 @@ pub(crate) fn database_dir(args: &VulndbDbArgs) -> PathBuf {
     }
 }
 
+/// How long a command waits for a database another process holds (an import, or a server
+/// re-matching its images).
+const BUSY_WAIT: Duration = Duration::from_secs(120);
+
+/// Opens the database in `directory`, waiting while another process holds it.
+pub(crate) fn open_database(directory: &Path) -> anyhow::Result<VulnDb> {
+    VulnDb::open_waiting(directory, BUSY_WAIT, |path| {
+        eprintln!(
+            "waiting for the vulnerability database in {}: another process is using it",
+            path.display()
+        );
+    })
+    .with_context(|| {
+        format!(
+            "cannot open the vulnerability database in {}",
+            directory.display()
+        )
+    })
+}
+
 pub fn run(command: VulndbCommand) -> anyhow::Result<ExitCode> {
     match command {
         VulndbCommand::Import(args) => {
             let directory = database_dir(&args.db);
-            let db = VulnDb::open(&directory).with_context(|| {
-                format!(
-                    "cannot open the vulnerability database in {}",
-                    directory.display()
-                )
-            })?;
+            let db = open_database(&directory)?;
             eprintln!(
                 "importing {} path(s) into {}",
                 args.paths.len(),
@@ -71,12 +87,7 @@ pub fn run(command: VulndbCommand) -> anyhow::Result<ExitCode> {
         }
         VulndbCommand::Status(args) => {
             let directory = database_dir(&args.db);
-            let db = VulnDb::open(&directory).with_context(|| {
-                format!(
-                    "cannot open the vulnerability database in {}",
-                    directory.display()
-                )
-            })?;
+            let db = open_database(&directory)?;
             let status = db.status()?;
             match args.format {
                 OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&json!(status))?),
