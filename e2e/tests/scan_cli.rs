@@ -1,27 +1,11 @@
 //! `palisade scan` on a root filesystem holding a real Alpine 3.4 package database (with one
 //! invalid entry), matched against Alpine's real secdb for v3.4 imported by `palisade vulndb`.
 
-use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use palisade_testkit::{corpus_path, palisade_binary};
 
-fn rootfs(directory: &Path) -> PathBuf {
-    let root = directory.join("rootfs");
-    std::fs::create_dir_all(root.join("etc")).expect("etc");
-    std::fs::create_dir_all(root.join("lib/apk/db")).expect("apk dir");
-    std::fs::write(
-        root.join("etc/os-release"),
-        "NAME=\"Alpine Linux\"\nID=alpine\nVERSION_ID=3.4.6\nPRETTY_NAME=\"Alpine Linux v3.4\"\n",
-    )
-    .expect("os-release");
-    std::fs::copy(
-        corpus_path("images/alpine-3.4-lib-apk-db-installed-with-invalid-entry"),
-        root.join("lib/apk/db/installed"),
-    )
-    .expect("apk database");
-    root
-}
+mod common;
 
 fn palisade(args: &[&str]) -> Output {
     Command::new(palisade_binary())
@@ -33,12 +17,12 @@ fn palisade(args: &[&str]) -> Output {
 #[test]
 fn an_alpine_image_is_matched_against_alpines_secdb() {
     let temp = tempfile::tempdir().expect("temp");
-    let root = rootfs(temp.path());
+    let root = common::alpine_rootfs(temp.path());
     let target = format!("dir:{}", root.display());
     let db = temp.path().join("vulndb");
     let db = db.to_str().expect("utf-8 path");
 
-    let missing = palisade(&["scan", &target, "--db", db, "-q"]);
+    let missing = palisade(&["scan", "image", &target, "--db", db, "-q"]);
     assert_eq!(missing.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&missing.stderr);
     assert!(
@@ -60,7 +44,9 @@ fn an_alpine_image_is_matched_against_alpines_secdb() {
         String::from_utf8_lossy(&import.stderr)
     );
 
-    let scan = palisade(&["scan", &target, "--db", db, "--format", "json", "-q"]);
+    let scan = palisade(&[
+        "scan", "image", &target, "--db", db, "--format", "json", "-q",
+    ]);
     assert!(
         scan.status.success(),
         "{}",
@@ -101,10 +87,50 @@ fn an_alpine_image_is_matched_against_alpines_secdb() {
         );
     }
 
-    let gate = palisade(&["scan", &target, "--db", db, "--fail-on", "unknown", "-q"]);
-    assert_eq!(gate.status.code(), Some(1), "findings trip the gate");
+    // --exit-code gates on the findings that pass --severity (Trivy's convention)
+    let gate = palisade(&[
+        "scan",
+        "image",
+        &target,
+        "--db",
+        db,
+        "--exit-code",
+        "7",
+        "-q",
+    ]);
+    assert_eq!(gate.status.code(), Some(7), "findings trip the gate");
+    let at_least_high = findings
+        .iter()
+        .any(|finding| matches!(finding["severity"].as_str(), Some("HIGH" | "CRITICAL")));
+    let high_gate = palisade(&[
+        "scan",
+        "image",
+        &target,
+        "--db",
+        db,
+        "--severity",
+        "high",
+        "--exit-code",
+        "7",
+        "-q",
+    ]);
+    assert_eq!(
+        high_gate.status.code(),
+        Some(if at_least_high { 7 } else { 0 }),
+        "only findings at or above --severity count"
+    );
+    let no_gate = palisade(&["scan", "image", &target, "--db", db, "-q"]);
+    assert_eq!(no_gate.status.code(), Some(0), "no --exit-code, no failure");
 
-    let sbom = palisade(&["scan", &target, "--skip-db", "--format", "cyclonedx", "-q"]);
+    let sbom = palisade(&[
+        "scan",
+        "image",
+        &target,
+        "--skip-db",
+        "--format",
+        "cyclonedx",
+        "-q",
+    ]);
     assert!(sbom.status.success());
     let bom: serde_json::Value = serde_json::from_slice(&sbom.stdout).expect("cyclonedx json");
     assert_eq!(bom["bomFormat"], "CycloneDX");
@@ -116,22 +142,9 @@ fn an_alpine_image_is_matched_against_alpines_secdb() {
         .count();
     assert_eq!(libraries, packages.len(), "one component per package");
 
-    let bad_format = palisade(&["scan", &target, "--skip-db", "--format", "xml"]);
+    let bad_format = palisade(&["scan", "image", &target, "--skip-db", "--format", "xml"]);
     assert!(!bad_format.status.success());
     assert!(String::from_utf8_lossy(&bad_format.stderr).contains("--format"));
-}
-
-fn run(command: &mut Command) -> String {
-    let description = format!("{command:?}");
-    let output = command.output().unwrap_or_else(|error| {
-        panic!("cannot start {description}: {error} (make test installs it)")
-    });
-    assert!(
-        output.status.success(),
-        "{description} failed:\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
 fn free_port() -> u16 {
@@ -148,27 +161,11 @@ fn free_port() -> u16 {
 #[test]
 fn a_registry_image_is_scanned_with_credentials_from_the_environment() {
     let temp = tempfile::tempdir().expect("temp");
-    let root = rootfs(temp.path());
-    let layout = temp.path().join("oci");
-    let image = format!("{}:e2e", layout.display());
-    let bundle = temp.path().join("bundle");
-    run(Command::new("umoci")
-        .args(["init", "--layout"])
-        .arg(&layout));
-    run(Command::new("umoci").args(["new", "--image", &image]));
-    run(Command::new("umoci")
-        .args(["unpack", "--image", &image])
-        .arg(&bundle));
-    run(Command::new("cp")
-        .arg("-a")
-        .arg(format!("{}/.", root.display()))
-        .arg(bundle.join("rootfs")));
-    run(Command::new("umoci")
-        .args(["repack", "--image", &image])
-        .arg(&bundle));
+    let root = common::alpine_rootfs(temp.path());
+    let image = common::umoci_image(temp.path(), &root);
 
     let password = "e2e-s3cret";
-    let htpasswd = run(Command::new("htpasswd").args(["-Bbn", "e2e", password]));
+    let htpasswd = common::run_tool(Command::new("htpasswd").args(["-Bbn", "e2e", password]));
     std::fs::write(temp.path().join("htpasswd"), htpasswd).expect("htpasswd");
     let address = format!("127.0.0.1:{}", free_port());
     let config = temp.path().join("registry.yml");
@@ -197,7 +194,7 @@ fn a_registry_image_is_scanned_with_credentials_from_the_environment() {
     });
     assert!(listening, "docker-registry did not listen on {address}");
     let target = format!("docker://{address}/e2e/alpine:3.4");
-    run(Command::new("skopeo").args([
+    common::run_tool(Command::new("skopeo").args([
         "copy",
         "--dest-tls-verify=false",
         "--dest-creds",
@@ -209,7 +206,7 @@ fn a_registry_image_is_scanned_with_credentials_from_the_environment() {
     let scan = |credentials: bool| {
         let mut command = Command::new(palisade_binary());
         command
-            .args(["scan", &target, "--insecure-registry", &address])
+            .args(["scan", "image", &target, "--insecure-registry", &address])
             .args(["--skip-db", "--format", "json", "-q"])
             .env_remove("PALISADE_REGISTRY_USERNAME")
             .env_remove("PALISADE_REGISTRY_PASSWORD");
@@ -234,6 +231,7 @@ fn a_registry_image_is_scanned_with_credentials_from_the_environment() {
     let report: serde_json::Value = serde_json::from_slice(&pulled.stdout).expect("json");
     let local = palisade(&[
         "scan",
+        "image",
         &format!("dir:{}", root.display()),
         "--skip-db",
         "--format",

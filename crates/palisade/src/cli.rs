@@ -54,10 +54,9 @@ pub enum Command {
     /// Run the node agent: eBPF runtime detection with Falco-compatible rules, alerts streamed
     /// to the server (spooled on disk until acknowledged) or printed as Falco JSON.
     Agent(palisade_agent::AgentArgs),
-    /// Scan a container image for packages and vulnerabilities: OCI layouts and archives,
-    /// docker-archive, registries and containerd's content store. Reports as a table, JSON,
-    /// SARIF, CycloneDX or SPDX.
-    Scan(ScanArgs),
+    /// Scan container images for packages and vulnerabilities.
+    #[command(subcommand)]
+    Scan(ScanCommand),
     /// Detect threats in Kubernetes audit logs (webhook, files, AKS/EKS/GKE exports).
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -480,6 +479,15 @@ pub struct AuditWatchArgs {
     pub match_mode: MatchArg,
 }
 
+#[derive(Debug, Subcommand)]
+pub enum ScanCommand {
+    /// Scan one image: OCI layouts and archives, docker-archive, registries and containerd's
+    /// content store. Reports as a table, JSON, SARIF, CycloneDX or SPDX. With --server the
+    /// running platform scans it, keeps its findings and re-matches them when the
+    /// vulnerability database changes.
+    Image(ScanArgs),
+}
+
 #[derive(Debug, Args)]
 pub struct ScanArgs {
     /// The image, in skopeo's syntax: oci:DIR[:TAG], oci-archive:FILE, docker-archive:FILE,
@@ -499,9 +507,10 @@ pub struct ScanArgs {
     /// Leave out vulnerabilities without a fixed version.
     #[arg(long)]
     pub ignore_unfixed: bool,
-    /// Exit with status 1 when a reported finding is at or above this severity (CI gates).
-    #[arg(long, value_name = "SEVERITY")]
-    pub fail_on: Option<String>,
+    /// Exit with this status when any finding passes --severity and --ignore-unfixed (CI
+    /// gates); 0 never fails on findings.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub exit_code: u8,
     /// Registries (host:port) spoken to over plain HTTP.
     #[arg(long = "insecure-registry", value_name = "HOST:PORT")]
     pub insecure_registries: Vec<String>,

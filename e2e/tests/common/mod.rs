@@ -134,3 +134,68 @@ pub async fn wait_for_total(server: &Server, expected: u64) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// Runs a tool the tests need (installed by `make test`), failing loudly with its stderr.
+pub fn run_tool(command: &mut std::process::Command) -> String {
+    let description = format!("{command:?}");
+    let output = command.output().unwrap_or_else(|error| {
+        panic!("cannot start {description}: {error} (make test installs it)")
+    });
+    assert!(
+        output.status.success(),
+        "{description} failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// A root filesystem in `directory`/rootfs holding Alpine 3.4's real apk database (with its
+/// one invalid entry) and an os-release naming Alpine 3.4.
+pub fn alpine_rootfs(directory: &Path) -> std::path::PathBuf {
+    let root = directory.join("rootfs");
+    std::fs::create_dir_all(root.join("etc")).expect("etc");
+    std::fs::create_dir_all(root.join("lib/apk/db")).expect("apk dir");
+    std::fs::write(
+        root.join("etc/os-release"),
+        "NAME=\"Alpine Linux\"\nID=alpine\nVERSION_ID=3.4.6\nPRETTY_NAME=\"Alpine Linux v3.4\"\n",
+    )
+    .expect("os-release");
+    std::fs::copy(
+        palisade_testkit::corpus_path("images/alpine-3.4-lib-apk-db-installed-with-invalid-entry"),
+        root.join("lib/apk/db/installed"),
+    )
+    .expect("apk database");
+    root
+}
+
+/// `root` packed as a one-layer image with umoci in an OCI layout under `directory`; returns
+/// the layout path with its tag (`DIR:e2e`).
+pub fn umoci_image(directory: &Path, root: &Path) -> String {
+    use std::process::Command;
+    let layout = directory.join("oci");
+    let image = format!("{}:e2e", layout.display());
+    let bundle = directory.join("bundle");
+    run_tool(
+        Command::new("umoci")
+            .args(["init", "--layout"])
+            .arg(&layout),
+    );
+    run_tool(Command::new("umoci").args(["new", "--image", &image]));
+    run_tool(
+        Command::new("umoci")
+            .args(["unpack", "--image", &image])
+            .arg(&bundle),
+    );
+    run_tool(
+        Command::new("cp")
+            .arg("-a")
+            .arg(format!("{}/.", root.display()))
+            .arg(bundle.join("rootfs")),
+    );
+    run_tool(
+        Command::new("umoci")
+            .args(["repack", "--image", &image])
+            .arg(&bundle),
+    );
+    image
+}

@@ -292,7 +292,7 @@ impl ScanReport {
 
     /// The process exit status for CI gates: `exit_code` when any finding passes `filter`,
     /// else 0.
-    pub fn exit_status(&self, filter: &FindingFilter, exit_code: i32) -> i32 {
+    pub fn exit_status(&self, filter: &FindingFilter, exit_code: u8) -> u8 {
         if self.vulnerabilities.iter().any(|v| filter.accepts(v)) {
             exit_code
         } else {

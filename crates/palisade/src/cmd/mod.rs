@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use palisade_core::config::{LogConfig, LogFormat};
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, ScanCommand};
 
 mod admin;
 mod alerts;
@@ -37,7 +37,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .map_err(|error| anyhow::anyhow!("{error} [{}]", error.code()))?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Scan(args) => client_runtime(&log)?.block_on(scan::run(args)),
+        Command::Scan(ScanCommand::Image(args)) => client_runtime(&log)?.block_on(scan::run(args)),
         Command::Audit(command) => audit::run(command, || client_runtime(&log)),
         Command::Graph(command) => graph::run(command),
         Command::Vulndb(command) => vulndb::run(command),

@@ -1,4 +1,4 @@
-//! `palisade scan TARGET`: packages and vulnerabilities of one image.
+//! `palisade scan image TARGET`: packages and vulnerabilities of one image.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -8,10 +8,10 @@ use palisade_scanner::{
     FindingFilter, OutputFormat, RegistryCredentials, ReportOptions, ScanOptions, Severity,
     VulnDbMatcher, build_sbom, match_sbom, stderr_progress, write_report,
 };
-use palisade_vulndb::{MatchOptions, VulnDb};
+use palisade_vulndb::MatchOptions;
 
 use crate::cli::ScanArgs;
-use crate::cmd::vulndb::database_dir;
+use crate::cmd::vulndb::{database_dir, open_database};
 
 /// The registry host of a registry target (`docker://HOST/REPO:TAG` or a bare reference);
 /// Docker Hub when the first path segment is not a host. Credentials go to this host only.
@@ -39,11 +39,6 @@ pub async fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
         min_severity: severity(&args.severity, "--severity")?,
         ignore_unfixed: args.ignore_unfixed,
     };
-    let fail_on = args
-        .fail_on
-        .as_deref()
-        .map(|text| severity(text, "--fail-on"))
-        .transpose()?;
 
     // Open the database first: a missing database fails before any image is pulled.
     let matcher = if args.skip_db {
@@ -57,12 +52,7 @@ pub async fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
                 directory.display()
             );
         }
-        let database = VulnDb::open(&directory).with_context(|| {
-            format!(
-                "cannot open the vulnerability database in {}",
-                directory.display()
-            )
-        })?;
+        let database = open_database(&directory)?;
         Some(VulnDbMatcher::new(
             database,
             MatchOptions {
@@ -101,17 +91,7 @@ pub async fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
         color: std::io::IsTerminal::is_terminal(&std::io::stdout()),
     };
     write_report(&report, &report_options, &mut std::io::stdout().lock())?;
-    let failing = fail_on.is_some_and(|threshold| {
-        report
-            .vulnerabilities
-            .iter()
-            .any(|finding| filter.accepts(finding) && finding.severity >= threshold)
-    });
-    Ok(if failing {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(ExitCode::from(report.exit_status(&filter, args.exit_code)))
 }
 
 #[cfg(test)]
