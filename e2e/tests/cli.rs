@@ -84,7 +84,7 @@ fn sigterm_stops_the_server_cleanly_and_a_second_server_cannot_share_its_data_di
         .iter()
         .map(|c| c["name"].as_str().expect("name"))
         .collect();
-    assert_eq!(names, ["gateway", "log", "search", "storage"]);
+    assert_eq!(names, ["gateway", "log", "search", "scanner", "storage"]);
 
     let metrics = http_get(&format!("{}/metrics", server.http_url));
     assert!(

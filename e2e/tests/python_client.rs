@@ -67,8 +67,8 @@ async fn python_grpcio_checks_health_lists_services_and_searches_through_reflect
         .iter()
         .map(|s| s.as_str().expect("name"))
         .collect();
-    // Exactly the services `palisade up` serves; GraphService and ScannerService are in the
-    // contract but not served by this process yet, so they are not advertised.
+    // Exactly the services `palisade up` serves; GraphService is in the contract but not served
+    // by this process yet, so it is not advertised.
     let palisade_services: Vec<&str> = services
         .iter()
         .copied()
@@ -81,6 +81,7 @@ async fn python_grpcio_checks_health_lists_services_and_searches_through_reflect
             "palisade.v1.AdminService",
             "palisade.v1.AgentService",
             "palisade.v1.AlertService",
+            "palisade.v1.ScannerService",
             "palisade.v1.SearchService",
         ]
     );

@@ -29,6 +29,7 @@ pub struct Config {
     pub log: LogConfig,
     pub limits: Limits,
     pub search: SearchConfig,
+    pub scanner: ScannerConfig,
 }
 
 /// Logging.
@@ -86,6 +87,47 @@ pub struct SearchConfig {
     pub max_page_size: u32,
 }
 
+/// The image scanner of the server (scans requested over the API).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ScannerConfig {
+    /// The vulnerability database [default: DATA_DIR/vulndb], filled by `palisade vulndb
+    /// import`; without one, scans list packages and raise no findings.
+    pub vulndb: Option<PathBuf>,
+    /// Directories under which API callers may name local images (`oci:`, `oci-archive:`,
+    /// `docker-archive:`, `dir:`). Empty by default: a caller cannot make the server read its
+    /// own files; registry and containerd images are always allowed.
+    pub local_roots: Vec<PathBuf>,
+    /// Registries (host:port) spoken to over plain HTTP.
+    pub insecure_registries: Vec<String>,
+    /// containerd socket for `containerd:` images.
+    pub containerd_socket: PathBuf,
+    /// containerd namespace (Kubernetes nodes use `k8s.io`).
+    pub containerd_namespace: String,
+    /// Scans run at once; further requests wait.
+    pub max_concurrent_scans: usize,
+    /// Requests that may wait for a scan slot; beyond this they are refused as busy.
+    pub max_waiting_scans: usize,
+    /// How often (seconds) the database is checked for a new import, after which every scanned
+    /// image is matched again from its cached SBOM.
+    pub rematch_check_seconds: u64,
+}
+
+impl Default for ScannerConfig {
+    fn default() -> Self {
+        ScannerConfig {
+            vulndb: None,
+            local_roots: Vec::new(),
+            insecure_registries: Vec::new(),
+            containerd_socket: PathBuf::from("/run/containerd/containerd.sock"),
+            containerd_namespace: "k8s.io".to_string(),
+            max_concurrent_scans: 2,
+            max_waiting_scans: 32,
+            rematch_check_seconds: 30,
+        }
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -95,6 +137,7 @@ impl Default for Config {
             log: LogConfig::default(),
             limits: Limits::default(),
             search: SearchConfig::default(),
+            scanner: ScannerConfig::default(),
         }
     }
 }
@@ -210,6 +253,23 @@ impl Config {
         }
         if self.search.searcher_threads == 0 {
             return Err("search.searcher_threads must be at least 1".into());
+        }
+        if self.scanner.max_concurrent_scans == 0 {
+            return Err("scanner.max_concurrent_scans must be at least 1".into());
+        }
+        if self.scanner.rematch_check_seconds == 0 {
+            return Err("scanner.rematch_check_seconds must be at least 1".into());
+        }
+        if let Some(root) = self
+            .scanner
+            .local_roots
+            .iter()
+            .find(|root| !root.is_absolute())
+        {
+            return Err(format!(
+                "scanner.local_roots: {} is not an absolute path",
+                root.display()
+            ));
         }
         if self.grpc_listen == self.http_listen && self.grpc_listen.port() != 0 {
             return Err(format!(

@@ -2,8 +2,8 @@
 //! it, and as benchmarks and tests start it in process.
 //!
 //! Start-up order: data directory (locked) -> sled store -> credentials and the first admin
-//! token -> the alert log -> actors (search indexer and searchers, ingest) -> gRPC and HTTP
-//! listeners. Shutdown runs it backwards: listeners stop taking calls and finish the ones in
+//! token -> the alert and finding logs -> actors (search indexer and searchers, ingest, image
+//! scanner) -> gRPC and HTTP listeners. Shutdown runs it backwards: listeners stop taking calls and finish the ones in
 //! flight, the indexer catches up with the log and commits, the store is flushed, the actors
 //! stop.
 
@@ -27,8 +27,11 @@ use palisade_gateway::{AdminGrpc, AgentGrpc, AgentLimits, AlertGrpc, Ingest, Sta
 use palisade_proto::v1::admin_service_server::AdminServiceServer;
 use palisade_proto::v1::agent_service_server::AgentServiceServer;
 use palisade_proto::v1::alert_service_server::AlertServiceServer;
+use palisade_proto::v1::scanner_service_server::ScannerServiceServer;
 use palisade_proto::v1::search_service_server::SearchServiceServer;
 use palisade_proto::v1::{ComponentStatus, HealthState};
+use palisade_scanner::service::default_cache_dir;
+use palisade_scanner::{ScannerActor, ScannerCore, ScannerGrpc, ScannerSettings};
 use palisade_search::indexer::CatchUp;
 use palisade_search::{
     FINDINGS_TOPIC, SearchActors, SearchGrpc, SearchPeer, SearchTopics, start_search_actors,
@@ -120,6 +123,7 @@ impl Platform {
 pub async fn start(config: &Config) -> anyhow::Result<Platform> {
     palisade_gateway::register_metrics();
     palisade_search::register_metrics();
+    palisade_scanner::service::register_metrics();
     let data_dir = DataDir::open(&config.data_dir)?;
     let store = Store::open(&data_dir.db_path()).with_context(|| {
         format!(
@@ -139,6 +143,29 @@ pub async fn start(config: &Config) -> anyhow::Result<Platform> {
         findings: Topic::open(&store, FINDINGS_TOPIC)?,
     };
 
+    let scanner_config = &config.scanner;
+    let scanner = ScannerCore::new(
+        ScannerSettings {
+            vulndb: scanner_config
+                .vulndb
+                .clone()
+                .unwrap_or_else(|| data_dir.root().join("vulndb")),
+            cache_dir: default_cache_dir(data_dir.root()),
+            local_roots: scanner_config.local_roots.clone(),
+            insecure_registries: scanner_config.insecure_registries.clone(),
+            containerd_socket: scanner_config.containerd_socket.clone(),
+            containerd_namespace: scanner_config.containerd_namespace.clone(),
+            max_concurrent_scans: scanner_config.max_concurrent_scans,
+            max_waiting_scans: scanner_config.max_waiting_scans,
+            rematch_every: Duration::from_secs(scanner_config.rematch_check_seconds),
+        },
+        &store,
+        search_topics.findings.clone(),
+        tokio::runtime::Handle::current(),
+    )
+    .context("cannot start the image scanner")?;
+    let scanner_probe = scanner.clone();
+
     let index_path = data_dir.index_path();
     let search_config = config.search.clone();
     let max_alerts_per_batch = config.limits.max_alerts_per_batch;
@@ -147,9 +174,10 @@ pub async fn start(config: &Config) -> anyhow::Result<Platform> {
     let (actor_system, started) = ActorSystem::start("palisade", move || {
         let search = start_search_actors(&index_path, search_topics, &actor_store, &search_config)?;
         let ingest = Ingest::new(actor_topic, max_alerts_per_batch).start();
-        Ok::<_, palisade_search::SearchError>((search, ingest))
+        let scanner = ScannerActor::new(scanner).start();
+        Ok::<_, palisade_search::SearchError>((search, ingest, scanner))
     })?;
-    let (search_actors, ingest) = started.context("cannot start the search service")?;
+    let (search_actors, ingest, scanner) = started.context("cannot start the search service")?;
 
     let grpc_listener = tokio::net::TcpListener::bind(config.grpc_listen)
         .await
@@ -172,6 +200,9 @@ pub async fn start(config: &Config) -> anyhow::Result<Platform> {
         .await;
     health_reporter
         .set_serving::<AdminServiceServer<AdminGrpc>>()
+        .await;
+    health_reporter
+        .set_serving::<ScannerServiceServer<ScannerGrpc>>()
         .await;
     let reflection_v1 = reflection_builder().build_v1()?;
     let reflection_v1alpha = reflection_builder().build_v1alpha()?;
@@ -198,7 +229,10 @@ pub async fn start(config: &Config) -> anyhow::Result<Platform> {
         SearchServiceServer::new(SearchGrpc::new(SearchPeer::Local(search_actors.clone())))
             .max_decoding_message_size(max_message)
             .max_encoding_message_size(max_message);
-    let probes = status_probes(&search_actors, &store, &topic);
+    let scanner = ScannerServiceServer::new(ScannerGrpc::new(scanner))
+        .max_decoding_message_size(max_message)
+        .max_encoding_message_size(max_message);
+    let probes = status_probes(&search_actors, &store, &topic, scanner_probe);
     let admin = AdminServiceServer::new(AdminGrpc::new(credentials, store.clone(), probes))
         .max_decoding_message_size(max_message)
         .max_encoding_message_size(max_message);
@@ -212,6 +246,7 @@ pub async fn start(config: &Config) -> anyhow::Result<Platform> {
         .add_service(InterceptedService::new(alerts, authenticate.clone()))
         .add_service(InterceptedService::new(agents, authenticate.clone()))
         .add_service(InterceptedService::new(search, authenticate.clone()))
+        .add_service(InterceptedService::new(scanner, authenticate.clone()))
         .add_service(InterceptedService::new(admin, authenticate))
         .serve_with_incoming_shutdown(TcpListenerStream::new(grpc_listener), {
             let shutdown = shutdown.clone();
@@ -246,7 +281,12 @@ pub async fn start(config: &Config) -> anyhow::Result<Platform> {
     })
 }
 
-fn status_probes(search_actors: &SearchActors, store: &Store, topic: &Topic) -> Vec<StatusProbe> {
+fn status_probes(
+    search_actors: &SearchActors,
+    store: &Store,
+    topic: &Topic,
+    scanner: ScannerCore,
+) -> Vec<StatusProbe> {
     let serving = |name: &str, detail: String, metrics: Vec<(&str, String)>| ComponentStatus {
         name: name.to_string(),
         state: HealthState::Serving as i32,
@@ -302,7 +342,30 @@ fn status_probes(search_actors: &SearchActors, store: &Store, topic: &Topic) -> 
             metrics: Default::default(),
         },
     });
-    vec![gateway, log, search, storage]
+    let scanner: StatusProbe = Arc::new(move || {
+        let images = scanner.image_count();
+        let database = &scanner.settings().vulndb;
+        match palisade_vulndb::VulnDb::generation(database) {
+            Some(generation) => serving(
+                "scanner",
+                format!("{images} images scanned; vulnerability database generation {generation}"),
+                vec![
+                    ("images", images.to_string()),
+                    ("vulndb_generation", generation.to_string()),
+                ],
+            ),
+            // scans still work (packages only): serving, with the reason in the detail
+            None => serving(
+                "scanner",
+                format!(
+                    "{images} images scanned; no vulnerability database in {} yet (run `palisade vulndb import`): scans list packages only",
+                    database.display()
+                ),
+                vec![("images", images.to_string())],
+            ),
+        }
+    });
+    vec![gateway, log, search, scanner, storage]
 }
 
 /// Reflection over the whole contract, advertising only the services this process serves: a
@@ -315,6 +378,7 @@ fn reflection_builder() -> tonic_reflection::server::Builder<'static> {
         <AgentServiceServer<AgentGrpc>>::NAME,
         <SearchServiceServer<SearchGrpc>>::NAME,
         <AdminServiceServer<AdminGrpc>>::NAME,
+        <ScannerServiceServer<ScannerGrpc>>::NAME,
     ];
     served.into_iter().fold(
         tonic_reflection::server::Builder::configure()

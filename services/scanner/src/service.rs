@@ -1,0 +1,786 @@
+//! The scanner as a service of the platform: scans requested over the API, SBOMs cached by
+//! image digest, vulnerabilities published to the log as findings of the caller's tenant, and
+//! every scanned image matched again from its cached SBOM when the vulnerability database
+//! changes (a `palisade vulndb import`), raising new findings and resolving vanished ones
+//! without reading a layer.
+//!
+//! The vulnerability database is opened for each match and closed after it: sled lets one
+//! process hold it at a time, and an import from the command line must be able to run while
+//! the server is up. Imports raise a generation number the service polls without opening the
+//! database.
+//!
+//! What is stored (in the platform's store):
+//! - `scanner.images`: `tenant/image-digest` -> [`ImageRecord`], the images a tenant scanned;
+//! - `scanner.findings`: `tenant/image-digest/finding-id` -> [`FindingState`], what was last
+//!   published for each finding, so a match writes only what changed;
+//! - `scanner.meta`: the database generation every image was last matched at.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, LazyLock};
+use std::time::Duration;
+
+use actix::prelude::*;
+use palisade_core::error::CoreError;
+use palisade_core::ids::TenantId;
+use palisade_core::log::{LogEntry, Topic};
+use palisade_core::storage::{Store, TypedTree};
+use palisade_proto::prost_types::Timestamp;
+use palisade_proto::v1::{
+    GetVulnDbStatusResponse, ScanImageRequest, ScanImageResponse, VulnDbSource,
+};
+use palisade_vulndb::{MatchOptions, VulnDb, VulnDbError};
+use prometheus_client::metrics::counter::Counter;
+use prost::Message as _;
+use serde::{Deserialize, Serialize};
+
+use crate::cache::ScanCache;
+use crate::error::ScanError;
+use crate::findings::{self, FindingState, ImageSubject};
+use crate::matching::{Severity, Vulnerability};
+use crate::progress::{Progress, ProgressEvent};
+use crate::sbom::Sbom;
+use crate::scan::{FindingFilter, ScanOptions, build_sbom, match_sbom};
+use crate::source::ImageReference;
+use crate::vulndb_matcher::VulnDbMatcher;
+
+/// How long a match waits for the database while an import holds it.
+const DATABASE_WAIT: Duration = Duration::from_secs(120);
+
+/// Where and how the service scans.
+#[derive(Debug, Clone)]
+pub struct ScannerSettings {
+    /// The vulnerability database directory.
+    pub vulndb: PathBuf,
+    /// Where SBOMs are cached by image digest.
+    pub cache_dir: PathBuf,
+    /// Directories under which callers may name local images; empty refuses them all.
+    pub local_roots: Vec<PathBuf>,
+    /// Registries (host:port) spoken to over plain HTTP.
+    pub insecure_registries: Vec<String>,
+    /// containerd socket and namespace for `containerd:` images.
+    pub containerd_socket: PathBuf,
+    pub containerd_namespace: String,
+    /// Scans at once, and requests that may wait for a slot.
+    pub max_concurrent_scans: usize,
+    pub max_waiting_scans: usize,
+    /// How often the database generation is checked.
+    pub rematch_every: Duration,
+}
+
+/// Why a service request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// The reference does not parse.
+    #[error("{0}")]
+    Reference(ScanError),
+    /// A local image outside the allowed roots.
+    #[error("{path}: local images are scanned only under the server's scanner.local_roots{roots}")]
+    LocalPathRefused { path: String, roots: String },
+    /// Too many scans are waiting.
+    #[error("the scanner is busy: {waiting} scans are waiting for a slot; retry later")]
+    Busy { waiting: usize },
+    /// The scan failed.
+    #[error("{0}")]
+    Scan(ScanError),
+    /// The vulnerability database failed.
+    #[error("{0}")]
+    VulnDb(#[from] VulnDbError),
+    /// The log or the store failed.
+    #[error("{0}")]
+    Storage(#[from] CoreError),
+    /// A worker stopped.
+    #[error("scan worker stopped: {0}")]
+    Worker(String),
+}
+
+impl From<ServiceError> for tonic::Status {
+    fn from(error: ServiceError) -> Self {
+        let message = error.to_string();
+        match &error {
+            ServiceError::Reference(_) => tonic::Status::invalid_argument(message),
+            ServiceError::LocalPathRefused { .. } => tonic::Status::permission_denied(message),
+            ServiceError::Busy { .. } => tonic::Status::resource_exhausted(message),
+            ServiceError::Scan(scan) => match scan {
+                ScanError::InvalidReference { .. } => tonic::Status::invalid_argument(message),
+                ScanError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+                    tonic::Status::not_found(message)
+                }
+                ScanError::Registry { reason, .. } if registry_says_missing(reason) => {
+                    tonic::Status::not_found(message)
+                }
+                ScanError::Registry { .. } | ScanError::Containerd { .. } => {
+                    tonic::Status::unavailable(message)
+                }
+                ScanError::ImageMetadata { .. }
+                | ScanError::DigestMismatch { .. }
+                | ScanError::LayerFormat { .. }
+                | ScanError::HostileEntry { .. }
+                | ScanError::LimitExceeded { .. } => tonic::Status::failed_precondition(message),
+                ScanError::Io { .. }
+                | ScanError::Matching { .. }
+                | ScanError::Output { .. }
+                | ScanError::Cache { .. } => tonic::Status::internal(message),
+            },
+            ServiceError::VulnDb(VulnDbError::Busy { .. }) => tonic::Status::unavailable(message),
+            ServiceError::VulnDb(_) | ServiceError::Storage(_) | ServiceError::Worker(_) => {
+                tonic::Status::internal(message)
+            }
+        }
+    }
+}
+
+fn registry_says_missing(reason: &str) -> bool {
+    let reason = reason.to_ascii_lowercase();
+    reason.contains("manifest_unknown")
+        || reason.contains("name_unknown")
+        || reason.contains("not found")
+        || reason.contains("404")
+}
+
+/// An image a tenant scanned.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImageRecord {
+    /// The image, as last requested.
+    pub subject: ImageSubject,
+    /// Seconds since the epoch of the first and the last scan or match.
+    pub first_scanned: i64,
+    pub last_matched: i64,
+}
+
+/// What one re-match of every scanned image did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RematchReport {
+    /// The database generation matched against.
+    pub generation: u64,
+    /// Images matched again.
+    pub images: u64,
+    /// Images whose SBOM was no longer cached (scan them again).
+    pub missing_sboms: u64,
+    /// Findings raised, updated and resolved.
+    pub new: u64,
+    pub updated: u64,
+    pub resolved: u64,
+}
+
+struct Metrics {
+    scans: Counter,
+    scans_from_cache: Counter,
+    layers_read: Counter,
+    rematches: Counter,
+    findings_published: Counter,
+}
+
+static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
+    let metrics = Metrics {
+        scans: Counter::default(),
+        scans_from_cache: Counter::default(),
+        layers_read: Counter::default(),
+        rematches: Counter::default(),
+        findings_published: Counter::default(),
+    };
+    palisade_core::telemetry::register(|registry| {
+        registry.register(
+            "scanner_scans",
+            "Image scans completed for API callers",
+            metrics.scans.clone(),
+        );
+        registry.register(
+            "scanner_scans_from_cache",
+            "Scans answered from a cached SBOM, reading no layer",
+            metrics.scans_from_cache.clone(),
+        );
+        registry.register(
+            "scanner_layers_read",
+            "Image layers read by the scanner service",
+            metrics.layers_read.clone(),
+        );
+        registry.register(
+            "scanner_rematches",
+            "Re-matches of every scanned image after a vulnerability database change",
+            metrics.rematches.clone(),
+        );
+        registry.register(
+            "scanner_findings_published",
+            "Vulnerability findings written to the log (new, changed or resolved)",
+            metrics.findings_published.clone(),
+        );
+    });
+    metrics
+});
+
+/// Registers the scanner's metrics.
+pub fn register_metrics() {
+    LazyLock::force(&METRICS);
+}
+
+/// Counts the layers a scan reads.
+#[derive(Default)]
+struct LayerCounter(AtomicU64);
+
+impl Progress for LayerCounter {
+    fn report(&self, event: ProgressEvent) {
+        if let ProgressEvent::LayerFinished { .. } = event {
+            self.0.fetch_add(1, Ordering::Relaxed);
+            METRICS.layers_read.inc();
+        }
+    }
+}
+
+fn now_seconds() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+fn image_key(tenant: &str, image_digest: &str) -> String {
+    format!("{tenant}/{image_digest}")
+}
+
+/// The vulnerabilities of each SBOM matched, in order, and the database generation matched.
+struct Matched {
+    generation: u64,
+    vulnerabilities: Vec<Vec<Vulnerability>>,
+}
+
+/// The service's state, shared by the actor and the work it spawns.
+#[derive(Clone)]
+pub struct ScannerCore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    settings: ScannerSettings,
+    cache: ScanCache,
+    topic: Topic,
+    images: TypedTree<ImageRecord>,
+    states: TypedTree<FindingState>,
+    meta: TypedTree<u64>,
+    slots: tokio::sync::Semaphore,
+    waiting: AtomicUsize,
+    /// One user of the vulnerability database at a time in this process.
+    database: std::sync::Mutex<()>,
+    /// One publisher at a time, so two matches of an image do not interleave.
+    publishing: tokio::sync::Mutex<()>,
+    /// The runtime scans run on (not the actor's thread).
+    runtime: tokio::runtime::Handle,
+}
+
+impl ScannerCore {
+    /// The service over `store` (its trees) and `topic` (findings); scans run on `runtime`.
+    pub fn new(
+        settings: ScannerSettings,
+        store: &Store,
+        topic: Topic,
+        runtime: tokio::runtime::Handle,
+    ) -> Result<Self, ServiceError> {
+        let cache = ScanCache::open(&settings.cache_dir).map_err(ServiceError::Scan)?;
+        Ok(ScannerCore {
+            inner: Arc::new(Inner {
+                cache,
+                topic,
+                images: store.typed_tree("scanner.images")?,
+                states: store.typed_tree("scanner.findings")?,
+                meta: store.typed_tree("scanner.meta")?,
+                slots: tokio::sync::Semaphore::new(settings.max_concurrent_scans.max(1)),
+                waiting: AtomicUsize::new(0),
+                database: std::sync::Mutex::new(()),
+                publishing: tokio::sync::Mutex::new(()),
+                settings,
+                runtime,
+            }),
+        })
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &ScannerSettings {
+        &self.inner.settings
+    }
+
+    /// Images scanned, over all tenants.
+    pub fn image_count(&self) -> usize {
+        self.inner.images.len()
+    }
+
+    fn check_local(&self, reference: &ImageReference) -> Result<(), ServiceError> {
+        let path = match reference {
+            ImageReference::OciLayout { directory, .. } | ImageReference::Rootfs { directory } => {
+                directory
+            }
+            ImageReference::OciArchive { file, .. }
+            | ImageReference::DockerArchive { file, .. } => file,
+            ImageReference::Registry { .. } | ImageReference::Containerd { .. } => return Ok(()),
+        };
+        let refused = || {
+            let roots = &self.inner.settings.local_roots;
+            ServiceError::LocalPathRefused {
+                path: path.display().to_string(),
+                roots: if roots.is_empty() {
+                    " (none are configured)".to_string()
+                } else {
+                    format!(
+                        " ({})",
+                        roots
+                            .iter()
+                            .map(|root| root.display().to_string())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                },
+            }
+        };
+        // resolved, so neither `..` nor a symlink leads out of a root
+        let resolved = match path.canonicalize() {
+            Ok(resolved) => resolved,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                // say "not found" only for paths a caller may name
+                let inside = self.inner.settings.local_roots.iter().any(|root| {
+                    path.is_absolute()
+                        && !path
+                            .components()
+                            .any(|part| part == std::path::Component::ParentDir)
+                        && path.starts_with(root)
+                });
+                return Err(if inside {
+                    ServiceError::Scan(ScanError::Io {
+                        path: path.clone(),
+                        source: error,
+                    })
+                } else {
+                    refused()
+                });
+            }
+            Err(_) => return Err(refused()),
+        };
+        let allowed = self
+            .inner
+            .settings
+            .local_roots
+            .iter()
+            .filter_map(|root| root.canonicalize().ok())
+            .any(|root| resolved.starts_with(root));
+        if allowed { Ok(()) } else { Err(refused()) }
+    }
+
+    async fn slot(&self) -> Result<tokio::sync::SemaphorePermit<'_>, ServiceError> {
+        if let Ok(permit) = self.inner.slots.try_acquire() {
+            return Ok(permit);
+        }
+        let waiting = self.inner.waiting.fetch_add(1, Ordering::SeqCst);
+        if waiting >= self.inner.settings.max_waiting_scans {
+            self.inner.waiting.fetch_sub(1, Ordering::SeqCst);
+            return Err(ServiceError::Busy { waiting });
+        }
+        let permit = self.inner.slots.acquire().await;
+        self.inner.waiting.fetch_sub(1, Ordering::SeqCst);
+        permit.map_err(|_| ServiceError::Worker("the scanner is stopping".to_string()))
+    }
+
+    /// Matches SBOMs against the database as it is now; `None` when no database was ever
+    /// imported (nothing is known, so nothing may be raised or resolved).
+    fn match_now(&self, sboms: Vec<Sbom>) -> Result<Option<Matched>, ServiceError> {
+        let _guard = self
+            .inner
+            .database
+            .lock()
+            .map_err(|_| ServiceError::Worker("database lock poisoned".to_string()))?;
+        let path = &self.inner.settings.vulndb;
+        let Some(generation) = VulnDb::generation(path) else {
+            return Ok(None);
+        };
+        let database = VulnDb::open_waiting(path, DATABASE_WAIT, |path| {
+            tracing::info!(path = %path.display(), "waiting for the vulnerability database (an import holds it)");
+        })?;
+        let matcher = VulnDbMatcher::new(database, MatchOptions::default());
+        let mut all = Vec::with_capacity(sboms.len());
+        for sbom in sboms {
+            let report = match_sbom(sbom, Some(&matcher)).map_err(ServiceError::Scan)?;
+            all.push(report.vulnerabilities);
+        }
+        Ok(Some(Matched {
+            generation,
+            vulnerabilities: all,
+        }))
+    }
+
+    async fn match_blocking(&self, sboms: Vec<Sbom>) -> Result<Option<Matched>, ServiceError> {
+        let core = self.clone();
+        tokio::task::spawn_blocking(move || core.match_now(sboms))
+            .await
+            .map_err(|error| ServiceError::Worker(error.to_string()))?
+    }
+
+    /// Publishes what changed for one image and remembers it; returns the counts and the
+    /// image's current (unresolved) findings.
+    async fn publish(
+        &self,
+        tenant: &str,
+        subject: &ImageSubject,
+        vulnerabilities: &[Vulnerability],
+        now: i64,
+    ) -> Result<(findings::Changes, BTreeMap<String, FindingState>), ServiceError> {
+        let _publishing = self.inner.publishing.lock().await;
+        let prefix = format!("{}/", image_key(tenant, &subject.image_digest));
+        let mut states: BTreeMap<String, FindingState> = self
+            .inner
+            .states
+            .scan_prefix(&prefix)?
+            .into_iter()
+            .map(|(key, state)| (key[prefix.len()..].to_string(), state))
+            .collect();
+        let changes = findings::changes(tenant, subject, vulnerabilities, &states, now);
+        if !changes.publications.is_empty() {
+            let entries = changes
+                .publications
+                .iter()
+                .map(|publication| LogEntry {
+                    dedupe_key: Some(publication.dedupe_key.clone()),
+                    payload: publication.finding.encode_to_vec(),
+                })
+                .collect();
+            // durable first: a crash before the states are written republishes the same
+            // records next time, which the dedupe keys turn into no-ops
+            self.inner.topic.append(entries).await?;
+            METRICS
+                .findings_published
+                .inc_by(changes.publications.len() as u64);
+            for publication in &changes.publications {
+                self.inner
+                    .states
+                    .put(&format!("{prefix}{}", publication.id), &publication.state)?;
+                states.insert(publication.id.clone(), publication.state.clone());
+            }
+        }
+        self.remember_image(tenant, subject, now)?;
+        states.retain(|_, state| !state.resolved);
+        Ok((changes, states))
+    }
+
+    /// Records that `tenant` scanned the image, so a database change matches it again.
+    fn remember_image(
+        &self,
+        tenant: &str,
+        subject: &ImageSubject,
+        now: i64,
+    ) -> Result<(), ServiceError> {
+        let key = image_key(tenant, &subject.image_digest);
+        let first_scanned = self
+            .inner
+            .images
+            .get(&key)?
+            .map_or(now, |record| record.first_scanned);
+        self.inner.images.put(
+            &key,
+            &ImageRecord {
+                subject: subject.clone(),
+                first_scanned,
+                last_matched: now,
+            },
+        )?;
+        Ok(())
+    }
+
+    /// Scans `request.image` for `tenant`: SBOM (from the cache when the digest was seen),
+    /// match, findings published, response filtered as asked.
+    pub async fn scan(
+        &self,
+        tenant: &TenantId,
+        request: ScanImageRequest,
+    ) -> Result<ScanImageResponse, ServiceError> {
+        let reference: ImageReference = request.image.parse().map_err(ServiceError::Reference)?;
+        self.check_local(&reference)?;
+        let _slot = self.slot().await?;
+        let settings = &self.inner.settings;
+        let counter = Arc::new(LayerCounter::default());
+        let mut options = ScanOptions::new(request.image.clone());
+        options.cache = Some(self.inner.cache.clone());
+        options.insecure_registries = settings.insecure_registries.clone();
+        options.containerd_socket = settings.containerd_socket.clone();
+        options.containerd_namespace = settings.containerd_namespace.clone();
+        options.progress = counter.clone();
+        let sbom = build_sbom(&options).await.map_err(ServiceError::Scan)?;
+        let from_cache = counter.0.load(Ordering::Relaxed) == 0
+            && !matches!(reference, ImageReference::Rootfs { .. });
+        METRICS.scans.inc();
+        if from_cache {
+            METRICS.scans_from_cache.inc();
+        }
+        let now = now_seconds();
+        let subject = ImageSubject {
+            image: request.image.clone(),
+            image_digest: sbom.image_digest.clone(),
+            cluster_id: request.cluster_id.clone(),
+        };
+        let matched = self.match_blocking(vec![sbom.clone()]).await?;
+        let (new_findings, resolved_findings, current) = match matched {
+            Some(mut matched) => {
+                let vulnerabilities = matched.vulnerabilities.pop().unwrap_or_default();
+                let (changes, current) = self
+                    .publish(tenant.as_str(), &subject, &vulnerabilities, now)
+                    .await?;
+                (changes.new, changes.resolved, current)
+            }
+            None => {
+                // no data yet: the image is matched once a database is imported
+                self.remember_image(tenant.as_str(), &subject, now)?;
+                (0, 0, BTreeMap::new())
+            }
+        };
+        tracing::info!(
+            tenant = %tenant,
+            image = %request.image,
+            digest = %sbom.image_digest,
+            packages = sbom.packages.len(),
+            findings = current.len(),
+            new_findings,
+            resolved_findings,
+            from_cache,
+            "image scanned"
+        );
+        let filter = FindingFilter {
+            min_severity: severity_floor(request.min_severity),
+            ignore_unfixed: request.ignore_unfixed,
+        };
+        let vulnerabilities = current
+            .iter()
+            .filter(|(_, state)| filter.accepts(&state.vulnerability))
+            .map(|(id, state)| {
+                findings::vulnerability_finding(tenant.as_str(), &subject, id, state, now)
+            })
+            .collect();
+        Ok(ScanImageResponse {
+            image: request.image,
+            manifest_digest: sbom.image_digest.clone(),
+            os: sbom
+                .os
+                .as_ref()
+                .map(|os| format!("{} {}", os.id, os.version_id))
+                .unwrap_or_default(),
+            packages: sbom
+                .packages
+                .iter()
+                .map(|package| palisade_proto::v1::Package {
+                    name: package.name.clone(),
+                    version: package.version.clone(),
+                    ecosystem: package
+                        .osv_ecosystem(sbom.os.as_ref())
+                        .unwrap_or_else(|| package.kind.as_str().to_string()),
+                    source_name: package.source_name.clone().unwrap_or_default(),
+                    source_version: package.source_version.clone().unwrap_or_default(),
+                    purl: package.purl.clone(),
+                    location: package.location.clone(),
+                    layer_digest: package.layer.clone(),
+                })
+                .collect(),
+            vulnerabilities,
+            scanned: Some(Timestamp {
+                seconds: now,
+                nanos: 0,
+            }),
+            from_cache,
+            new_findings,
+            resolved_findings,
+        })
+    }
+
+    /// Matches every scanned image again if the database changed since the last match.
+    pub async fn rematch_if_changed(&self) -> Result<Option<RematchReport>, ServiceError> {
+        let Some(generation) = VulnDb::generation(&self.inner.settings.vulndb) else {
+            return Ok(None);
+        };
+        if self.inner.meta.get("matched_generation")? == Some(generation) {
+            return Ok(None);
+        }
+        let records: Vec<(String, ImageRecord)> = self.inner.images.scan_prefix("")?;
+        let mut report = RematchReport::default();
+        let mut sboms = Vec::with_capacity(records.len());
+        let mut kept = Vec::with_capacity(records.len());
+        for (key, record) in records {
+            match self.inner.cache.get(&record.subject.image_digest) {
+                Ok(Some(sbom)) => {
+                    sboms.push(sbom);
+                    kept.push((key, record));
+                }
+                Ok(None) => report.missing_sboms += 1,
+                Err(error) => {
+                    tracing::warn!(%error, image = %record.subject.image, "cached SBOM unreadable; scan the image again");
+                    report.missing_sboms += 1;
+                }
+            }
+        }
+        let Some(Matched {
+            generation: matched_generation,
+            vulnerabilities: all,
+        }) = self.match_blocking(sboms).await?
+        else {
+            return Ok(None);
+        };
+        let now = now_seconds();
+        for ((key, record), vulnerabilities) in kept.into_iter().zip(all) {
+            let Some((tenant, _)) = key.split_once('/') else {
+                continue;
+            };
+            let (changes, _) = self
+                .publish(tenant, &record.subject, &vulnerabilities, now)
+                .await?;
+            report.images += 1;
+            report.new += u64::from(changes.new);
+            report.updated += u64::from(changes.updated);
+            report.resolved += u64::from(changes.resolved);
+        }
+        report.generation = matched_generation;
+        self.inner
+            .meta
+            .put("matched_generation", &matched_generation)?;
+        METRICS.rematches.inc();
+        tracing::info!(
+            generation = report.generation,
+            images = report.images,
+            new = report.new,
+            updated = report.updated,
+            resolved = report.resolved,
+            missing_sboms = report.missing_sboms,
+            "vulnerability database changed: scanned images matched again"
+        );
+        Ok(Some(report))
+    }
+
+    /// What the database holds.
+    pub async fn vulndb_status(&self) -> Result<GetVulnDbStatusResponse, ServiceError> {
+        let core = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let path = &core.inner.settings.vulndb;
+            let Some(generation) = VulnDb::generation(path) else {
+                return Ok(GetVulnDbStatusResponse::default());
+            };
+            let _guard = core
+                .inner
+                .database
+                .lock()
+                .map_err(|_| ServiceError::Worker("database lock poisoned".to_string()))?;
+            let status = VulnDb::open_waiting(path, DATABASE_WAIT, |_| {})?.status()?;
+            Ok(GetVulnDbStatusResponse {
+                sources: status
+                    .sources
+                    .iter()
+                    .map(|source| VulnDbSource {
+                        name: source.name.clone(),
+                        records: source.advisories,
+                        imported: chrono::DateTime::parse_from_rfc3339(&source.imported_at)
+                            .ok()
+                            .map(|time| Timestamp {
+                                seconds: time.timestamp(),
+                                nanos: 0,
+                            }),
+                    })
+                    .collect(),
+                records: status.advisories,
+                generation,
+            })
+        })
+        .await
+        .map_err(|error| ServiceError::Worker(error.to_string()))?
+    }
+}
+
+fn severity_floor(value: i32) -> Severity {
+    use palisade_proto::v1::Severity as Proto;
+    match Proto::try_from(value).unwrap_or(Proto::Unspecified) {
+        Proto::Unspecified | Proto::Unknown => Severity::Unknown,
+        Proto::Negligible | Proto::Low => Severity::Low,
+        Proto::Medium => Severity::Medium,
+        Proto::High => Severity::High,
+        Proto::Critical => Severity::Critical,
+    }
+}
+
+/// The scanner actor: takes requests, runs them on the platform's runtime so its mailbox stays
+/// responsive, and checks the database for changes on a timer.
+pub struct ScannerActor {
+    core: ScannerCore,
+    rematching: bool,
+}
+
+impl ScannerActor {
+    /// The actor over `core`.
+    pub fn new(core: ScannerCore) -> Self {
+        ScannerActor {
+            core,
+            rematching: false,
+        }
+    }
+}
+
+impl Actor for ScannerActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, context: &mut Self::Context) {
+        context.set_mailbox_capacity(64);
+        let every = self.core.settings().rematch_every;
+        context.run_interval(every, |actor, context| {
+            if actor.rematching {
+                return;
+            }
+            actor.rematching = true;
+            let core = actor.core.clone();
+            let work = async move {
+                let runtime = core.inner.runtime.clone();
+                match runtime.spawn(async move { core.rematch_if_changed().await }).await {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(error)) => tracing::error!(%error, "re-matching scanned images failed; retrying at the next check"),
+                    Err(error) => tracing::error!(%error, "re-match worker stopped"),
+                }
+            };
+            context.spawn(actix::fut::wrap_future::<_, Self>(work).map(|(), actor, _| {
+                actor.rematching = false;
+            }));
+        });
+    }
+}
+
+/// Scan an image for a tenant.
+#[derive(Message)]
+#[rtype(result = "Result<ScanImageResponse, ServiceError>")]
+pub struct ScanImage {
+    pub tenant: TenantId,
+    pub request: ScanImageRequest,
+}
+
+impl Handler<ScanImage> for ScannerActor {
+    type Result = ResponseFuture<Result<ScanImageResponse, ServiceError>>;
+
+    fn handle(&mut self, message: ScanImage, _: &mut Self::Context) -> Self::Result {
+        let core = self.core.clone();
+        Box::pin(async move {
+            let runtime = core.inner.runtime.clone();
+            runtime
+                .spawn(async move { core.scan(&message.tenant, message.request).await })
+                .await
+                .map_err(|error| ServiceError::Worker(error.to_string()))?
+        })
+    }
+}
+
+/// What the vulnerability database holds.
+#[derive(Message)]
+#[rtype(result = "Result<GetVulnDbStatusResponse, ServiceError>")]
+pub struct VulnDbStatus;
+
+impl Handler<VulnDbStatus> for ScannerActor {
+    type Result = ResponseFuture<Result<GetVulnDbStatusResponse, ServiceError>>;
+
+    fn handle(&mut self, _: VulnDbStatus, _: &mut Self::Context) -> Self::Result {
+        let core = self.core.clone();
+        Box::pin(async move {
+            let runtime = core.inner.runtime.clone();
+            runtime
+                .spawn(async move { core.vulndb_status().await })
+                .await
+                .map_err(|error| ServiceError::Worker(error.to_string()))?
+        })
+    }
+}
+
+/// The SBOM cache directory inside a data directory.
+pub fn default_cache_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("scan-cache")
+}
