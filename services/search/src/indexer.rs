@@ -175,7 +175,7 @@ impl Handler<CatchUp> for Indexer {
             }
         }
         let due_now = self.commit_due().is_some_and(|due| Instant::now() >= due);
-        if self.pending > 0 && (message.commit_now || due_now) {
+        if self.first_pending_at.is_some() && (message.commit_now || due_now) {
             self.commit()?;
         }
         Ok(IndexProgress {
@@ -242,6 +242,11 @@ impl Indexer {
         if let Some(last) = findings.last() {
             read += last.offset + 1 - self.position.findings;
             self.position.findings = last.offset + 1;
+        }
+        // records skipped (past their retention, undecodable) still move the position: it is
+        // committed like added documents, or the index would report them as waiting forever
+        if read > 0 && self.first_pending_at.is_none() {
+            self.first_pending_at = Some(Instant::now());
         }
         Ok(read)
     }
