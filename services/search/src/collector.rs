@@ -4,7 +4,9 @@
 //! Everything is read from fast fields (columns); stored documents are only read for the
 //! page's hits afterwards. Within a segment, documents are ranked by (sort key, time, uid
 //! ordinal) — uid ordinals follow the uids' byte order, so the ranking equals ranking by the
-//! uid text — and segments' pages are merged by the uid text itself.
+//! uid text — and segments' pages are merged by the uid text itself, looked up only where two
+//! segments' hits tie on sort key and time (a uid look-up decompresses a dictionary block, so
+//! doing it for every hit of every segment's page dominated the cost of a page).
 
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
@@ -63,9 +65,49 @@ pub struct SearchCollector {
 pub struct CollectedHit {
     pub primary: i64,
     pub time: i64,
-    pub uid: String,
+    pub uid: UidRef,
     pub score: Score,
     pub address: DocAddress,
+}
+
+/// A hit's uid, as its ordinal in its segment's uid column; the text is looked up on demand.
+#[derive(Clone)]
+pub struct UidRef {
+    ordinal: u64,
+    column: Option<StrColumn>,
+}
+
+impl std::fmt::Debug for UidRef {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str(&self.text())
+    }
+}
+
+impl UidRef {
+    /// The uid text; empty when the segment has no uid column or it cannot be read (which
+    /// only affects the order of ties).
+    pub fn text(&self) -> String {
+        let mut text = String::new();
+        if let Some(column) = &self.column {
+            let _ = column.ord_to_str(self.ordinal, &mut text);
+        }
+        text
+    }
+}
+
+impl CollectedHit {
+    /// Order by (sort key, time, uid) ascending; uids of the same segment compare by ordinal.
+    fn key_cmp(&self, other: &CollectedHit) -> Ordering {
+        (self.primary, self.time)
+            .cmp(&(other.primary, other.time))
+            .then_with(|| {
+                if self.address.segment_ord == other.address.segment_ord {
+                    self.uid.ordinal.cmp(&other.uid.ordinal)
+                } else {
+                    self.uid.text().cmp(&other.uid.text())
+                }
+            })
+    }
 }
 
 /// What a search collected.
@@ -100,9 +142,7 @@ impl SearchCollector {
     }
 
     fn compare_hits(&self, left: &CollectedHit, right: &CollectedHit) -> Ordering {
-        let by_key = |left: &CollectedHit, right: &CollectedHit| {
-            (left.primary, left.time, &left.uid).cmp(&(right.primary, right.time, &right.uid))
-        };
+        let by_key = |left: &CollectedHit, right: &CollectedHit| left.key_cmp(right);
         match self.sort {
             // Best first.
             SortSpec::TimeDesc | SortSpec::SeverityDesc => by_key(right, left),
@@ -380,18 +420,14 @@ impl SegmentCollector for SegmentSearchCollector {
 
     fn harvest(self) -> Collected {
         let mut hits = Vec::with_capacity(self.heap.len());
-        let mut text = String::new();
         for (_, doc, primary, time, score) in self.heap.iter() {
-            text.clear();
-            let ordinal = self.uid_ordinal(*doc);
-            if let Some(column) = &self.uid {
-                // A column error leaves the uid empty; it only affects tie order.
-                let _ = column.ord_to_str(ordinal, &mut text);
-            }
             hits.push(CollectedHit {
                 primary: *primary,
                 time: *time,
-                uid: text.clone(),
+                uid: UidRef {
+                    ordinal: self.uid_ordinal(*doc),
+                    column: self.uid.clone(),
+                },
                 score: Score::from_bits(*score),
                 address: DocAddress::new(self.segment_ordinal, *doc),
             });

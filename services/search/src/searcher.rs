@@ -400,7 +400,7 @@ impl Searcher {
                 sort_code(sort),
                 last.primary,
                 last.time,
-                last.uid
+                last.uid.text()
             ),
             _ => String::new(),
         }
