@@ -231,3 +231,90 @@ pub fn evaluate(affected: &Affected, version: &str) -> Evaluation {
         None => Evaluation::NotAffected,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Range;
+
+    fn entry(ecosystem: &str, events: Vec<Event>) -> Affected {
+        Affected {
+            ecosystem: ecosystem.into(),
+            package: "pkg".into(),
+            ranges: vec![Range {
+                kind: RangeKind::Ecosystem,
+                events,
+            }],
+            versions: Vec::new(),
+            requirements: None,
+            status: AffectedStatus::Affected,
+            severity_label: None,
+        }
+    }
+
+    fn affected(entry: &Affected, version: &str) -> bool {
+        matches!(evaluate(entry, version), Evaluation::Affected { .. })
+    }
+
+    #[test]
+    fn last_affected_includes_its_version_and_stops_after_it() {
+        let range = entry(
+            "crates.io",
+            vec![
+                Event::Introduced("1.0.0".into()),
+                Event::LastAffected("1.2.0".into()),
+            ],
+        );
+        assert!(!affected(&range, "0.9.9"));
+        assert!(affected(&range, "1.0.0"));
+        assert!(affected(&range, "1.2.0"));
+        assert!(!affected(&range, "1.2.1"));
+        assert!(!affected(&range, "2.0.0"));
+    }
+
+    #[test]
+    fn limit_bounds_the_range_from_above_and_star_bounds_nothing() {
+        // OSV: a range with limits applies only below one of them
+        let limited = entry(
+            "PyPI",
+            vec![
+                Event::Introduced("0".into()),
+                Event::Fixed("1.5".into()),
+                Event::Introduced("2.0".into()),
+                Event::Limit("2.5".into()),
+            ],
+        );
+        assert!(affected(&limited, "1.0"));
+        assert!(!affected(&limited, "1.5"), "fixed");
+        assert!(affected(&limited, "2.1"), "reintroduced below the limit");
+        assert!(
+            !affected(&limited, "2.5"),
+            "at the limit the range no longer applies"
+        );
+        assert!(!affected(&limited, "3.0"));
+        let unlimited = entry(
+            "PyPI",
+            vec![Event::Introduced("2.0".into()), Event::Limit("*".into())],
+        );
+        assert!(affected(&unlimited, "9.0"));
+        assert!(!affected(&unlimited, "1.0"));
+    }
+
+    #[test]
+    fn the_fix_reported_is_the_lowest_fixed_version_above_the_installed_one() {
+        let range = entry(
+            "PyPI",
+            vec![
+                Event::Introduced("0".into()),
+                Event::Fixed("1.5".into()),
+                Event::Introduced("2.0".into()),
+                Event::Fixed("2.3".into()),
+            ],
+        );
+        match evaluate(&range, "2.1") {
+            Evaluation::Affected { fixed, .. } => assert_eq!(fixed.as_deref(), Some("2.3")),
+            Evaluation::NotAffected => panic!("2.1 is between introduced 2.0 and fixed 2.3"),
+        }
+        assert!(!affected(&range, "1.7"));
+    }
+}

@@ -693,3 +693,41 @@ fn records_without_cvss_take_the_computed_severity_of_the_same_cve_from_another_
         "a record with its own vector keeps it"
     );
 }
+
+#[test]
+fn a_last_affected_range_covers_its_version_and_below_and_names_no_fix() {
+    // osv/PyPI/all.zip PYSEC-2022-42969 (CVE-2022-42969): py, ECOSYSTEM range
+    // {introduced: 0, last_affected: 1.11.0} and no fixed event; its explicit version list
+    // ends at 1.11.0. 1.4.31 is listed and in the range; 1.11.1 and 1.12.0 are above it.
+    let query = |version: &str| PackageQuery::new(PackageKind::PyPI, "py", version);
+    let options = MatchOptions::default();
+    for affected in ["1.4.31", "1.11.0"] {
+        let report = run(None, query(affected), &options);
+        assert!(
+            ids(&report).contains("PYSEC-2022-42969"),
+            "py {affected}: {:?}",
+            ids(&report)
+        );
+        assert_eq!(fixed_of(&report, "PYSEC-2022-42969"), None, "no fix exists");
+    }
+    // a version outside the explicit list but inside the range is found by the range alone
+    let unlisted = run(None, query("1.10.0.post1"), &options);
+    assert!(ids(&unlisted).contains("PYSEC-2022-42969"));
+    for clean in ["1.11.1", "1.12.0"] {
+        let report = run(None, query(clean), &options);
+        assert!(
+            !ids(&report).contains("PYSEC-2022-42969"),
+            "py {clean} is past last_affected"
+        );
+    }
+    // --ignore-unfixed leaves out a finding that has no fix
+    let unfixed = run(
+        None,
+        query("1.11.0"),
+        &MatchOptions {
+            ignore_unfixed: true,
+            ..MatchOptions::default()
+        },
+    );
+    assert!(!ids(&unfixed).contains("PYSEC-2022-42969"));
+}
