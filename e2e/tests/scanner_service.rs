@@ -250,6 +250,59 @@ async fn scans_become_findings_that_follow_the_vulnerability_database() {
     assert_eq!(status.generation, 1);
     assert!(status.records > 0);
 
+    // The CLI asks the server and writes the same report as an offline scan.
+    let remote = cli(&[
+        "scan",
+        "image",
+        &image,
+        "--server",
+        &server.grpc_url,
+        "--token",
+        &token,
+        "--format",
+        "json",
+        "--exit-code",
+        "4",
+        "-q",
+    ]);
+    assert_eq!(
+        remote.status.code(),
+        Some(4),
+        "findings trip the gate: {}",
+        String::from_utf8_lossy(&remote.stderr)
+    );
+    let remote: serde_json::Value = serde_json::from_slice(&remote.stdout).expect("json");
+    let mut remote_found: Vec<(String, String)> = remote["vulnerabilities"]
+        .as_array()
+        .expect("vulnerabilities")
+        .iter()
+        .map(|v| {
+            (
+                v["id"].as_str().expect("id").to_string(),
+                v["package"].as_str().expect("package").to_string(),
+            )
+        })
+        .collect();
+    remote_found.sort();
+    assert_eq!(
+        remote_found, expected,
+        "the server's report equals the offline one"
+    );
+    assert_eq!(
+        remote["packages"].as_array().expect("packages").len(),
+        first.packages.len()
+    );
+    assert!(
+        remote["issues"]
+            .as_array()
+            .expect("issues")
+            .iter()
+            .any(|issue| issue["reason"]
+                .as_str()
+                .is_some_and(|reason| reason.contains("no version"))),
+        "the apk database's invalid entry is reported through the server too: {remote}"
+    );
+
     // Another tenant sees none of it, and its own scan of the same image is its own.
     let created = server.cli(&["admin", "tenant", "create", "globex", "--format", "json"]);
     assert!(

@@ -534,6 +534,17 @@ pub struct ScanArgs {
     /// Print no progress on stderr.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Have the platform at this URL scan the image (`palisade up`): it keeps the SBOM and the
+    /// findings, searchable, and matches them again when its vulnerability database changes.
+    /// Local paths must lie under the server's scanner.local_roots.
+    #[arg(long, value_name = "URL", conflicts_with_all = ["skip_db", "username"])]
+    pub server: Option<String>,
+    /// API token for --server [default: the admin token in the data directory].
+    #[arg(long, env = "PALISADE_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Cluster the image runs in, stamped on its findings (with --server).
+    #[arg(long, requires = "server")]
+    pub cluster: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -10,11 +10,15 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use palisade_proto::prost_types::Timestamp;
-use palisade_proto::v1::{EntityRef, Finding, FindingKind, VulnerabilityDetail, finding};
+use palisade_proto::v1::{
+    EntityRef, Finding, FindingKind, ScanImageResponse, VulnerabilityDetail, finding,
+};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::matching::{Severity, Vulnerability};
+use crate::sbom::{CatalogIssue, LayerInfo, OsInfo, Package, PackageKind, Sbom};
+use crate::scan::ScanReport;
 
 /// The image a set of findings is about.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -90,6 +94,120 @@ pub fn proto_severity(severity: Severity) -> palisade_proto::v1::Severity {
         Severity::High => Proto::High,
         Severity::Critical => Proto::Critical,
     }
+}
+
+/// The scanner severity of a protobuf severity.
+pub fn scanner_severity(value: i32) -> Severity {
+    use palisade_proto::v1::Severity as Proto;
+    match Proto::try_from(value).unwrap_or(Proto::Unspecified) {
+        Proto::Unspecified | Proto::Unknown => Severity::Unknown,
+        Proto::Negligible | Proto::Low => Severity::Low,
+        Proto::Medium => Severity::Medium,
+        Proto::High => Severity::High,
+        Proto::Critical => Severity::Critical,
+    }
+}
+
+/// A report of a scan the server made, so it is written in the same formats as a local scan.
+/// Fails on a package kind this version does not know.
+pub fn report_from_response(response: &ScanImageResponse) -> Result<ScanReport, String> {
+    let os = response.os.split_once(' ').map(|(id, version_id)| OsInfo {
+        id: id.to_string(),
+        version_id: version_id.to_string(),
+        codename: None,
+        pretty_name: None,
+    });
+    let mut packages = Vec::with_capacity(response.packages.len());
+    let mut layers: Vec<LayerInfo> = Vec::new();
+    for package in &response.packages {
+        let kind: PackageKind = serde_json::from_value(serde_json::Value::String(
+            package.kind.clone(),
+        ))
+        .map_err(|_| {
+            format!(
+                "package {} {}: unknown kind {:?}",
+                package.name, package.version, package.kind
+            )
+        })?;
+        if !layers
+            .iter()
+            .any(|layer| layer.digest == package.layer_digest)
+        {
+            layers.push(LayerInfo {
+                digest: package.layer_digest.clone(),
+                media_type: String::new(),
+                size: 0,
+            });
+        }
+        let optional = |text: &str| (!text.is_empty()).then(|| text.to_string());
+        packages.push(Package {
+            name: package.name.clone(),
+            version: package.version.clone(),
+            kind,
+            source_name: optional(&package.source_name),
+            source_version: optional(&package.source_version),
+            arch: None,
+            purl: package.purl.clone(),
+            location: package.location.clone(),
+            layer: package.layer_digest.clone(),
+        });
+    }
+    let mut vulnerabilities: Vec<Vulnerability> = response
+        .vulnerabilities
+        .iter()
+        .filter_map(|found| match &found.detail {
+            Some(finding::Detail::Vulnerability(detail)) => Some(Vulnerability {
+                id: detail.vulnerability_id.clone(),
+                aliases: detail.aliases.clone(),
+                package: detail.package_name.clone(),
+                version: detail.package_version.clone(),
+                fixed_version: (!detail.fixed_version.is_empty())
+                    .then(|| detail.fixed_version.clone()),
+                severity: scanner_severity(found.severity),
+                cvss_score: (detail.cvss_score > 0.0).then_some(detail.cvss_score),
+                ecosystem: detail.ecosystem.clone(),
+                layer: detail.layer_digest.clone(),
+                purl: detail.purl.clone(),
+                location: String::new(),
+                summary: None,
+                status: None,
+            }),
+            _ => None,
+        })
+        .collect();
+    vulnerabilities.sort_by(|a, b| {
+        b.severity
+            .cmp(&a.severity)
+            .then_with(|| a.package.cmp(&b.package))
+            .then_with(|| a.id.cmp(&b.id))
+    });
+    let created = response
+        .scanned
+        .as_ref()
+        .and_then(|time| chrono::DateTime::from_timestamp(time.seconds, 0))
+        .unwrap_or_else(chrono::Utc::now)
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    Ok(ScanReport {
+        sbom: Sbom {
+            target: response.image.clone(),
+            image_digest: response.manifest_digest.clone(),
+            os,
+            layers,
+            packages,
+            issues: response
+                .issues
+                .iter()
+                .map(|issue| CatalogIssue {
+                    location: issue.location.clone(),
+                    line: (issue.line > 0).then_some(issue.line),
+                    reason: issue.reason.clone(),
+                })
+                .collect(),
+        },
+        vulnerabilities,
+        vulnerability_source: Some("palisade server".to_string()),
+        created,
+    })
 }
 
 fn timestamp(seconds: i64) -> Timestamp {

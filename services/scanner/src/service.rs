@@ -38,7 +38,7 @@ use serde::{Deserialize, Serialize};
 use crate::cache::ScanCache;
 use crate::error::ScanError;
 use crate::findings::{self, FindingState, ImageSubject};
-use crate::matching::{Severity, Vulnerability};
+use crate::matching::Vulnerability;
 use crate::progress::{Progress, ProgressEvent};
 use crate::sbom::Sbom;
 use crate::scan::{FindingFilter, ScanOptions, build_sbom, match_sbom};
@@ -537,7 +537,7 @@ impl ScannerCore {
             "image scanned"
         );
         let filter = FindingFilter {
-            min_severity: severity_floor(request.min_severity),
+            min_severity: findings::scanner_severity(request.min_severity),
             ignore_unfixed: request.ignore_unfixed,
         };
         let vulnerabilities = current
@@ -569,6 +569,7 @@ impl ScannerCore {
                     purl: package.purl.clone(),
                     location: package.location.clone(),
                     layer_digest: package.layer.clone(),
+                    kind: package.kind.as_str().to_string(),
                 })
                 .collect(),
             vulnerabilities,
@@ -579,6 +580,15 @@ impl ScannerCore {
             from_cache,
             new_findings,
             resolved_findings,
+            issues: sbom
+                .issues
+                .iter()
+                .map(|issue| palisade_proto::v1::CatalogIssue {
+                    location: issue.location.clone(),
+                    line: issue.line.unwrap_or_default(),
+                    reason: issue.reason.clone(),
+                })
+                .collect(),
         })
     }
 
@@ -679,17 +689,6 @@ impl ScannerCore {
         })
         .await
         .map_err(|error| ServiceError::Worker(error.to_string()))?
-    }
-}
-
-fn severity_floor(value: i32) -> Severity {
-    use palisade_proto::v1::Severity as Proto;
-    match Proto::try_from(value).unwrap_or(Proto::Unspecified) {
-        Proto::Unspecified | Proto::Unknown => Severity::Unknown,
-        Proto::Negligible | Proto::Low => Severity::Low,
-        Proto::Medium => Severity::Medium,
-        Proto::High => Severity::High,
-        Proto::Critical => Severity::Critical,
     }
 }
 

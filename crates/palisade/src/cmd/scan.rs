@@ -4,13 +4,17 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
+use palisade_proto::v1::ScanImageRequest;
+use palisade_proto::v1::scanner_service_client::ScannerServiceClient;
+use palisade_scanner::findings::report_from_response;
 use palisade_scanner::{
-    FindingFilter, OutputFormat, RegistryCredentials, ReportOptions, ScanOptions, Severity,
-    VulnDbMatcher, build_sbom, match_sbom, stderr_progress, write_report,
+    FindingFilter, OutputFormat, RegistryCredentials, ReportOptions, ScanOptions, ScanReport,
+    Severity, VulnDbMatcher, build_sbom, match_sbom, stderr_progress, write_report,
 };
 use palisade_vulndb::MatchOptions;
 
-use crate::cli::ScanArgs;
+use crate::cli::{ClientArgs, ScanArgs};
+use crate::client::{connect, describe_status};
 use crate::cmd::vulndb::{database_dir, open_database};
 
 /// The registry host of a registry target (`docker://HOST/REPO:TAG` or a bare reference);
@@ -39,6 +43,11 @@ pub async fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
         min_severity: severity(&args.severity, "--severity")?,
         ignore_unfixed: args.ignore_unfixed,
     };
+
+    if let Some(server) = args.server.clone() {
+        let report = scan_on_server(&args, server).await?;
+        return finish(&report, format, filter, args.exit_code);
+    }
 
     // Open the database first: a missing database fails before any image is pulled.
     let matcher = if args.skip_db {
@@ -85,13 +94,65 @@ pub async fn run(args: ScanArgs) -> anyhow::Result<ExitCode> {
             .context("matching stopped")??,
         None => match_sbom(sbom, None)?,
     };
+    finish(&report, format, filter, args.exit_code)
+}
+
+/// Writes the report and gives the exit status.
+fn finish(
+    report: &ScanReport,
+    format: OutputFormat,
+    filter: FindingFilter,
+    exit_code: u8,
+) -> anyhow::Result<ExitCode> {
     let report_options = ReportOptions {
         format,
         filter,
         color: std::io::IsTerminal::is_terminal(&std::io::stdout()),
     };
-    write_report(&report, &report_options, &mut std::io::stdout().lock())?;
-    Ok(ExitCode::from(report.exit_status(&filter, args.exit_code)))
+    write_report(report, &report_options, &mut std::io::stdout().lock())?;
+    Ok(ExitCode::from(report.exit_status(&filter, exit_code)))
+}
+
+/// Asks the server to scan the target; its answer becomes a report like a local scan's.
+async fn scan_on_server(args: &ScanArgs, server: String) -> anyhow::Result<ScanReport> {
+    let client_args = ClientArgs {
+        server,
+        token: args.token.clone(),
+        data_dir: args.db.data_dir.clone(),
+    };
+    let mut client = ScannerServiceClient::new(connect(&client_args).await?)
+        .max_decoding_message_size(256 * 1024 * 1024);
+    if !args.quiet {
+        eprintln!("{}: scanning on {}", args.target, client_args.server);
+    }
+    let response = client
+        .scan_image(ScanImageRequest {
+            image: args.target.clone(),
+            // everything comes back; --severity and --ignore-unfixed filter here, as locally
+            min_severity: 0,
+            ignore_unfixed: false,
+            cluster_id: args.cluster.clone().unwrap_or_default(),
+        })
+        .await
+        .map_err(|status| anyhow::anyhow!("{}", describe_status(&status)))?
+        .into_inner();
+    if !args.quiet {
+        eprintln!(
+            "{}: {} packages, {} vulnerabilities ({} new, {} resolved){}",
+            args.target,
+            response.packages.len(),
+            response.vulnerabilities.len(),
+            response.new_findings,
+            response.resolved_findings,
+            if response.from_cache {
+                "; SBOM from the server's cache"
+            } else {
+                ""
+            }
+        );
+    }
+    report_from_response(&response)
+        .map_err(|reason| anyhow::anyhow!("the server's answer: {reason}"))
 }
 
 #[cfg(test)]
