@@ -34,8 +34,8 @@ const MIN_EGG_INFO_ENTRIES: usize = 5;
 
 /// What to install when the egg-info entries are missing.
 const NEEDS_EGG_INFO: &str = "this test expects Debian's python3 packages that install \
-    egg-info metadata there, e.g. `apt-get install python3-pip python3-six python3-pygments \
-    python3-toml` (python3-pip brings python3-setuptools and python3-wheel)";
+    egg-info metadata there (scripts/setup-debian.sh installs python3-pip, python3-six, \
+    python3-pygments and python3-toml)";
 
 /// Prints one tab-separated line per egg-info distribution `importlib.metadata` finds in
 /// `sys.argv[1]`: entry name, `Name` as written, its PEP 503 normalisation, version.
