@@ -45,6 +45,9 @@ use crate::scan::{FindingFilter, ScanOptions, build_sbom, match_sbom};
 use crate::source::ImageReference;
 use crate::vulndb_matcher::VulnDbMatcher;
 
+/// Images matched per opening of the database during a re-match.
+const REMATCH_CHUNK: usize = 64;
+
 /// How long a match waits for the database while an import holds it.
 const DATABASE_WAIT: Duration = Duration::from_secs(120);
 
@@ -602,40 +605,47 @@ impl ScannerCore {
         }
         let records: Vec<(String, ImageRecord)> = self.inner.images.scan_prefix("")?;
         let mut report = RematchReport::default();
-        let mut sboms = Vec::with_capacity(records.len());
-        let mut kept = Vec::with_capacity(records.len());
-        for (key, record) in records {
-            match self.inner.cache.get(&record.subject.image_digest) {
-                Ok(Some(sbom)) => {
-                    sboms.push(sbom);
-                    kept.push((key, record));
-                }
-                Ok(None) => report.missing_sboms += 1,
-                Err(error) => {
-                    tracing::warn!(%error, image = %record.subject.image, "cached SBOM unreadable; scan the image again");
-                    report.missing_sboms += 1;
+        // in chunks: the SBOMs of one chunk are in memory at a time, and an import waiting for
+        // the database gets it between chunks
+        let mut matched_generation = u64::MAX;
+        for chunk in records.chunks(REMATCH_CHUNK) {
+            let mut sboms = Vec::with_capacity(chunk.len());
+            let mut kept = Vec::with_capacity(chunk.len());
+            for (key, record) in chunk {
+                match self.inner.cache.get(&record.subject.image_digest) {
+                    Ok(Some(sbom)) => {
+                        sboms.push(sbom);
+                        kept.push((key, record));
+                    }
+                    Ok(None) => report.missing_sboms += 1,
+                    Err(error) => {
+                        tracing::warn!(%error, image = %record.subject.image, "cached SBOM unreadable; scan the image again");
+                        report.missing_sboms += 1;
+                    }
                 }
             }
-        }
-        let Some(Matched {
-            generation: matched_generation,
-            vulnerabilities: all,
-        }) = self.match_blocking(sboms).await?
-        else {
-            return Ok(None);
-        };
-        let now = now_seconds();
-        for ((key, record), vulnerabilities) in kept.into_iter().zip(all) {
-            let Some((tenant, _)) = key.split_once('/') else {
-                continue;
+            let Some(matched) = self.match_blocking(sboms).await? else {
+                return Ok(None);
             };
-            let (changes, _) = self
-                .publish(tenant, &record.subject, &vulnerabilities, now)
-                .await?;
-            report.images += 1;
-            report.new += u64::from(changes.new);
-            report.updated += u64::from(changes.updated);
-            report.resolved += u64::from(changes.resolved);
+            // an import between chunks: the next check matches everything again
+            matched_generation = matched_generation.min(matched.generation);
+            let now = now_seconds();
+            for ((key, record), vulnerabilities) in kept.into_iter().zip(matched.vulnerabilities) {
+                let Some((tenant, _)) = key.split_once('/') else {
+                    continue;
+                };
+                let (changes, _) = self
+                    .publish(tenant, &record.subject, &vulnerabilities, now)
+                    .await?;
+                report.images += 1;
+                report.new += u64::from(changes.new);
+                report.updated += u64::from(changes.updated);
+                report.resolved += u64::from(changes.resolved);
+            }
+        }
+        if matched_generation == u64::MAX {
+            // nothing scanned yet: this generation is matched by definition
+            matched_generation = generation;
         }
         report.generation = matched_generation;
         self.inner
