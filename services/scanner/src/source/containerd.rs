@@ -8,14 +8,14 @@ use futures::StreamExt;
 use tonic::transport::Channel;
 
 use super::oci_layout::MAX_METADATA_BYTES;
-use super::streaming::apply_streamed_layer;
+use super::streaming::apply_streamed_layers;
 use super::{
     Platform, ResolvedImage, layers_of_manifest, parse_manifest_json, select_platform,
     validate_digest, verify_bytes,
 };
 use crate::error::{Result, ScanError};
 use crate::layer::ImageFilesystem;
-use crate::progress::{Progress, ProgressEvent};
+use crate::progress::Progress;
 
 /// A connection to containerd in one namespace.
 pub(crate) struct ContainerdSource {
@@ -138,28 +138,12 @@ impl ContainerdSource {
     pub(crate) async fn apply_layers(
         &self,
         image: &ResolvedImage,
-        mut filesystem: ImageFilesystem,
+        filesystem: ImageFilesystem,
         progress: &dyn Progress,
     ) -> Result<ImageFilesystem> {
-        let total = image.layers.len();
-        for (index, layer) in image.layers.iter().enumerate() {
-            progress.report(ProgressEvent::LayerStarted {
-                index,
-                total,
-                digest: layer.info.digest.clone(),
-                size: layer.info.size,
-            });
-            let stream = self.read_stream(&layer.info.digest).await?;
-            let (returned, stats, bytes) = apply_streamed_layer(filesystem, layer, stream).await?;
-            filesystem = returned;
-            progress.report(ProgressEvent::LayerFinished {
-                index,
-                total,
-                digest: layer.info.digest.clone(),
-                compressed_bytes: bytes,
-                decompressed_bytes: stats.bytes,
-            });
-        }
-        Ok(filesystem)
+        apply_streamed_layers(image, filesystem, progress, |digest| async move {
+            self.read_stream(&digest).await
+        })
+        .await
     }
 }

@@ -6,14 +6,14 @@ use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 
-use super::streaming::apply_streamed_layer;
+use super::streaming::apply_streamed_layers;
 use super::{
     INDEX_MEDIA_TYPES, MANIFEST_MEDIA_TYPES, Platform, ResolvedImage, layers_of_manifest,
     parse_manifest_json, select_platform, sha256_digest,
 };
 use crate::error::{Result, ScanError};
 use crate::layer::ImageFilesystem;
-use crate::progress::{Progress, ProgressEvent};
+use crate::progress::Progress;
 
 /// Credentials for one registry host; never sent to any other host.
 #[derive(Clone, PartialEq, Eq)]
@@ -145,38 +145,19 @@ impl RegistrySource {
     pub(crate) async fn apply_layers(
         &self,
         image: &ResolvedImage,
-        mut filesystem: ImageFilesystem,
+        filesystem: ImageFilesystem,
         progress: &dyn Progress,
     ) -> Result<ImageFilesystem> {
-        let total = image.layers.len();
-        for (index, layer) in image.layers.iter().enumerate() {
-            progress.report(ProgressEvent::LayerStarted {
-                index,
-                total,
-                digest: layer.info.digest.clone(),
-                size: layer.info.size,
-            });
+        apply_streamed_layers(image, filesystem, progress, |digest| async move {
             let sized = self
                 .client
-                .pull_blob_stream(&self.reference, layer.info.digest.as_str())
+                .pull_blob_stream(&self.reference, digest.as_str())
                 .await
                 .map_err(|error| {
-                    self.registry_error(format!(
-                        "cannot fetch layer {}: {error}",
-                        layer.info.digest
-                    ))
+                    self.registry_error(format!("cannot fetch layer {digest}: {error}"))
                 })?;
-            let stream = sized.stream.boxed();
-            let (returned, stats, bytes) = apply_streamed_layer(filesystem, layer, stream).await?;
-            filesystem = returned;
-            progress.report(ProgressEvent::LayerFinished {
-                index,
-                total,
-                digest: layer.info.digest.clone(),
-                compressed_bytes: bytes,
-                decompressed_bytes: stats.bytes,
-            });
-        }
-        Ok(filesystem)
+            Ok(sized.stream.boxed())
+        })
+        .await
     }
 }

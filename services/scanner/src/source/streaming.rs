@@ -7,9 +7,10 @@ use std::io::Read;
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
 
-use super::{HashingReader, ResolvedLayer};
+use super::{HashingReader, ResolvedImage, ResolvedLayer};
 use crate::error::{Result, ScanError};
 use crate::layer::{ImageFilesystem, LayerStats};
+use crate::progress::{Progress, ProgressEvent};
 
 /// Chunks in flight between the network and the decompressor.
 const CHANNEL_CHUNKS: usize = 64;
@@ -87,4 +88,40 @@ where
         });
     }
     Ok((filesystem, stats, bytes))
+}
+
+/// Streams every layer of `image` into `filesystem`, in order, reporting progress; `open`
+/// starts the byte stream of the layer with the digest it is given (a registry blob, a
+/// containerd content read).
+pub(crate) async fn apply_streamed_layers<Open, Opening, S>(
+    image: &ResolvedImage,
+    mut filesystem: ImageFilesystem,
+    progress: &dyn Progress,
+    mut open: Open,
+) -> Result<ImageFilesystem>
+where
+    Open: FnMut(String) -> Opening,
+    Opening: Future<Output = Result<S>>,
+    S: Stream<Item = std::io::Result<Bytes>> + Unpin + Send,
+{
+    let total = image.layers.len();
+    for (index, layer) in image.layers.iter().enumerate() {
+        progress.report(ProgressEvent::LayerStarted {
+            index,
+            total,
+            digest: layer.info.digest.clone(),
+            size: layer.info.size,
+        });
+        let stream = open(layer.info.digest.clone()).await?;
+        let (returned, stats, bytes) = apply_streamed_layer(filesystem, layer, stream).await?;
+        filesystem = returned;
+        progress.report(ProgressEvent::LayerFinished {
+            index,
+            total,
+            digest: layer.info.digest.clone(),
+            compressed_bytes: bytes,
+            decompressed_bytes: stats.bytes,
+        });
+    }
+    Ok(filesystem)
 }
