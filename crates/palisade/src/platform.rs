@@ -143,21 +143,15 @@ pub async fn start(config: &Config) -> anyhow::Result<Platform> {
         findings: Topic::open(&store, FINDINGS_TOPIC)?,
     };
 
-    let scanner_config = &config.scanner;
     let scanner = ScannerCore::new(
         ScannerSettings {
-            vulndb: scanner_config
+            vulndb: config
+                .scanner
                 .vulndb
                 .clone()
                 .unwrap_or_else(|| data_dir.root().join("vulndb")),
             cache_dir: default_cache_dir(data_dir.root()),
-            local_roots: scanner_config.local_roots.clone(),
-            insecure_registries: scanner_config.insecure_registries.clone(),
-            containerd_socket: scanner_config.containerd_socket.clone(),
-            containerd_namespace: scanner_config.containerd_namespace.clone(),
-            max_concurrent_scans: scanner_config.max_concurrent_scans,
-            max_waiting_scans: scanner_config.max_waiting_scans,
-            rematch_every: Duration::from_secs(scanner_config.rematch_check_seconds),
+            config: config.scanner.clone(),
         },
         &store,
         search_topics.findings.clone(),

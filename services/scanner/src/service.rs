@@ -22,6 +22,7 @@ use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use actix::prelude::*;
+use palisade_core::config::ScannerConfig;
 use palisade_core::error::CoreError;
 use palisade_core::ids::TenantId;
 use palisade_core::log::{LogEntry, Topic};
@@ -54,22 +55,12 @@ const DATABASE_WAIT: Duration = Duration::from_secs(120);
 /// Where and how the service scans.
 #[derive(Debug, Clone)]
 pub struct ScannerSettings {
-    /// The vulnerability database directory.
+    /// The vulnerability database directory (`config.vulndb` or the data directory's).
     pub vulndb: PathBuf,
     /// Where SBOMs are cached by image digest.
     pub cache_dir: PathBuf,
-    /// Directories under which callers may name local images; empty refuses them all.
-    pub local_roots: Vec<PathBuf>,
-    /// Registries (host:port) spoken to over plain HTTP.
-    pub insecure_registries: Vec<String>,
-    /// containerd socket and namespace for `containerd:` images.
-    pub containerd_socket: PathBuf,
-    pub containerd_namespace: String,
-    /// Scans at once, and requests that may wait for a slot.
-    pub max_concurrent_scans: usize,
-    pub max_waiting_scans: usize,
-    /// How often the database generation is checked.
-    pub rematch_every: Duration,
+    /// Local roots, registries, containerd, concurrency and the re-match interval.
+    pub config: ScannerConfig,
 }
 
 /// Why a service request failed.
@@ -284,7 +275,7 @@ impl ScannerCore {
                 images: store.typed_tree("scanner.images")?,
                 states: store.typed_tree("scanner.findings")?,
                 meta: store.typed_tree("scanner.meta")?,
-                slots: tokio::sync::Semaphore::new(settings.max_concurrent_scans.max(1)),
+                slots: tokio::sync::Semaphore::new(settings.config.max_concurrent_scans.max(1)),
                 waiting: AtomicUsize::new(0),
                 database: std::sync::Mutex::new(()),
                 publishing: tokio::sync::Mutex::new(()),
@@ -314,7 +305,7 @@ impl ScannerCore {
             ImageReference::Registry { .. } | ImageReference::Containerd { .. } => return Ok(()),
         };
         let refused = || {
-            let roots = &self.inner.settings.local_roots;
+            let roots = &self.inner.settings.config.local_roots;
             ServiceError::LocalPathRefused {
                 path: path.display().to_string(),
                 roots: if roots.is_empty() {
@@ -336,7 +327,7 @@ impl ScannerCore {
             Ok(resolved) => resolved,
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
                 // say "not found" only for paths a caller may name
-                let inside = self.inner.settings.local_roots.iter().any(|root| {
+                let inside = self.inner.settings.config.local_roots.iter().any(|root| {
                     path.is_absolute()
                         && !path
                             .components()
@@ -357,6 +348,7 @@ impl ScannerCore {
         let allowed = self
             .inner
             .settings
+            .config
             .local_roots
             .iter()
             .filter_map(|root| root.canonicalize().ok())
@@ -369,7 +361,7 @@ impl ScannerCore {
             return Ok(permit);
         }
         let waiting = self.inner.waiting.fetch_add(1, Ordering::SeqCst);
-        if waiting >= self.inner.settings.max_waiting_scans {
+        if waiting >= self.inner.settings.config.max_waiting_scans {
             self.inner.waiting.fetch_sub(1, Ordering::SeqCst);
             return Err(ServiceError::Busy { waiting });
         }
@@ -496,9 +488,9 @@ impl ScannerCore {
         let counter = Arc::new(LayerCounter::default());
         let mut options = ScanOptions::new(request.image.clone());
         options.cache = Some(self.inner.cache.clone());
-        options.insecure_registries = settings.insecure_registries.clone();
-        options.containerd_socket = settings.containerd_socket.clone();
-        options.containerd_namespace = settings.containerd_namespace.clone();
+        options.insecure_registries = settings.config.insecure_registries.clone();
+        options.containerd_socket = settings.config.containerd_socket.clone();
+        options.containerd_namespace = settings.config.containerd_namespace.clone();
         options.progress = counter.clone();
         let sbom = build_sbom(&options).await.map_err(ServiceError::Scan)?;
         let from_cache = counter.0.load(Ordering::Relaxed) == 0
@@ -724,7 +716,7 @@ impl Actor for ScannerActor {
 
     fn started(&mut self, context: &mut Self::Context) {
         context.set_mailbox_capacity(64);
-        let every = self.core.settings().rematch_every;
+        let every = Duration::from_secs(self.core.settings().config.rematch_check_seconds);
         context.run_interval(every, |actor, context| {
             if actor.rematching {
                 return;
