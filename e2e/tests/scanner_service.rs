@@ -90,6 +90,23 @@ async fn wait_for(server: &Server, token: &str, query: &str, expected: u64) {
     }
 }
 
+/// (advisory id, package) of every vulnerability of a JSON report, sorted.
+fn advisories_and_packages(report: &serde_json::Value) -> Vec<(String, String)> {
+    let mut found: Vec<(String, String)> = report["vulnerabilities"]
+        .as_array()
+        .expect("vulnerabilities")
+        .iter()
+        .map(|v| {
+            (
+                v["id"].as_str().expect("id").to_string(),
+                v["package"].as_str().expect("package").to_string(),
+            )
+        })
+        .collect();
+    found.sort();
+    found
+}
+
 fn metric(server: &Server, name: &str) -> u64 {
     let output = Command::new("curl")
         .args(["-sf", &format!("{}/metrics", server.http_url)])
@@ -188,19 +205,7 @@ async fn scans_become_findings_that_follow_the_vulnerability_database() {
             String::from_utf8_lossy(&output.stderr)
         );
         let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
-        let mut found: Vec<(String, String)> = report["vulnerabilities"]
-            .as_array()
-            .expect("vulnerabilities")
-            .iter()
-            .map(|v| {
-                (
-                    v["id"].as_str().expect("id").to_string(),
-                    v["package"].as_str().expect("package").to_string(),
-                )
-            })
-            .collect();
-        found.sort();
-        found
+        advisories_and_packages(&report)
     };
     let import_reference = cli(&[
         "vulndb",
@@ -272,20 +277,9 @@ async fn scans_become_findings_that_follow_the_vulnerability_database() {
         String::from_utf8_lossy(&remote.stderr)
     );
     let remote: serde_json::Value = serde_json::from_slice(&remote.stdout).expect("json");
-    let mut remote_found: Vec<(String, String)> = remote["vulnerabilities"]
-        .as_array()
-        .expect("vulnerabilities")
-        .iter()
-        .map(|v| {
-            (
-                v["id"].as_str().expect("id").to_string(),
-                v["package"].as_str().expect("package").to_string(),
-            )
-        })
-        .collect();
-    remote_found.sort();
     assert_eq!(
-        remote_found, expected,
+        advisories_and_packages(&remote),
+        expected,
         "the server's report equals the offline one"
     );
     assert_eq!(
