@@ -9,10 +9,12 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
+use palisade_proto::v1::admin_service_client::AdminServiceClient;
 use palisade_proto::v1::scanner_service_client::ScannerServiceClient;
 use palisade_proto::v1::search_service_client::SearchServiceClient;
 use palisade_proto::v1::{
-    GetVulnDbStatusRequest, ScanImageRequest, SearchRequest, finding, search_hit,
+    ComponentStatus, GetStatusRequest, GetVulnDbStatusRequest, ScanImageRequest, SearchRequest,
+    finding, search_hit,
 };
 use palisade_testkit::{Server, corpus_path, palisade_binary};
 use tokio::time::Instant;
@@ -361,6 +363,35 @@ async fn scans_become_findings_that_follow_the_vulnerability_database() {
         layers_after_first_scan,
         "no layer read for either re-match"
     );
+
+    // The platform's status counts every tenant's data: the operator sees the numbers (two
+    // tenants scanned the image), another tenant's admin only the components' states.
+    let components = |token: String| {
+        let server = &server;
+        async move {
+            let (channel, interceptor) = common::authenticated(server, &token).await;
+            AdminServiceClient::with_interceptor(channel, interceptor)
+                .get_status(GetStatusRequest {})
+                .await
+                .expect("status")
+                .into_inner()
+                .components
+        }
+    };
+    let operator: Vec<ComponentStatus> = components(token.clone()).await;
+    let scanner_component = operator
+        .iter()
+        .find(|component| component.name == "scanner")
+        .expect("scanner in status");
+    assert_eq!(scanner_component.metrics["images"], "2");
+    let tenant_view: Vec<ComponentStatus> = components(globex.clone()).await;
+    assert_eq!(tenant_view.len(), operator.len());
+    for component in &tenant_view {
+        assert!(
+            component.detail.is_empty() && component.metrics.is_empty(),
+            "another tenant sees platform-wide numbers: {component:?}"
+        );
+    }
 
     // A read-only key may ask the status but not scan.
     let key = server.cli(&[
