@@ -3,9 +3,9 @@
 //!
 //! Start-up order: data directory (locked) -> sled store -> credentials and the first admin
 //! token -> the alert and finding logs -> actors (search indexer and searchers, ingest, image
-//! scanner) -> gRPC and HTTP listeners. Shutdown runs it backwards: listeners stop taking calls and finish the ones in
-//! flight, the indexer catches up with the log and commits, the store is flushed, the actors
-//! stop.
+//! scanner) -> gRPC and HTTP listeners. Shutdown runs it backwards: listeners stop taking calls
+//! and finish the ones in flight, the indexer catches up with the log and commits, the store is
+//! flushed, the actors stop.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
