@@ -9,18 +9,18 @@ use std::time::Duration;
 use palisade_core::auth::{Principal, Role};
 use palisade_core::bridge::ActorSystem;
 use palisade_core::config::SearchConfig;
-use palisade_core::ids::TenantId;
-use palisade_core::log::{LogEntry, Topic};
+use palisade_core::log::Topic;
 use palisade_core::storage::Store;
 use palisade_proto::prost_types::Timestamp;
 use palisade_proto::v1::{
     Alert, DeleteSavedSearchRequest, GetRetentionRequest, ListSavedSearchesRequest, PageRequest,
-    Priority, ReindexRequest, SaveSearchRequest, SavedSearch, SearchRequest, SetRetentionRequest,
-    SortOrder,
+    Priority, ReindexRequest, SaveSearchRequest, SavedSearch, SetRetentionRequest, SortOrder,
 };
 use palisade_search::query::QueryLimits;
 use palisade_search::{SearchActors, SearchPeer, SearchTopics, start_search_actors_with};
-use prost::Message;
+use support::{principal, publish, query};
+
+mod support;
 
 const DAY: i64 = 86_400;
 
@@ -47,45 +47,11 @@ fn alert(tenant: &str, id: usize, seconds: i64, process: &str) -> Alert {
     }
 }
 
-async fn publish(topic: &Topic, alerts: &[Alert]) -> u64 {
-    let entries = alerts
-        .iter()
-        .map(|alert| LogEntry {
-            dedupe_key: Some(format!("{}/{}", alert.tenant_id, alert.id).into_bytes()),
-            payload: alert.encode_to_vec(),
-        })
-        .collect();
-    topic.append(entries).await.expect("append");
-    topic.durable_end()
-}
-
-fn principal(tenant: &str, role: Role) -> Principal {
-    Principal {
-        tenant: TenantId::new(tenant).expect("tenant"),
-        role,
-        key_id: format!("{tenant}-key"),
-    }
-}
-
-fn query(text: &str) -> SearchRequest {
-    SearchRequest {
-        query: text.into(),
-        page: Some(PageRequest {
-            limit: 100,
-            cursor: String::new(),
-        }),
-        ..Default::default()
-    }
-}
+/// The wait for a few thousand alerts to be indexed.
+const INDEX_WAIT: Duration = Duration::from_secs(10);
 
 async fn wait_indexed(actors: &SearchActors, offset: u64) {
-    for _ in 0..1000 {
-        if actors.status().indexed_offset >= offset {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("index did not reach offset {offset}: {:?}", actors.status());
+    support::wait_indexed(actors, offset, INDEX_WAIT).await;
 }
 
 struct Service {

@@ -8,14 +8,16 @@ use palisade_core::auth::{Credentials, Principal, Role};
 use palisade_core::bridge::ActorSystem;
 use palisade_core::config::SearchConfig;
 use palisade_core::ids::TenantId;
-use palisade_core::log::{LogEntry, Topic};
+use palisade_core::log::Topic;
 use palisade_core::storage::Store;
 use palisade_proto::prost_types::Timestamp;
 use palisade_proto::v1::search_service_server::SearchServiceServer;
-use palisade_proto::v1::{Alert, PageRequest, Priority, SearchRequest, SortOrder, search_hit};
+use palisade_proto::v1::{Alert, PageRequest, Priority, SortOrder, search_hit};
 use palisade_search::indexer::CatchUp;
 use palisade_search::{SearchActors, SearchGrpc, SearchPeer, SearchTopics, start_search_actors};
-use prost::Message;
+use support::{publish, query};
+
+mod support;
 
 fn alert(tenant: &str, id: &str, rule: &str, seconds: i64, fields: &[(&str, &str)]) -> Alert {
     Alert {
@@ -41,44 +43,15 @@ fn alert(tenant: &str, id: &str, rule: &str, seconds: i64, fields: &[(&str, &str
     }
 }
 
-async fn publish(topic: &Topic, alerts: &[Alert]) {
-    let entries = alerts
-        .iter()
-        .map(|alert| LogEntry {
-            dedupe_key: Some(format!("{}/{}", alert.tenant_id, alert.id).into_bytes()),
-            payload: alert.encode_to_vec(),
-        })
-        .collect();
-    topic.append(entries).await.expect("append");
-}
-
 fn principal(tenant: &str) -> Principal {
-    Principal {
-        tenant: TenantId::new(tenant).expect("tenant"),
-        role: Role::ReadOnly,
-        key_id: "test".into(),
-    }
+    support::principal(tenant, Role::ReadOnly)
 }
 
-fn query(text: &str) -> SearchRequest {
-    SearchRequest {
-        query: text.into(),
-        page: Some(PageRequest {
-            limit: 100,
-            cursor: String::new(),
-        }),
-        ..Default::default()
-    }
-}
+/// The wait of these tests' few alerts.
+const INDEX_WAIT: Duration = Duration::from_secs(2);
 
 async fn wait_indexed(actors: &SearchActors, offset: u64) {
-    for _ in 0..200 {
-        if actors.status().indexed_offset >= offset {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("index did not reach offset {offset}: {:?}", actors.status());
+    support::wait_indexed(actors, offset, INDEX_WAIT).await;
 }
 
 /// Opens the store, waiting for the threads of a stopped actor system to release it.

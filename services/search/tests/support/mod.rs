@@ -1,0 +1,61 @@
+//! Helpers the search service's integration tests share: publishing alerts to the log, the
+//! principal and request of a query, and waiting for the indexer.
+
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use palisade_core::auth::{Principal, Role};
+use palisade_core::ids::TenantId;
+use palisade_core::log::{LogEntry, Topic};
+use palisade_proto::v1::{Alert, PageRequest, SearchRequest};
+use palisade_search::SearchActors;
+use prost::Message;
+
+/// Appends `alerts` under their `tenant/id` dedupe keys; returns the log's durable end.
+pub async fn publish(topic: &Topic, alerts: &[Alert]) -> u64 {
+    let entries = alerts
+        .iter()
+        .map(|alert| LogEntry {
+            dedupe_key: Some(format!("{}/{}", alert.tenant_id, alert.id).into_bytes()),
+            payload: alert.encode_to_vec(),
+        })
+        .collect();
+    topic.append(entries).await.expect("append");
+    topic.durable_end()
+}
+
+/// A caller of `tenant` with `role`, its key named after the tenant.
+pub fn principal(tenant: &str, role: Role) -> Principal {
+    Principal {
+        tenant: TenantId::new(tenant).expect("tenant"),
+        role,
+        key_id: format!("{tenant}-key"),
+    }
+}
+
+/// `text` as a request for the first 100 hits.
+pub fn query(text: &str) -> SearchRequest {
+    SearchRequest {
+        query: text.into(),
+        page: Some(PageRequest {
+            limit: 100,
+            cursor: String::new(),
+        }),
+        ..Default::default()
+    }
+}
+
+/// Waits until the index has reached log offset `offset`, for at most `wait`.
+pub async fn wait_indexed(actors: &SearchActors, offset: u64, wait: Duration) {
+    let step = Duration::from_millis(10);
+    let mut waited = Duration::ZERO;
+    while waited < wait {
+        if actors.status().indexed_offset >= offset {
+            return;
+        }
+        tokio::time::sleep(step).await;
+        waited += step;
+    }
+    panic!("index did not reach offset {offset}: {:?}", actors.status());
+}
