@@ -335,6 +335,23 @@ pub(crate) struct ResolvedLayer {
     pub expected_digest: Option<String>,
 }
 
+impl ResolvedLayer {
+    /// Checks the sha256 of the bytes read (`actual`) against the expected digest; `name`
+    /// says which layer in the error.
+    pub(crate) fn verify(&self, actual: String, name: &str) -> Result<()> {
+        match &self.expected_digest {
+            Some(expected) if expected.starts_with("sha256:") && *expected != actual => {
+                Err(ScanError::DigestMismatch {
+                    what: format!("layer {name}"),
+                    expected: expected.clone(),
+                    actual,
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
 /// Manifest media types whose layers the scanner reads.
 pub(crate) const INDEX_MEDIA_TYPES: [&str; 2] = [
     "application/vnd.oci.image.index.v1+json",

@@ -142,16 +142,7 @@ pub(crate) fn apply_local_layers(
         let (actual, read) = reader.finish().map_err(|error| {
             ScanError::io(PathBuf::from(store.describe()).join(&layer.locator), error)
         })?;
-        if let Some(expected) = &layer.expected_digest
-            && expected.starts_with("sha256:")
-            && *expected != actual
-        {
-            return Err(ScanError::DigestMismatch {
-                what: format!("layer {}", layer.locator),
-                expected: expected.clone(),
-                actual,
-            });
-        }
+        layer.verify(actual, &layer.locator)?;
         progress.report(ProgressEvent::LayerFinished {
             index,
             total,

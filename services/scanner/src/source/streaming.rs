@@ -77,16 +77,7 @@ where
         reason: format!("layer worker failed: {error}"),
     })?;
     let (stats, actual, bytes) = finished?;
-    if let Some(expected) = &layer.expected_digest
-        && expected.starts_with("sha256:")
-        && *expected != actual
-    {
-        return Err(ScanError::DigestMismatch {
-            what: format!("layer {}", layer.info.digest),
-            expected: expected.clone(),
-            actual,
-        });
-    }
+    layer.verify(actual, &layer.info.digest)?;
     Ok((filesystem, stats, bytes))
 }
 
