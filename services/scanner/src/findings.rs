@@ -16,7 +16,7 @@ use palisade_proto::v1::{
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::matching::{Severity, Vulnerability};
+use crate::matching::{Severity, Vulnerability, sort_for_report};
 use crate::sbom::{CatalogIssue, LayerInfo, OsInfo, Package, PackageKind, Sbom};
 use crate::scan::ScanReport;
 
@@ -175,12 +175,7 @@ pub fn report_from_response(response: &ScanImageResponse) -> Result<ScanReport, 
             _ => None,
         })
         .collect();
-    vulnerabilities.sort_by(|a, b| {
-        b.severity
-            .cmp(&a.severity)
-            .then_with(|| a.package.cmp(&b.package))
-            .then_with(|| a.id.cmp(&b.id))
-    });
+    sort_for_report(&mut vulnerabilities);
     let created = response
         .scanned
         .as_ref()

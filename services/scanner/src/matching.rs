@@ -134,6 +134,16 @@ impl Vulnerability {
     }
 }
 
+/// Sorts findings the way reports list them: most severe first, then package and id.
+pub fn sort_for_report(vulnerabilities: &mut [Vulnerability]) {
+    vulnerabilities.sort_by(|a, b| {
+        b.severity
+            .cmp(&a.severity)
+            .then_with(|| a.package.cmp(&b.package))
+            .then_with(|| a.id.cmp(&b.id))
+    });
+}
+
 /// Finds the vulnerabilities of a set of packages.
 pub trait VulnerabilityMatcher: Send + Sync {
     /// Describes the data matched against, for reports ("palisade-vulndb: 8,591 records").

@@ -9,7 +9,7 @@ use crate::cache::ScanCache;
 use crate::error::{Result, ScanError};
 use crate::layer::ImageFilesystem;
 use crate::limits::Limits;
-use crate::matching::{Severity, Vulnerability, VulnerabilityMatcher};
+use crate::matching::{Severity, Vulnerability, VulnerabilityMatcher, sort_for_report};
 use crate::progress::{NoProgress, Progress};
 use crate::sbom::Sbom;
 use crate::source::{
@@ -242,12 +242,7 @@ pub fn match_sbom(sbom: Sbom, matcher: Option<&dyn VulnerabilityMatcher>) -> Res
         ),
         None => (Vec::new(), None),
     };
-    vulnerabilities.sort_by(|a, b| {
-        b.severity
-            .cmp(&a.severity)
-            .then_with(|| a.package.cmp(&b.package))
-            .then_with(|| a.id.cmp(&b.id))
-    });
+    sort_for_report(&mut vulnerabilities);
     Ok(ScanReport {
         sbom,
         vulnerabilities,
