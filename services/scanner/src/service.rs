@@ -370,10 +370,12 @@ impl ScannerCore {
         permit.map_err(|_| ServiceError::Worker("the scanner is stopping".to_string()))
     }
 
-    /// Matches SBOMs against the database as it is now; `None` when no database was ever
-    /// imported (nothing is known, so nothing may be raised or resolved).
-    fn match_now(&self, sboms: Vec<Sbom>) -> Result<Option<Matched>, ServiceError> {
-        let _guard = self
+    /// Opens the vulnerability database for this process's one user at a time (the guard),
+    /// waiting while an import holds it; `None` when nothing was ever imported. Blocking.
+    fn open_database(
+        &self,
+    ) -> Result<Option<(std::sync::MutexGuard<'_, ()>, u64, VulnDb)>, ServiceError> {
+        let guard = self
             .inner
             .database
             .lock()
@@ -385,6 +387,15 @@ impl ScannerCore {
         let database = VulnDb::open_waiting(path, DATABASE_WAIT, |path| {
             tracing::info!(path = %path.display(), "waiting for the vulnerability database (an import holds it)");
         })?;
+        Ok(Some((guard, generation, database)))
+    }
+
+    /// Matches SBOMs against the database as it is now; `None` when no database was ever
+    /// imported (nothing is known, so nothing may be raised or resolved).
+    fn match_now(&self, sboms: Vec<Sbom>) -> Result<Option<Matched>, ServiceError> {
+        let Some((_guard, generation, database)) = self.open_database()? else {
+            return Ok(None);
+        };
         let matcher = VulnDbMatcher::new(database, MatchOptions::default());
         let mut all = Vec::with_capacity(sboms.len());
         for sbom in sboms {
@@ -660,16 +671,10 @@ impl ScannerCore {
     pub async fn vulndb_status(&self) -> Result<GetVulnDbStatusResponse, ServiceError> {
         let core = self.clone();
         tokio::task::spawn_blocking(move || {
-            let path = &core.inner.settings.vulndb;
-            let Some(generation) = VulnDb::generation(path) else {
+            let Some((_guard, generation, database)) = core.open_database()? else {
                 return Ok(GetVulnDbStatusResponse::default());
             };
-            let _guard = core
-                .inner
-                .database
-                .lock()
-                .map_err(|_| ServiceError::Worker("database lock poisoned".to_string()))?;
-            let status = VulnDb::open_waiting(path, DATABASE_WAIT, |_| {})?.status()?;
+            let status = database.status()?;
             Ok(GetVulnDbStatusResponse {
                 sources: status
                     .sources
