@@ -2,7 +2,7 @@
 //! contribution of each source unit (a cluster, or the scanner findings) so that a unit's new
 //! derivation is applied as a diff: only what changed is touched.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::derive::Derived;
 use crate::model::{EdgeKind, Entity, EntityKind};
@@ -27,8 +27,78 @@ struct UnitState {
 
 #[derive(Debug)]
 struct Node {
+    /// The entity as every contributing unit together describes it.
     entity: Entity,
     owners: u32,
+    /// What each unit contributed, kept only while more than one unit contributes (an image a
+    /// cluster runs and the scanner scanned): the entity's properties are their union, so one
+    /// unit's new derivation never wipes out what another said.
+    parts: BTreeMap<Unit, Entity>,
+}
+
+/// The union of the parts' properties; on a conflict the later unit (findings after
+/// clusters) wins.
+fn merged(parts: &BTreeMap<Unit, Entity>) -> Option<Entity> {
+    let mut values = parts.values();
+    let mut entity = values.next()?.clone();
+    for part in values {
+        entity.properties.extend(
+            part.properties
+                .iter()
+                .map(|(key, value)| (key.clone(), value.clone())),
+        );
+    }
+    Some(entity)
+}
+
+impl Node {
+    /// Records `unit`'s description; `other_owner` names the unit that owned the entity alone
+    /// until now, when `unit` is a new contributor. Returns whether the entity changed.
+    fn contribute(&mut self, unit: &Unit, entity: Entity, other_owner: Option<Unit>) -> bool {
+        if self.parts.is_empty() {
+            let Some(other) = other_owner else {
+                if self.entity == entity {
+                    return false;
+                }
+                self.entity = entity;
+                return true;
+            };
+            self.parts.insert(other, self.entity.clone());
+        }
+        self.parts.insert(unit.clone(), entity);
+        self.replace_with_merged()
+    }
+
+    /// Forgets `unit`'s description. Returns whether the entity changed.
+    fn withdraw(&mut self, unit: &Unit) -> bool {
+        if self.parts.is_empty() {
+            return false;
+        }
+        self.parts.remove(unit);
+        if self.parts.len() <= 1 {
+            let remaining = self.parts.values().next().cloned();
+            self.parts.clear();
+            return match remaining {
+                Some(entity) if entity != self.entity => {
+                    self.entity = entity;
+                    true
+                }
+                _ => false,
+            };
+        }
+        self.replace_with_merged()
+    }
+
+    fn replace_with_merged(&mut self) -> bool {
+        let Some(entity) = merged(&self.parts) else {
+            return false;
+        };
+        if entity == self.entity {
+            return false;
+        }
+        self.entity = entity;
+        true
+    }
 }
 
 /// What applying a unit changed.
@@ -156,7 +226,11 @@ impl TenantGraph {
     fn allocate(&mut self, entity: Entity) -> Slot {
         let kind = entity.kind;
         let id = entity.id.clone();
-        let node = Node { entity, owners: 0 };
+        let node = Node {
+            entity,
+            owners: 0,
+            parts: BTreeMap::new(),
+        };
         let slot = match self.free.pop() {
             Some(slot) => {
                 self.nodes[slot as usize] = Some(node);
@@ -207,10 +281,18 @@ impl TenantGraph {
             let slot = match self.ids.get(&id) {
                 Some(slot) => {
                     let slot = *slot;
+                    // `unit` is taken out of `units` above, so any owner found is another one
+                    let other_owner = if old.entities.contains(&slot) {
+                        None
+                    } else {
+                        self.units
+                            .iter()
+                            .find(|(_, state)| state.entities.contains(&slot))
+                            .map(|(owner, _)| owner.clone())
+                    };
                     if let Some(Some(node)) = self.nodes.get_mut(slot as usize)
-                        && node.entity != entity
+                        && node.contribute(&unit, entity, other_owner)
                     {
-                        node.entity = entity;
                         diff.upserted_entities.push(slot);
                     }
                     slot
@@ -249,6 +331,9 @@ impl TenantGraph {
                 continue;
             };
             node.owners = node.owners.saturating_sub(1);
+            if node.withdraw(&unit) {
+                diff.upserted_entities.push(slot);
+            }
             if node.owners > 0 {
                 continue;
             }
@@ -294,5 +379,100 @@ impl TenantGraph {
                     .map(|(from, kind)| (*from, *kind, false)),
             )
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{image_id, vulnerability_id};
+
+    fn cluster_unit(pod: &str) -> Derived {
+        let mut derived = Derived::default();
+        let pod_id = format!("c1/pod/shop/{pod}");
+        derived.entity(Entity::new(
+            EntityKind::Pod,
+            "c1",
+            "shop",
+            pod,
+            pod_id.clone(),
+        ));
+        derived.entity(Entity::new(
+            EntityKind::Image,
+            "",
+            "",
+            "shop/web:1",
+            image_id("shop/web:1"),
+        ));
+        derived.edge(&pod_id, EdgeKind::UsesImage, &image_id("shop/web:1"));
+        derived
+    }
+
+    fn findings_unit() -> Derived {
+        let mut derived = Derived::default();
+        derived.entity(
+            Entity::new(
+                EntityKind::Image,
+                "",
+                "",
+                "shop/web:1",
+                image_id("shop/web:1"),
+            )
+            .with("critical_vulnerabilities", 2),
+        );
+        derived.entity(Entity::new(
+            EntityKind::Vulnerability,
+            "",
+            "",
+            "CVE-1",
+            vulnerability_id("CVE-1"),
+        ));
+        derived.edge(
+            &image_id("shop/web:1"),
+            EdgeKind::HasVulnerability,
+            &vulnerability_id("CVE-1"),
+        );
+        derived
+    }
+
+    fn critical(graph: &TenantGraph) -> Option<u64> {
+        graph
+            .entity_by_id(&image_id("shop/web:1"))
+            .and_then(|image| image.properties.get("critical_vulnerabilities"))
+            .and_then(serde_json::Value::as_u64)
+    }
+
+    #[test]
+    fn a_shared_entity_keeps_what_every_unit_says_in_any_order() {
+        let mut cluster_first = TenantGraph::new();
+        cluster_first.apply(Unit::Cluster("c1".into()), cluster_unit("web-1"));
+        cluster_first.apply(Unit::Findings, findings_unit());
+        let mut findings_first = TenantGraph::new();
+        findings_first.apply(Unit::Findings, findings_unit());
+        findings_first.apply(Unit::Cluster("c1".into()), cluster_unit("web-1"));
+        assert_eq!(critical(&cluster_first), Some(2));
+        assert_eq!(critical(&findings_first), Some(2));
+
+        // the cluster derived again (a pod replaced) does not wipe out the scanner's counts
+        let diff = cluster_first.apply(Unit::Cluster("c1".into()), cluster_unit("web-2"));
+        assert_eq!(critical(&cluster_first), Some(2));
+        assert!(!diff.removed_entities.contains(&image_id("shop/web:1")));
+
+        // the findings withdrawn: the image stays (the cluster runs it) without the counts
+        let diff = cluster_first.apply(Unit::Findings, Derived::default());
+        assert_eq!(critical(&cluster_first), None);
+        assert!(
+            cluster_first
+                .entity_by_id(&image_id("shop/web:1"))
+                .is_some()
+        );
+        assert!(diff.removed_entities.contains(&vulnerability_id("CVE-1")));
+        let image = cluster_first.slot(&image_id("shop/web:1")).expect("image");
+        assert!(diff.upserted_entities.contains(&image));
+
+        // and the cluster gone too: the image goes
+        let diff = cluster_first.apply(Unit::Cluster("c1".into()), Derived::default());
+        assert!(diff.removed_entities.contains(&image_id("shop/web:1")));
+        assert_eq!(cluster_first.entity_count(), 0);
     }
 }
