@@ -147,14 +147,6 @@ fn an_alpine_image_is_matched_against_alpines_secdb() {
     assert!(String::from_utf8_lossy(&bad_format.stderr).contains("--format"));
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("address")
-        .port()
-}
-
 /// The same root filesystem as an image in Debian's docker-registry behind basic auth (packed
 /// with umoci, pushed with skopeo): `palisade scan docker://...` needs the credentials, takes them
 /// from the environment, and finds the same packages as the `dir:` scan.
@@ -165,34 +157,7 @@ fn a_registry_image_is_scanned_with_credentials_from_the_environment() {
     let image = common::umoci_image(temp.path(), &root);
 
     let password = "e2e-s3cret";
-    let htpasswd = common::run_tool(Command::new("htpasswd").args(["-Bbn", "e2e", password]));
-    std::fs::write(temp.path().join("htpasswd"), htpasswd).expect("htpasswd");
-    let address = format!("127.0.0.1:{}", free_port());
-    let config = temp.path().join("registry.yml");
-    std::fs::write(
-        &config,
-        format!(
-            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {address}\nauth:\n  htpasswd:\n    realm: e2e\n    path: {}\n",
-            temp.path().join("registry").display(),
-            temp.path().join("htpasswd").display()
-        ),
-    )
-    .expect("registry config");
-    let _registry = palisade_testkit::ChildGuard::new(
-        Command::new("docker-registry")
-            .arg("serve")
-            .arg(&config)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("docker-registry starts (make test installs it)"),
-    );
-    // Up to 20 s for the registry to listen.
-    let listening = (0..200).any(|_| {
-        std::thread::sleep(std::time::Duration::from_millis(100));
-        std::net::TcpStream::connect(&address).is_ok()
-    });
-    assert!(listening, "docker-registry did not listen on {address}");
+    let (_registry, address) = common::start_registry(temp.path(), "e2e", password);
     let target = format!("docker://{address}/e2e/alpine:3.4");
     common::run_tool(Command::new("skopeo").args([
         "copy",

@@ -30,6 +30,7 @@ pub struct Config {
     pub limits: Limits,
     pub search: SearchConfig,
     pub scanner: ScannerConfig,
+    pub graph: GraphConfig,
 }
 
 /// Logging.
@@ -100,6 +101,8 @@ pub struct ScannerConfig {
     pub local_roots: Vec<PathBuf>,
     /// Registries (host:port) spoken to over plain HTTP.
     pub insecure_registries: Vec<String>,
+    /// Credentials for private registries, each sent only to its own host.
+    pub registries: Vec<RegistryLogin>,
     /// containerd socket for `containerd:` images.
     pub containerd_socket: PathBuf,
     /// containerd namespace (Kubernetes nodes use `k8s.io`).
@@ -119,12 +122,96 @@ impl Default for ScannerConfig {
             vulndb: None,
             local_roots: Vec::new(),
             insecure_registries: Vec::new(),
+            registries: Vec::new(),
             containerd_socket: PathBuf::from("/run/containerd/containerd.sock"),
             containerd_namespace: "k8s.io".to_string(),
             max_concurrent_scans: 2,
             max_waiting_scans: 32,
             rematch_check_seconds: 30,
         }
+    }
+}
+
+/// A login to a private registry. The password lives in a file of its own (a mounted
+/// Kubernetes secret, a file readable by the server only), read at every pull so a rotated
+/// password is picked up without a restart.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistryLogin {
+    /// Registry host (and port) as image references name it, e.g. `registry.example.com:5000`.
+    pub host: String,
+    /// User name.
+    pub username: String,
+    /// File holding the password or token (surrounding whitespace ignored).
+    pub password_file: PathBuf,
+}
+
+/// The graph service: where its inventory comes from, and what it asks the scanner for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GraphConfig {
+    /// Clusters whose inventory the graph reads: live through a kubeconfig context, or from
+    /// manifests and `kubectl get -o json` dumps on disk. Empty by default.
+    pub sources: Vec<InventorySource>,
+    /// Scan every image the inventory runs (registry images, through the scanner service).
+    pub scan_images: bool,
+    /// How long (seconds) an image whose scan failed waits before it is tried again.
+    pub scan_retry_seconds: u64,
+    /// Runtime and audit alerts older than this many days no longer count on the graph.
+    pub alert_window_days: u32,
+}
+
+impl Default for GraphConfig {
+    fn default() -> Self {
+        GraphConfig {
+            sources: Vec::new(),
+            scan_images: true,
+            scan_retry_seconds: 3600,
+            alert_window_days: 7,
+        }
+    }
+}
+
+/// One cluster's inventory.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InventorySource {
+    /// Tenant the cluster belongs to [default: "default"].
+    #[serde(default = "default_tenant")]
+    pub tenant: String,
+    /// Cluster id in entity ids and findings [default: the context name, or the path's file
+    /// name].
+    #[serde(default)]
+    pub cluster: Option<String>,
+    /// A kubeconfig whose context is watched live (list, then watch).
+    #[serde(default)]
+    pub kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context [default: its current context].
+    #[serde(default)]
+    pub context: Option<String>,
+    /// A manifest file or directory, or a `kubectl get -o json` dump, read at start.
+    #[serde(default)]
+    pub path: Option<PathBuf>,
+}
+
+fn default_tenant() -> String {
+    crate::ids::DEFAULT_TENANT.to_string()
+}
+
+impl InventorySource {
+    /// The cluster id this source fills.
+    pub fn cluster_id(&self) -> String {
+        if let Some(cluster) = &self.cluster {
+            return cluster.clone();
+        }
+        if let Some(context) = &self.context {
+            return context.clone();
+        }
+        self.path
+            .as_deref()
+            .and_then(Path::file_stem)
+            .map(|stem| stem.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "default".to_string())
     }
 }
 
@@ -138,6 +225,7 @@ impl Default for Config {
             limits: Limits::default(),
             search: SearchConfig::default(),
             scanner: ScannerConfig::default(),
+            graph: GraphConfig::default(),
         }
     }
 }
@@ -260,6 +348,14 @@ impl Config {
         if self.scanner.rematch_check_seconds == 0 {
             return Err("scanner.rematch_check_seconds must be at least 1".into());
         }
+        if let Some(login) = self.scanner.registries.iter().find(|login| {
+            login.host.is_empty() || login.host.contains('/') || !login.password_file.is_absolute()
+        }) {
+            return Err(format!(
+                "scanner.registries: {:?} needs a host without a path and an absolute password_file",
+                login.host
+            ));
+        }
         if let Some(root) = self
             .scanner
             .local_roots
@@ -271,11 +367,47 @@ impl Config {
                 root.display()
             ));
         }
+        self.validate_graph()?;
         if self.grpc_listen == self.http_listen && self.grpc_listen.port() != 0 {
             return Err(format!(
                 "grpc_listen and http_listen are both {}; they need different ports",
                 self.grpc_listen
             ));
+        }
+        Ok(())
+    }
+
+    fn validate_graph(&self) -> Result<(), String> {
+        let mut seen = std::collections::BTreeSet::new();
+        for (index, source) in self.graph.sources.iter().enumerate() {
+            let name = format!("graph.sources[{index}]");
+            match (&source.kubeconfig, &source.path) {
+                (Some(_), Some(_)) => {
+                    return Err(format!("{name}: give either kubeconfig or path, not both"));
+                }
+                (None, None) => return Err(format!("{name}: needs kubeconfig or path")),
+                (None, Some(_)) if source.context.is_some() => {
+                    return Err(format!("{name}: context only goes with kubeconfig"));
+                }
+                _ => {}
+            }
+            if source.kubeconfig.is_some() && source.cluster.is_none() && source.context.is_none() {
+                return Err(format!(
+                    "{name}: name the cluster (cluster = \"...\") or the context of the kubeconfig"
+                ));
+            }
+            crate::ids::TenantId::new(source.tenant.clone())
+                .map_err(|error| format!("{name}: {error}"))?;
+            let key = (source.tenant.clone(), source.cluster_id());
+            if !seen.insert(key.clone()) {
+                return Err(format!(
+                    "{name}: cluster {:?} of tenant {:?} has another source already",
+                    key.1, key.0
+                ));
+            }
+        }
+        if self.graph.scan_retry_seconds == 0 {
+            return Err("graph.scan_retry_seconds must be at least 1".into());
         }
         Ok(())
     }
@@ -330,5 +462,36 @@ mod tests {
             Config::from_toml("grpc_listen = \"127.0.0.1:1\"\nhttp_listen = \"127.0.0.1:1\"")
                 .expect_err("same port");
         assert!(error.contains("different ports"), "{error}");
+    }
+
+    #[test]
+    fn graph_sources_need_one_origin_and_distinct_clusters() {
+        let config = Config::from_toml(
+            r#"
+            [[graph.sources]]
+            kubeconfig = "/etc/kube/config"
+            context = "prod-eu"
+            [[graph.sources]]
+            tenant = "acme"
+            path = "/srv/manifests/staging"
+            "#,
+        )
+        .expect("valid sources");
+        assert_eq!(config.graph.sources[0].tenant, "default");
+        assert_eq!(config.graph.sources[0].cluster_id(), "prod-eu");
+        assert_eq!(config.graph.sources[1].cluster_id(), "staging");
+        assert!(config.graph.scan_images);
+
+        let both = "[[graph.sources]]\nkubeconfig = \"/k\"\ncontext = \"c\"\npath = \"/p\"";
+        let error = Config::from_toml(both).expect_err("two origins");
+        assert!(error.contains("graph.sources[0]"), "{error}");
+        let error = Config::from_toml("[[graph.sources]]\ncluster = \"x\"").expect_err("none");
+        assert!(error.contains("needs kubeconfig or path"), "{error}");
+        let unnamed = "[[graph.sources]]\nkubeconfig = \"/k\"";
+        let error = Config::from_toml(unnamed).expect_err("unnamed live cluster");
+        assert!(error.contains("name the cluster"), "{error}");
+        let twice = "[[graph.sources]]\npath = \"/a/x\"\n[[graph.sources]]\npath = \"/b/x\"";
+        let error = Config::from_toml(twice).expect_err("same cluster twice");
+        assert!(error.contains("graph.sources[1]"), "{error}");
     }
 }

@@ -554,8 +554,11 @@ pub enum GraphCommand {
     /// questions. With --fail-on-attack-paths the exit status is 1 when any path exists.
     Analyze(GraphAnalyzeArgs),
     /// Ask the explorer a question over the same inputs, in text form
-    /// (`container where escapes_to_node include pod`) or as the JSON builder form.
+    /// (`container where escapes_to_node include pod`) or as the JSON builder form; with
+    /// --server, over the server's graph of your tenant instead.
     Query(GraphQueryArgs),
+    /// List the attack paths of the server's graph of your tenant, highest risk first.
+    Paths(GraphPathsArgs),
 }
 
 #[derive(Debug, Args)]
@@ -599,6 +602,32 @@ pub struct GraphQueryArgs {
     pub query: String,
     #[command(flatten)]
     pub input: GraphInputArgs,
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    pub format: OutputFormat,
+    /// Ask this server (its graph of your tenant) instead of reading local inputs.
+    #[arg(long, value_name = "URL", conflicts_with_all = ["manifests", "snapshots", "findings"])]
+    pub server: Option<String>,
+    /// API token for --server [default: the admin token in the data directory].
+    #[arg(long, env = "PALISADE_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Data directory to read the admin token from when no token is given.
+    #[arg(long, env = "PALISADE_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Most entities listed.
+    #[arg(long, default_value_t = 100)]
+    pub limit: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct GraphPathsArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
+    /// Only paths touching this cluster.
+    #[arg(long)]
+    pub cluster: Option<String>,
+    /// Most paths listed.
+    #[arg(long, default_value_t = 100)]
+    pub limit: u32,
     #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
     pub format: OutputFormat,
 }

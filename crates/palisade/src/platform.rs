@@ -3,9 +3,10 @@
 //!
 //! Start-up order: data directory (locked) -> sled store -> credentials and the first admin
 //! token -> the alert and finding logs -> actors (search indexer and searchers, ingest, image
-//! scanner) -> gRPC and HTTP listeners. Shutdown runs it backwards: listeners stop taking calls
-//! and finish the ones in flight, the indexer catches up with the log and commits, the store is
-//! flushed, the actors stop.
+//! scanner) -> the graph service (its store, then its feeding task) -> gRPC and HTTP listeners.
+//! Shutdown runs it backwards: listeners stop taking calls and finish the ones in flight, the
+//! graph's task stops and flushes, the indexer catches up with the log and commits, the store
+//! is flushed, the actors stop.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -24,12 +25,16 @@ use palisade_core::storage::Store;
 use palisade_gateway::auth::Authenticate;
 use palisade_gateway::ingest::ALERTS_TOPIC;
 use palisade_gateway::{AdminGrpc, AgentGrpc, AgentLimits, AlertGrpc, Ingest, StatusProbe};
+use palisade_graph::grpc::GraphGrpc;
+use palisade_graph::live::{GraphCore, GraphSettings, GraphTopics, ImageScanner, ScanOrder};
 use palisade_proto::v1::admin_service_server::AdminServiceServer;
 use palisade_proto::v1::agent_service_server::AgentServiceServer;
 use palisade_proto::v1::alert_service_server::AlertServiceServer;
+use palisade_proto::v1::graph_service_server::GraphServiceServer;
 use palisade_proto::v1::scanner_service_server::ScannerServiceServer;
 use palisade_proto::v1::search_service_server::SearchServiceServer;
-use palisade_proto::v1::{ComponentStatus, HealthState};
+use palisade_proto::v1::{ComponentStatus, HealthState, ScanImageRequest};
+use palisade_scanner::service::ScanImage;
 use palisade_scanner::service::default_cache_dir;
 use palisade_scanner::{ScannerActor, ScannerCore, ScannerGrpc, ScannerSettings};
 use palisade_search::indexer::CatchUp;
@@ -62,6 +67,7 @@ pub struct Platform {
 struct Running {
     grpc_task: JoinHandle<Result<(), tonic::transport::Error>>,
     http_task: JoinHandle<std::io::Result<()>>,
+    graph_task: JoinHandle<()>,
     health_reporter: tonic_health::server::HealthReporter,
     store: Store,
     actor_system: ActorSystem,
@@ -95,6 +101,9 @@ impl Platform {
             }
             if let Ok(Err(error)) = running.http_task.await {
                 tracing::error!(%error, "HTTP server stopped with an error");
+            }
+            if let Err(error) = running.graph_task.await {
+                tracing::error!(%error, "graph service stopped with an error");
             }
             match search.indexer.send(CatchUp { commit_now: true }).await {
                 Ok(Ok(progress)) => tracing::info!(indexed_offset = progress.committed.alerts, "search index committed"),
@@ -160,6 +169,10 @@ pub async fn start(config: &Config) -> anyhow::Result<Platform> {
     .context("cannot start the image scanner")?;
     let scanner_probe = scanner.clone();
 
+    let search_topics_for_graph = GraphTopics {
+        alerts: search_topics.alerts.clone(),
+        findings: search_topics.findings.clone(),
+    };
     let index_path = data_dir.index_path();
     let search_config = config.search.clone();
     let max_alerts_per_batch = config.limits.max_alerts_per_batch;
@@ -172,6 +185,8 @@ pub async fn start(config: &Config) -> anyhow::Result<Platform> {
         Ok::<_, palisade_search::SearchError>((search, ingest, scanner))
     })?;
     let (search_actors, ingest, scanner) = started.context("cannot start the search service")?;
+
+    let graph = open_graph(config, data_dir.root(), &search_topics_for_graph).await?;
 
     let grpc_listener = tokio::net::TcpListener::bind(config.grpc_listen)
         .await
@@ -198,6 +213,9 @@ pub async fn start(config: &Config) -> anyhow::Result<Platform> {
     health_reporter
         .set_serving::<ScannerServiceServer<ScannerGrpc>>()
         .await;
+    health_reporter
+        .set_serving::<GraphServiceServer<GraphGrpc>>()
+        .await;
     let reflection_v1 = reflection_builder().build_v1()?;
     let reflection_v1alpha = reflection_builder().build_v1alpha()?;
 
@@ -223,10 +241,15 @@ pub async fn start(config: &Config) -> anyhow::Result<Platform> {
         SearchServiceServer::new(SearchGrpc::new(SearchPeer::Local(search_actors.clone())))
             .max_decoding_message_size(max_message)
             .max_encoding_message_size(max_message);
+    let image_scanner = image_scanner(scanner.clone());
     let scanner = ScannerServiceServer::new(ScannerGrpc::new(scanner))
         .max_decoding_message_size(max_message)
         .max_encoding_message_size(max_message);
-    let probes = status_probes(&search_actors, &store, &topic, scanner_probe);
+    let graph_service = GraphServiceServer::new(GraphGrpc::new(graph.clone()))
+        .max_decoding_message_size(max_message)
+        .max_encoding_message_size(max_message);
+    let mut probes = status_probes(&search_actors, &store, &topic, scanner_probe);
+    probes.push(graph_probe(graph.clone()));
     let admin = AdminServiceServer::new(AdminGrpc::new(credentials, store.clone(), probes))
         .max_decoding_message_size(max_message)
         .max_encoding_message_size(max_message);
@@ -241,6 +264,7 @@ pub async fn start(config: &Config) -> anyhow::Result<Platform> {
         .add_service(InterceptedService::new(agents, authenticate.clone()))
         .add_service(InterceptedService::new(search, authenticate.clone()))
         .add_service(InterceptedService::new(scanner, authenticate.clone()))
+        .add_service(InterceptedService::new(graph_service, authenticate.clone()))
         .add_service(InterceptedService::new(admin, authenticate))
         .serve_with_incoming_shutdown(TcpListenerStream::new(grpc_listener), {
             let shutdown = shutdown.clone();
@@ -255,6 +279,7 @@ pub async fn start(config: &Config) -> anyhow::Result<Platform> {
         async move { shutdown.triggered().await }
     });
 
+    let graph_task = tokio::spawn(graph.run(Some(image_scanner), shutdown.clone()));
     let grpc_task = tokio::spawn(grpc_server);
     let http_task = tokio::spawn(async move { http_server.await });
     Ok(Platform {
@@ -267,6 +292,7 @@ pub async fn start(config: &Config) -> anyhow::Result<Platform> {
         running: Running {
             grpc_task,
             http_task,
+            graph_task,
             health_reporter,
             store,
             actor_system,
@@ -362,6 +388,107 @@ fn status_probes(
     vec![gateway, log, search, scanner, storage]
 }
 
+/// Opens the graph service's store under the data directory and loads what it holds.
+async fn open_graph(
+    config: &Config,
+    data_root: &std::path::Path,
+    topics: &GraphTopics,
+) -> anyhow::Result<GraphCore> {
+    let settings = GraphSettings {
+        store_path: data_root.join("graph"),
+        config: config.graph.clone(),
+    };
+    let topics = topics.clone();
+    tokio::task::spawn_blocking(move || GraphCore::open(settings, topics))
+        .await
+        .context("the graph service failed to start")?
+        .context("cannot open the graph service's store")
+}
+
+/// The scanner as the graph service asks it for the images the inventory runs: the scan is
+/// made for the tenant whose inventory runs the image, and its findings reach the graph through
+/// the log like any other scan's.
+fn image_scanner(scanner: actix::Addr<ScannerActor>) -> ImageScanner {
+    Arc::new(move |order: ScanOrder| {
+        let scanner = scanner.clone();
+        Box::pin(async move {
+            let tenant = palisade_core::ids::TenantId::new(order.tenant)
+                .map_err(|error| error.to_string())?;
+            let request = ScanImageRequest {
+                image: order.image,
+                cluster_id: order.cluster,
+                ..ScanImageRequest::default()
+            };
+            scanner
+                .send(ScanImage { tenant, request })
+                .await
+                .map_err(|error| error.to_string())?
+                .map(|_| ())
+                .map_err(|error| error.to_string())
+        })
+    })
+}
+
+fn graph_probe(graph: GraphCore) -> StatusProbe {
+    Arc::new(move || {
+        let status = graph.status();
+        let problems: usize = status.sources.values().map(|source| source.problems).sum();
+        let mut detail = format!(
+            "{} entities, {} attack paths, {} clusters configured; images scanned {}, waiting {}, failed {}",
+            status.entities,
+            status.attack_paths,
+            status.sources.len(),
+            status.images_scanned,
+            status.images_waiting,
+            status.images_failed,
+        );
+        if let Some(problem) = status
+            .sources
+            .iter()
+            .find_map(|(name, source)| source.last_problem.as_ref().map(|last| (name, last)))
+        {
+            detail.push_str(&format!(
+                "; {problems} source problems, e.g. {}: {}",
+                problem.0, problem.1
+            ));
+        }
+        let metrics = [
+            ("tenants", status.tenants),
+            ("entities", status.entities),
+            ("edges", status.edges),
+            ("attack_paths", status.attack_paths),
+            ("source_problems", problems),
+            ("images_scanned", status.images_scanned),
+            ("images_waiting", status.images_waiting),
+            ("images_failed", status.images_failed),
+        ];
+        let state = if problems > 0 || status.images_failed > 0 {
+            HealthState::Degraded
+        } else {
+            HealthState::Serving
+        };
+        ComponentStatus {
+            name: "graph".to_string(),
+            state: state as i32,
+            detail,
+            metrics: metrics
+                .into_iter()
+                .map(|(key, value)| (key.to_string(), value.to_string()))
+                .chain([
+                    (
+                        "findings_position".to_string(),
+                        status.findings_position.to_string(),
+                    ),
+                    (
+                        "alerts_position".to_string(),
+                        status.alerts_position.to_string(),
+                    ),
+                ])
+                .collect(),
+        }
+    })
+}
+
 /// Reflection over the whole contract, advertising only the services this process serves: a
 /// client discovering the API never finds a service that would answer UNIMPLEMENTED.
 fn reflection_builder() -> tonic_reflection::server::Builder<'static> {
@@ -373,6 +500,7 @@ fn reflection_builder() -> tonic_reflection::server::Builder<'static> {
         <SearchServiceServer<SearchGrpc>>::NAME,
         <AdminServiceServer<AdminGrpc>>::NAME,
         <ScannerServiceServer<ScannerGrpc>>::NAME,
+        <GraphServiceServer<GraphGrpc>>::NAME,
     ];
     served.into_iter().fold(
         tonic_reflection::server::Builder::configure()

@@ -199,3 +199,48 @@ pub fn umoci_image(directory: &Path, root: &Path) -> String {
     );
     image
 }
+
+/// Debian's docker-registry on a free port of 127.0.0.1, storing under `directory`, with basic
+/// auth for `user`:`password` (htpasswd from apache2-utils). Returns the running registry and
+/// its address (`127.0.0.1:PORT`).
+pub fn start_registry(
+    directory: &Path,
+    user: &str,
+    password: &str,
+) -> (palisade_testkit::ChildGuard, String) {
+    use std::process::{Command, Stdio};
+    let htpasswd = run_tool(Command::new("htpasswd").args(["-Bbn", user, password]));
+    std::fs::write(directory.join("htpasswd"), htpasswd).expect("htpasswd");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("address")
+        .port();
+    let address = format!("127.0.0.1:{port}");
+    let config = directory.join("registry.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {address}\nauth:\n  htpasswd:\n    realm: e2e\n    path: {}\n",
+            directory.join("registry").display(),
+            directory.join("htpasswd").display()
+        ),
+    )
+    .expect("registry config");
+    let registry = palisade_testkit::ChildGuard::new(
+        Command::new("docker-registry")
+            .arg("serve")
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("docker-registry starts (make test installs it)"),
+    );
+    // Up to 20 s for the registry to listen.
+    let listening = (0..200).any(|_| {
+        std::thread::sleep(Duration::from_millis(100));
+        std::net::TcpStream::connect(&address).is_ok()
+    });
+    assert!(listening, "docker-registry did not listen on {address}");
+    (registry, address)
+}

@@ -6,17 +6,22 @@
 //! clusters) fill per-cluster [`inventory::ClusterInventory`]s; [`derive`] turns a cluster's
 //! inventory into entities and edges; [`graph::TenantGraph`] holds a tenant's fleet and applies
 //! each cluster's changes incrementally; [`insights`], [`paths`] and [`explorer`] read it.
+//! In a server, [`live`] feeds the engine from the configured sources and the durable log
+//! ([`feed`]) and [`grpc`] serves it.
 
 pub mod analyze;
 pub mod derive;
 pub mod engine;
 pub mod error;
 pub mod explorer;
+pub mod feed;
 pub mod findings;
 pub mod graph;
+pub mod grpc;
 pub mod insights;
 pub mod inventory;
 pub mod k8s;
+pub mod live;
 pub mod model;
 pub mod object;
 pub mod paths;

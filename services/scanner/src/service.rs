@@ -44,6 +44,7 @@ use crate::progress::{Progress, ProgressEvent};
 use crate::sbom::Sbom;
 use crate::scan::{FindingFilter, ScanOptions, build_sbom, match_sbom};
 use crate::source::ImageReference;
+use crate::source::RegistryCredentials;
 use crate::vulndb_matcher::VulnDbMatcher;
 
 /// Images matched per opening of the database during a re-match.
@@ -87,6 +88,13 @@ pub enum ServiceError {
     /// A worker stopped.
     #[error("scan worker stopped: {0}")]
     Worker(String),
+    /// A configured registry password cannot be read.
+    #[error("scanner.registries: the password file of {host} ({path}) cannot be read: {reason}")]
+    RegistryLogin {
+        host: String,
+        path: String,
+        reason: String,
+    },
 }
 
 impl From<ServiceError> for tonic::Status {
@@ -121,8 +129,31 @@ impl From<ServiceError> for tonic::Status {
             ServiceError::VulnDb(_) | ServiceError::Storage(_) | ServiceError::Worker(_) => {
                 tonic::Status::internal(message)
             }
+            ServiceError::RegistryLogin { .. } => tonic::Status::failed_precondition(message),
         }
     }
+}
+
+/// The configured registry logins, passwords read now (a rotated secret is used at once).
+fn registry_credentials(config: &ScannerConfig) -> Result<Vec<RegistryCredentials>, ServiceError> {
+    config
+        .registries
+        .iter()
+        .map(|login| {
+            let password = std::fs::read_to_string(&login.password_file).map_err(|error| {
+                ServiceError::RegistryLogin {
+                    host: login.host.clone(),
+                    path: login.password_file.display().to_string(),
+                    reason: error.to_string(),
+                }
+            })?;
+            Ok(RegistryCredentials {
+                registry: login.host.clone(),
+                username: login.username.clone(),
+                password: password.trim().to_string(),
+            })
+        })
+        .collect()
 }
 
 fn registry_says_missing(reason: &str) -> bool {
@@ -500,6 +531,7 @@ impl ScannerCore {
         let mut options = ScanOptions::new(request.image.clone());
         options.cache = Some(self.inner.cache.clone());
         options.insecure_registries = settings.config.insecure_registries.clone();
+        options.registry_credentials = registry_credentials(&settings.config)?;
         options.containerd_socket = settings.config.containerd_socket.clone();
         options.containerd_namespace = settings.config.containerd_namespace.clone();
         options.progress = counter.clone();

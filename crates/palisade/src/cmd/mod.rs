@@ -39,7 +39,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Scan(ScanCommand::Image(args)) => client_runtime(&log)?.block_on(scan::run(args)),
         Command::Audit(command) => audit::run(command, || client_runtime(&log)),
-        Command::Graph(command) => graph::run(command),
+        Command::Graph(command) => graph::run(command, || client_runtime(&log)),
         Command::Vulndb(command) => vulndb::run(command),
         Command::Rules(command) => rules::run(command),
     }
