@@ -14,7 +14,10 @@ use serde::Serialize;
 
 use crate::derive::{ClusterView, derive_from_view};
 use crate::error::Result;
-use crate::findings::{ImageFindings, RuntimeAlert, derive_findings};
+use crate::findings::{
+    FindingsByImage, ImageFindings, RuntimeAlert, derive_groups, group_by_image,
+};
+use crate::findings_patch::{findings_patch, replace_images};
 use crate::graph::{GraphDiff, Slot, TenantGraph, Unit};
 use crate::insights::{self, Insight, cluster_insights};
 use crate::inventory::ClusterInventory;
@@ -66,7 +69,7 @@ pub struct UpdateStats {
 pub struct Tenant {
     inventories: BTreeMap<String, ClusterInventory>,
     graph: TenantGraph,
-    findings: Vec<ImageFindings>,
+    findings: FindingsByImage,
     alerts: BTreeMap<String, RuntimeAlert>,
     insights: BTreeMap<String, Vec<Insight>>,
     paths: BTreeMap<String, Vec<AttackPath>>,
@@ -150,6 +153,20 @@ impl Tenant {
         stats.paths_micros = searched.elapsed().as_micros();
         stats.cluster_paths = self.paths.get(cluster).map(Vec::len).unwrap_or(0);
         (diff, stats)
+    }
+
+    /// Clusters with a container running one of the images (normalised references).
+    fn clusters_running(&self, images: &BTreeSet<String>) -> BTreeSet<String> {
+        let graph = &self.graph;
+        images
+            .iter()
+            .filter_map(|image| graph.slot(&crate::model::image_id(image)))
+            .flat_map(|image| graph.in_edges(image).iter())
+            .filter(|(_, kind)| *kind == EdgeKind::UsesImage)
+            .filter_map(|(container, _)| graph.entity(*container))
+            .filter(|container| self.inventories.contains_key(&container.cluster))
+            .map(|container| container.cluster.clone())
+            .collect()
     }
 
     fn search_cluster(&mut self, cluster: &str) {
@@ -366,11 +383,9 @@ impl GraphEngine {
                     .or_default()
                     .upsert(object);
             }
-            let findings = store.load_findings(&tenant_name)?;
+            let findings = group_by_image(store.load_findings(&tenant_name)?);
             if !findings.is_empty() {
-                tenant
-                    .graph
-                    .apply(Unit::Findings, derive_findings(&findings));
+                tenant.graph.apply(Unit::Findings, derive_groups(&findings));
                 tenant.findings = findings;
             }
             for alert in store.load_alerts(&tenant_name)? {
@@ -484,16 +499,63 @@ impl GraphEngine {
     /// Replaces the scanner findings of a tenant; attack paths are searched again.
     pub fn set_findings(&mut self, tenant_name: &str, findings: Vec<ImageFindings>) -> Result<()> {
         let tenant = self.tenants.entry(tenant_name.to_string()).or_default();
-        let diff = tenant
-            .graph
-            .apply(Unit::Findings, derive_findings(&findings));
+        let groups = group_by_image(findings);
+        let diff = tenant.graph.apply(Unit::Findings, derive_groups(&groups));
         if let Some(store) = &self.store {
-            store.write_findings(tenant_name, &findings)?;
+            store.write_findings(tenant_name, &groups)?;
             store.write_graph_diff(tenant_name, &tenant.graph, &diff)?;
         }
-        tenant.findings = findings;
+        tenant.findings = groups;
         tenant.search_all();
         Ok(())
+    }
+
+    /// Replaces the scanner findings of just the images named: an entry replaces the stored
+    /// findings with the same digest, or, when none has it, those of the same image reference;
+    /// an entry without vulnerabilities removes that image's findings. Only those images, the
+    /// vulnerabilities they carry and the attack paths that depend on them are touched; the
+    /// result equals [`GraphEngine::set_findings`] of the whole updated set.
+    #[allow(clippy::disallowed_types)] // CPU-time statistics, see the import.
+    pub fn update_image_findings(
+        &mut self,
+        tenant_name: &str,
+        images: Vec<ImageFindings>,
+    ) -> Result<UpdateStats> {
+        let mut stats = UpdateStats::default();
+        let tenant = self.tenants.entry(tenant_name.to_string()).or_default();
+        let started = Instant::now();
+        let changed = replace_images(&mut tenant.findings, images);
+        if changed.is_empty() {
+            return Ok(stats);
+        }
+        let (removed, added) = findings_patch(&tenant.graph, &tenant.findings, &changed);
+        stats.derive_micros = started.elapsed().as_micros();
+        let applied = Instant::now();
+        let diff = tenant.graph.patch(Unit::Findings, &removed, added);
+        stats.apply_micros = applied.elapsed().as_micros();
+        stats.entities_changed = diff.upserted_entities.len();
+        stats.entities_removed = diff.removed_entities.len();
+        stats.edges_added = diff.added_edges.len();
+        stats.edges_removed = diff.removed_edges.len();
+        if let Some(store) = &self.store {
+            let groups: Vec<(&str, Option<&Vec<ImageFindings>>)> = changed
+                .iter()
+                .map(|image| (image.as_str(), tenant.findings.get(image)))
+                .collect();
+            store.write_image_findings(tenant_name, &groups)?;
+            store.write_graph_diff(tenant_name, &tenant.graph, &diff)?;
+        }
+        let searched = Instant::now();
+        let clusters = tenant.clusters_running(&changed);
+        for cluster in &clusters {
+            tenant.search_cluster(cluster);
+        }
+        stats.paths_micros = searched.elapsed().as_micros();
+        stats.cluster_paths = clusters
+            .iter()
+            .map(|cluster| tenant.paths.get(cluster).map(Vec::len).unwrap_or(0))
+            .sum();
+        Ok(stats)
     }
 
     /// Adds alerts (deduplicated by id); the clusters they concern are searched again.

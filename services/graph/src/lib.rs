@@ -13,6 +13,7 @@ pub mod engine;
 pub mod error;
 pub mod explorer;
 pub mod findings;
+pub mod findings_patch;
 pub mod graph;
 pub mod insights;
 pub mod inventory;
