@@ -23,6 +23,7 @@ use crate::insights::{self, Insight, cluster_insights};
 use crate::inventory::ClusterInventory;
 use crate::model::{EdgeKind, EntityKind, entity_id};
 use crate::object::{Object, ObjectKey, ObjectKind};
+use crate::path_cache::{PathCache, PathChanges};
 use crate::paths::{AttackPath, FleetReport, cluster_paths, fleet_report, sort_paths};
 use crate::search::Searcher;
 use crate::store::GraphStore;
@@ -62,6 +63,8 @@ pub struct UpdateStats {
     pub edges_removed: usize,
     /// Attack paths of the cluster after the update.
     pub cluster_paths: usize,
+    /// Entry points whose paths were searched again.
+    pub entries_searched: usize,
 }
 
 /// The state of one tenant.
@@ -73,6 +76,7 @@ pub struct Tenant {
     alerts: BTreeMap<String, RuntimeAlert>,
     insights: BTreeMap<String, Vec<Insight>>,
     paths: BTreeMap<String, Vec<AttackPath>>,
+    path_cache: PathCache,
     searcher: Searcher,
 }
 
@@ -147,39 +151,49 @@ impl Tenant {
         stats.edges_added = diff.added_edges.len();
         stats.edges_removed = diff.removed_edges.len();
         let searched = Instant::now();
-        if !diff.is_empty() || !self.paths.contains_key(cluster) {
+        if !self.path_cache.has_cluster(cluster) {
             self.search_cluster(cluster);
+        } else if !diff.is_empty() {
+            let mut changes = PathChanges::default();
+            changes.add_diff(&diff);
+            stats.entries_searched = self.update_paths(&changes);
         }
         stats.paths_micros = searched.elapsed().as_micros();
         stats.cluster_paths = self.paths.get(cluster).map(Vec::len).unwrap_or(0);
         (diff, stats)
     }
 
-    /// Clusters with a container running one of the images (normalised references).
-    fn clusters_running(&self, images: &BTreeSet<String>) -> BTreeSet<String> {
-        let graph = &self.graph;
-        images
-            .iter()
-            .filter_map(|image| graph.slot(&crate::model::image_id(image)))
-            .flat_map(|image| graph.in_edges(image).iter())
-            .filter(|(_, kind)| *kind == EdgeKind::UsesImage)
-            .filter_map(|(container, _)| graph.entity(*container))
-            .filter(|container| self.inventories.contains_key(&container.cluster))
-            .map(|container| container.cluster.clone())
-            .collect()
-    }
-
     fn search_cluster(&mut self, cluster: &str) {
         let alerted = self.alerted_containers();
-        let paths = cluster_paths(&self.graph, cluster, &alerted, &mut self.searcher);
-        self.paths.insert(cluster.to_string(), paths);
+        self.path_cache
+            .rebuild_cluster(&self.graph, cluster, &alerted, &mut self.searcher);
+        self.paths
+            .insert(cluster.to_string(), self.path_cache.cluster_paths(cluster));
     }
 
-    fn search_all(&mut self) {
-        let clusters: Vec<String> = self.inventories.keys().cloned().collect();
-        for cluster in clusters {
-            self.search_cluster(&cluster);
+    /// Searches again the entry points that can see the changes; returns how many.
+    fn update_paths(&mut self, changes: &PathChanges) -> usize {
+        if changes.is_empty() {
+            return 0;
         }
+        let alerted = self.alerted_containers();
+        let (clusters, update) =
+            self.path_cache
+                .update(&self.graph, changes, &alerted, &mut self.searcher);
+        for cluster in clusters {
+            if self.inventories.contains_key(&cluster) {
+                let paths = self.path_cache.cluster_paths(&cluster);
+                self.paths.insert(cluster, paths);
+            }
+        }
+        update.entries_searched
+    }
+
+    /// Attack paths of a cluster searched from scratch on the current graph, ignoring what
+    /// is kept: what [`Tenant::cluster_attack_paths`] must always equal.
+    pub fn recompute_attack_paths(&self, cluster: &str) -> Vec<AttackPath> {
+        let alerted = self.alerted_containers();
+        cluster_paths(&self.graph, cluster, &alerted, &mut Searcher::new())
     }
 
     /// Every attack path, highest risk first.
@@ -488,6 +502,10 @@ impl GraphEngine {
         );
         tenant.insights.remove(cluster);
         tenant.paths.remove(cluster);
+        tenant.path_cache.forget_cluster(cluster);
+        let mut changes = PathChanges::default();
+        changes.add_diff(&diff);
+        tenant.update_paths(&changes);
         if let Some(store) = &self.store {
             let keys: Vec<ObjectKey> = inventory.iter().map(Object::key).collect();
             store.write_objects(tenant_name, cluster, &[], &keys)?;
@@ -506,7 +524,9 @@ impl GraphEngine {
             store.write_graph_diff(tenant_name, &tenant.graph, &diff)?;
         }
         tenant.findings = groups;
-        tenant.search_all();
+        let mut changes = PathChanges::default();
+        changes.add_diff(&diff);
+        tenant.update_paths(&changes);
         Ok(())
     }
 
@@ -546,33 +566,29 @@ impl GraphEngine {
             store.write_graph_diff(tenant_name, &tenant.graph, &diff)?;
         }
         let searched = Instant::now();
-        let clusters = tenant.clusters_running(&changed);
-        for cluster in &clusters {
-            tenant.search_cluster(cluster);
-        }
+        let mut changes = PathChanges::default();
+        changes.add_diff(&diff);
+        stats.entries_searched = tenant.update_paths(&changes);
         stats.paths_micros = searched.elapsed().as_micros();
-        stats.cluster_paths = clusters
-            .iter()
-            .map(|cluster| tenant.paths.get(cluster).map(Vec::len).unwrap_or(0))
-            .sum();
+        stats.cluster_paths = tenant.paths.values().map(Vec::len).sum();
         Ok(stats)
     }
 
     /// Adds alerts (deduplicated by id); the clusters they concern are searched again.
     pub fn add_alerts(&mut self, tenant_name: &str, alerts: Vec<RuntimeAlert>) -> Result<()> {
         let tenant = self.tenants.entry(tenant_name.to_string()).or_default();
-        let clusters: BTreeSet<String> = alerts.iter().map(|alert| alert.cluster.clone()).collect();
         if let Some(store) = &self.store {
             store.write_alerts(tenant_name, &alerts)?;
         }
+        // Containers an alert no longer names (a replaced alert) and those it names now.
+        let mut changes = PathChanges::default();
         for alert in alerts {
-            tenant.alerts.insert(alert.id.clone(), alert);
-        }
-        for cluster in clusters {
-            if tenant.inventories.contains_key(&cluster) {
-                tenant.search_cluster(&cluster);
+            changes.add_containers(tenant.alert_containers(&alert));
+            if let Some(previous) = tenant.alerts.insert(alert.id.clone(), alert) {
+                changes.add_containers(tenant.alert_containers(&previous));
             }
         }
+        tenant.update_paths(&changes);
         Ok(())
     }
 }

@@ -42,9 +42,8 @@ pub struct GraphDiff {
     pub added_edges: Vec<(String, EdgeKind, String)>,
     /// Edges removed, as (from id, kind, to id).
     pub removed_edges: Vec<(String, EdgeKind, String)>,
-    /// Slots whose entity, or whose edges in either direction, changed (may repeat; slots of
-    /// removed entities are included and may be free).
-    pub touched: Vec<Slot>,
+    /// Edges added or removed, as slots (the slots of removed entities may be free).
+    pub changed_edges: Vec<(Slot, EdgeKind, Slot)>,
 }
 
 /// Entities and edges a unit stops contributing, for [`TenantGraph::patch`].
@@ -312,7 +311,6 @@ impl TenantGraph {
                 node.owners += 1;
             }
             diff.upserted_entities.push(slot);
-            diff.touched.push(slot);
             return slot;
         };
         let already_owned = owned.entities.contains(&slot);
@@ -322,7 +320,6 @@ impl TenantGraph {
             if !bare_over_shared && node.entity != entity {
                 node.entity = entity;
                 diff.upserted_entities.push(slot);
-                diff.touched.push(slot);
             }
             if !already_owned {
                 node.owners += 1;
@@ -334,16 +331,14 @@ impl TenantGraph {
     fn add_edge_recorded(&mut self, from: Slot, kind: EdgeKind, to: Slot, diff: &mut GraphDiff) {
         diff.added_edges
             .push((self.id_of(from), kind, self.id_of(to)));
-        diff.touched.push(from);
-        diff.touched.push(to);
+        diff.changed_edges.push((from, kind, to));
         self.add_edge(from, kind, to);
     }
 
     fn remove_edge_recorded(&mut self, from: Slot, kind: EdgeKind, to: Slot, diff: &mut GraphDiff) {
         diff.removed_edges
             .push((self.id_of(from), kind, self.id_of(to)));
-        diff.touched.push(from);
-        diff.touched.push(to);
+        diff.changed_edges.push((from, kind, to));
         self.remove_edge(from, kind, to);
     }
 
@@ -360,7 +355,6 @@ impl TenantGraph {
             if *unit == Unit::Findings && !node.entity.properties.is_empty() {
                 node.entity.properties.clear();
                 diff.upserted_entities.push(slot);
-                diff.touched.push(slot);
             }
             return;
         }

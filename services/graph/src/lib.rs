@@ -20,6 +20,7 @@ pub mod inventory;
 pub mod k8s;
 pub mod model;
 pub mod object;
+pub mod path_cache;
 pub mod paths;
 pub mod rbac;
 pub mod search;
