@@ -14,12 +14,16 @@ use serde::Serialize;
 
 use crate::derive::{ClusterView, derive_from_view};
 use crate::error::Result;
-use crate::findings::{ImageFindings, RuntimeAlert, derive_findings};
+use crate::findings::{
+    FindingsByImage, ImageFindings, RuntimeAlert, derive_groups, group_by_image,
+};
+use crate::findings_patch::{findings_patch, replace_images};
 use crate::graph::{GraphDiff, Slot, TenantGraph, Unit};
 use crate::insights::{self, Insight, cluster_insights};
 use crate::inventory::ClusterInventory;
 use crate::model::{EdgeKind, EntityKind, entity_id};
 use crate::object::{Object, ObjectKey, ObjectKind};
+use crate::path_cache::{PathCache, PathChanges};
 use crate::paths::{AttackPath, FleetReport, cluster_paths, fleet_report, sort_paths};
 use crate::search::Searcher;
 use crate::store::GraphStore;
@@ -59,6 +63,8 @@ pub struct UpdateStats {
     pub edges_removed: usize,
     /// Attack paths of the cluster after the update.
     pub cluster_paths: usize,
+    /// Entry points whose paths were searched again.
+    pub entries_searched: usize,
 }
 
 /// The state of one tenant.
@@ -66,10 +72,11 @@ pub struct UpdateStats {
 pub struct Tenant {
     inventories: BTreeMap<String, ClusterInventory>,
     graph: TenantGraph,
-    findings: Vec<ImageFindings>,
+    findings: FindingsByImage,
     alerts: BTreeMap<String, RuntimeAlert>,
     insights: BTreeMap<String, Vec<Insight>>,
     paths: BTreeMap<String, Vec<AttackPath>>,
+    path_cache: PathCache,
     searcher: Searcher,
 }
 
@@ -144,8 +151,12 @@ impl Tenant {
         stats.edges_added = diff.added_edges.len();
         stats.edges_removed = diff.removed_edges.len();
         let searched = Instant::now();
-        if !diff.is_empty() || !self.paths.contains_key(cluster) {
+        if !self.path_cache.has_cluster(cluster) {
             self.search_cluster(cluster);
+        } else if !diff.is_empty() {
+            let mut changes = PathChanges::default();
+            changes.add_diff(&diff);
+            stats.entries_searched = self.update_paths(&changes);
         }
         stats.paths_micros = searched.elapsed().as_micros();
         stats.cluster_paths = self.paths.get(cluster).map(Vec::len).unwrap_or(0);
@@ -154,15 +165,35 @@ impl Tenant {
 
     fn search_cluster(&mut self, cluster: &str) {
         let alerted = self.alerted_containers();
-        let paths = cluster_paths(&self.graph, cluster, &alerted, &mut self.searcher);
-        self.paths.insert(cluster.to_string(), paths);
+        self.path_cache
+            .rebuild_cluster(&self.graph, cluster, &alerted, &mut self.searcher);
+        self.paths
+            .insert(cluster.to_string(), self.path_cache.cluster_paths(cluster));
     }
 
-    fn search_all(&mut self) {
-        let clusters: Vec<String> = self.inventories.keys().cloned().collect();
-        for cluster in clusters {
-            self.search_cluster(&cluster);
+    /// Searches again the entry points that can see the changes; returns how many.
+    fn update_paths(&mut self, changes: &PathChanges) -> usize {
+        if changes.is_empty() {
+            return 0;
         }
+        let alerted = self.alerted_containers();
+        let (clusters, update) =
+            self.path_cache
+                .update(&self.graph, changes, &alerted, &mut self.searcher);
+        for cluster in clusters {
+            if self.inventories.contains_key(&cluster) {
+                let paths = self.path_cache.cluster_paths(&cluster);
+                self.paths.insert(cluster, paths);
+            }
+        }
+        update.entries_searched
+    }
+
+    /// Attack paths of a cluster searched from scratch on the current graph, ignoring what
+    /// is kept: what [`Tenant::cluster_attack_paths`] must always equal.
+    pub fn recompute_attack_paths(&self, cluster: &str) -> Vec<AttackPath> {
+        let alerted = self.alerted_containers();
+        cluster_paths(&self.graph, cluster, &alerted, &mut Searcher::new())
     }
 
     /// Every attack path, highest risk first.
@@ -366,11 +397,9 @@ impl GraphEngine {
                     .or_default()
                     .upsert(object);
             }
-            let findings = store.load_findings(&tenant_name)?;
+            let findings = group_by_image(store.load_findings(&tenant_name)?);
             if !findings.is_empty() {
-                tenant
-                    .graph
-                    .apply(Unit::Findings, derive_findings(&findings));
+                tenant.graph.apply(Unit::Findings, derive_groups(&findings));
                 tenant.findings = findings;
             }
             for alert in store.load_alerts(&tenant_name)? {
@@ -473,6 +502,10 @@ impl GraphEngine {
         );
         tenant.insights.remove(cluster);
         tenant.paths.remove(cluster);
+        tenant.path_cache.forget_cluster(cluster);
+        let mut changes = PathChanges::default();
+        changes.add_diff(&diff);
+        tenant.update_paths(&changes);
         if let Some(store) = &self.store {
             let keys: Vec<ObjectKey> = inventory.iter().map(Object::key).collect();
             store.write_objects(tenant_name, cluster, &[], &keys)?;
@@ -484,33 +517,78 @@ impl GraphEngine {
     /// Replaces the scanner findings of a tenant; attack paths are searched again.
     pub fn set_findings(&mut self, tenant_name: &str, findings: Vec<ImageFindings>) -> Result<()> {
         let tenant = self.tenants.entry(tenant_name.to_string()).or_default();
-        let diff = tenant
-            .graph
-            .apply(Unit::Findings, derive_findings(&findings));
+        let groups = group_by_image(findings);
+        let diff = tenant.graph.apply(Unit::Findings, derive_groups(&groups));
         if let Some(store) = &self.store {
-            store.write_findings(tenant_name, &findings)?;
+            store.write_findings(tenant_name, &groups)?;
             store.write_graph_diff(tenant_name, &tenant.graph, &diff)?;
         }
-        tenant.findings = findings;
-        tenant.search_all();
+        tenant.findings = groups;
+        let mut changes = PathChanges::default();
+        changes.add_diff(&diff);
+        tenant.update_paths(&changes);
         Ok(())
+    }
+
+    /// Replaces the scanner findings of just the images named: an entry replaces the stored
+    /// findings with the same digest, or, when none has it, those of the same image reference;
+    /// an entry without vulnerabilities removes that image's findings. Only those images, the
+    /// vulnerabilities they carry and the attack paths that depend on them are touched; the
+    /// result equals [`GraphEngine::set_findings`] of the whole updated set.
+    #[allow(clippy::disallowed_types)] // CPU-time statistics, see the import.
+    pub fn update_image_findings(
+        &mut self,
+        tenant_name: &str,
+        images: Vec<ImageFindings>,
+    ) -> Result<UpdateStats> {
+        let mut stats = UpdateStats::default();
+        let tenant = self.tenants.entry(tenant_name.to_string()).or_default();
+        let started = Instant::now();
+        let changed = replace_images(&mut tenant.findings, images);
+        if changed.is_empty() {
+            return Ok(stats);
+        }
+        let (removed, added) = findings_patch(&tenant.graph, &tenant.findings, &changed);
+        stats.derive_micros = started.elapsed().as_micros();
+        let applied = Instant::now();
+        let diff = tenant.graph.patch(Unit::Findings, &removed, added);
+        stats.apply_micros = applied.elapsed().as_micros();
+        stats.entities_changed = diff.upserted_entities.len();
+        stats.entities_removed = diff.removed_entities.len();
+        stats.edges_added = diff.added_edges.len();
+        stats.edges_removed = diff.removed_edges.len();
+        if let Some(store) = &self.store {
+            let groups: Vec<(&str, Option<&Vec<ImageFindings>>)> = changed
+                .iter()
+                .map(|image| (image.as_str(), tenant.findings.get(image)))
+                .collect();
+            store.write_image_findings(tenant_name, &groups)?;
+            store.write_graph_diff(tenant_name, &tenant.graph, &diff)?;
+        }
+        let searched = Instant::now();
+        let mut changes = PathChanges::default();
+        changes.add_diff(&diff);
+        stats.entries_searched = tenant.update_paths(&changes);
+        stats.paths_micros = searched.elapsed().as_micros();
+        stats.cluster_paths = tenant.paths.values().map(Vec::len).sum();
+        Ok(stats)
     }
 
     /// Adds alerts (deduplicated by id); the clusters they concern are searched again.
     pub fn add_alerts(&mut self, tenant_name: &str, alerts: Vec<RuntimeAlert>) -> Result<()> {
         let tenant = self.tenants.entry(tenant_name.to_string()).or_default();
-        let clusters: BTreeSet<String> = alerts.iter().map(|alert| alert.cluster.clone()).collect();
         if let Some(store) = &self.store {
             store.write_alerts(tenant_name, &alerts)?;
         }
+        // Containers an alert no longer names (a replaced alert) and those it names now.
+        let mut changes = PathChanges::default();
         for alert in alerts {
-            tenant.alerts.insert(alert.id.clone(), alert);
-        }
-        for cluster in clusters {
-            if tenant.inventories.contains_key(&cluster) {
-                tenant.search_cluster(&cluster);
+            changes.add_containers(tenant.alert_containers(&alert));
+            if let Some(previous) = tenant.alerts.insert(alert.id.clone(), alert) {
+                changes.add_containers(tenant.alert_containers(&previous));
             }
         }
+        tenant.update_paths(&changes);
         Ok(())
     }
 }

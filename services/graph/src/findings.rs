@@ -299,41 +299,100 @@ pub fn load_findings(path: &Path) -> Result<Vec<ImageFindings>> {
     parse_findings(&bytes, &path.display().to_string())
 }
 
+/// Scanner findings grouped by normalised image reference (the image entity they describe),
+/// each group in the order its entries arrived.
+pub type FindingsByImage = BTreeMap<String, Vec<ImageFindings>>;
+
+/// Groups findings by normalised image reference, keeping their order within a group.
+pub fn group_by_image(findings: Vec<ImageFindings>) -> FindingsByImage {
+    let mut groups = FindingsByImage::new();
+    for entry in findings {
+        groups
+            .entry(normalize_image(&entry.image))
+            .or_default()
+            .push(entry);
+    }
+    groups
+}
+
+/// Every vulnerability of a group, in order.
+pub fn group_vulnerabilities(group: &[ImageFindings]) -> Vec<&VulnerabilityFinding> {
+    group
+        .iter()
+        .flat_map(|entry| entry.vulnerabilities.iter())
+        .collect()
+}
+
+/// The image entity the findings contribute, with its vulnerability summary.
+pub fn image_entity(image: &str, found: &[&VulnerabilityFinding]) -> Entity {
+    let count = |severity: Severity| {
+        found
+            .iter()
+            .filter(|vulnerability| vulnerability.severity == severity)
+            .count()
+    };
+    let rce = found.iter().any(|vulnerability| vulnerability.is_rce());
+    let max = found
+        .iter()
+        .map(|vulnerability| vulnerability.severity)
+        .max()
+        .unwrap_or_default();
+    Entity::new(EntityKind::Image, "", "", image, image_id(image))
+        .with("scanned", true)
+        .with("critical_vulnerabilities", count(Severity::Critical))
+        .with("high_vulnerabilities", count(Severity::High))
+        .with("max_severity", max.as_str())
+        .with("rce_vulnerability", rce)
+}
+
+/// The vulnerability entity of an advisory. One entity stands for the advisory however many
+/// images carry it; it is described by the first finding of the first image (in reference
+/// order) that carries it.
+pub fn vulnerability_entity(vulnerability: &VulnerabilityFinding) -> Entity {
+    let mut entity = Entity::new(
+        EntityKind::Vulnerability,
+        "",
+        "",
+        &vulnerability.id,
+        vulnerability_id(&vulnerability.id),
+    )
+    .with("severity", vulnerability.severity.as_str())
+    .with("severity_rank", vulnerability.severity as u8)
+    .with("rce", vulnerability.is_rce())
+    .with("network", vulnerability.is_network_exploitable());
+    if let Some(score) = vulnerability.cvss_score {
+        entity.set("cvss_score", score);
+    }
+    entity
+}
+
 /// The findings part of the graph: images, their vulnerabilities, and per-image summaries.
 pub fn derive_findings(findings: &[ImageFindings]) -> Derived {
-    let mut derived = Derived::default();
     let mut per_image: BTreeMap<String, Vec<&VulnerabilityFinding>> = BTreeMap::new();
     for entry in findings {
-        let image = normalize_image(&entry.image);
         per_image
-            .entry(image)
+            .entry(normalize_image(&entry.image))
             .or_default()
             .extend(entry.vulnerabilities.iter());
     }
-    // A vulnerability is one entity however many images carry it.
+    derive_per_image(&per_image)
+}
+
+/// [`derive_findings`] of findings already grouped.
+pub fn derive_groups(groups: &FindingsByImage) -> Derived {
+    let per_image: BTreeMap<String, Vec<&VulnerabilityFinding>> = groups
+        .iter()
+        .map(|(image, group)| (image.clone(), group_vulnerabilities(group)))
+        .collect();
+    derive_per_image(&per_image)
+}
+
+fn derive_per_image(per_image: &BTreeMap<String, Vec<&VulnerabilityFinding>>) -> Derived {
+    let mut derived = Derived::default();
     let mut vulnerabilities: BTreeMap<&str, &VulnerabilityFinding> = BTreeMap::new();
-    for (image, found) in &per_image {
+    for (image, found) in per_image {
         let image_entity_id = image_id(image);
-        let count = |severity: Severity| {
-            found
-                .iter()
-                .filter(|vulnerability| vulnerability.severity == severity)
-                .count()
-        };
-        let rce = found.iter().any(|vulnerability| vulnerability.is_rce());
-        let max = found
-            .iter()
-            .map(|vulnerability| vulnerability.severity)
-            .max()
-            .unwrap_or_default();
-        derived.entity(
-            Entity::new(EntityKind::Image, "", "", image, image_entity_id.clone())
-                .with("scanned", true)
-                .with("critical_vulnerabilities", count(Severity::Critical))
-                .with("high_vulnerabilities", count(Severity::High))
-                .with("max_severity", max.as_str())
-                .with("rce_vulnerability", rce),
-        );
+        derived.entity(image_entity(image, found));
         for vulnerability in found
             .iter()
             .filter(|vulnerability| !vulnerability.id.is_empty())
@@ -348,22 +407,8 @@ pub fn derive_findings(findings: &[ImageFindings]) -> Derived {
             );
         }
     }
-    for (advisory, vulnerability) in vulnerabilities {
-        let mut entity = Entity::new(
-            EntityKind::Vulnerability,
-            "",
-            "",
-            advisory,
-            vulnerability_id(advisory),
-        )
-        .with("severity", vulnerability.severity.as_str())
-        .with("severity_rank", vulnerability.severity as u8)
-        .with("rce", vulnerability.is_rce())
-        .with("network", vulnerability.is_network_exploitable());
-        if let Some(score) = vulnerability.cvss_score {
-            entity.set("cvss_score", score);
-        }
-        derived.entity(entity);
+    for vulnerability in vulnerabilities.into_values() {
+        derived.entity(vulnerability_entity(vulnerability));
     }
     derived
 }

@@ -2,7 +2,7 @@
 //! contribution of each source unit (a cluster, or the scanner findings) so that a unit's new
 //! derivation is applied as a diff: only what changed is touched.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 
 use crate::derive::Derived;
 use crate::model::{EdgeKind, Entity, EntityKind};
@@ -27,78 +27,8 @@ struct UnitState {
 
 #[derive(Debug)]
 struct Node {
-    /// The entity as every contributing unit together describes it.
     entity: Entity,
     owners: u32,
-    /// What each unit contributed, kept only while more than one unit contributes (an image a
-    /// cluster runs and the scanner scanned): the entity's properties are their union, so one
-    /// unit's new derivation never wipes out what another said.
-    parts: BTreeMap<Unit, Entity>,
-}
-
-/// The union of the parts' properties; on a conflict the later unit (findings after
-/// clusters) wins.
-fn merged(parts: &BTreeMap<Unit, Entity>) -> Option<Entity> {
-    let mut values = parts.values();
-    let mut entity = values.next()?.clone();
-    for part in values {
-        entity.properties.extend(
-            part.properties
-                .iter()
-                .map(|(key, value)| (key.clone(), value.clone())),
-        );
-    }
-    Some(entity)
-}
-
-impl Node {
-    /// Records `unit`'s description; `other_owner` names the unit that owned the entity alone
-    /// until now, when `unit` is a new contributor. Returns whether the entity changed.
-    fn contribute(&mut self, unit: &Unit, entity: Entity, other_owner: Option<Unit>) -> bool {
-        if self.parts.is_empty() {
-            let Some(other) = other_owner else {
-                if self.entity == entity {
-                    return false;
-                }
-                self.entity = entity;
-                return true;
-            };
-            self.parts.insert(other, self.entity.clone());
-        }
-        self.parts.insert(unit.clone(), entity);
-        self.replace_with_merged()
-    }
-
-    /// Forgets `unit`'s description. Returns whether the entity changed.
-    fn withdraw(&mut self, unit: &Unit) -> bool {
-        if self.parts.is_empty() {
-            return false;
-        }
-        self.parts.remove(unit);
-        if self.parts.len() <= 1 {
-            let remaining = self.parts.values().next().cloned();
-            self.parts.clear();
-            return match remaining {
-                Some(entity) if entity != self.entity => {
-                    self.entity = entity;
-                    true
-                }
-                _ => false,
-            };
-        }
-        self.replace_with_merged()
-    }
-
-    fn replace_with_merged(&mut self) -> bool {
-        let Some(entity) = merged(&self.parts) else {
-            return false;
-        };
-        if entity == self.entity {
-            return false;
-        }
-        self.entity = entity;
-        true
-    }
 }
 
 /// What applying a unit changed.
@@ -112,6 +42,17 @@ pub struct GraphDiff {
     pub added_edges: Vec<(String, EdgeKind, String)>,
     /// Edges removed, as (from id, kind, to id).
     pub removed_edges: Vec<(String, EdgeKind, String)>,
+    /// Edges added or removed, as slots (the slots of removed entities may be free).
+    pub changed_edges: Vec<(Slot, EdgeKind, Slot)>,
+}
+
+/// Entities and edges a unit stops contributing, for [`TenantGraph::patch`].
+#[derive(Debug, Default, Clone)]
+pub struct UnitPatch {
+    /// Entity ids.
+    pub entities: Vec<String>,
+    /// Edges as (from id, kind, to id).
+    pub edges: Vec<(String, EdgeKind, String)>,
 }
 
 impl GraphDiff {
@@ -224,13 +165,10 @@ impl TenantGraph {
     }
 
     fn allocate(&mut self, entity: Entity) -> Slot {
+        debug_assert!(!self.ids.contains_key(&entity.id));
         let kind = entity.kind;
         let id = entity.id.clone();
-        let node = Node {
-            entity,
-            owners: 0,
-            parts: BTreeMap::new(),
-        };
+        let node = Node { entity, owners: 0 };
         let slot = match self.free.pop() {
             Some(slot) => {
                 self.nodes[slot as usize] = Some(node);
@@ -277,37 +215,8 @@ impl TenantGraph {
         let mut diff = GraphDiff::default();
         let old = self.units.remove(&unit).unwrap_or_default();
         let mut new_state = UnitState::default();
-        for (id, entity) in derived.entities {
-            let slot = match self.ids.get(&id) {
-                Some(slot) => {
-                    let slot = *slot;
-                    // `unit` is taken out of `units` above, so any owner found is another one
-                    let other_owner = if old.entities.contains(&slot) {
-                        None
-                    } else {
-                        self.units
-                            .iter()
-                            .find(|(_, state)| state.entities.contains(&slot))
-                            .map(|(owner, _)| owner.clone())
-                    };
-                    if let Some(Some(node)) = self.nodes.get_mut(slot as usize)
-                        && node.contribute(&unit, entity, other_owner)
-                    {
-                        diff.upserted_entities.push(slot);
-                    }
-                    slot
-                }
-                None => {
-                    let slot = self.allocate(entity);
-                    diff.upserted_entities.push(slot);
-                    slot
-                }
-            };
-            if !old.entities.contains(&slot)
-                && let Some(Some(node)) = self.nodes.get_mut(slot as usize)
-            {
-                node.owners += 1;
-            }
+        for (_, entity) in derived.entities {
+            let slot = self.contribute_entity(&old, entity, &mut diff);
             new_state.entities.insert(slot);
         }
         for edge in derived.edges {
@@ -317,55 +226,162 @@ impl TenantGraph {
             new_state.edges.insert((*from, edge.kind, *to));
         }
         for &(from, kind, to) in old.edges.difference(&new_state.edges) {
-            diff.removed_edges
-                .push((self.id_of(from), kind, self.id_of(to)));
-            self.remove_edge(from, kind, to);
+            self.remove_edge_recorded(from, kind, to, &mut diff);
         }
         for &(from, kind, to) in new_state.edges.difference(&old.edges) {
-            diff.added_edges
-                .push((self.id_of(from), kind, self.id_of(to)));
-            self.add_edge(from, kind, to);
+            self.add_edge_recorded(from, kind, to, &mut diff);
         }
-        for &slot in old.entities.difference(&new_state.entities) {
-            let Some(Some(node)) = self.nodes.get_mut(slot as usize) else {
-                continue;
-            };
-            node.owners = node.owners.saturating_sub(1);
-            if node.withdraw(&unit) {
-                diff.upserted_entities.push(slot);
-            }
-            if node.owners > 0 {
-                continue;
-            }
-            // Edges of other units that still touch the entity go with it.
-            let dangling: Vec<(Slot, EdgeKind, Slot)> = self.out[slot as usize]
-                .iter()
-                .map(|(to, kind)| (slot, *kind, *to))
-                .chain(
-                    self.inc[slot as usize]
-                        .iter()
-                        .map(|(from, kind)| (*from, *kind, slot)),
-                )
-                .collect();
-            for (from, kind, to) in dangling {
-                diff.removed_edges
-                    .push((self.id_of(from), kind, self.id_of(to)));
-                self.remove_edge(from, kind, to);
-                for state in self.units.values_mut() {
-                    state.edges.remove(&(from, kind, to));
-                }
-            }
-            if let Some(node) = self.nodes[slot as usize].take() {
-                self.ids.remove(&node.entity.id);
-                if let Some(set) = self.by_kind.get_mut(&node.entity.kind) {
-                    set.remove(&slot);
-                }
-                diff.removed_entities.push(node.entity.id);
-            }
-            self.free.push(slot);
+        let released: Vec<Slot> = old
+            .entities
+            .difference(&new_state.entities)
+            .copied()
+            .collect();
+        for slot in released {
+            self.release_entity(&unit, slot, &mut diff);
         }
         self.units.insert(unit, new_state);
         diff
+    }
+
+    /// Changes part of what `unit` contributes: the entities and edges of `removed` go
+    /// (unless `added` contributes them again), those of `added` are added or updated, and
+    /// everything else the unit contributes stays as it is. Applying every unit's full
+    /// derivation with [`TenantGraph::apply`] gives the same graph, provided `removed` lists
+    /// the unit's edges at every entity it removes that another unit still contributes.
+    pub fn patch(&mut self, unit: Unit, removed: &UnitPatch, added: Derived) -> GraphDiff {
+        let mut diff = GraphDiff::default();
+        let mut state = self.units.remove(&unit).unwrap_or_default();
+        let mut contributed: BTreeSet<Slot> = BTreeSet::new();
+        for (_, entity) in added.entities {
+            let slot = self.contribute_entity(&state, entity, &mut diff);
+            state.entities.insert(slot);
+            contributed.insert(slot);
+        }
+        let mut added_edges: BTreeSet<(Slot, EdgeKind, Slot)> = BTreeSet::new();
+        for edge in added.edges {
+            let (Some(from), Some(to)) = (self.ids.get(&edge.from), self.ids.get(&edge.to)) else {
+                continue;
+            };
+            added_edges.insert((*from, edge.kind, *to));
+        }
+        for (from_id, kind, to_id) in &removed.edges {
+            let (Some(&from), Some(&to)) = (self.ids.get(from_id), self.ids.get(to_id)) else {
+                continue;
+            };
+            if added_edges.contains(&(from, *kind, to)) || !state.edges.remove(&(from, *kind, to)) {
+                continue;
+            }
+            self.remove_edge_recorded(from, *kind, to, &mut diff);
+        }
+        for (from, kind, to) in added_edges {
+            if state.edges.insert((from, kind, to)) {
+                self.add_edge_recorded(from, kind, to, &mut diff);
+            }
+        }
+        for id in &removed.entities {
+            let Some(&slot) = self.ids.get(id) else {
+                continue;
+            };
+            if contributed.contains(&slot) || !state.entities.remove(&slot) {
+                continue;
+            }
+            // Dangling edges are dropped from every unit's state, this one's included.
+            self.units.insert(unit.clone(), state);
+            self.release_entity(&unit, slot, &mut diff);
+            state = self.units.remove(&unit).unwrap_or_default();
+        }
+        self.units.insert(unit, state);
+        diff
+    }
+
+    /// Adds or updates an entity on behalf of a unit whose contribution so far is `owned`.
+    ///
+    /// Entities that several units contribute (the internet, images) carry properties from
+    /// at most one unit (the scanner findings); the others contribute a bare entity without
+    /// properties, which never replaces the richer one.
+    fn contribute_entity(
+        &mut self,
+        owned: &UnitState,
+        entity: Entity,
+        diff: &mut GraphDiff,
+    ) -> Slot {
+        let Some(&slot) = self.ids.get(&entity.id) else {
+            let slot = self.allocate(entity);
+            if let Some(Some(node)) = self.nodes.get_mut(slot as usize) {
+                node.owners += 1;
+            }
+            diff.upserted_entities.push(slot);
+            return slot;
+        };
+        let already_owned = owned.entities.contains(&slot);
+        if let Some(Some(node)) = self.nodes.get_mut(slot as usize) {
+            let other_owners = node.owners - u32::from(already_owned);
+            let bare_over_shared = other_owners > 0 && entity.properties.is_empty();
+            if !bare_over_shared && node.entity != entity {
+                node.entity = entity;
+                diff.upserted_entities.push(slot);
+            }
+            if !already_owned {
+                node.owners += 1;
+            }
+        }
+        slot
+    }
+
+    fn add_edge_recorded(&mut self, from: Slot, kind: EdgeKind, to: Slot, diff: &mut GraphDiff) {
+        diff.added_edges
+            .push((self.id_of(from), kind, self.id_of(to)));
+        diff.changed_edges.push((from, kind, to));
+        self.add_edge(from, kind, to);
+    }
+
+    fn remove_edge_recorded(&mut self, from: Slot, kind: EdgeKind, to: Slot, diff: &mut GraphDiff) {
+        diff.removed_edges
+            .push((self.id_of(from), kind, self.id_of(to)));
+        diff.changed_edges.push((from, kind, to));
+        self.remove_edge(from, kind, to);
+    }
+
+    /// Drops `unit`'s claim on an entity (the unit's state must no longer list it); the
+    /// entity goes when no unit claims it any more.
+    fn release_entity(&mut self, unit: &Unit, slot: Slot, diff: &mut GraphDiff) {
+        let Some(Some(node)) = self.nodes.get_mut(slot as usize) else {
+            return;
+        };
+        node.owners = node.owners.saturating_sub(1);
+        if node.owners > 0 {
+            // Only the findings give a shared entity properties (see contribute_entity): the
+            // entity the other units still claim is the bare one.
+            if *unit == Unit::Findings && !node.entity.properties.is_empty() {
+                node.entity.properties.clear();
+                diff.upserted_entities.push(slot);
+            }
+            return;
+        }
+        // Edges of other units that still touch the entity go with it.
+        let dangling: Vec<(Slot, EdgeKind, Slot)> = self.out[slot as usize]
+            .iter()
+            .map(|(to, kind)| (slot, *kind, *to))
+            .chain(
+                self.inc[slot as usize]
+                    .iter()
+                    .map(|(from, kind)| (*from, *kind, slot)),
+            )
+            .collect();
+        for (from, kind, to) in dangling {
+            self.remove_edge_recorded(from, kind, to, diff);
+            for state in self.units.values_mut() {
+                state.edges.remove(&(from, kind, to));
+            }
+        }
+        if let Some(node) = self.nodes[slot as usize].take() {
+            self.ids.remove(&node.entity.id);
+            if let Some(set) = self.by_kind.get_mut(&node.entity.kind) {
+                set.remove(&slot);
+            }
+            diff.removed_entities.push(node.entity.id);
+        }
+        self.free.push(slot);
     }
 
     /// Neighbours of a slot (both directions) with the edge and its direction (true = out).
@@ -381,7 +397,6 @@ impl TenantGraph {
             .collect()
     }
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -597,9 +597,9 @@ impl GraphCore {
                 }
             }
         }
-        for tenant in changed.keys() {
-            let images = self.book().all(tenant);
-            self.write().set_findings(tenant, images)?;
+        for (tenant, images) in &changed {
+            let findings = self.book().images(tenant, images);
+            self.write().update_image_findings(tenant, findings)?;
         }
         self.commit_position(FINDINGS_POSITION, last + 1)?;
         self.state().positions.0 = last + 1;

@@ -337,10 +337,76 @@ impl PathBuilder<'_> {
     }
 }
 
-/// Computes the attack paths of one cluster.
-pub fn cluster_paths(
+/// Edges an attack-path search walks.
+pub fn walks(kind: EdgeKind) -> bool {
+    kind.is_pathfinding() && kind != EdgeKind::RoutesTo
+}
+
+/// Where a path search starts, in the order a cluster's searches run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum EntryPoint {
+    /// An endpoint the internet routes to.
+    Endpoint,
+    /// A container with at least one attack edge (assumed breach, or alerted).
+    Container,
+}
+
+/// Whether a slot starts a path search, and as what.
+pub fn entry_point(graph: &TenantGraph, slot: Slot) -> Option<EntryPoint> {
+    let entity = graph.entity(slot)?;
+    match entity.kind {
+        EntityKind::Endpoint => {
+            let internet = graph.slot(INTERNET_ID)?;
+            graph
+                .in_edges(slot)
+                .contains(&(internet, EdgeKind::RoutesTo))
+                .then_some(EntryPoint::Endpoint)
+        }
+        // A container without any attack edge can start no path.
+        EntityKind::Container => graph
+            .out_edges(slot)
+            .iter()
+            .any(|(_, kind)| walks(*kind))
+            .then_some(EntryPoint::Container),
+        _ => None,
+    }
+}
+
+/// The entry points of a cluster in search order: endpoints, then containers, each by id.
+pub fn cluster_entries(graph: &TenantGraph, cluster: &str) -> Vec<(EntryPoint, String, Slot)> {
+    let mut entries: Vec<(EntryPoint, String, Slot)> = Vec::new();
+    if let Some(internet) = graph.slot(INTERNET_ID) {
+        for &(slot, kind) in graph.out_edges(internet) {
+            if kind != EdgeKind::RoutesTo {
+                continue;
+            }
+            if let Some(entity) = graph.entity(slot)
+                && entity.kind == EntityKind::Endpoint
+                && entity.cluster == cluster
+            {
+                entries.push((EntryPoint::Endpoint, entity.id.clone(), slot));
+            }
+        }
+    }
+    for slot in graph.of_kind(EntityKind::Container) {
+        if let Some(entity) = graph.entity(slot)
+            && entity.cluster == cluster
+            && entry_point(graph, slot) == Some(EntryPoint::Container)
+        {
+            entries.push((EntryPoint::Container, entity.id.clone(), slot));
+        }
+    }
+    entries.sort();
+    entries.dedup();
+    entries
+}
+
+/// The attack paths found from one entry point, by id (a search that finds the same id twice
+/// keeps the first). A path depends only on what the search reaches within [`MAX_HOPS`], the
+/// images of the containers it reaches, the pods running them and the alerted containers.
+pub fn entry_paths(
     graph: &TenantGraph,
-    cluster: &str,
+    entry: Slot,
     alerted: &HashSet<Slot>,
     searcher: &mut Searcher,
 ) -> Vec<AttackPath> {
@@ -349,67 +415,64 @@ pub fn cluster_paths(
         alerted,
         paths: BTreeMap::new(),
     };
-    let walk = |kind: EdgeKind| kind.is_pathfinding() && kind != EdgeKind::RoutesTo;
-    // Internet: entries are the internet-facing endpoints of this cluster.
-    if let Some(internet) = graph.slot(INTERNET_ID) {
-        let endpoints: Vec<Slot> = graph
-            .out_edges(internet)
-            .iter()
-            .filter(|(slot, kind)| {
-                *kind == EdgeKind::RoutesTo
-                    && graph.entity(*slot).is_some_and(|entity| {
-                        entity.kind == EntityKind::Endpoint && entity.cluster == cluster
-                    })
-            })
-            .map(|(slot, _)| *slot)
-            .collect();
-        for endpoint in endpoints {
-            searcher.run(graph, &[endpoint], MAX_HOPS - 1, walk);
-            let prefix = (internet, Some(EdgeKind::RoutesTo));
-            collect(
-                &mut builder,
-                searcher,
-                EntryKind::Internet,
-                "internet-to-critical",
-                Some(prefix),
-            );
-            defender_paths(&mut builder, searcher, internet, endpoint);
+    match entry_point(graph, entry) {
+        Some(EntryPoint::Endpoint) => {
+            if let Some(internet) = graph.slot(INTERNET_ID) {
+                searcher.run(graph, &[entry], MAX_HOPS - 1, walks);
+                let prefix = (internet, Some(EdgeKind::RoutesTo));
+                collect(
+                    &mut builder,
+                    searcher,
+                    EntryKind::Internet,
+                    "internet-to-critical",
+                    Some(prefix),
+                );
+                defender_paths(&mut builder, searcher, internet, entry);
+            }
+        }
+        Some(EntryPoint::Container) => {
+            let (kind, template) = if alerted.contains(&entry) {
+                (EntryKind::Alerted, "compromised-container")
+            } else {
+                (EntryKind::AssumedBreach, "assumed-breach")
+            };
+            searcher.run(graph, &[entry], MAX_HOPS, walks);
+            collect(&mut builder, searcher, kind, template, None);
+        }
+        None => {}
+    }
+    builder.paths.into_values().collect()
+}
+
+/// Merges the paths of a cluster's entry points, given in search order: of several paths
+/// with one id (the internet's paths to one target through different endpoints), the first
+/// is kept. The result is sorted with [`sort_paths`].
+pub fn merge_entry_paths<'p>(per_entry: impl Iterator<Item = &'p [AttackPath]>) -> Vec<AttackPath> {
+    let mut seen: HashSet<&str> = HashSet::new();
+    let mut paths: Vec<AttackPath> = Vec::new();
+    for entry in per_entry {
+        for path in entry {
+            if seen.insert(path.id.as_str()) {
+                paths.push(path.clone());
+            }
         }
     }
-    // Containers: those with alerts, and every container (assumed breach).
-    let containers: Vec<Slot> = graph
-        .of_kind(EntityKind::Container)
-        .filter(|slot| {
-            graph
-                .entity(*slot)
-                .is_some_and(|entity| entity.cluster == cluster)
-        })
-        .collect();
-    for container in containers {
-        let entry = if alerted.contains(&container) {
-            EntryKind::Alerted
-        } else {
-            EntryKind::AssumedBreach
-        };
-        // A container without any attack edge can start no path.
-        if !graph
-            .out_edges(container)
-            .iter()
-            .any(|(_, kind)| walk(*kind))
-        {
-            continue;
-        }
-        searcher.run(graph, &[container], MAX_HOPS, walk);
-        let template = if entry == EntryKind::Alerted {
-            "compromised-container"
-        } else {
-            "assumed-breach"
-        };
-        collect(&mut builder, searcher, entry, template, None);
-    }
-    let mut paths: Vec<AttackPath> = builder.paths.into_values().collect();
     sort_paths(&mut paths);
     paths
+}
+
+/// Computes the attack paths of one cluster from scratch.
+pub fn cluster_paths(
+    graph: &TenantGraph,
+    cluster: &str,
+    alerted: &HashSet<Slot>,
+    searcher: &mut Searcher,
+) -> Vec<AttackPath> {
+    let per_entry: Vec<Vec<AttackPath>> = cluster_entries(graph, cluster)
+        .into_iter()
+        .map(|(_, _, slot)| entry_paths(graph, slot, alerted, searcher))
+        .collect();
+    merge_entry_paths(per_entry.iter().map(Vec::as_slice))
 }
 
 /// Orders paths by risk (highest first), then id.

@@ -58,9 +58,34 @@ impl Searcher {
         max_depth: u8,
         walk: impl Fn(EdgeKind) -> bool,
     ) {
+        self.run_along(graph, starts, max_depth, walk, TenantGraph::out_edges);
+    }
+
+    /// Searches from `starts` against the direction of edges accepted by `walk`, up to
+    /// `max_depth` hops: afterwards `reached` holds every slot from which a forward search
+    /// of at most `max_depth` hops reaches one of the starts.
+    pub fn run_reverse(
+        &mut self,
+        graph: &TenantGraph,
+        starts: &[Slot],
+        max_depth: u8,
+        walk: impl Fn(EdgeKind) -> bool,
+    ) {
+        self.run_along(graph, starts, max_depth, walk, TenantGraph::in_edges);
+    }
+
+    fn run_along(
+        &mut self,
+        graph: &TenantGraph,
+        starts: &[Slot],
+        max_depth: u8,
+        walk: impl Fn(EdgeKind) -> bool,
+        neighbours: impl Fn(&TenantGraph, Slot) -> &[(Slot, EdgeKind)],
+    ) {
         self.prepare(graph.slot_capacity());
         for &start in starts {
-            if self.stamp[start as usize] != self.generation {
+            if (start as usize) < self.stamp.len() && self.stamp[start as usize] != self.generation
+            {
                 self.stamp[start as usize] = self.generation;
                 self.depth[start as usize] = 0;
                 self.parent[start as usize] = (start, EdgeKind::Contains);
@@ -76,7 +101,7 @@ impl Searcher {
             if depth >= max_depth {
                 continue;
             }
-            for &(next, kind) in graph.out_edges(current) {
+            for &(next, kind) in neighbours(graph, current) {
                 self.edges_scanned += 1;
                 if !walk(kind) || self.stamp[next as usize] == self.generation {
                     continue;

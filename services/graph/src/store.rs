@@ -7,7 +7,7 @@
 use std::path::Path;
 
 use crate::error::{GraphError, Result};
-use crate::findings::{ImageFindings, RuntimeAlert};
+use crate::findings::{FindingsByImage, ImageFindings, RuntimeAlert};
 use crate::graph::{GraphDiff, TenantGraph};
 use crate::object::{Object, ObjectKey};
 
@@ -113,29 +113,49 @@ impl GraphStore {
     }
 
     /// Replaces the stored findings of a tenant.
-    pub fn write_findings(&self, tenant: &str, findings: &[ImageFindings]) -> Result<()> {
+    pub fn write_findings(&self, tenant: &str, findings: &FindingsByImage) -> Result<()> {
         let tree = self.tree(tenant, "findings")?;
         tree.clear()?;
         let mut batch = sled::Batch::default();
-        for (index, entry) in findings.iter().enumerate() {
-            batch.insert(
-                format!("{}\u{0}{index}", entry.image).into_bytes(),
-                encode(entry)?,
-            );
+        for (image, group) in findings {
+            batch.insert(image.as_bytes(), encode(group)?);
         }
         tree.apply_batch(batch)?;
         Ok(())
     }
 
-    /// Stored findings of a tenant.
+    /// Replaces the stored findings of some images (by normalised reference) in one batch; an
+    /// image without a group loses its findings.
+    pub fn write_image_findings(
+        &self,
+        tenant: &str,
+        groups: &[(&str, Option<&Vec<ImageFindings>>)],
+    ) -> Result<()> {
+        let tree = self.tree(tenant, "findings")?;
+        let mut batch = sled::Batch::default();
+        for (image, group) in groups {
+            match group {
+                Some(group) => batch.insert(image.as_bytes(), encode(group)?),
+                None => batch.remove(image.as_bytes()),
+            }
+        }
+        tree.apply_batch(batch)?;
+        Ok(())
+    }
+
+    /// Stored findings of a tenant, in stored order.
     pub fn load_findings(&self, tenant: &str) -> Result<Vec<ImageFindings>> {
         let tree = self.tree(tenant, "findings")?;
-        tree.iter()
-            .map(|entry| {
-                let (key, value) = entry?;
-                decode(&key, &value)
-            })
-            .collect()
+        let mut findings = Vec::new();
+        for entry in tree.iter() {
+            let (key, value) = entry?;
+            // One record per image holds its group; older stores held one entry per record.
+            match serde_json::from_slice::<Vec<ImageFindings>>(&value) {
+                Ok(group) => findings.extend(group),
+                Err(_) => findings.push(decode(&key, &value)?),
+            }
+        }
+        Ok(findings)
     }
 
     /// Stores alerts (deduplicated by id).

@@ -4,7 +4,10 @@
 //! and fails with a clear error instead of running away.
 
 pub mod ast;
+mod semijoin;
 pub mod text;
+
+use semijoin::{RelatedState, compare_numbers};
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
@@ -272,6 +275,9 @@ enum Plan {
     Or(Vec<Plan>),
     Not(Box<Plan>),
     Related {
+        /// Index of the condition's state in the evaluator.
+        index: usize,
+        from: EntityKind,
         chain: Vec<(Step, EntityKind)>,
         condition: Option<Box<Plan>>,
     },
@@ -279,6 +285,8 @@ enum Plan {
         property: String,
         op: Op,
         value: Value,
+        /// For `severity`, the rank of the value, compared with the entity's `severity_rank`.
+        severity_rank: Option<f64>,
     },
 }
 
@@ -294,21 +302,40 @@ enum Op {
     Exists,
 }
 
-fn plan(condition: &Condition, kind: EntityKind, pointer: &str) -> Result<Plan> {
+fn plan(
+    condition: &Condition,
+    kind: EntityKind,
+    pointer: &str,
+    related_count: &mut usize,
+) -> Result<Plan> {
     Ok(match condition {
         Condition::And { and } => Plan::And(
             and.iter()
                 .enumerate()
-                .map(|(index, inner)| plan(inner, kind, &format!("{pointer}/and/{index}")))
+                .map(|(index, inner)| {
+                    plan(
+                        inner,
+                        kind,
+                        &format!("{pointer}/and/{index}"),
+                        related_count,
+                    )
+                })
                 .collect::<Result<_>>()?,
         ),
         Condition::Or { or } => Plan::Or(
             or.iter()
                 .enumerate()
-                .map(|(index, inner)| plan(inner, kind, &format!("{pointer}/or/{index}")))
+                .map(|(index, inner)| {
+                    plan(inner, kind, &format!("{pointer}/or/{index}"), related_count)
+                })
                 .collect::<Result<_>>()?,
         ),
-        Condition::Not { not } => Plan::Not(Box::new(plan(not, kind, &format!("{pointer}/not"))?)),
+        Condition::Not { not } => Plan::Not(Box::new(plan(
+            not,
+            kind,
+            &format!("{pointer}/not"),
+            related_count,
+        )?)),
         Condition::Related { related } => {
             let target = kind_of(&related.entity, &format!("{pointer}/related/entity"))?;
             let chain = relation(kind, target).ok_or_else(|| GraphError::InvalidQuery {
@@ -324,10 +351,18 @@ fn plan(condition: &Condition, kind: EntityKind, pointer: &str) -> Result<Plan> 
                     inner,
                     target,
                     &format!("{pointer}/related/where"),
+                    related_count,
                 )?)),
                 None => None,
             };
-            Plan::Related { chain, condition }
+            let index = *related_count;
+            *related_count += 1;
+            Plan::Related {
+                index,
+                from: kind,
+                chain,
+                condition,
+            }
         }
         Condition::Property {
             property,
@@ -354,6 +389,9 @@ fn plan(condition: &Condition, kind: EntityKind, pointer: &str) -> Result<Plan> 
                 property: property.clone(),
                 op,
                 value: value.clone(),
+                severity_rank: (property == "severity")
+                    .then(|| severity_rank(value))
+                    .flatten(),
             }
         }
     })
@@ -363,6 +401,8 @@ struct Evaluator<'g> {
     graph: &'g TenantGraph,
     visits: usize,
     limits: QueryLimits,
+    /// Per related-entity condition (by plan index): how it is evaluated.
+    related_states: Vec<RelatedState>,
 }
 
 fn severity_rank(value: &Value) -> Option<f64> {
@@ -427,15 +467,7 @@ impl Evaluator<'_> {
                 _ => false,
             };
         }
-        let ordered = |left: f64, right: f64| match op {
-            Op::Equal => left == right,
-            Op::NotEqual => left != right,
-            Op::Greater => left > right,
-            Op::GreaterEqual => left >= right,
-            Op::Less => left < right,
-            Op::LessEqual => left <= right,
-            _ => false,
-        };
+        let ordered = |left: f64, right: f64| compare_numbers(op, left, right);
         if property == "severity"
             && let (Some(left), Some(right)) = (severity_rank(&found), severity_rank(value))
         {
@@ -489,10 +521,20 @@ impl Evaluator<'_> {
                 property,
                 op,
                 value,
+                severity_rank,
             } => {
                 let Some(entity) = self.graph.entity(slot) else {
                     return Ok(false);
                 };
+                if let Some(wanted) = severity_rank
+                    && !matches!(op, Op::Contains | Op::Exists)
+                    && let Some(rank) = entity
+                        .properties
+                        .get("severity_rank")
+                        .and_then(Value::as_f64)
+                {
+                    return Ok(compare_numbers(*op, rank, *wanted));
+                }
                 // The common identity comparisons need no copy of the field.
                 let field = match property.as_str() {
                     "name" => Some(entity.name.as_str()),
@@ -509,9 +551,12 @@ impl Evaluator<'_> {
                 let found = self.property(slot, entity, property);
                 Self::compare(found, property, *op, value)
             }
-            Plan::Related { chain, condition } => {
-                self.related_exists(slot, chain, condition.as_deref())?
-            }
+            Plan::Related {
+                index,
+                from,
+                chain,
+                condition,
+            } => self.related_holds(slot, *index, *from, chain, condition.as_deref())?,
         })
     }
 
@@ -617,8 +662,9 @@ pub fn run(
             message: format!("conditions nested deeper than {}", 4 * text::MAX_NESTING),
         });
     }
+    let mut related_count = 0;
     let plan = match &query.condition {
-        Some(condition) => Some(plan(condition, kind, "/where")?),
+        Some(condition) => Some(plan(condition, kind, "/where", &mut related_count)?),
         None => None,
     };
     let includes: Vec<(String, Vec<(Step, EntityKind)>)> = query
@@ -646,6 +692,9 @@ pub fn run(
         graph,
         visits: 0,
         limits,
+        related_states: (0..related_count)
+            .map(|_| RelatedState::default())
+            .collect(),
     };
     let mut total = 0;
     let mut rows = Vec::new();

@@ -1,0 +1,231 @@
+//! The explorer answers related-entity conditions the same whether it walks forwards from
+//! each candidate or, once a condition is checked for many candidates, backwards from the
+//! far entities that satisfy it: answers are checked against the graph's edges read directly.
+
+use std::collections::BTreeSet;
+
+use palisade_graph::engine::{GraphEngine, InventoryChange};
+use palisade_graph::explorer::{self, QueryLimits};
+use palisade_graph::findings::{ImageFindings, Severity, VulnerabilityFinding};
+use palisade_graph::graph::{Slot, TenantGraph};
+use palisade_graph::model::{EdgeKind, EntityKind};
+use palisade_graph::source::{SourceLimits, load_path};
+use palisade_testkit::corpus_path;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+/// Goat and the Online Boutique, each as three clusters, with findings for their images and
+/// for 200 images no cluster runs (so that image queries have hundreds of candidates).
+fn fleet() -> GraphEngine {
+    let mut engine = GraphEngine::in_memory();
+    for (name, path) in [
+        ("goat", "k8s/kubernetes-goat/scenarios"),
+        (
+            "boutique",
+            "k8s/online-boutique/release/kubernetes-manifests.yaml",
+        ),
+    ] {
+        let objects = load_path(&corpus_path(path), &SourceLimits::default())
+            .expect("corpus")
+            .objects;
+        for copy in 0..3 {
+            let changes = objects
+                .iter()
+                .cloned()
+                .map(InventoryChange::upsert)
+                .collect();
+            engine
+                .apply_changes("t", &format!("{name}-{copy}"), changes)
+                .expect("apply");
+        }
+    }
+    let graph = engine.tenant("t").expect("tenant").graph();
+    let mut images: Vec<String> = graph
+        .of_kind(EntityKind::Image)
+        .filter_map(|slot| graph.entity(slot))
+        .map(|image| image.name.clone())
+        .collect();
+    images.extend((0..200).map(|index| format!("registry.example/unused-{index}:1")));
+    let mut rng = StdRng::seed_from_u64(11);
+    let severities = [
+        Severity::Low,
+        Severity::Medium,
+        Severity::High,
+        Severity::Critical,
+    ];
+    let findings = images
+        .into_iter()
+        .map(|image| ImageFindings {
+            image,
+            digest: String::new(),
+            vulnerabilities: (0..rng.random_range(0..12))
+                .map(|_| {
+                    let advisory = rng.random_range(0..80);
+                    VulnerabilityFinding {
+                        id: format!("CVE-2099-{advisory:04}"),
+                        // Severity belongs to the advisory.
+                        severity: severities[advisory % 7 % 4],
+                        remote_code_execution: advisory % 9 == 0,
+                        ..VulnerabilityFinding::default()
+                    }
+                })
+                .collect(),
+        })
+        .collect();
+    engine.set_findings("t", findings).expect("findings");
+    engine
+}
+
+fn ids(graph: &TenantGraph, slots: impl IntoIterator<Item = Slot>) -> BTreeSet<String> {
+    slots
+        .into_iter()
+        .filter_map(|slot| graph.entity(slot).map(|entity| entity.id.clone()))
+        .collect()
+}
+
+fn neighbours(graph: &TenantGraph, slot: Slot, edge: EdgeKind, forward: bool) -> Vec<Slot> {
+    let list = if forward {
+        graph.out_edges(slot)
+    } else {
+        graph.in_edges(slot)
+    };
+    list.iter()
+        .filter(|(_, kind)| *kind == edge)
+        .map(|(next, _)| *next)
+        .collect()
+}
+
+fn pod_vulnerabilities(graph: &TenantGraph, pod: Slot) -> Vec<Slot> {
+    neighbours(graph, pod, EdgeKind::Runs, true)
+        .into_iter()
+        .flat_map(|container| neighbours(graph, container, EdgeKind::UsesImage, true))
+        .flat_map(|image| neighbours(graph, image, EdgeKind::HasVulnerability, true))
+        .collect()
+}
+
+fn rank(graph: &TenantGraph, vulnerability: Slot) -> u64 {
+    graph
+        .entity(vulnerability)
+        .and_then(|entity| entity.properties.get("severity_rank"))
+        .and_then(serde_json::Value::as_u64)
+        .expect("severity rank")
+}
+
+fn answer(graph: &TenantGraph, text: &str) -> (BTreeSet<String>, BTreeSet<(String, String)>) {
+    let query = explorer::parse_text(text).expect("query");
+    let limits = QueryLimits {
+        max_included: 100_000,
+        ..QueryLimits::default()
+    };
+    let result = explorer::run(graph, &query, 0, limits).expect("run");
+    assert_eq!(result.total, result.rows.len(), "{text}");
+    let entities = result
+        .rows
+        .iter()
+        .map(|row| row.entity.id.clone())
+        .collect();
+    let related = result
+        .rows
+        .iter()
+        .flat_map(|row| {
+            row.related
+                .values()
+                .flatten()
+                .map(|id| (row.entity.id.clone(), id.clone()))
+        })
+        .collect();
+    (entities, related)
+}
+
+#[test]
+fn related_conditions_answer_the_same_from_either_end() {
+    let engine = fleet();
+    let graph = engine.tenant("t").expect("tenant").graph();
+    let pods: Vec<Slot> = graph.of_kind(EntityKind::Pod).collect();
+    let images: Vec<Slot> = graph.of_kind(EntityKind::Image).collect();
+    assert!(
+        pods.len() > 64 && images.len() > 64,
+        "enough candidates to plan from the far end"
+    );
+
+    // Images with a CVE, and the pods running them.
+    let cve_slot = graph.slot("vulnerability/CVE-2099-0007").expect("cve");
+    let carriers: Vec<Slot> = neighbours(graph, cve_slot, EdgeKind::HasVulnerability, false);
+    let expected_pairs: BTreeSet<(String, String)> = carriers
+        .iter()
+        .flat_map(|image| {
+            neighbours(graph, *image, EdgeKind::UsesImage, false)
+                .into_iter()
+                .flat_map(|container| neighbours(graph, container, EdgeKind::Runs, false))
+                .map(|pod| {
+                    (
+                        graph.entity(*image).expect("image").id.clone(),
+                        graph.entity(pod).expect("pod").id.clone(),
+                    )
+                })
+        })
+        .collect();
+    let (found, pairs) = answer(
+        graph,
+        "image where has vulnerability(name = \"CVE-2099-0007\") include pod",
+    );
+    assert_eq!(found, ids(graph, carriers.iter().copied()));
+    assert_eq!(pairs, expected_pairs);
+    assert!(!expected_pairs.is_empty());
+
+    // Internet-exposed pods with critical vulnerabilities.
+    let critical = |pod: Slot| {
+        pod_vulnerabilities(graph, pod)
+            .iter()
+            .any(|v| rank(graph, *v) >= 5)
+    };
+    let exposed = |pod: Slot| {
+        graph
+            .entity(pod)
+            .is_some_and(|entity| entity.flag("exposed_to_internet"))
+    };
+    let expected = ids(
+        graph,
+        pods.iter()
+            .copied()
+            .filter(|pod| exposed(*pod) && critical(*pod)),
+    );
+    assert!(!expected.is_empty());
+    let (found, _) = answer(
+        graph,
+        "pod where exposed_to_internet and has vulnerability(severity >= critical)",
+    );
+    assert_eq!(found, expected);
+
+    // Every pod, negated, and with a nested related condition.
+    let expected = ids(graph, pods.iter().copied().filter(|pod| !critical(*pod)));
+    let (found, _) = answer(
+        graph,
+        "pod where not has vulnerability(severity = critical)",
+    );
+    assert_eq!(found, expected);
+    let high = |pod: Slot| {
+        pod_vulnerabilities(graph, pod)
+            .iter()
+            .any(|v| rank(graph, *v) >= 4)
+    };
+    let expected = ids(
+        graph,
+        graph.of_kind(EntityKind::Namespace).filter(|namespace| {
+            neighbours(graph, *namespace, EdgeKind::Contains, true)
+                .into_iter()
+                .any(|pod| {
+                    graph
+                        .entity(pod)
+                        .is_some_and(|entity| entity.kind == EntityKind::Pod)
+                        && high(pod)
+                })
+        }),
+    );
+    assert!(!expected.is_empty());
+    let (found, _) = answer(
+        graph,
+        "namespace where has pod(has vulnerability(severity >= high))",
+    );
+    assert_eq!(found, expected);
+}
