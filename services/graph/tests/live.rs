@@ -1,0 +1,339 @@
+//! The graph service as a server runs it ([`GraphCore`]): inventory from its configured
+//! sources, scanner findings and alerts from the durable log, positions kept across restarts;
+//! and a live cluster through a kubeconfig context, answered by recorded real API server
+//! responses (no kube-apiserver can be installed on the build machines).
+
+use std::path::Path;
+use std::time::Duration;
+
+use palisade_core::config::{GraphConfig, InventorySource};
+use palisade_core::log::{LogEntry, Topic};
+use palisade_core::shutdown::Shutdown;
+use palisade_core::storage::Store;
+use palisade_graph::live::{GraphCore, GraphServiceStatus, GraphSettings, GraphTopics};
+use palisade_graph::model::{EntityKind, image_id};
+use palisade_graph::object::ObjectKind;
+use palisade_proto::v1::{
+    Alert, EntityRef, Finding, FindingKind, Priority, Severity, VulnerabilityDetail, finding,
+};
+use palisade_testkit::corpus_path;
+use prost::Message;
+
+mod replay_server;
+
+fn topics(directory: &Path) -> GraphTopics {
+    let store = Store::open(&directory.join("log")).expect("log store");
+    GraphTopics {
+        alerts: Topic::open(&store, "alerts").expect("alerts topic"),
+        findings: Topic::open(&store, "findings").expect("findings topic"),
+    }
+}
+
+fn settings(directory: &Path, sources: Vec<InventorySource>) -> GraphSettings {
+    GraphSettings {
+        store_path: directory.join("graph"),
+        config: GraphConfig {
+            sources,
+            ..GraphConfig::default()
+        },
+    }
+}
+
+fn manifest_source(cluster: &str, path: &Path) -> InventorySource {
+    InventorySource {
+        tenant: "acme".into(),
+        cluster: Some(cluster.into()),
+        kubeconfig: None,
+        context: None,
+        path: Some(path.to_path_buf()),
+    }
+}
+
+fn vulnerability(advisory: &str, image: &str, resolved: bool) -> Vec<u8> {
+    Finding {
+        id: format!("{image}/{advisory}"),
+        tenant_id: "acme".into(),
+        kind: FindingKind::Vulnerability as i32,
+        severity: Severity::Critical as i32,
+        title: format!("{advisory} in openssl"),
+        resolved,
+        detail: Some(finding::Detail::Vulnerability(VulnerabilityDetail {
+            vulnerability_id: advisory.into(),
+            package_name: "openssl".into(),
+            package_version: "1.1.1f".into(),
+            image: image.into(),
+            image_digest: "sha256:0123".into(),
+            ..VulnerabilityDetail::default()
+        })),
+        ..Finding::default()
+    }
+    .encode_to_vec()
+}
+
+fn alert(id: &str, time: i64) -> Vec<u8> {
+    Alert {
+        id: id.into(),
+        tenant_id: "acme".into(),
+        cluster_id: "lab".into(),
+        rule: "Terminal shell in container".into(),
+        priority: Priority::Warning as i32,
+        entities: vec![
+            EntityRef {
+                kind: "container".into(),
+                name: "priv-pod".into(),
+                namespace: "default".into(),
+                ..EntityRef::default()
+            },
+            EntityRef {
+                kind: "pod".into(),
+                name: "priv-exec-pod".into(),
+                namespace: "default".into(),
+                ..EntityRef::default()
+            },
+        ],
+        time: Some(prost_types::Timestamp {
+            seconds: time,
+            nanos: 0,
+        }),
+        ..Alert::default()
+    }
+    .encode_to_vec()
+}
+
+fn append(topic: &Topic, payloads: Vec<Vec<u8>>) {
+    topic
+        .append_blocking(
+            payloads
+                .into_iter()
+                .map(|payload| LogEntry {
+                    dedupe_key: None,
+                    payload,
+                })
+                .collect(),
+        )
+        .expect("append");
+}
+
+async fn wait_until(core: &GraphCore, what: &str, done: impl Fn(&GraphServiceStatus) -> bool) {
+    for _ in 0..300 {
+        if done(&core.status()) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{what}: {:?}", core.status());
+}
+
+fn critical_count(core: &GraphCore, image: &str) -> Option<u64> {
+    let engine = core.read();
+    engine
+        .tenant("acme")?
+        .graph()
+        .entity_by_id(&image_id(image))?
+        .properties
+        .get("critical_vulnerabilities")?
+        .as_u64()
+}
+
+fn recent_alerts(core: &GraphCore) -> usize {
+    let engine = core.read();
+    engine
+        .tenant("acme")
+        .map(|tenant| {
+            tenant
+                .insights()
+                .iter()
+                .filter(|insight| insight.control_id == "recent-alert")
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+fn compromised_paths(core: &GraphCore) -> usize {
+    let engine = core.read();
+    engine
+        .tenant("acme")
+        .map(|tenant| {
+            tenant
+                .attack_paths()
+                .iter()
+                .filter(|path| path.template == "compromised-container")
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn findings_and_alerts_from_the_log_land_on_the_inventory_and_survive_a_restart() {
+    let directory = tempfile::tempdir().expect("tempdir");
+    let topics = topics(directory.path());
+    let pod = corpus_path("k8s/badpods/manifests/priv/pod/priv-exec-pod.yaml");
+    let sources = vec![manifest_source("lab", &pod)];
+    let core =
+        GraphCore::open(settings(directory.path(), sources.clone()), topics.clone()).expect("open");
+    let shutdown = Shutdown::new();
+    let running = tokio::spawn(core.clone().run(None, shutdown.clone()));
+
+    // Two vulnerabilities of the pod's image (named as the scanner names it), then one resolved.
+    append(
+        &topics.findings,
+        vec![
+            vulnerability("CVE-2022-0778", "docker://ubuntu", false),
+            vulnerability("CVE-2023-0286", "ubuntu:latest", false),
+        ],
+    );
+    wait_until(&core, "findings applied", |status| {
+        status.findings_position == 2
+    })
+    .await;
+    let ubuntu = "docker.io/library/ubuntu:latest";
+    assert_eq!(critical_count(&core, ubuntu), Some(2));
+    append(
+        &topics.findings,
+        vec![vulnerability("CVE-2022-0778", "ubuntu", true)],
+    );
+    wait_until(&core, "resolution applied", |status| {
+        status.findings_position == 3
+    })
+    .await;
+    assert_eq!(critical_count(&core, ubuntu), Some(1));
+
+    // Alerts on the pod's container: one insight however many alerts of the same rule, and
+    // alerts older than the window or about no pod change nothing.
+    assert_eq!(compromised_paths(&core), 0);
+    let mut hostless = Alert::decode(alert("a-host", now()).as_slice()).expect("alert");
+    hostless.entities.clear();
+    append(
+        &topics.alerts,
+        vec![
+            alert("a-1", now() - 60),
+            alert("a-2", now()),
+            alert("a-old", now() - 30 * 86_400),
+            hostless.encode_to_vec(),
+            b"not a protobuf alert".to_vec(),
+        ],
+    );
+    wait_until(&core, "alerts applied", |status| {
+        status.alerts_position == 5
+    })
+    .await;
+    assert_eq!(recent_alerts(&core), 1);
+    assert!(
+        compromised_paths(&core) >= 1,
+        "the alerted privileged container is a compromised entry point"
+    );
+    let with_alert = core.status().attack_paths;
+
+    shutdown.trigger();
+    running.await.expect("graph task");
+    drop(core);
+
+    // Restart: what the log said is there, and the positions make nothing apply twice.
+    let again =
+        GraphCore::open(settings(directory.path(), sources), topics.clone()).expect("reopen");
+    let status = again.status();
+    assert_eq!((status.findings_position, status.alerts_position), (3, 5));
+    assert_eq!(critical_count(&again, ubuntu), Some(1));
+    assert_eq!(recent_alerts(&again), 1);
+    assert_eq!(status.attack_paths, with_alert);
+    assert!(compromised_paths(&again) >= 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_is_watched_through_its_kubeconfig_context_and_removed_when_unconfigured() {
+    let directory = tempfile::tempdir().expect("tempdir");
+    let mut script = replay_server::Script::default();
+    let pods = replay_server::read("k8s-api/list/k8s-openapi-v1.36/podlist-kube-system.json");
+    let listed = serde_json::from_str::<serde_json::Value>(&pods).expect("pod list")["items"]
+        .as_array()
+        .expect("items")
+        .len();
+    script
+        .lists
+        .insert(replay_server::collection_path(ObjectKind::Pod), vec![pods]);
+    let (url, _) = replay_server::serve(script).await;
+    let kubeconfig = replay_server::kubeconfig(directory.path(), &[("kind-lab", &url)]);
+    // the context is the kubeconfig's current one
+    let live = InventorySource {
+        tenant: "acme".into(),
+        cluster: Some("kind-lab".into()),
+        kubeconfig: Some(kubeconfig),
+        context: None,
+        path: None,
+    };
+    let topics = topics(directory.path());
+    let core = GraphCore::open(
+        settings(directory.path(), vec![live.clone()]),
+        topics.clone(),
+    )
+    .expect("open");
+    let shutdown = Shutdown::new();
+    let running = tokio::spawn(core.clone().run(None, shutdown.clone()));
+    let pods_of = |core: &GraphCore| {
+        core.read()
+            .tenant("acme")
+            .and_then(|tenant| tenant.inventory("kind-lab"))
+            .map(|inventory| inventory.of_kind(ObjectKind::Pod).count())
+            .unwrap_or(0)
+    };
+    for _ in 0..300 {
+        if pods_of(&core) == listed {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(pods_of(&core), listed, "{:?}", core.status());
+    wait_until(&core, "source counted", |status| {
+        status
+            .sources
+            .get("acme/kind-lab")
+            .is_some_and(|source| source.origin == "kubeconfig" && source.objects >= listed)
+    })
+    .await;
+    assert!(
+        core.read()
+            .tenant("acme")
+            .is_some_and(|tenant| tenant.graph().count_of_kind(EntityKind::Pod) == listed)
+    );
+    shutdown.trigger();
+    running.await.expect("graph task");
+    drop(core);
+
+    // A kubeconfig that names no usable context is a source problem, not a crash.
+    let broken = directory.path().join("broken-kubeconfig");
+    std::fs::write(&broken, "apiVersion: v1\nkind: Config\n").expect("write");
+    let unusable = InventorySource {
+        cluster: Some("gone".into()),
+        kubeconfig: Some(broken),
+        ..live
+    };
+    let core = GraphCore::open(settings(directory.path(), vec![unusable]), topics)
+        .expect("reopen with another source");
+    // the cluster no longer configured is gone from the graph
+    assert_eq!(pods_of(&core), 0);
+    let shutdown = Shutdown::new();
+    let running = tokio::spawn(core.clone().run(None, shutdown.clone()));
+    wait_until(&core, "problem reported", |status| {
+        status
+            .sources
+            .get("acme/gone")
+            .is_some_and(|source| source.problems == 1)
+    })
+    .await;
+    let problem = core.status().sources["acme/gone"].last_problem.clone();
+    assert!(
+        problem
+            .as_deref()
+            .is_some_and(|text| text.contains("current-context")),
+        "{problem:?}"
+    );
+    shutdown.trigger();
+    running.await.expect("graph task");
+}
