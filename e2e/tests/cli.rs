@@ -84,7 +84,10 @@ fn sigterm_stops_the_server_cleanly_and_a_second_server_cannot_share_its_data_di
         .iter()
         .map(|c| c["name"].as_str().expect("name"))
         .collect();
-    assert_eq!(names, ["gateway", "log", "search", "scanner", "storage"]);
+    assert_eq!(
+        names,
+        ["gateway", "log", "search", "scanner", "graph", "storage"]
+    );
 
     let metrics = http_get(&format!("{}/metrics", server.http_url));
     assert!(

@@ -248,8 +248,7 @@ pub async fn start(config: &Config) -> anyhow::Result<Platform> {
     let graph_service = GraphServiceServer::new(GraphGrpc::new(graph.clone()))
         .max_decoding_message_size(max_message)
         .max_encoding_message_size(max_message);
-    let mut probes = status_probes(&search_actors, &store, &topic, scanner_probe);
-    probes.push(graph_probe(graph.clone()));
+    let probes = status_probes(&search_actors, &store, &topic, scanner_probe, graph.clone());
     let admin = AdminServiceServer::new(AdminGrpc::new(credentials, store.clone(), probes))
         .max_decoding_message_size(max_message)
         .max_encoding_message_size(max_message);
@@ -306,6 +305,7 @@ fn status_probes(
     store: &Store,
     topic: &Topic,
     scanner: ScannerCore,
+    graph: GraphCore,
 ) -> Vec<StatusProbe> {
     let serving = |name: &str, detail: String, metrics: Vec<(&str, String)>| ComponentStatus {
         name: name.to_string(),
@@ -385,7 +385,7 @@ fn status_probes(
             ),
         }
     });
-    vec![gateway, log, search, scanner, storage]
+    vec![gateway, log, search, scanner, graph_probe(graph), storage]
 }
 
 /// Opens the graph service's store under the data directory and loads what it holds.
