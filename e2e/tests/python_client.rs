@@ -67,8 +67,7 @@ async fn python_grpcio_checks_health_lists_services_and_searches_through_reflect
         .iter()
         .map(|s| s.as_str().expect("name"))
         .collect();
-    // Exactly the services `palisade up` serves; GraphService is in the contract but not served
-    // by this process yet, so it is not advertised.
+    // Exactly the services `palisade up` serves.
     let palisade_services: Vec<&str> = services
         .iter()
         .copied()
@@ -81,6 +80,7 @@ async fn python_grpcio_checks_health_lists_services_and_searches_through_reflect
             "palisade.v1.AdminService",
             "palisade.v1.AgentService",
             "palisade.v1.AlertService",
+            "palisade.v1.GraphService",
             "palisade.v1.ScannerService",
             "palisade.v1.SearchService",
         ]
