@@ -730,7 +730,8 @@ pub fn fleet_report(graph: &TenantGraph, searcher: &mut Searcher) -> FleetReport
                     .entity(target)
                     .map(|entity| entity.id.clone())
                     .unwrap_or_default(),
-                hops: route.len(),
+                // The route lists the entry too: one slot more than hops.
+                hops: route.len().saturating_sub(1),
                 techniques: route
                     .iter()
                     .filter_map(|(_, edge)| edge.map(|kind| kind.as_str().to_string()))
