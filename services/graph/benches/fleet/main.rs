@@ -170,6 +170,7 @@ fn main() -> Result<()> {
     let clusters = env_usize("BENCH_CLUSTERS", 50);
     let pods = env_usize("BENCH_PODS", 2000);
     let with_peers = env_usize("BENCH_PEERS", 1) == 1;
+    let update_rounds = env_usize("BENCH_UPDATE_ROUNDS", 20);
     eprintln!("fleet: {clusters} clusters x {pods} pods");
     let shape = fleet_gen::ClusterShape { pods };
     // ---------------- build ----------------
@@ -305,7 +306,7 @@ fn main() -> Result<()> {
         .cloned()
         .context("service")?;
     eprintln!("questions done, updating");
-    for round in 0..20 {
+    for round in 0..update_rounds {
         let mut changed_pod = pod.clone();
         let mut body = serde_json::to_value(&changed_pod.body)?;
         body["Pod"]["containers"][0]["securityContext"]["privileged"] = json!(round % 2 == 0);
@@ -370,7 +371,20 @@ fn main() -> Result<()> {
         rescanned[2].vulnerabilities.reverse();
         vec![rescanned, all.into_iter().take(3).collect()]
     };
-    for round in 0..20 {
+    // Back to the fleet as generated, so that the peers get the graph the questions were
+    // asked on.
+    engine.apply_changes(
+        TENANT,
+        target_cluster,
+        vec![
+            InventoryChange::upsert(pod.clone()),
+            InventoryChange::upsert(binding.clone()),
+            InventoryChange::upsert(service.clone()),
+        ],
+    )?;
+    // An even number of rounds ends with the findings as generated.
+    let findings_rounds = update_rounds.max(2) / 2 * 2;
+    for round in 0..findings_rounds {
         let batch = findings_batches[round % 2].clone();
         let (result, elapsed) = timed(|| engine.update_image_findings(TENANT, batch));
         let stats = result?;
