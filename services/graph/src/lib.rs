@@ -14,6 +14,7 @@ pub mod error;
 pub mod explorer;
 pub mod findings;
 pub mod findings_patch;
+pub mod fleet_report;
 pub mod graph;
 pub mod insights;
 pub mod inventory;
