@@ -244,8 +244,10 @@ fn main() -> Result<()> {
     eprintln!("p1/p2 done");
     // The CVE shared by the most images.
     let cve = fleet_gen::cve_name(0);
+    // Every row, so that the whole answer is compared with the peers'.
     let limits = QueryLimits {
         max_included: 1_000_000,
+        max_results: 1_000_000,
         ..QueryLimits::default()
     };
     let texts = [
