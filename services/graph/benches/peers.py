@@ -6,13 +6,18 @@ fleet bench. Prints one JSON object with load time, peak RSS, answers and latenc
 """
 import csv
 import json
-import resource
 import sys
 import time
 
 
 def peak_rss_mb():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    # VmHWM belongs to this process's own address space, which exec created afresh;
+    # ru_maxrss would carry the high-water mark of the bench process that forked us.
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    return float("nan")
 
 
 def summary(samples):

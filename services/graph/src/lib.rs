@@ -17,6 +17,7 @@ pub mod explorer;
 pub mod feed;
 pub mod findings;
 pub mod findings_patch;
+pub mod fleet_report;
 pub mod graph;
 pub mod grpc;
 pub mod insights;

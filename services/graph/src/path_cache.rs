@@ -3,16 +3,19 @@
 //!
 //! Why this equals searching everything again: the paths of an entry point are a function of
 //! (a) the entities its search reaches within [`MAX_HOPS`] and their outgoing edges (which
-//! also fix the search order), (b) the images and pods of the containers it reaches and
-//! (c) which of those containers are alerted. A change to an entity or to the outgoing edges
-//! of a slot `s` can alter the paths of an entry point only if the entry's search reaches
-//! `s`, i.e. if `s` lies within [`MAX_HOPS`] walked edges of it. For an added edge that is
-//! read off the graph after the change. For a removed edge, take the entry's shortest old
-//! route to `s`: its first slot whose outgoing edges changed is reached over edges that all
-//! still exist, and that slot is a seed too. So a reverse search from the changed slots
-//! (plus the containers of changed images and pods, and newly alerted containers) over the
-//! same edges finds every entry point whose paths may differ; all others are kept as they
-//! are. A cluster's list is then the same merge, in the same order, as a full search.
+//! also fix the search order) and (b) the image, the pod and the alerted state of the first
+//! container of each path, which is the entry itself or, for an endpoint, a container its
+//! `endpoint_exploit` edges lead to (an endpoint has no other outgoing edges). For (a): a
+//! change to an entity or to the outgoing edges of a slot `s` can alter the paths of an entry
+//! point only if the entry's search reaches `s`, i.e. if `s` lies within [`MAX_HOPS`] walked
+//! edges of it. For an added edge that is read off the graph after the change. For a removed
+//! edge, take the entry's shortest old route to `s`: its first slot whose outgoing edges
+//! changed is reached over edges that all still exist, and that slot is a seed too. So a
+//! reverse search from the changed slots over the same edges finds every entry point whose
+//! paths may differ. For (b) the containers of changed images and pods and of changed alerts
+//! are entry points themselves, and the endpoints exploiting them are one edge away. All
+//! other entry points keep their paths; a cluster's list is then the same merge, in the same
+//! order, as a full search.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
@@ -29,7 +32,13 @@ type EntryKey = (EntryPoint, String);
 /// What changed since the paths were last brought up to date.
 #[derive(Debug, Default)]
 pub struct PathChanges {
+    /// Slots whose entity or outgoing edges changed: searched for in reverse.
     seeds: Vec<Slot>,
+    /// Containers whose image, pod or alerted state changed: only the paths they start
+    /// (as entry, or one edge after an endpoint) read that.
+    first_containers: Vec<Slot>,
+    /// Images and pods whose entity changed (their containers are first containers).
+    owners: Vec<Slot>,
     removed: Vec<String>,
 }
 
@@ -37,11 +46,12 @@ impl PathChanges {
     /// Records a graph diff.
     pub fn add_diff(&mut self, diff: &GraphDiff) {
         self.seeds.extend(diff.upserted_entities.iter().copied());
+        self.owners.extend(diff.upserted_entities.iter().copied());
         for &(from, kind, to) in &diff.changed_edges {
             self.seeds.push(from);
             // A container's pod is looked up through its incoming `runs` edge.
             if kind == EdgeKind::Runs {
-                self.seeds.push(to);
+                self.first_containers.push(to);
             }
         }
         self.removed.extend(diff.removed_entities.iter().cloned());
@@ -49,12 +59,12 @@ impl PathChanges {
 
     /// Records containers whose alerted state changed.
     pub fn add_containers(&mut self, containers: impl IntoIterator<Item = Slot>) {
-        self.seeds.extend(containers);
+        self.first_containers.extend(containers);
     }
 
     /// Whether nothing was recorded.
     pub fn is_empty(&self) -> bool {
-        self.seeds.is_empty() && self.removed.is_empty()
+        self.seeds.is_empty() && self.first_containers.is_empty() && self.removed.is_empty()
     }
 }
 
@@ -138,37 +148,48 @@ impl PathCache {
                 changed_clusters.insert(cluster);
             }
         }
-        let mut seeds: Vec<Slot> = Vec::with_capacity(changes.seeds.len());
-        for &slot in &changes.seeds {
-            let Some(entity) = graph.entity(slot) else {
-                continue;
-            };
-            seeds.push(slot);
+        let seeds: Vec<Slot> = changes
+            .seeds
+            .iter()
+            .copied()
+            .filter(|slot| graph.entity(*slot).is_some())
+            .collect();
+        let mut first_containers: Vec<Slot> = changes.first_containers.clone();
+        for &slot in &changes.owners {
             // Paths read an image's vulnerability summary and a pod's host network through
             // the containers that run them.
-            match entity.kind {
-                EntityKind::Image => seeds.extend(
-                    graph
-                        .in_edges(slot)
-                        .iter()
-                        .filter(|(_, kind)| *kind == EdgeKind::UsesImage)
-                        .map(|(container, _)| *container),
-                ),
-                EntityKind::Pod => seeds.extend(
-                    graph
-                        .out_edges(slot)
-                        .iter()
-                        .filter(|(_, kind)| *kind == EdgeKind::Runs)
-                        .map(|(container, _)| *container),
-                ),
-                _ => {}
+            let (edges, edge) = match graph.entity(slot).map(|entity| entity.kind) {
+                Some(EntityKind::Image) => (graph.in_edges(slot), EdgeKind::UsesImage),
+                Some(EntityKind::Pod) => (graph.out_edges(slot), EdgeKind::Runs),
+                _ => continue,
+            };
+            first_containers.extend(
+                edges
+                    .iter()
+                    .filter(|(_, kind)| *kind == edge)
+                    .map(|(container, _)| *container),
+            );
+        }
+        let mut candidates: Vec<Slot> = Vec::new();
+        if !seeds.is_empty() {
+            searcher.run_reverse(graph, &seeds, MAX_HOPS, walks);
+            candidates.extend(searcher.reached.iter().copied());
+        }
+        for container in first_containers {
+            if graph.entity(container).is_none() {
+                continue;
             }
+            candidates.push(container);
+            candidates.extend(
+                graph
+                    .in_edges(container)
+                    .iter()
+                    .filter(|(_, kind)| *kind == EdgeKind::EndpointExploit)
+                    .map(|(endpoint, _)| *endpoint),
+            );
         }
-        if seeds.is_empty() {
-            return (changed_clusters, update);
-        }
-        searcher.run_reverse(graph, &seeds, MAX_HOPS, walks);
-        let candidates: Vec<Slot> = searcher.reached.clone();
+        candidates.sort_unstable();
+        candidates.dedup();
         update.slots_visited = candidates.len();
         for slot in candidates {
             let Some(entity) = graph.entity(slot) else {

@@ -170,6 +170,7 @@ fn main() -> Result<()> {
     let clusters = env_usize("BENCH_CLUSTERS", 50);
     let pods = env_usize("BENCH_PODS", 2000);
     let with_peers = env_usize("BENCH_PEERS", 1) == 1;
+    let update_rounds = env_usize("BENCH_UPDATE_ROUNDS", 20);
     eprintln!("fleet: {clusters} clusters x {pods} pods");
     let shape = fleet_gen::ClusterShape { pods };
     // ---------------- build ----------------
@@ -243,8 +244,10 @@ fn main() -> Result<()> {
     eprintln!("p1/p2 done");
     // The CVE shared by the most images.
     let cve = fleet_gen::cve_name(0);
+    // Every row, so that the whole answer is compared with the peers'.
     let limits = QueryLimits {
         max_included: 1_000_000,
+        max_results: 1_000_000,
         ..QueryLimits::default()
     };
     let texts = [
@@ -305,7 +308,7 @@ fn main() -> Result<()> {
         .cloned()
         .context("service")?;
     eprintln!("questions done, updating");
-    for round in 0..20 {
+    for round in 0..update_rounds {
         let mut changed_pod = pod.clone();
         let mut body = serde_json::to_value(&changed_pod.body)?;
         body["Pod"]["containers"][0]["securityContext"]["privileged"] = json!(round % 2 == 0);
@@ -317,7 +320,10 @@ fn main() -> Result<()> {
                 vec![InventoryChange::upsert(changed_pod)],
             )
         });
-        result?;
+        let stats = result?;
+        if round < 2 {
+            eprintln!("pod update: {stats:?}");
+        }
         update_latencies.entry("pod").or_default().push(elapsed);
         let mut changed_binding = binding.clone();
         let mut body = serde_json::to_value(&changed_binding.body)?;
@@ -331,7 +337,10 @@ fn main() -> Result<()> {
                 vec![InventoryChange::upsert(changed_binding)],
             )
         });
-        result?;
+        let stats = result?;
+        if round < 2 {
+            eprintln!("binding update: {stats:?}");
+        }
         update_latencies.entry("binding").or_default().push(elapsed);
         let mut changed_service = service.clone();
         let mut body = serde_json::to_value(&changed_service.body)?;
@@ -348,8 +357,54 @@ fn main() -> Result<()> {
                 vec![InventoryChange::upsert(changed_service)],
             )
         });
-        result?;
+        let stats = result?;
+        if round < 2 {
+            eprintln!("service update: {stats:?}");
+        }
         update_latencies.entry("service").or_default().push(elapsed);
+    }
+    // Scanner findings arriving a few images at a time: three images rescanned, one of them
+    // now clean, the next round as before.
+    let findings_batches: Vec<Vec<palisade_graph::findings::ImageFindings>> = {
+        let all = fleet_gen::fleet_findings();
+        let mut rescanned: Vec<_> = all.iter().take(3).cloned().collect();
+        rescanned[0].vulnerabilities.truncate(150);
+        rescanned[1].vulnerabilities.clear();
+        rescanned[2].vulnerabilities.reverse();
+        vec![rescanned, all.into_iter().take(3).collect()]
+    };
+    // Back to the fleet as generated, so that the peers get the graph the questions were
+    // asked on.
+    engine.apply_changes(
+        TENANT,
+        target_cluster,
+        vec![
+            InventoryChange::upsert(pod.clone()),
+            InventoryChange::upsert(binding.clone()),
+            InventoryChange::upsert(service.clone()),
+        ],
+    )?;
+    // An even number of rounds ends with the findings as generated.
+    let findings_rounds = update_rounds.max(2) / 2 * 2;
+    for round in 0..findings_rounds {
+        let batch = findings_batches[round % 2].clone();
+        let (result, elapsed) = timed(|| engine.update_image_findings(TENANT, batch));
+        let stats = result?;
+        if round < 2 {
+            eprintln!("findings update: {stats:?}");
+        }
+        update_latencies
+            .entry("findings")
+            .or_default()
+            .push(elapsed);
+    }
+    // What was kept up to date must equal a search from scratch.
+    let tenant = engine.tenant(TENANT).context("tenant")?;
+    let (recomputed, recompute_ms) = timed(|| tenant.recompute_attack_paths(target_cluster));
+    let incremental_equal = tenant.cluster_attack_paths(target_cluster) == recomputed;
+    eprintln!("incremental paths equal a full search: {incremental_equal} ({recompute_ms:.0} ms)");
+    if !incremental_equal {
+        bail!("incremental attack paths differ from a full search of {target_cluster}");
     }
     let (_, peak) = rss_mb();
     let palisade = json!({
@@ -364,6 +419,9 @@ fn main() -> Result<()> {
         "update_pod": summary(update_latencies.remove("pod").unwrap_or_default()),
         "update_binding": summary(update_latencies.remove("binding").unwrap_or_default()),
         "update_service": summary(update_latencies.remove("service").unwrap_or_default()),
+        "update_findings_3_images": summary(update_latencies.remove("findings").unwrap_or_default()),
+        "full_path_search_one_cluster_ms": recompute_ms,
+        "incremental_paths_equal_full_search": incremental_equal,
     });
     let mut report =
         json!({"fleet": {"clusters": clusters, "pods_per_cluster": pods}, "palisade": palisade});

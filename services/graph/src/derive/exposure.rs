@@ -142,15 +142,28 @@ pub(crate) fn add_exposure(view: &ClusterView<'_>, derived: &mut Derived) {
             }
         }
     }
-    let exposed_nodes = view
+    // Nodes with an external address. A pod not yet scheduled may land on any node.
+    let exposed_node_ids: BTreeSet<String> = view
         .inventory
         .of_kind(ObjectKind::Node)
-        .any(|node| match &node.body {
+        .filter(|node| match &node.body {
             Body::Node { addresses, .. } => addresses
                 .iter()
                 .any(|address| address.address_type == "ExternalIP"),
             _ => false,
-        });
+        })
+        .map(|node| entity_id(&view.cluster, EntityKind::Node, "", &node.meta.name))
+        .collect();
+    let unscheduled_node = entity_id(
+        &view.cluster,
+        EntityKind::Node,
+        "",
+        crate::derive::UNSCHEDULED_NODE,
+    );
+    let on_exposed_node = |node_id: &str| {
+        exposed_node_ids.contains(node_id)
+            || (node_id == unscheduled_node && !exposed_node_ids.is_empty())
+    };
     let mut covered_ports: BTreeSet<(String, i64)> = BTreeSet::new();
     for service in view.inventory.of_kind(ObjectKind::Service) {
         let Body::Service {
@@ -314,7 +327,7 @@ pub(crate) fn add_exposure(view: &ClusterView<'_>, derived: &mut Derived) {
                     "{}:{port_label}",
                     container.id.replacen("/container/", "/endpoint/", 1)
                 );
-                let internet_reachable = on_node && exposed_nodes;
+                let internet_reachable = on_node && on_exposed_node(&pod.node_id);
                 let mut endpoint = Entity::new(
                     EntityKind::Endpoint,
                     &view.cluster,

@@ -18,15 +18,16 @@ const FORWARD_EVALUATIONS_BEFORE_REVERSE: usize = 64;
 /// How a related-entity condition is evaluated.
 #[derive(Debug)]
 pub(super) enum RelatedState {
-    /// Forward from each candidate; the number of evaluations so far.
-    Forward(usize),
+    /// Forward from each candidate: evaluations so far and the entities and edges they
+    /// looked at.
+    Forward(usize, usize),
     /// Candidates walk the first `level` steps and test membership of what they reach.
     Reverse { level: usize, members: Vec<bool> },
 }
 
 impl Default for RelatedState {
     fn default() -> Self {
-        RelatedState::Forward(0)
+        RelatedState::Forward(0, 0)
     }
 }
 
@@ -55,11 +56,18 @@ impl Evaluator<'_> {
     ) -> Result<bool> {
         let state = std::mem::take(&mut self.related_states[index]);
         let state = match state {
-            RelatedState::Forward(count) if count < FORWARD_EVALUATIONS_BEFORE_REVERSE => {
-                self.related_states[index] = RelatedState::Forward(count + 1);
-                return self.related_exists(slot, chain, condition);
+            RelatedState::Forward(count, visits) if count < FORWARD_EVALUATIONS_BEFORE_REVERSE => {
+                let before = self.visits;
+                let answer = self.related_exists(slot, chain, condition)?;
+                let cost = self.visits - before;
+                self.related_states[index] = RelatedState::Forward(count + 1, visits + cost);
+                return Ok(answer);
             }
-            RelatedState::Forward(_) => self.plan_reverse(from, chain, condition)?,
+            RelatedState::Forward(count, visits) => {
+                // Walking forwards from every remaining candidate would cost about this much.
+                let forward_cost = visits / count.max(1) * self.graph.count_of_kind(from);
+                self.plan_reverse(from, chain, condition, forward_cost)?
+            }
             reverse @ RelatedState::Reverse { .. } => reverse,
         };
         let answer = match &state {
@@ -73,23 +81,24 @@ impl Evaluator<'_> {
                     .iter()
                     .any(|found| members.get(*found as usize).copied().unwrap_or(false))
             }
-            RelatedState::Forward(_) => self.related_exists(slot, chain, condition)?,
+            RelatedState::Forward(..) => self.related_exists(slot, chain, condition)?,
         };
         self.related_states[index] = state;
         Ok(answer)
     }
 
     /// Finds the far entities satisfying the condition and walks the chain backwards while
-    /// each step costs at most as many edges as there are candidates at the start.
+    /// the backward steps together cost less than walking forwards from every candidate.
     fn plan_reverse(
         &mut self,
         from: EntityKind,
         chain: &[(Step, EntityKind)],
         condition: Option<&Plan>,
+        forward_cost: usize,
     ) -> Result<RelatedState> {
         let graph = self.graph;
         let Some(&(_, far_kind)) = chain.last() else {
-            return Ok(RelatedState::Forward(0));
+            return Ok(RelatedState::Forward(0, 0));
         };
         let mut current: Vec<Slot> = Vec::new();
         for candidate in graph.of_kind(far_kind) {
@@ -104,7 +113,7 @@ impl Evaluator<'_> {
                 current.push(candidate);
             }
         }
-        let budget = graph.count_of_kind(from).max(1_000);
+        let mut budget = forward_cost.max(1_000);
         let mut level = chain.len();
         while level > 0 {
             let ((edge, forward), _) = chain[level - 1];
@@ -120,6 +129,7 @@ impl Evaluator<'_> {
             if cost > budget {
                 break;
             }
+            budget -= cost;
             self.charge(cost)?;
             let mut previous: Vec<Slot> = Vec::new();
             for &slot in &current {
