@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, ensure};
 use palisade_proto::v1::Alert;
+use prost::Message as _;
 use serde_json::{Value, json};
 
 use crate::alerts::{TENANT, time_micros};
@@ -46,7 +47,7 @@ fn sql_statements(case: &QueryCase) -> Value {
         "name": case.name,
         "total": format!("SELECT count(*) FROM {from} WHERE {filter}"),
         "newest": format!(
-            "SELECT a.id FROM {from} WHERE {filter} ORDER BY a.time DESC, a.id DESC LIMIT {}",
+            "SELECT a.record FROM {from} WHERE {filter} ORDER BY a.time DESC, a.id DESC LIMIT {}",
             case.limit
         ),
         "facets": facets,
@@ -77,12 +78,30 @@ fn count_field(value: &Value, name: &str) -> anyhow::Result<u64> {
         .with_context(|| format!("no {name} in the SQLite output"))
 }
 
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+fn unhex(text: &str) -> anyhow::Result<Vec<u8>> {
+    ensure!(text.len().is_multiple_of(2), "odd-length hex record");
+    (0..text.len())
+        .step_by(2)
+        .map(|at| {
+            u8::from_str_radix(&text[at..at + 2], 16)
+                .with_context(|| format!("bad hex at {at} of a record"))
+        })
+        .collect()
+}
+
 fn sqlite_answer(value: &Value) -> anyhow::Result<(Percentiles, Answer)> {
-    let newest_ids = value["newest"]
+    let newest = value["newest"]
         .as_array()
-        .context("no newest ids in the SQLite output")?
+        .context("no newest records in the SQLite output")?
         .iter()
-        .map(|id| id.as_str().map(str::to_string).context("an id is not text"))
+        .map(|record| {
+            let text = record.as_str().context("a record is not hex text")?;
+            Ok(Alert::decode(unhex(text)?.as_slice())?)
+        })
         .collect::<anyhow::Result<_>>()?;
     let mut facets = BTreeMap::new();
     for (facet, buckets) in value["facets"]
@@ -102,7 +121,7 @@ fn sqlite_answer(value: &Value) -> anyhow::Result<(Percentiles, Answer)> {
     }
     let answer = Answer {
         total: count_field(value, "total")?,
-        newest_ids,
+        newest,
         facets,
     };
     let timings = Percentiles {
@@ -120,7 +139,7 @@ pub fn sqlite_fts5(alerts: &[Alert], directory: &Path) -> anyhow::Result<SqliteR
         let line = json!({
             "id": alert.id, "tenant": alert.tenant_id, "time": time_micros(alert),
             "severity": alert.priority, "rule": alert.rule, "output": alert.output,
-            "output_fields": alert.output_fields,
+            "output_fields": alert.output_fields, "record": hex(&alert.encode_to_vec()),
         });
         writeln!(file, "{line}")?;
     }

@@ -9,12 +9,15 @@
 //! doing it for every hit of every segment's page dominated the cost of a page).
 
 use std::cmp::Ordering;
-use std::collections::{BTreeMap, BinaryHeap, HashMap};
+use std::collections::{BTreeMap, HashMap};
 
 use tantivy::collector::{Collector, SegmentCollector};
+use tantivy::columnar::Cardinality;
 use tantivy::columnar::StrColumn;
 use tantivy::query::Weight;
-use tantivy::{DocAddress, DocId, Score, SegmentOrdinal, SegmentReader, TERMINATED};
+use tantivy::{
+    COLLECT_BLOCK_BUFFER_LEN, DocAddress, DocId, Score, SegmentOrdinal, SegmentReader, TERMINATED,
+};
 use tokio::time::Instant;
 
 /// The order of a page.
@@ -125,8 +128,8 @@ pub struct Collected {
     pub too_many_buckets: bool,
 }
 
-/// Docs between two looks at the clock.
-const DEADLINE_CHECK_EVERY: u32 = 1024;
+/// Blocks of documents between two looks at the clock (1,024 documents).
+const DEADLINE_CHECK_EVERY_BLOCKS: u32 = 16;
 
 /// Maps an i64 onto u64 keeping its order.
 fn ordered(value: i64) -> u64 {
@@ -195,7 +198,7 @@ impl Collector for SearchCollector {
             severity,
             uid,
             cursor_uid_bound,
-            heap: BinaryHeap::new(),
+            best: BestHits::new(self.kept()),
             count: 0,
             after_cursor_count: 0,
             facet_columns,
@@ -259,22 +262,51 @@ impl Collector for SearchCollector {
         let mut scorer = weight.scorer(reader, 1.0)?;
         let alive = reader.alive_bitset();
         let scoring = self.requires_scoring();
-        let mut since_check = 0u32;
-        let mut doc = scorer.doc();
-        while doc != TERMINATED {
-            if alive.is_none_or(|bitset| bitset.is_alive(doc)) {
-                let score = if scoring { scorer.score() } else { 0.0 };
-                collector.collect(doc, score);
+        let mut docs = [0 as DocId; COLLECT_BLOCK_BUFFER_LEN];
+        let mut scores = [0.0 as Score; COLLECT_BLOCK_BUFFER_LEN];
+        let mut blocks_since_check = 0u32;
+        loop {
+            // Without scores the scorer fills the block itself (no virtual call per document);
+            // with them, each document's score is read as it is passed.
+            let filled = if scoring {
+                let mut filled = 0;
+                let mut doc = scorer.doc();
+                while doc != TERMINATED && filled < COLLECT_BLOCK_BUFFER_LEN {
+                    docs[filled] = doc;
+                    scores[filled] = scorer.score();
+                    filled += 1;
+                    doc = scorer.advance();
+                }
+                filled
+            } else {
+                scorer.fill_buffer(&mut docs)
+            };
+            if filled == 0 {
+                break;
             }
-            since_check += 1;
-            if since_check == DEADLINE_CHECK_EVERY {
-                since_check = 0;
+            let kept = match alive {
+                None => filled,
+                Some(bitset) => {
+                    let mut kept = 0;
+                    for position in 0..filled {
+                        if bitset.is_alive(docs[position]) {
+                            docs[kept] = docs[position];
+                            scores[kept] = scores[position];
+                            kept += 1;
+                        }
+                    }
+                    kept
+                }
+            };
+            collector.collect_block(&docs[..kept], &scores[..kept]);
+            blocks_since_check += 1;
+            if blocks_since_check == DEADLINE_CHECK_EVERY_BLOCKS {
+                blocks_since_check = 0;
                 if Instant::now() > self.deadline {
                     collector.timed_out = true;
                     break;
                 }
             }
-            doc = scorer.advance();
         }
         Ok(collector.harvest())
     }
@@ -293,8 +325,7 @@ pub struct SegmentSearchCollector {
     /// The cursor's uid as an ordinal of this segment: (ordinal, whether it is the uid itself
     /// or the next one after it).
     cursor_uid_bound: Option<(u64, bool)>,
-    /// The best hits so far, worst on top; scores as their bit patterns (they are never negative).
-    heap: BinaryHeap<(Rank, DocId, i64, i64, u32)>,
+    best: BestHits,
     count: u64,
     after_cursor_count: u64,
     facet_columns: Vec<(Option<StrColumn>, Vec<u64>)>,
@@ -355,27 +386,152 @@ impl SegmentSearchCollector {
 }
 
 impl SegmentSearchCollector {
-    /// Facets and the histogram count every match, wherever the page is.
-    fn count_facets(&mut self, doc: DocId, time: i64) {
+    /// Facets count every match, wherever the page is. Single-valued columns are read a block
+    /// at a time; multi-valued ones (tags, techniques) document by document.
+    fn count_facets_block(&mut self, docs: &[DocId]) {
+        let mut ordinals = [None; COLLECT_BLOCK_BUFFER_LEN];
         for (column, counts) in &mut self.facet_columns {
-            if let Some(column) = column {
-                for ordinal in column.term_ords(doc) {
-                    if let Some(count) = counts.get_mut(ordinal as usize) {
-                        *count += 1;
+            let Some(column) = column else {
+                continue;
+            };
+            let column_ordinals = column.ords();
+            if column_ordinals.get_cardinality() == Cardinality::Multivalued {
+                for doc in docs {
+                    for ordinal in column.term_ords(*doc) {
+                        if let Some(count) = counts.get_mut(ordinal as usize) {
+                            *count += 1;
+                        }
                     }
+                }
+                continue;
+            }
+            let block_ordinals = &mut ordinals[..docs.len()];
+            block_ordinals.fill(None);
+            column_ordinals.first_vals(docs, block_ordinals);
+            for ordinal in block_ordinals.iter().flatten() {
+                if let Some(count) = counts.get_mut(*ordinal as usize) {
+                    *count += 1;
                 }
             }
         }
-        if let Some(interval) = self.spec.histogram_interval_micros {
-            let bucket = time.div_euclid(interval);
-            if self.histogram.len() < self.spec.max_histogram_buckets
-                || self.histogram.contains_key(&bucket)
-            {
-                *self.histogram.entry(bucket).or_default() += 1;
-            } else {
-                self.too_many_buckets = true;
-            }
+    }
+
+    fn count_histogram(&mut self, time: i64) {
+        let Some(interval) = self.spec.histogram_interval_micros else {
+            return;
+        };
+        let bucket = time.div_euclid(interval);
+        if self.histogram.len() < self.spec.max_histogram_buckets
+            || self.histogram.contains_key(&bucket)
+        {
+            *self.histogram.entry(bucket).or_default() += 1;
+        } else {
+            self.too_many_buckets = true;
         }
+    }
+
+    /// Counts, facets and ranks a block of live matching documents (ascending ids; `scores`
+    /// is as long as `docs`, zeros when the order is not by relevance).
+    fn collect_block(&mut self, docs: &[DocId], scores: &[Score]) {
+        debug_assert_eq!(docs.len(), scores.len());
+        debug_assert!(docs.len() <= COLLECT_BLOCK_BUFFER_LEN);
+        let mut times = [None; COLLECT_BLOCK_BUFFER_LEN];
+        self.time.first_vals(docs, &mut times[..docs.len()]);
+        let mut severities = [None; COLLECT_BLOCK_BUFFER_LEN];
+        if self.spec.sort == SortSpec::SeverityDesc {
+            self.severity
+                .first_vals(docs, &mut severities[..docs.len()]);
+        }
+        self.count += docs.len() as u64;
+        self.count_facets_block(docs);
+        for (position, (doc, score)) in docs.iter().zip(scores).enumerate() {
+            let time = times[position].map_or(0, tantivy::DateTime::into_timestamp_micros);
+            let primary = severities[position].map_or(0, |rank| rank as i64);
+            self.count_histogram(time);
+            self.rank_hit(*doc, *score, primary, time);
+        }
+    }
+
+    /// Keeps the document among the page's candidates if it is after the cursor and could be
+    /// among the best.
+    fn rank_hit(&mut self, doc: DocId, score: Score, primary: i64, time: i64) {
+        if self.spec.cursor.is_some() && !self.after_cursor(primary, time, doc) {
+            return;
+        }
+        self.after_cursor_count += 1;
+        if self.best.wanted == 0 {
+            return;
+        }
+        let partial = self.rank(primary, time, score, u64::MAX);
+        if !self.best.could_enter(partial) {
+            return;
+        }
+        let rank = self.rank(primary, time, score, self.uid_ordinal(doc));
+        self.best.offer((rank, doc, primary, time, score.to_bits()));
+    }
+}
+
+/// A candidate hit: rank, document, sort key, time and score (as its bit pattern; scores are
+/// never negative).
+type Candidate = (Rank, DocId, i64, i64, u32);
+
+/// The best `wanted` hits of a segment. Candidates are appended; whenever twice as many as
+/// wanted have gathered, the worse half is dropped and the worst kept becomes the bar a new
+/// candidate must beat. Alerts are indexed roughly in time order, so for newest-first pages
+/// almost every document beats the bar when it arrives; appending and halving costs O(1) per
+/// document on average where a binary heap paid a pop and a push for each.
+struct BestHits {
+    wanted: usize,
+    candidates: Vec<Candidate>,
+    /// The worst rank kept at the last halving.
+    bar: Option<Rank>,
+}
+
+impl BestHits {
+    fn new(wanted: usize) -> BestHits {
+        BestHits {
+            wanted,
+            candidates: Vec::with_capacity(wanted.saturating_mul(2).min(4_096)),
+            bar: None,
+        }
+    }
+
+    /// Whether a document whose rank starts with `partial` (sort key and time) may beat the bar.
+    fn could_enter(&self, partial: Rank) -> bool {
+        self.bar
+            .is_none_or(|bar| (partial.0, partial.1) <= (bar.0, bar.1))
+    }
+
+    fn offer(&mut self, candidate: Candidate) {
+        if self.bar.is_some_and(|bar| candidate.0 >= bar) {
+            return;
+        }
+        self.candidates.push(candidate);
+        if self.candidates.len() >= self.wanted.saturating_mul(2) {
+            self.halve();
+        }
+    }
+
+    fn halve(&mut self) {
+        let Some(last_kept) = self.wanted.checked_sub(1) else {
+            self.candidates.clear();
+            return;
+        };
+        if self.candidates.len() <= self.wanted {
+            return;
+        }
+        self.candidates
+            .select_nth_unstable_by(last_kept, |left, right| left.0.cmp(&right.0));
+        self.candidates.truncate(self.wanted);
+        self.bar = Some(self.candidates[last_kept].0);
+    }
+
+    /// The kept candidates, best first.
+    fn into_best(mut self) -> Vec<Candidate> {
+        self.candidates
+            .sort_unstable_by_key(|candidate| candidate.0);
+        self.candidates.truncate(self.wanted);
+        self.candidates
     }
 }
 
@@ -383,44 +539,13 @@ impl SegmentCollector for SegmentSearchCollector {
     type Fruit = Collected;
 
     fn collect(&mut self, doc: DocId, score: Score) {
-        let time = self
-            .time
-            .first(doc)
-            .map_or(0, tantivy::DateTime::into_timestamp_micros);
-        let primary = if self.spec.sort == SortSpec::SeverityDesc {
-            self.severity.first(doc).map_or(0, |rank| rank as i64)
-        } else {
-            0
-        };
-        self.count += 1;
-        self.count_facets(doc, time);
-        if self.spec.cursor.is_some() && !self.after_cursor(primary, time, doc) {
-            return;
-        }
-        self.after_cursor_count += 1;
-        let kept = self.spec.kept();
-        if kept > 0 {
-            let partial = self.rank(primary, time, score, u64::MAX);
-            let worth_a_look = self.heap.len() < kept
-                || self
-                    .heap
-                    .peek()
-                    .is_some_and(|(worst, ..)| (partial.0, partial.1) <= (worst.0, worst.1));
-            if worth_a_look {
-                let rank = self.rank(primary, time, score, self.uid_ordinal(doc));
-                if self.heap.len() < kept {
-                    self.heap.push((rank, doc, primary, time, score.to_bits()));
-                } else if self.heap.peek().is_some_and(|(worst, ..)| rank < *worst) {
-                    self.heap.pop();
-                    self.heap.push((rank, doc, primary, time, score.to_bits()));
-                }
-            }
-        }
+        self.collect_block(&[doc], &[score]);
     }
 
-    fn harvest(self) -> Collected {
-        let mut hits = Vec::with_capacity(self.heap.len());
-        for (_, doc, primary, time, score) in self.heap.iter() {
+    fn harvest(mut self) -> Collected {
+        let best = std::mem::replace(&mut self.best, BestHits::new(0)).into_best();
+        let mut hits = Vec::with_capacity(best.len());
+        for (_, doc, primary, time, score) in &best {
             hits.push(CollectedHit {
                 primary: *primary,
                 time: *time,

@@ -20,6 +20,7 @@ use tantivy::{DateTime, Searcher, Term};
 use tokio::time::Instant;
 
 use super::QueryLimits;
+use super::confine::TenantConfinedQuery;
 use super::fields::{FREE_TEXT_FIELDS, FieldTarget, check_clause};
 use super::parser::{Comparison, GlobToken, Match, MatchValue, Node, QueryError, RangeBound};
 use super::values::{DAY_NANOS, parse_query_time, parse_severity};
@@ -44,16 +45,15 @@ pub fn compile_confined(
     let mut compiler = Compiler::new(context);
     let user = compiler.compile(node)?;
     let tenant_term = context.schema.tenant_term(tenant.as_str());
-    let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![
-        (
-            Occur::Must,
-            Box::new(TermQuery::new(tenant_term, IndexRecordOption::Basic)),
-        ),
-        (Occur::Must, user.box_clone()),
-    ];
-    clauses.extend(filters.into_iter().map(|filter| (Occur::Must, filter)));
+    let filtered: Box<dyn Query> = if filters.is_empty() {
+        user.box_clone()
+    } else {
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![(Occur::Must, user.box_clone())];
+        clauses.extend(filters.into_iter().map(|filter| (Occur::Must, filter)));
+        Box::new(BooleanQuery::new(clauses))
+    };
     Ok(CompiledQuery {
-        confined: Box::new(BooleanQuery::new(clauses)),
+        confined: Box::new(TenantConfinedQuery::new(tenant_term, filtered)),
         user,
     })
 }

@@ -2,9 +2,11 @@
 //!
 //! [`parser`] turns text into a syntax tree with positioned errors; [`fields`] says what each
 //! field name means; [`values`] reads times and severities; [`compile`] builds the tantivy query,
-//! always as `tenant AND (user query)`, so nothing the text says can widen it.
+//! always as `tenant AND (user query)`, so nothing the text says can widen it; [`confine`] is
+//! that conjunction, evaluated per segment.
 
 pub mod compile;
+pub mod confine;
 pub mod fields;
 pub mod parser;
 pub mod values;
