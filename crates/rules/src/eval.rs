@@ -202,7 +202,24 @@ pub struct EvalContext<'engine, 'event, S: FieldSource> {
     event: &'event S::Event,
     /// For each slot, 1 + its position in `extracted`, or 0 when not extracted yet.
     positions: Vec<u32>,
-    extracted: Vec<Vec<Value<'event>>>,
+    extracted: Vec<Extracted<'event>>,
+    /// Reused for every extraction, so a single-valued field costs no allocation.
+    scratch: Vec<Value<'event>>,
+}
+
+/// The values of one slot: most fields yield one value, kept inline.
+enum Extracted<'event> {
+    One(Value<'event>),
+    Many(Vec<Value<'event>>),
+}
+
+impl<'event> Extracted<'event> {
+    fn as_slice(&self) -> &[Value<'event>] {
+        match self {
+            Self::One(value) => std::slice::from_ref(value),
+            Self::Many(values) => values,
+        }
+    }
 }
 
 fn decode_base64(text: &str) -> Option<String> {
@@ -284,6 +301,7 @@ impl<'engine, 'event, S: FieldSource> EvalContext<'engine, 'event, S> {
             event,
             positions: vec![0; slots.len()],
             extracted: Vec::new(),
+            scratch: Vec::new(),
         }
     }
 
@@ -291,10 +309,11 @@ impl<'engine, 'event, S: FieldSource> EvalContext<'engine, 'event, S> {
     pub fn values(&mut self, slot: usize) -> &[Value<'event>] {
         let position = self.positions[slot] as usize;
         if position != 0 {
-            return &self.extracted[position - 1];
+            return self.extracted[position - 1].as_slice();
         }
         let definition = &self.slots[slot];
-        let mut values = Vec::new();
+        let mut values = std::mem::take(&mut self.scratch);
+        values.clear();
         self.source
             .extract(&definition.spec, self.event, &mut values);
         let mut was_list = definition.spec.is_list;
@@ -304,10 +323,21 @@ impl<'engine, 'event, S: FieldSource> EvalContext<'engine, 'event, S> {
                 was_list = false;
             }
         }
-        self.extracted.push(values);
-        // slots number far fewer than u32::MAX; saturating keeps a bogus count harmless
+        let entry = if values.len() == 1
+            && let Some(value) = values.pop()
+        {
+            self.scratch = values;
+            Extracted::One(value)
+        } else if values.is_empty() {
+            self.scratch = values;
+            Extracted::Many(Vec::new())
+        } else {
+            Extracted::Many(values)
+        };
+        self.extracted.push(entry);
+        // one entry per slot at most, and slot numbers are far below u32::MAX
         self.positions[slot] = u32::try_from(self.extracted.len()).unwrap_or(u32::MAX);
-        &self.extracted[self.extracted.len() - 1]
+        self.extracted[self.extracted.len() - 1].as_slice()
     }
 
     /// The field of a slot as first written.
