@@ -125,7 +125,7 @@ fn candidate_profile(
         .into_iter()
         .map(|(name, (count, rules))| (name, count, rules))
         .collect();
-    types.sort_by(|left, right| right.1.cmp(&left.1));
+    types.sort_by_key(|entry| std::cmp::Reverse(entry.1));
     types.truncate(12);
     // rules alone on one thread, over events already attributed
     let start = Instant::now();

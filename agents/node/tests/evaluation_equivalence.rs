@@ -34,11 +34,11 @@ fn pack_and_falco_stable() -> Evaluator {
     Evaluator::from_loader(loader, "equivalence-node")
 }
 
+/// (event index, rule name) pairs.
+type Matches = BTreeSet<(usize, String)>;
+
 /// (event index, rule) pairs that fire, by the optimized evaluation and by explanation.
-fn matches_both_ways(
-    evaluator: &Evaluator,
-    events: &[Event],
-) -> (BTreeSet<(usize, String)>, BTreeSet<(usize, String)>) {
+fn matches_both_ways(evaluator: &Evaluator, events: &[Event]) -> (Matches, Matches) {
     let engine = evaluator.engine();
     let rule_names: Vec<String> = engine
         .compiled()
@@ -179,6 +179,10 @@ fn optimized_evaluation_matches_explanations_on_a_live_kernel_stream() {
             break;
         }
     }
+    if finished_at.is_none() {
+        let _ = workload.kill();
+    }
+    let _ = workload.wait();
     assert!(finished_at.is_some(), "the workload did not finish");
     assert!(events.len() >= 100, "only {} events", events.len());
     let evaluator = pack_and_falco_stable();
