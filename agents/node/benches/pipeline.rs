@@ -89,6 +89,58 @@ fn evaluator() -> anyhow::Result<Evaluator> {
     Ok(Evaluator::from_loader(loader, "bench-node"))
 }
 
+/// Mean number of rules left to evaluate per event after the event-type index, and the most
+/// frequent event types with their candidate counts: where rule evaluation spends its time.
+fn candidate_profile(
+    evaluator: &Evaluator,
+    records: &[&[u8]],
+    config: &CgroupConfig,
+) -> (f64, Vec<(String, usize, usize)>) {
+    let (registry, _requests) = ContainerRegistry::new(false);
+    let mut state = State::new(
+        CgroupResolver::new(config.clone()),
+        Arc::clone(&registry),
+        BootClock::now(),
+    );
+    state.seed();
+    let mut by_type: std::collections::HashMap<String, (usize, usize)> =
+        std::collections::HashMap::new();
+    let (mut events, mut candidates) = (0usize, 0usize);
+    let mut kept = Vec::new();
+    for bytes in records {
+        if let Ok(record) = Record::decode(bytes)
+            && let Some(enriched) = state.apply(&record)
+        {
+            let count = evaluator.engine().candidate_rules(&enriched.event).len();
+            kept.push(enriched.event.clone());
+            let entry = by_type
+                .entry(enriched.event.evt_type.to_string())
+                .or_insert((0, count));
+            entry.0 += 1;
+            events += 1;
+            candidates += count;
+        }
+    }
+    let mut types: Vec<(String, usize, usize)> = by_type
+        .into_iter()
+        .map(|(name, (count, rules))| (name, count, rules))
+        .collect();
+    types.sort_by_key(|entry| std::cmp::Reverse(entry.1));
+    types.truncate(12);
+    // rules alone on one thread, over events already attributed
+    let start = Instant::now();
+    let mut detections = Vec::new();
+    for event in &kept {
+        evaluator.evaluate(event, &mut detections);
+    }
+    eprintln!(
+        "rules alone, 1 thread: {:.0} events/s ({} detections)",
+        kept.len() as f64 / start.elapsed().as_secs_f64(),
+        detections.len()
+    );
+    (candidates as f64 / events.max(1) as f64, types)
+}
+
 fn main() -> anyhow::Result<()> {
     let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("pipeline-recording.bin");
     if !path.exists() {
@@ -157,6 +209,9 @@ fn main() -> anyhow::Result<()> {
 
     // decode + attribution + all rules: one state thread feeding two rule workers
     let evaluator = Arc::new(evaluator()?);
+    let (candidate_mean, event_types) = candidate_profile(&evaluator, &records, &config);
+    eprintln!("candidate rules per event after indexing: {candidate_mean:.2}");
+    eprintln!("most frequent event types (type, events, candidate rules): {event_types:?}");
     let rule_count = evaluator.summary().loaded;
     let (registry, _requests) = ContainerRegistry::new(false);
     let mut state = State::new(

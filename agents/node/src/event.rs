@@ -193,6 +193,20 @@ impl FdKind {
         }
     }
 
+    /// [`Self::typechar`] as text, for field extraction without an allocation per event.
+    pub fn typechar_text(self) -> &'static str {
+        match self {
+            Self::File => "f",
+            Self::Directory => "d",
+            Self::Ipv4 => "4",
+            Self::Ipv6 => "6",
+            Self::Unix => "u",
+            Self::OtherSocket | Self::Other => "o",
+            Self::Pipe => "p",
+            Self::Memfd => "m",
+        }
+    }
+
     /// Falco's `fd.type`.
     pub fn type_name(self) -> &'static str {
         match self {

@@ -15,6 +15,7 @@ use crate::explain::explain_node;
 use crate::fields::{FieldSchema, FieldSource};
 use crate::items::Origin;
 use crate::loader::{LoadedRules, RulesLoader};
+use crate::optimize::optimize;
 use crate::output::{OutputPart, OutputTemplate, RawPart, parse_template};
 
 /// Whether evaluation stops at the first matching rule (Falco's default) or reports all.
@@ -52,6 +53,8 @@ pub struct CompiledRule {
     /// Where it was defined.
     pub origin: Origin,
     condition: Node,
+    /// `condition` in evaluation form (see [`crate::optimize`]); explanations use `condition`.
+    evaluation: Node,
     output: OutputTemplate,
 }
 
@@ -330,6 +333,7 @@ pub fn compile_rules(
                 } else {
                     summary.disabled += 1;
                 }
+                let evaluation = optimize(&condition, &compiler.slots);
                 rules.push(Arc::new(CompiledRule {
                     name: rule.name.clone(),
                     description: rule.desc.clone(),
@@ -339,6 +343,7 @@ pub fn compile_rules(
                     enabled: rule.enabled,
                     origin: rule.origin.clone(),
                     condition,
+                    evaluation,
                     output,
                 }));
             }
@@ -538,7 +543,7 @@ impl<S: FieldSource> RuleEngine<S> {
         let mut detections = Vec::new();
         for index in set_indices(&candidates) {
             let rule = &self.compiled.rules[index];
-            if !context.eval(&rule.condition) {
+            if !context.eval(&rule.evaluation) {
                 continue;
             }
             let (output, output_fields) = rule.output.render(&mut context);

@@ -193,22 +193,33 @@ pub struct Check {
     pub text: Box<str>,
 }
 
-/// Extracted values of one slot for one event.
-#[derive(Debug, Clone, Default)]
-pub enum Extracted<'event> {
-    /// Not extracted yet.
-    #[default]
-    Pending,
-    /// Extracted.
-    Ready(Vec<Value<'event>>),
-}
-
-/// Per-event state: the value cache.
+/// Per-event state: the value cache. A rule set has hundreds of slots (every output field,
+/// every exception field) but an event touches a few dozen, so values live in a dense list
+/// and the per-slot table holds only positions: creating a context is one zeroed allocation.
 pub struct EvalContext<'engine, 'event, S: FieldSource> {
     source: &'engine S,
     slots: &'engine [Slot],
     event: &'event S::Event,
-    cache: Vec<Extracted<'event>>,
+    /// For each slot, 1 + its position in `extracted`, or 0 when not extracted yet.
+    positions: Vec<u32>,
+    extracted: Vec<Extracted<'event>>,
+    /// Reused for every extraction, so a single-valued field costs no allocation.
+    scratch: Vec<Value<'event>>,
+}
+
+/// The values of one slot: most fields yield one value, kept inline.
+enum Extracted<'event> {
+    One(Value<'event>),
+    Many(Vec<Value<'event>>),
+}
+
+impl<'event> Extracted<'event> {
+    fn as_slice(&self) -> &[Value<'event>] {
+        match self {
+            Self::One(value) => std::slice::from_ref(value),
+            Self::Many(values) => values,
+        }
+    }
 }
 
 fn decode_base64(text: &str) -> Option<String> {
@@ -288,30 +299,45 @@ impl<'engine, 'event, S: FieldSource> EvalContext<'engine, 'event, S> {
             source,
             slots,
             event,
-            cache: vec![Extracted::Pending; slots.len()],
+            positions: vec![0; slots.len()],
+            extracted: Vec::new(),
+            scratch: Vec::new(),
         }
     }
 
     /// The values of a slot, extracting them on first use.
     pub fn values(&mut self, slot: usize) -> &[Value<'event>] {
-        if matches!(self.cache[slot], Extracted::Pending) {
-            let definition = &self.slots[slot];
-            let mut values = Vec::new();
-            self.source
-                .extract(&definition.spec, self.event, &mut values);
-            let mut was_list = definition.spec.is_list;
-            for transformer in &definition.transformers {
-                values = apply_transformer(*transformer, values, was_list);
-                if *transformer == Transformer::Len {
-                    was_list = false;
-                }
+        let position = self.positions[slot] as usize;
+        if position != 0 {
+            return self.extracted[position - 1].as_slice();
+        }
+        let definition = &self.slots[slot];
+        let mut values = std::mem::take(&mut self.scratch);
+        values.clear();
+        self.source
+            .extract(&definition.spec, self.event, &mut values);
+        let mut was_list = definition.spec.is_list;
+        for transformer in &definition.transformers {
+            values = apply_transformer(*transformer, values, was_list);
+            if *transformer == Transformer::Len {
+                was_list = false;
             }
-            self.cache[slot] = Extracted::Ready(values);
         }
-        match &self.cache[slot] {
-            Extracted::Ready(values) => values,
-            Extracted::Pending => &[],
-        }
+        let entry = if values.len() == 1
+            && let Some(value) = values.pop()
+        {
+            self.scratch = values;
+            Extracted::One(value)
+        } else if values.is_empty() {
+            self.scratch = values;
+            Extracted::Many(Vec::new())
+        } else {
+            Extracted::Many(values)
+        };
+        self.extracted.push(entry);
+        // one entry per slot at most, and slot numbers are far below u32::MAX
+        self.positions[slot] = u32::try_from(self.extracted.len()).unwrap_or(u32::MAX);
+        self.extracted[self.extracted.len() - 1].as_slice()
     }
 
     /// The field of a slot as first written.

@@ -17,6 +17,7 @@ pub mod fuzzing;
 pub mod items;
 pub mod loader;
 pub mod mitre;
+pub mod optimize;
 pub mod output;
 pub mod reload;
 pub mod testing;

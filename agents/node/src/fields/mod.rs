@@ -323,7 +323,7 @@ impl FieldSource for SyscallSource {
             Field::FdDirectory => values.extend(fd.and_then(|fd| fd.directory()).map(text)),
             Field::FdFilename => values.extend(fd.and_then(|fd| fd.filename()).map(text)),
             Field::FdType => values.extend(fd.map(|fd| text(fd.kind.type_name()))),
-            Field::FdTypechar => values.extend(fd.map(|fd| owned(fd.kind.typechar().to_string()))),
+            Field::FdTypechar => values.extend(fd.map(|fd| text(fd.kind.typechar_text()))),
             Field::FdTypes => values.extend(fd.map(|fd| text(fd.kind.type_name()))),
             Field::FdL4proto => values.extend(fd.and_then(|fd| fd.l4proto()).map(text)),
             Field::FdSockfamily => values.extend(fd.and_then(|fd| match fd.kind {
