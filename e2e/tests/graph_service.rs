@@ -16,19 +16,12 @@ use palisade_proto::v1::graph_service_client::GraphServiceClient;
 use palisade_proto::v1::{
     AttackPath, GetEntityRequest, GraphQueryRequest, ListAttackPathsRequest, PageRequest,
 };
-use palisade_testkit::{Server, corpus_path, palisade_binary};
+use palisade_testkit::{Server, corpus_path};
 use tokio::time::Instant;
 
 mod common;
 
 const PASSWORD: &str = "graph-e2e-pass";
-
-fn cli(args: &[&str]) -> std::process::Output {
-    Command::new(palisade_binary())
-        .args(args)
-        .output()
-        .expect("palisade runs")
-}
 
 /// Online Boutique with every image moved to `registry`.
 fn boutique_manifests(directory: &Path, registry: &str) -> std::path::PathBuf {
@@ -134,19 +127,7 @@ async fn inventory_images_are_scanned_and_their_vulnerabilities_make_attack_path
         corpus_path("vulndb/alpine-secdb/v3.4/main.yaml"),
         corpus_path("vulndb/osv/samples/ghsa/GHSA-xvch-5gv4-984h.json"),
     ] {
-        let output = cli(&[
-            "vulndb",
-            "import",
-            "--data-dir",
-            data_dir.to_str().expect("path"),
-            file.to_str().expect("path"),
-        ]);
-        assert!(
-            output.status.success(),
-            "import {}: {}",
-            file.display(),
-            String::from_utf8_lossy(&output.stderr)
-        );
+        common::vulndb_import(&data_dir, &file);
     }
 
     let manifests = boutique_manifests(temp.path(), &registry);
@@ -242,44 +223,18 @@ async fn inventory_images_are_scanned_and_their_vulnerabilities_make_attack_path
     );
 
     // The CLI asks the same server.
-    let server_url = server.grpc_url.clone();
-    let output = cli(&[
-        "graph",
-        "paths",
-        "--server",
-        &server_url,
-        "--token",
-        &token,
-        "--format",
-        "json",
-    ]);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let listed: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    let listed = common::json_output(&server.cli(&["graph", "paths", "--format", "json"]));
     assert_eq!(
         listed["attack_paths"].as_array().expect("paths").len(),
         paths.len()
     );
-    let output = cli(&[
+    let exposed = common::json_output(&server.cli(&[
         "graph",
         "query",
         "pod where exposed_to_internet and has vulnerability(severity >= critical) include image",
-        "--server",
-        &server_url,
-        "--token",
-        &token,
         "--format",
         "json",
-    ]);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let exposed: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    ]));
     assert!(exposed["total"].as_u64().expect("total") >= 1, "{exposed}");
     assert!(
         exposed["rows"]
@@ -290,13 +245,9 @@ async fn inventory_images_are_scanned_and_their_vulnerabilities_make_attack_path
     );
 
     // Another tenant sees none of it, whatever it names.
-    let created = server.cli(&["admin", "tenant", "create", "other", "--format", "json"]);
-    assert!(
-        created.status.success(),
-        "{}",
-        String::from_utf8_lossy(&created.stderr)
+    let other = common::json_output(
+        &server.cli(&["admin", "tenant", "create", "other", "--format", "json"]),
     );
-    let other: serde_json::Value = serde_json::from_slice(&created.stdout).expect("json");
     let other_key = other["api_key"].as_str().expect("api_key").to_string();
     assert!(attack_paths(&server, &other_key).await.is_empty());
     let (channel, interceptor) = common::authenticated(&server, &other_key).await;

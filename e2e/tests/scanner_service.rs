@@ -16,32 +16,12 @@ use palisade_proto::v1::{
     ComponentStatus, GetStatusRequest, GetVulnDbStatusRequest, ScanImageRequest, SearchRequest,
     finding, search_hit,
 };
-use palisade_testkit::{Server, corpus_path, palisade_binary};
+use palisade_testkit::{Server, corpus_path};
 use tokio::time::Instant;
 
 mod common;
 
-fn cli(args: &[&str]) -> std::process::Output {
-    Command::new(palisade_binary())
-        .args(args)
-        .output()
-        .expect("palisade runs")
-}
-
-fn import(data_dir: &Path, file: &Path) {
-    let output = cli(&[
-        "vulndb",
-        "import",
-        "--data-dir",
-        data_dir.to_str().expect("path"),
-        file.to_str().expect("path"),
-    ]);
-    assert!(
-        output.status.success(),
-        "import while the server runs: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
+use common::palisade as cli;
 
 /// Search results of `query` for the token's tenant: (total, the findings' (cve, resolved)).
 async fn findings_of(server: &Server, token: &str, query: &str) -> (u64, Vec<(String, bool)>) {
@@ -221,7 +201,7 @@ async fn scans_become_findings_that_follow_the_vulnerability_database() {
     assert!(expected.len() > 20, "{} reference findings", expected.len());
 
     // Import into the server's database while it runs: the findings appear without a scan.
-    import(&data_dir, &secdb);
+    common::vulndb_import(&data_dir, &secdb);
     wait_for(&server, &token, "kind:vulnerability", expected.len() as u64).await;
     let (_, mut indexed) = findings_of(&server, &token, "kind:vulnerability").await;
     indexed.sort();
@@ -340,7 +320,7 @@ async fn scans_become_findings_that_follow_the_vulnerability_database() {
         "{changed_id} once in the secdb"
     );
     std::fs::write(&secdb, text.replace(&changed_id, "CVE-2000-0001")).expect("write");
-    import(&data_dir, &secdb);
+    common::vulndb_import(&data_dir, &secdb);
     let resolved_query = format!("cve:{changed_id} AND resolved:true");
     wait_for(&server, &token, &resolved_query, affected).await;
     wait_for(

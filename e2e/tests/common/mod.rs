@@ -244,3 +244,39 @@ pub fn start_registry(
     assert!(listening, "docker-registry did not listen on {address}");
     (registry, address)
 }
+
+/// Runs the palisade CLI with `args`; returns its output.
+pub fn palisade(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(palisade_testkit::palisade_binary())
+        .args(args)
+        .output()
+        .expect("palisade runs")
+}
+
+/// `palisade vulndb import FILE` into the database of `data_dir`, which must succeed (the
+/// server may be running).
+pub fn vulndb_import(data_dir: &Path, file: &Path) {
+    let output = palisade(&[
+        "vulndb",
+        "import",
+        "--data-dir",
+        data_dir.to_str().expect("path"),
+        file.to_str().expect("path"),
+    ]);
+    assert!(
+        output.status.success(),
+        "import {}: {}",
+        file.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// The JSON a successful CLI run printed.
+pub fn json_output(output: &std::process::Output) -> serde_json::Value {
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("JSON on stdout")
+}

@@ -559,38 +559,16 @@ impl GraphCore {
         Ok(())
     }
 
-    fn log_read_error(topic: &str, error: palisade_core::error::CoreError) -> GraphError {
-        GraphError::BadInput {
-            location: format!("log topic {topic}"),
-            message: error.to_string(),
-        }
-    }
-
     fn apply_findings(&self) -> Result<usize> {
         let from = self.state().positions.0;
-        let records = self
-            .inner
-            .topics
-            .findings
-            .read(from, RECORDS_PER_STEP)
-            .map_err(|error| Self::log_read_error("findings", error))?;
-        let Some(last) = records.last().map(|record| record.offset) else {
+        let Some(step) = read_step::<Finding>(&self.inner.topics.findings, "findings", from)?
+        else {
             return Ok(0);
         };
         let mut changed: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         {
             let mut book = self.book();
-            for record in &records {
-                let finding = match Finding::decode(record.payload.as_slice()) {
-                    Ok(finding) => finding,
-                    Err(error) => {
-                        tracing::error!(offset = record.offset, %error, "skipping undecodable findings record");
-                        continue;
-                    }
-                };
-                let Some(change) = image_vulnerability(&finding) else {
-                    continue;
-                };
+            for change in step.messages.iter().filter_map(image_vulnerability) {
                 let (tenant, image) = (change.tenant.clone(), change.image.clone());
                 if book.apply(change) {
                     changed.entry(tenant).or_default().insert(image);
@@ -601,36 +579,20 @@ impl GraphCore {
             let findings = self.book().images(tenant, images);
             self.write().update_image_findings(tenant, findings)?;
         }
-        self.commit_position(FINDINGS_POSITION, last + 1)?;
-        self.state().positions.0 = last + 1;
-        Ok(records.len())
+        self.commit_position(FINDINGS_POSITION, step.next)?;
+        self.state().positions.0 = step.next;
+        Ok(step.read)
     }
 
     fn apply_alerts(&self) -> Result<usize> {
         let from = self.state().positions.1;
-        let records = self
-            .inner
-            .topics
-            .alerts
-            .read(from, RECORDS_PER_STEP)
-            .map_err(|error| Self::log_read_error("alerts", error))?;
-        let Some(last) = records.last().map(|record| record.offset) else {
+        let Some(step) = read_step::<Alert>(&self.inner.topics.alerts, "alerts", from)? else {
             return Ok(0);
         };
         let window = u64::from(self.inner.settings.config.alert_window_days) * 86_400;
         let oldest = i64::try_from(now_seconds().saturating_sub(window)).unwrap_or(0);
         let mut per_tenant: BTreeMap<String, BTreeMap<String, RuntimeAlert>> = BTreeMap::new();
-        for record in &records {
-            let alert = match Alert::decode(record.payload.as_slice()) {
-                Ok(alert) => alert,
-                Err(error) => {
-                    tracing::error!(offset = record.offset, %error, "skipping undecodable alert record");
-                    continue;
-                }
-            };
-            let Some((tenant, mut runtime)) = runtime_alert(&alert) else {
-                continue;
-            };
+        for (tenant, mut runtime) in step.messages.iter().filter_map(runtime_alert) {
             if runtime.time < oldest {
                 continue;
             }
@@ -647,9 +609,9 @@ impl GraphCore {
             self.write()
                 .add_alerts(&tenant, alerts.into_values().collect())?;
         }
-        self.commit_position(ALERTS_POSITION, last + 1)?;
-        self.state().positions.1 = last + 1;
-        Ok(records.len())
+        self.commit_position(ALERTS_POSITION, step.next)?;
+        self.state().positions.1 = step.next;
+        Ok(step.read)
     }
 
     /// The images the inventory runs that the scanner has not been asked about (or whose scan
@@ -736,6 +698,48 @@ impl GraphCore {
             self.state().scans.insert(key, state);
         }
     }
+}
+
+/// Records read from a topic in one step, decoded.
+struct Step<M> {
+    messages: Vec<M>,
+    /// Records read, undecodable ones included.
+    read: usize,
+    /// Position after the last record read.
+    next: u64,
+}
+
+/// Up to [`RECORDS_PER_STEP`] records of `topic` from `from`, decoded; an undecodable record is
+/// logged and passed over (it still moves the position). `None` when nothing is new.
+fn read_step<M: Message + Default>(
+    topic: &Topic,
+    name: &str,
+    from: u64,
+) -> Result<Option<Step<M>>> {
+    let records = topic
+        .read(from, RECORDS_PER_STEP)
+        .map_err(|error| GraphError::BadInput {
+            location: format!("log topic {name}"),
+            message: error.to_string(),
+        })?;
+    let Some(last) = records.last().map(|record| record.offset) else {
+        return Ok(None);
+    };
+    let messages = records
+        .iter()
+        .filter_map(|record| match M::decode(record.payload.as_slice()) {
+            Ok(message) => Some(message),
+            Err(error) => {
+                tracing::error!(topic = name, offset = record.offset, %error, "skipping undecodable record");
+                None
+            }
+        })
+        .collect();
+    Ok(Some(Step {
+        messages,
+        read: records.len(),
+        next: last + 1,
+    }))
 }
 
 fn read_position(store: &GraphStore, key: &str) -> Result<u64> {
