@@ -157,6 +157,9 @@ pub struct GraphConfig {
     pub scan_images: bool,
     /// How long (seconds) an image whose scan failed waits before it is tried again.
     pub scan_retry_seconds: u64,
+    /// How long (seconds) a scanned image waits before it is asked for again: a tag moved to
+    /// a new digest is scanned, an unchanged one answers from the scanner's cache.
+    pub rescan_seconds: u64,
     /// Runtime and audit alerts older than this many days no longer count on the graph.
     pub alert_window_days: u32,
 }
@@ -167,6 +170,7 @@ impl Default for GraphConfig {
             sources: Vec::new(),
             scan_images: true,
             scan_retry_seconds: 3600,
+            rescan_seconds: 86_400,
             alert_window_days: 7,
         }
     }
@@ -406,8 +410,10 @@ impl Config {
                 ));
             }
         }
-        if self.graph.scan_retry_seconds == 0 {
-            return Err("graph.scan_retry_seconds must be at least 1".into());
+        if self.graph.scan_retry_seconds == 0 || self.graph.rescan_seconds == 0 {
+            return Err(
+                "graph.scan_retry_seconds and graph.rescan_seconds must be at least 1".into(),
+            );
         }
         Ok(())
     }

@@ -91,7 +91,7 @@ pub struct SourceState {
 #[derive(Debug, Clone, PartialEq)]
 enum ScanState {
     Waiting,
-    Scanned,
+    Scanned { at: u64 },
     Failed { at: u64, error: String },
 }
 
@@ -252,7 +252,7 @@ impl GraphCore {
         for scan in state.scans.values() {
             match scan {
                 ScanState::Waiting => status.images_waiting += 1,
-                ScanState::Scanned => status.images_scanned += 1,
+                ScanState::Scanned { .. } => status.images_scanned += 1,
                 ScanState::Failed { error, .. } => {
                     status.images_failed += 1;
                     status.last_scan_error = Some(error.clone());
@@ -645,8 +645,15 @@ impl GraphCore {
             }
         }
         let retry = self.inner.settings.config.scan_retry_seconds;
+        let rescan = self.inner.settings.config.rescan_seconds;
         let now = now_seconds();
         let mut state = self.state();
+        // images no longer run are forgotten, so the map follows the inventory
+        let current: BTreeSet<(String, String)> = running
+            .iter()
+            .map(|order| (order.tenant.clone(), order.image.clone()))
+            .collect();
+        state.scans.retain(|key, _| current.contains(key));
         running
             .into_iter()
             .filter(|order| {
@@ -654,7 +661,8 @@ impl GraphCore {
                 let due = match state.scans.get(&key) {
                     None => true,
                     Some(ScanState::Failed { at, .. }) => now.saturating_sub(*at) >= retry,
-                    Some(ScanState::Waiting | ScanState::Scanned) => false,
+                    Some(ScanState::Scanned { at }) => now.saturating_sub(*at) >= rescan,
+                    Some(ScanState::Waiting) => false,
                 };
                 if due {
                     state.scans.insert(key, ScanState::Waiting);
@@ -685,7 +693,7 @@ impl GraphCore {
             let state = match outcome {
                 Ok(()) => {
                     tracing::info!(tenant = %order.tenant, image = %order.image, "inventory image scanned");
-                    ScanState::Scanned
+                    ScanState::Scanned { at: now_seconds() }
                 }
                 Err(error) => {
                     tracing::warn!(tenant = %order.tenant, image = %order.image, %error, "inventory image could not be scanned; will try again later");

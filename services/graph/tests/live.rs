@@ -10,7 +10,9 @@ use palisade_core::config::{GraphConfig, InventorySource};
 use palisade_core::log::{LogEntry, Topic};
 use palisade_core::shutdown::Shutdown;
 use palisade_core::storage::Store;
-use palisade_graph::live::{GraphCore, GraphServiceStatus, GraphSettings, GraphTopics};
+use palisade_graph::live::{
+    GraphCore, GraphServiceStatus, GraphSettings, GraphTopics, ImageScanner, ScanOrder,
+};
 use palisade_graph::model::{EntityKind, image_id};
 use palisade_graph::object::ObjectKind;
 use palisade_proto::v1::{
@@ -336,4 +338,60 @@ async fn a_cluster_is_watched_through_its_kubeconfig_context_and_removed_when_un
     );
     shutdown.trigger();
     running.await.expect("graph task");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn running_images_are_asked_of_the_scanner_retried_after_a_failure_and_rescanned() {
+    let directory = tempfile::tempdir().expect("tempdir");
+    let pod = corpus_path("k8s/badpods/manifests/priv/pod/priv-exec-pod.yaml");
+    let mut settings = settings(directory.path(), vec![manifest_source("lab", &pod)]);
+    settings.config.scan_retry_seconds = 1;
+    settings.config.rescan_seconds = 1;
+    let core = GraphCore::open(settings, topics(directory.path())).expect("open");
+    let orders: std::sync::Arc<std::sync::Mutex<Vec<ScanOrder>>> = Default::default();
+    let recorded = orders.clone();
+    // the first scan fails (a registry outage), later ones succeed
+    let scanner: ImageScanner = std::sync::Arc::new(move |order: ScanOrder| {
+        let mut seen = recorded.lock().expect("orders");
+        seen.push(order);
+        let outcome = if seen.len() == 1 {
+            Err("registry unavailable".to_string())
+        } else {
+            Ok(())
+        };
+        Box::pin(async move { outcome })
+    });
+    let shutdown = Shutdown::new();
+    let running = tokio::spawn(core.clone().run(Some(scanner), shutdown.clone()));
+    wait_until(&core, "first scan failed", |status| {
+        status.images_failed == 1
+    })
+    .await;
+    assert!(
+        core.status()
+            .last_scan_error
+            .is_some_and(|error| error.contains("registry unavailable"))
+    );
+    for _ in 0..400 {
+        if orders.lock().expect("orders").len() >= 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    shutdown.trigger();
+    running.await.expect("graph task");
+    let seen = orders.lock().expect("orders").clone();
+    assert!(seen.len() >= 3, "retried, then rescanned: {seen:?}");
+    for order in &seen {
+        assert_eq!(
+            (
+                order.tenant.as_str(),
+                order.cluster.as_str(),
+                order.image.as_str()
+            ),
+            ("acme", "lab", "docker.io/library/ubuntu:latest")
+        );
+    }
+    let status = core.status();
+    assert_eq!(status.images_failed, 0);
 }
