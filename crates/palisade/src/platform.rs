@@ -442,14 +442,10 @@ fn graph_probe(graph: GraphCore) -> StatusProbe {
             status.images_waiting,
             status.images_failed,
         );
-        if let Some(problem) = status
-            .sources
-            .iter()
-            .find_map(|(name, source)| source.last_problem.as_ref().map(|last| (name, last)))
-        {
+        let recent_problem = status.recent_problem();
+        if let Some((source, problem)) = recent_problem {
             detail.push_str(&format!(
-                "; {problems} source problems, e.g. {}: {}",
-                problem.0, problem.1
+                "; {problems} source problems reported, the last from {source}: {problem}"
             ));
         }
         let metrics = [
@@ -462,7 +458,7 @@ fn graph_probe(graph: GraphCore) -> StatusProbe {
             ("images_waiting", status.images_waiting),
             ("images_failed", status.images_failed),
         ];
-        let state = if problems > 0 || status.images_failed > 0 {
+        let state = if recent_problem.is_some() || status.images_failed > 0 {
             HealthState::Degraded
         } else {
             HealthState::Serving

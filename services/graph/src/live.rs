@@ -86,6 +86,32 @@ pub struct SourceState {
     pub problems: usize,
     /// The last problem.
     pub last_problem: Option<String>,
+    /// When the last problem was reported (Unix seconds).
+    pub last_problem_at: u64,
+}
+
+/// A source problem younger than this makes the service degraded; an older one (a watch
+/// error the watcher has since recovered from) is history.
+pub const RECENT_PROBLEM_SECONDS: u64 = 900;
+
+impl GraphServiceStatus {
+    /// The most recent problem of any source within [`RECENT_PROBLEM_SECONDS`], with its
+    /// source (`tenant/cluster`).
+    pub fn recent_problem(&self) -> Option<(&str, &str)> {
+        let now = now_seconds();
+        self.sources
+            .iter()
+            .filter(|(_, source)| {
+                now.saturating_sub(source.last_problem_at) < RECENT_PROBLEM_SECONDS
+            })
+            .max_by_key(|(_, source)| source.last_problem_at)
+            .and_then(|(name, source)| {
+                source
+                    .last_problem
+                    .as_deref()
+                    .map(|problem| (name.as_str(), problem))
+            })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -408,6 +434,7 @@ impl GraphCore {
         source.origin = origin;
         source.problems += 1;
         source.last_problem = Some(problem);
+        source.last_problem_at = now_seconds();
     }
 
     /// Reads every manifest source and makes its cluster exactly what the files hold.

@@ -329,7 +329,13 @@ async fn a_cluster_is_watched_through_its_kubeconfig_context_and_removed_when_un
             .is_some_and(|source| source.problems == 1)
     })
     .await;
-    let problem = core.status().sources["acme/gone"].last_problem.clone();
+    let status = core.status();
+    assert_eq!(
+        status.recent_problem().map(|(source, _)| source),
+        Some("acme/gone"),
+        "a fresh problem degrades the service"
+    );
+    let problem = status.sources["acme/gone"].last_problem.clone();
     assert!(
         problem
             .as_deref()
