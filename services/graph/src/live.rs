@@ -32,7 +32,10 @@ use crate::store::GraphStore;
 use crate::watch::{ListStrategy, WatchEvent, clients_from_kubeconfig, watch_clusters};
 
 /// Records read from a log topic per step.
-const RECORDS_PER_STEP: usize = 512;
+const RECORDS_PER_STEP: usize = 2048;
+/// An alert slot (pod, container, rule) is rewritten at most this often: "a recent alert on
+/// the entity" needs no finer time, and a noisy rule must not turn into a write per alert.
+const ALERT_REFRESH_SECONDS: i64 = 60;
 /// Watch events applied together.
 const EVENTS_PER_BATCH: usize = 4096;
 /// How often waiting work (scan retries) is looked at.
@@ -151,6 +154,8 @@ pub struct GraphServiceStatus {
 #[derive(Default)]
 struct ServiceState {
     sources: BTreeMap<String, SourceState>,
+    /// Time of the alert each (tenant, slot) holds, as far as this process has written it.
+    alert_times: HashMap<(String, String), i64>,
     scans: HashMap<(String, String), ScanState>,
     counts: (usize, usize, usize, usize),
     positions: (u64, u64),
@@ -577,13 +582,29 @@ impl GraphCore {
         self.read().store().cloned()
     }
 
-    fn commit_position(&self, key: &str, next: u64) -> Result<()> {
+    /// Records the next position of a topic. When the step wrote to the graph, what it wrote
+    /// is made durable first; a step that wrote nothing needs no flush (replaying it after a
+    /// crash changes nothing either).
+    fn commit_position(&self, key: &str, next: u64, wrote: bool) -> Result<()> {
         if let Some(store) = self.store() {
-            // what the position covers must be durable before the position is
-            store.flush_blocking()?;
+            if wrote {
+                store.flush_blocking()?;
+            }
             store.write_meta(SERVICE_META, key, &next.to_string())?;
         }
         Ok(())
+    }
+
+    /// Whether alerts of `cluster` can land on the graph: it is a configured source's, or the
+    /// graph holds its inventory.
+    fn knows_cluster(&self, tenant: &str, cluster: &str) -> bool {
+        self.sources()
+            .iter()
+            .any(|source| source.tenant == tenant && source.cluster_id() == cluster)
+            || self
+                .read()
+                .tenant(tenant)
+                .is_some_and(|state| state.inventory(cluster).is_some())
     }
 
     fn apply_findings(&self) -> Result<usize> {
@@ -606,7 +627,7 @@ impl GraphCore {
             let findings = self.book().images(tenant, images);
             self.write().update_image_findings(tenant, findings)?;
         }
-        self.commit_position(FINDINGS_POSITION, step.next)?;
+        self.commit_position(FINDINGS_POSITION, step.next, !changed.is_empty())?;
         self.state().positions.0 = step.next;
         Ok(step.read)
     }
@@ -619,11 +640,26 @@ impl GraphCore {
         let window = u64::from(self.inner.settings.config.alert_window_days) * 86_400;
         let oldest = i64::try_from(now_seconds().saturating_sub(window)).unwrap_or(0);
         let mut per_tenant: BTreeMap<String, BTreeMap<String, RuntimeAlert>> = BTreeMap::new();
+        let mut known: HashMap<(String, String), bool> = HashMap::new();
         for (tenant, mut runtime) in step.messages.iter().filter_map(runtime_alert) {
             if runtime.time < oldest {
                 continue;
             }
+            let cluster_known = *known
+                .entry((tenant.clone(), runtime.cluster.clone()))
+                .or_insert_with(|| self.knows_cluster(&tenant, &runtime.cluster));
+            if !cluster_known {
+                continue;
+            }
             runtime.id = alert_slot(&runtime);
+            let held = self
+                .state()
+                .alert_times
+                .get(&(tenant.clone(), runtime.id.clone()))
+                .copied();
+            if held.is_some_and(|time| runtime.time < time + ALERT_REFRESH_SECONDS) {
+                continue;
+            }
             let slots = per_tenant.entry(tenant).or_default();
             let newer = slots
                 .get(&runtime.id)
@@ -632,11 +668,20 @@ impl GraphCore {
                 slots.insert(runtime.id.clone(), runtime);
             }
         }
+        let wrote = !per_tenant.is_empty();
         for (tenant, alerts) in per_tenant {
+            {
+                let mut state = self.state();
+                for alert in alerts.values() {
+                    state
+                        .alert_times
+                        .insert((tenant.clone(), alert.id.clone()), alert.time);
+                }
+            }
             self.write()
                 .add_alerts(&tenant, alerts.into_values().collect())?;
         }
-        self.commit_position(ALERTS_POSITION, step.next)?;
+        self.commit_position(ALERTS_POSITION, step.next, wrote)?;
         self.state().positions.1 = step.next;
         Ok(step.read)
     }

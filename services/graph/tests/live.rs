@@ -208,10 +208,13 @@ async fn findings_and_alerts_from_the_log_land_on_the_inventory_and_survive_a_re
     assert_eq!(critical_count(&core, ubuntu), Some(1));
 
     // Alerts on the pod's container: one insight however many alerts of the same rule, and
-    // alerts older than the window or about no pod change nothing.
+    // alerts older than the window, about no pod or about a cluster the graph does not hold
+    // change nothing.
     assert_eq!(compromised_paths(&core), 0);
     let mut hostless = Alert::decode(alert("a-host", now()).as_slice()).expect("alert");
     hostless.entities.clear();
+    let mut elsewhere = Alert::decode(alert("a-elsewhere", now()).as_slice()).expect("alert");
+    elsewhere.cluster_id = "not-in-the-graph".into();
     append(
         &topics.alerts,
         vec![
@@ -219,11 +222,12 @@ async fn findings_and_alerts_from_the_log_land_on_the_inventory_and_survive_a_re
             alert("a-2", now()),
             alert("a-old", now() - 30 * 86_400),
             hostless.encode_to_vec(),
+            elsewhere.encode_to_vec(),
             b"not a protobuf alert".to_vec(),
         ],
     );
     wait_until(&core, "alerts applied", |status| {
-        status.alerts_position == 5
+        status.alerts_position == 6
     })
     .await;
     assert_eq!(recent_alerts(&core), 1);
@@ -241,7 +245,7 @@ async fn findings_and_alerts_from_the_log_land_on_the_inventory_and_survive_a_re
     let again =
         GraphCore::open(settings(directory.path(), sources), topics.clone()).expect("reopen");
     let status = again.status();
-    assert_eq!((status.findings_position, status.alerts_position), (3, 5));
+    assert_eq!((status.findings_position, status.alerts_position), (3, 6));
     assert_eq!(critical_count(&again, ubuntu), Some(1));
     assert_eq!(recent_alerts(&again), 1);
     assert_eq!(status.attack_paths, with_alert);
