@@ -186,6 +186,21 @@ fn source_key(tenant: &str, cluster: &str) -> String {
     format!("{tenant}/{cluster}")
 }
 
+/// The state of a source (created on first sight), with where its inventory comes from.
+fn source_state<'a>(
+    state: &'a mut ServiceState,
+    tenant: &str,
+    cluster: &str,
+    origin: &'static str,
+) -> &'a mut SourceState {
+    let source = state
+        .sources
+        .entry(source_key(tenant, cluster))
+        .or_default();
+    source.origin = origin;
+    source
+}
+
 /// One alert per pod, container and rule: the newest stands for the others, so the graph's
 /// memory follows the inventory, not the alert rate.
 fn alert_slot(alert: &RuntimeAlert) -> String {
@@ -432,11 +447,7 @@ impl GraphCore {
 
     fn note_problem(&self, tenant: &str, cluster: &str, origin: &'static str, problem: String) {
         let mut state = self.state();
-        let source = state
-            .sources
-            .entry(source_key(tenant, cluster))
-            .or_default();
-        source.origin = origin;
+        let source = source_state(&mut state, tenant, cluster, origin);
         source.problems += 1;
         source.last_problem = Some(problem);
         source.last_problem_at = now_seconds();
@@ -449,11 +460,7 @@ impl GraphCore {
                 continue;
             };
             let cluster = source.cluster_id();
-            self.state()
-                .sources
-                .entry(source_key(&source.tenant, &cluster))
-                .or_default()
-                .origin = "path";
+            source_state(&mut self.state(), &source.tenant, &cluster, "path");
             match load_snapshot(path) {
                 Ok((changes, problems)) => {
                     for problem in problems {
@@ -489,11 +496,7 @@ impl GraphCore {
                 continue;
             };
             let cluster = source.cluster_id();
-            self.state()
-                .sources
-                .entry(source_key(&source.tenant, &cluster))
-                .or_default()
-                .origin = "kubeconfig";
+            source_state(&mut self.state(), &source.tenant, &cluster, "kubeconfig");
             let context = match &source.context {
                 Some(context) => Ok(context.clone()),
                 None => current_context(kubeconfig),
