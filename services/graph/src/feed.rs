@@ -157,22 +157,6 @@ impl FindingsBook {
             })
             .collect()
     }
-
-    /// Every image of a tenant that has vulnerabilities.
-    pub fn all(&self, tenant: &str) -> Vec<ImageFindings> {
-        let images: BTreeSet<String> = self
-            .tenants
-            .get(tenant)
-            .map(|booked| {
-                booked
-                    .iter()
-                    .filter(|(_, entry)| !entry.vulnerabilities.is_empty())
-                    .map(|(image, _)| image.clone())
-                    .collect()
-            })
-            .unwrap_or_default();
-        self.images(tenant, &images)
-    }
 }
 
 fn priority_name(value: i32) -> String {
@@ -265,7 +249,8 @@ mod tests {
         assert!(!book.apply(raised), "the same record twice changes nothing");
         let other = image_vulnerability(&record("CVE-2", "alpine:3.4", false)).expect("record");
         assert!(book.apply(other));
-        let images = book.all("acme");
+        let alpine: BTreeSet<String> = ["docker.io/library/alpine:3.4".to_string()].into();
+        let images = book.images("acme", &alpine);
         assert_eq!(images.len(), 1);
         assert_eq!(images[0].vulnerabilities.len(), 2);
         assert_eq!(images[0].digest, "sha256:aa");
@@ -273,8 +258,11 @@ mod tests {
 
         let resolved = image_vulnerability(&record("CVE-1", "alpine:3.4", true)).expect("record");
         assert!(book.apply(resolved));
-        assert_eq!(book.all("acme")[0].vulnerabilities.len(), 1);
-        assert!(book.all("other").is_empty(), "tenants are apart");
+        assert_eq!(book.images("acme", &alpine)[0].vulnerabilities.len(), 1);
+        assert!(
+            book.images("other", &alpine)[0].vulnerabilities.is_empty(),
+            "tenants are apart"
+        );
     }
 
     #[test]
