@@ -13,6 +13,8 @@ use crate::error::{CoreError, CoreResult};
 pub const DEFAULT_GRPC_LISTEN: &str = "127.0.0.1:7400";
 /// Default HTTP listener (metrics, webhooks, console).
 pub const DEFAULT_HTTP_LISTEN: &str = "127.0.0.1:7401";
+/// Default agent listener (TLS, client certificates): loopback only until configured.
+pub const DEFAULT_AGENT_LISTEN: &str = "127.0.0.1:7402";
 /// Default URL clients use to reach the server.
 pub const DEFAULT_SERVER_URL: &str = "http://127.0.0.1:7400";
 
@@ -26,11 +28,42 @@ pub struct Config {
     pub grpc_listen: SocketAddr,
     /// Address of the HTTP listener (/metrics, /healthz, webhooks).
     pub http_listen: SocketAddr,
+    /// Address of the agent listener: TLS with a certificate of Palisade's internal CA;
+    /// agents and audit watchers enroll there and then present their client certificates.
+    pub agent_listen: SocketAddr,
+    pub enrollment: EnrollmentConfig,
     pub log: LogConfig,
     pub limits: Limits,
     pub search: SearchConfig,
     pub scanner: ScannerConfig,
     pub graph: GraphConfig,
+}
+
+/// Cluster enrollment: what bundles tell agents, and how long tokens and certificates last.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EnrollmentConfig {
+    /// The URL agents use to reach the agent listener, written into enrollment bundles
+    /// [default: https:// and the agent listener's address].
+    pub agent_url: Option<String>,
+    /// Extra host names and IP addresses for the agent listener's certificate. Agents verify
+    /// the fixed name gateway.palisade.internal, so these are only needed for other clients.
+    pub server_names: Vec<String>,
+    /// How long an enrollment token stays valid, in seconds.
+    pub token_ttl_seconds: u64,
+    /// Lifetime of agent certificates, in days; agents renew when a third is left.
+    pub certificate_validity_days: u64,
+}
+
+impl Default for EnrollmentConfig {
+    fn default() -> Self {
+        EnrollmentConfig {
+            agent_url: None,
+            server_names: Vec::new(),
+            token_ttl_seconds: 24 * 3600,
+            certificate_validity_days: 30,
+        }
+    }
 }
 
 /// Logging.
@@ -225,6 +258,8 @@ impl Default for Config {
             data_dir: default_data_dir(),
             grpc_listen: parse_default_addr(DEFAULT_GRPC_LISTEN),
             http_listen: parse_default_addr(DEFAULT_HTTP_LISTEN),
+            agent_listen: parse_default_addr(DEFAULT_AGENT_LISTEN),
+            enrollment: EnrollmentConfig::default(),
             log: LogConfig::default(),
             limits: Limits::default(),
             search: SearchConfig::default(),
@@ -283,6 +318,7 @@ pub struct ConfigOverrides {
     pub data_dir: Option<PathBuf>,
     pub grpc_listen: Option<SocketAddr>,
     pub http_listen: Option<SocketAddr>,
+    pub agent_listen: Option<SocketAddr>,
     pub log_format: Option<LogFormat>,
     pub log_level: Option<String>,
 }
@@ -321,6 +357,9 @@ impl Config {
         if let Some(http_listen) = overrides.http_listen {
             self.http_listen = http_listen;
         }
+        if let Some(agent_listen) = overrides.agent_listen {
+            self.agent_listen = agent_listen;
+        }
         if let Some(log_format) = overrides.log_format {
             self.log.format = log_format;
         }
@@ -342,6 +381,19 @@ impl Config {
             return Err(
                 "search.writer_memory_bytes must be at least 15 MiB (tantivy's minimum)".into(),
             );
+        }
+        if self.enrollment.token_ttl_seconds == 0 {
+            return Err("enrollment.token_ttl_seconds must be at least 1".into());
+        }
+        if self.enrollment.certificate_validity_days == 0 {
+            return Err("enrollment.certificate_validity_days must be at least 1".into());
+        }
+        if let Some(url) = &self.enrollment.agent_url
+            && !url.starts_with("https://")
+        {
+            return Err(format!(
+                "enrollment.agent_url {url:?} must start with https:// (the agent listener speaks TLS only)"
+            ));
         }
         if self.search.searcher_threads == 0 {
             return Err("search.searcher_threads must be at least 1".into());
@@ -428,6 +480,7 @@ mod tests {
         let config = Config::default();
         assert_eq!(config.grpc_listen.to_string(), DEFAULT_GRPC_LISTEN);
         assert_eq!(config.http_listen.to_string(), DEFAULT_HTTP_LISTEN);
+        assert_eq!(config.agent_listen.to_string(), DEFAULT_AGENT_LISTEN);
         assert!(config.grpc_listen.ip().is_loopback());
         assert!(config.validate().is_ok());
     }

@@ -54,6 +54,10 @@ pub struct Platform {
     pub grpc_address: SocketAddr,
     /// Where the HTTP listener is bound.
     pub http_address: SocketAddr,
+    /// Where the agent listener (TLS, client certificates) is bound.
+    pub agent_address: SocketAddr,
+    /// The URL enrollment bundles give agents.
+    pub agent_url: String,
     /// The data directory.
     pub data_dir: PathBuf,
     /// Set when this start created the admin token.
@@ -66,6 +70,7 @@ pub struct Platform {
 
 struct Running {
     grpc_task: JoinHandle<Result<(), tonic::transport::Error>>,
+    agent_task: JoinHandle<Result<(), tonic::transport::Error>>,
     http_task: JoinHandle<std::io::Result<()>>,
     graph_task: JoinHandle<()>,
     health_reporter: tonic_health::server::HealthReporter,
@@ -98,6 +103,9 @@ impl Platform {
         let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
             if let Ok(Err(error)) = running.grpc_task.await {
                 tracing::error!(%error, "gRPC server stopped with an error");
+            }
+            if let Ok(Err(error)) = running.agent_task.await {
+                tracing::error!(%error, "agent listener stopped with an error");
             }
             if let Ok(Err(error)) = running.http_task.await {
                 tracing::error!(%error, "HTTP server stopped with an error");
@@ -194,8 +202,14 @@ pub async fn start(config: &Config) -> anyhow::Result<Platform> {
     let http_listener = tokio::net::TcpListener::bind(config.http_listen)
         .await
         .with_context(|| format!("cannot listen for HTTP on {}", config.http_listen))?;
+    let agent_listener = tokio::net::TcpListener::bind(config.agent_listen)
+        .await
+        .with_context(|| format!("cannot listen for agents on {}", config.agent_listen))?;
     let grpc_address = grpc_listener.local_addr()?;
     let http_address = http_listener.local_addr()?;
+    let agent_address = agent_listener.local_addr()?;
+    let enrollment =
+        crate::agent_listener::enrollment_settings(config, data_dir.root(), agent_address)?;
 
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     health_reporter
@@ -223,6 +237,7 @@ pub async fn start(config: &Config) -> anyhow::Result<Platform> {
     let max_message = config.limits.max_message_bytes;
     let agents = AgentServiceServer::new(AgentGrpc::new(
         ingest.clone(),
+        credentials.clone(),
         store.clone(),
         AgentLimits::default(),
     )?)
@@ -249,9 +264,14 @@ pub async fn start(config: &Config) -> anyhow::Result<Platform> {
         .max_decoding_message_size(max_message)
         .max_encoding_message_size(max_message);
     let probes = status_probes(&search_actors, &store, &topic, scanner_probe, graph.clone());
-    let admin = AdminServiceServer::new(AdminGrpc::new(credentials, store.clone(), probes))
-        .max_decoding_message_size(max_message)
-        .max_encoding_message_size(max_message);
+    let admin = AdminServiceServer::new(AdminGrpc::new(
+        credentials.clone(),
+        store.clone(),
+        probes,
+        enrollment.clone(),
+    ))
+    .max_decoding_message_size(max_message)
+    .max_encoding_message_size(max_message);
 
     let shutdown = Shutdown::new();
     let grpc_server = tonic::transport::Server::builder()
@@ -260,7 +280,10 @@ pub async fn start(config: &Config) -> anyhow::Result<Platform> {
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(InterceptedService::new(alerts, authenticate.clone()))
-        .add_service(InterceptedService::new(agents, authenticate.clone()))
+        .add_service(InterceptedService::new(
+            agents.clone(),
+            authenticate.clone(),
+        ))
         .add_service(InterceptedService::new(search, authenticate.clone()))
         .add_service(InterceptedService::new(scanner, authenticate.clone()))
         .add_service(InterceptedService::new(graph_service, authenticate.clone()))
@@ -280,16 +303,27 @@ pub async fn start(config: &Config) -> anyhow::Result<Platform> {
 
     let graph_task = tokio::spawn(graph.run(Some(image_scanner), shutdown.clone()));
     let grpc_task = tokio::spawn(grpc_server);
+    let agent_task = crate::agent_listener::serve(
+        agent_listener,
+        config,
+        &enrollment,
+        credentials,
+        agents,
+        shutdown.clone(),
+    )?;
     let http_task = tokio::spawn(async move { http_server.await });
     Ok(Platform {
         grpc_address,
         http_address,
+        agent_address,
+        agent_url: enrollment.agent_url,
         data_dir: config.data_dir.clone(),
         created_admin_token,
         search: search_actors,
         shutdown,
         running: Running {
             grpc_task,
+            agent_task,
             http_task,
             graph_task,
             health_reporter,

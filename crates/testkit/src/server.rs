@@ -42,6 +42,8 @@ pub struct Server {
     pub grpc_url: String,
     /// Base URL of the HTTP listener.
     pub http_url: String,
+    /// Base URL of the agent listener (TLS).
+    pub agent_url: String,
     stderr_log: PathBuf,
 }
 
@@ -59,6 +61,7 @@ impl Server {
             config: config.map(Path::to_path_buf),
             grpc_url: String::new(),
             http_url: String::new(),
+            agent_url: String::new(),
             stderr_log: data_dir.with_extension("stderr.log"),
         };
         server.spawn();
@@ -80,6 +83,8 @@ impl Server {
                 "--grpc-listen",
                 "127.0.0.1:0",
                 "--http-listen",
+                "127.0.0.1:0",
+                "--agent-listen",
                 "127.0.0.1:0",
             ])
             .env_remove("PALISADE_CONFIG")
@@ -115,6 +120,10 @@ impl Server {
             .unwrap_or_else(|error| panic!("ready line {ready:?}: {error}"));
         self.grpc_url = format!("http://{}", ready["grpc"].as_str().expect("grpc address"));
         self.http_url = format!("http://{}", ready["http"].as_str().expect("http address"));
+        self.agent_url = format!(
+            "https://{}",
+            ready["agent"].as_str().expect("agent address")
+        );
         self.child = Some(child);
     }
 
