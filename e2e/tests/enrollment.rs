@@ -24,7 +24,9 @@ use tokio_stream::wrappers::ReceiverStream;
 /// Runs the CLI against `server` with `token`.
 fn cli_as(server: &Server, token: &str, args: &[&str]) -> std::process::Output {
     let mut all: Vec<&str> = args.to_vec();
+    let ca_file = server.ca_file();
     all.extend(["--server", &server.grpc_url, "--token", token]);
+    all.extend(["--ca-file", ca_file.to_str().expect("path")]);
     palisade(&all)
 }
 

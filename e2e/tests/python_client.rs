@@ -45,11 +45,12 @@ async fn python_grpcio_checks_health_lists_services_and_searches_through_reflect
     );
     wait_for_total(&server, 40).await;
 
-    let target = server.grpc_url.trim_start_matches("http://").to_string();
+    let target = server.grpc_url.trim_start_matches("https://").to_string();
     let output = Command::new(python())
         .arg(script())
         .arg(&target)
         .arg(server.admin_token())
+        .arg(server.ca_file())
         .output()
         .expect("python3 runs");
     assert!(

@@ -52,11 +52,7 @@ async fn channel_as(server: &Server, token: &str) -> Authed {
 }
 
 async fn anonymous(server: &Server) -> Channel {
-    tonic::transport::Endpoint::from_shared(server.grpc_url.clone())
-        .expect("url")
-        .connect()
-        .await
-        .expect("connect")
+    server.channel().await
 }
 
 fn alerts(tenant_rule: &str, count: usize) -> Vec<Alert> {

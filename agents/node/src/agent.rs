@@ -52,6 +52,9 @@ pub struct AgentArgs {
     /// API key for --server.
     #[arg(long, env = "PALISADE_AGENT_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+    /// CA certificate (PEM) that verifies an https:// --server [default: the system's roots].
+    #[arg(long, env = "PALISADE_CA_FILE", value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
     /// The cluster's credential directory from `palisade enroll` (a mounted secret): the
     /// agent streams to the agent listener it names over mutual TLS, with a certificate of its
     /// own that it obtains with this one and keeps under --spool-dir.
@@ -131,8 +134,11 @@ fn stream_credential(args: &AgentArgs) -> Result<Option<(String, StreamCredentia
         )));
     }
     Ok(args.server.clone().map(|url| {
-        let token = args.token.clone().unwrap_or_default();
-        (url, StreamCredential::Token(token))
+        let credential = StreamCredential::Token {
+            token: args.token.clone().unwrap_or_default(),
+            ca_file: args.ca_file.clone(),
+        };
+        (url, credential)
     }))
 }
 

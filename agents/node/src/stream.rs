@@ -24,8 +24,12 @@ use crate::spool::Spool;
 /// What the agent authenticates with.
 #[derive(Debug, Clone)]
 pub enum StreamCredential {
-    /// An API key sent as a bearer token (the API listener).
-    Token(String),
+    /// An API key sent as a bearer token (the API listener), and the CA that verifies an
+    /// https:// server (None: the system's roots).
+    Token {
+        token: String,
+        ca_file: Option<PathBuf>,
+    },
     /// A client certificate of the agent listener: the cluster's bootstrap credential in
     /// `bootstrap_dir` (from `palisade enroll`), renewed into the agent's own in `own_dir`.
     Certificate {
@@ -133,11 +137,27 @@ async fn open_channel(
     config: &StreamConfig,
 ) -> Result<(tonic::transport::Channel, Option<BearerHeader>), AgentError> {
     match &config.credential {
-        StreamCredential::Token(token) => {
-            let channel = tonic::transport::Endpoint::from_shared(config.url.clone())
+        StreamCredential::Token { token, ca_file } => {
+            let mut endpoint = tonic::transport::Endpoint::from_shared(config.url.clone())
                 .map_err(|error| stream_error(config, format!("bad url: {error}")))?
                 .connect_timeout(Duration::from_secs(5))
-                .tcp_nodelay(true)
+                .tcp_nodelay(true);
+            if config.url.starts_with("https://") {
+                let tls = match ca_file {
+                    Some(path) => {
+                        let pem = std::fs::read_to_string(path).map_err(|error| {
+                            stream_error(config, format!("CA file {}: {error}", path.display()))
+                        })?;
+                        tonic::transport::ClientTlsConfig::new()
+                            .ca_certificate(tonic::transport::Certificate::from_pem(pem))
+                    }
+                    None => tonic::transport::ClientTlsConfig::new().with_native_roots(),
+                };
+                endpoint = endpoint
+                    .tls_config(tls)
+                    .map_err(|error| stream_error(config, format!("TLS: {error}")))?;
+            }
+            let channel = endpoint
                 .connect()
                 .await
                 .map_err(|error| stream_error(config, format!("cannot connect: {error}")))?;
@@ -364,7 +384,10 @@ mod tests {
     fn backoff_doubles_up_to_the_maximum_with_jitter() {
         let config = StreamConfig::new(
             "http://127.0.0.1:1",
-            StreamCredential::Token("t".into()),
+            StreamCredential::Token {
+                token: "t".into(),
+                ca_file: None,
+            },
             "node",
         );
         assert_eq!(backoff_delay(&config, 0, 0.5), Duration::from_millis(200));

@@ -16,7 +16,7 @@ pub const DEFAULT_HTTP_LISTEN: &str = "127.0.0.1:7401";
 /// Default agent listener (TLS, client certificates): loopback only until configured.
 pub const DEFAULT_AGENT_LISTEN: &str = "127.0.0.1:7402";
 /// Default URL clients use to reach the server.
-pub const DEFAULT_SERVER_URL: &str = "http://127.0.0.1:7400";
+pub const DEFAULT_SERVER_URL: &str = "https://127.0.0.1:7400";
 
 /// The whole configuration of a Palisade process.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -32,11 +32,41 @@ pub struct Config {
     /// agents and audit watchers enroll there and then present their client certificates.
     pub agent_listen: SocketAddr,
     pub enrollment: EnrollmentConfig,
+    /// TLS of the gRPC and HTTP listeners (the agent listener always speaks TLS).
+    pub tls: TlsConfig,
     pub log: LogConfig,
     pub limits: Limits,
     pub search: SearchConfig,
     pub scanner: ScannerConfig,
     pub graph: GraphConfig,
+}
+
+/// TLS of the API listeners.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsConfig {
+    pub mode: TlsMode,
+    /// Certificate chain (PEM) for mode "files".
+    pub cert_file: Option<PathBuf>,
+    /// Private key (PEM) for mode "files".
+    pub key_file: Option<PathBuf>,
+    /// Extra host names and IP addresses for the self-signed certificate (localhost, the
+    /// loopback addresses, the host name and the listen addresses are always in it).
+    pub server_names: Vec<String>,
+}
+
+/// Where the API listeners' certificate comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum TlsMode {
+    /// A certificate of Palisade's internal CA (DATA_DIR/pki/ca.pem, which clients on this
+    /// machine trust by themselves; elsewhere pass it with --ca-file).
+    #[default]
+    SelfSigned,
+    /// The certificate and key in cert_file and key_file.
+    Files,
+    /// Plain text: only behind a TLS-terminating proxy, or on loopback for development.
+    Off,
 }
 
 /// Cluster enrollment: what bundles tell agents, and how long tokens and certificates last.
@@ -260,6 +290,7 @@ impl Default for Config {
             http_listen: parse_default_addr(DEFAULT_HTTP_LISTEN),
             agent_listen: parse_default_addr(DEFAULT_AGENT_LISTEN),
             enrollment: EnrollmentConfig::default(),
+            tls: TlsConfig::default(),
             log: LogConfig::default(),
             limits: Limits::default(),
             search: SearchConfig::default(),
@@ -381,6 +412,10 @@ impl Config {
             return Err(
                 "search.writer_memory_bytes must be at least 15 MiB (tantivy's minimum)".into(),
             );
+        }
+        let has_files = self.tls.cert_file.is_some() && self.tls.key_file.is_some();
+        if self.tls.mode == TlsMode::Files && !has_files {
+            return Err("tls.mode = \"files\" needs tls.cert_file and tls.key_file".into());
         }
         if self.enrollment.token_ttl_seconds == 0 {
             return Err("enrollment.token_ttl_seconds must be at least 1".into());

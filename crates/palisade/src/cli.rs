@@ -106,6 +106,10 @@ pub struct ClientArgs {
     /// Data directory to read the admin token from when no token is given.
     #[arg(long, env = "PALISADE_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
+    /// CA certificate (PEM) to verify an https:// server with [default: the internal CA in
+    /// the data directory when present, else the system's roots].
+    #[arg(long, env = "PALISADE_CA_FILE")]
+    pub ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

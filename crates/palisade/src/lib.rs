@@ -2,4 +2,5 @@
 //! start it in process.
 
 pub mod agent_listener;
+pub mod listener_tls;
 pub mod platform;

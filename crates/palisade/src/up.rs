@@ -50,12 +50,16 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         config.data_dir.display()
     );
     // One machine-readable line on stdout for scripts and tests.
+    let scheme = if platform.tls { "https" } else { "http" };
     println!(
         "{}",
         serde_json::json!({
             "ready": true,
             "grpc": platform.grpc_address.to_string(),
             "http": platform.http_address.to_string(),
+            "grpc_url": format!("{scheme}://{}", platform.grpc_address),
+            "http_url": format!("{scheme}://{}", platform.http_address),
+            "ca_file": palisade_core::data_dir::ca_path(&config.data_dir),
             "agent": platform.agent_address.to_string(),
             "agent_url": platform.agent_url,
             "data_dir": config.data_dir,

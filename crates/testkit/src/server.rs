@@ -118,8 +118,8 @@ impl Server {
         };
         let ready: serde_json::Value = serde_json::from_str(&ready)
             .unwrap_or_else(|error| panic!("ready line {ready:?}: {error}"));
-        self.grpc_url = format!("http://{}", ready["grpc"].as_str().expect("grpc address"));
-        self.http_url = format!("http://{}", ready["http"].as_str().expect("http address"));
+        self.grpc_url = ready["grpc_url"].as_str().expect("grpc url").to_string();
+        self.http_url = ready["http_url"].as_str().expect("http url").to_string();
         self.agent_url = format!(
             "https://{}",
             ready["agent"].as_str().expect("agent address")
@@ -130,6 +130,24 @@ impl Server {
     /// The data directory.
     pub fn data_dir(&self) -> &Path {
         &self.data_dir
+    }
+
+    /// The internal CA's certificate, which verifies the listeners' certificates.
+    pub fn ca_file(&self) -> PathBuf {
+        self.data_dir.join("pki").join("ca.pem")
+    }
+
+    /// A channel to the gRPC listener, verifying its certificate with the server's CA.
+    pub async fn channel(&self) -> tonic::transport::Channel {
+        let mut endpoint =
+            tonic::transport::Endpoint::from_shared(self.grpc_url.clone()).expect("grpc url");
+        if self.grpc_url.starts_with("https://") {
+            let pem = std::fs::read_to_string(self.ca_file()).expect("the server's CA");
+            let tls = tonic::transport::ClientTlsConfig::new()
+                .ca_certificate(tonic::transport::Certificate::from_pem(pem));
+            endpoint = endpoint.tls_config(tls).expect("tls");
+        }
+        endpoint.connect().await.expect("connect to the server")
     }
 
     /// The admin token written on first start.
@@ -197,6 +215,7 @@ impl Server {
             .args(args)
             .args(["--server", &self.grpc_url])
             .env("PALISADE_TOKEN", self.admin_token())
+            .env("PALISADE_CA_FILE", self.ca_file())
             .env_remove("PALISADE_DATA_DIR")
             .output()
             .expect("palisade CLI runs")
