@@ -47,7 +47,7 @@ command -v cargo >/dev/null || { echo "setup: cargo not found: install a Rust to
 if $want_test; then
   # Clients the project did not write, for the interoperability tests, in a private venv.
   venv="$here/target/e2e-venv"
-  if [ ! -x "$venv/bin/python3" ] || ! "$venv/bin/python3" -c "import grpc, grpc_health, grpc_reflection, cyclonedx, spdx_tools" 2>/dev/null; then
+  if [ ! -x "$venv/bin/python3" ] || ! "$venv/bin/python3" -c "import grpc, grpc_health, grpc_reflection, grpc_tools, cyclonedx, spdx_tools" 2>/dev/null; then
     echo "setup: installing Python test clients into $venv"
     python3 -m venv "$venv"
     "$venv/bin/pip" install -q --disable-pip-version-check -r "$here/e2e/python/requirements.txt"
