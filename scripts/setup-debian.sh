@@ -19,10 +19,11 @@ packages=(protobuf-compiler libprotobuf-dev pkg-config curl ca-certificates zlib
 if $want_test; then
   # Python clients and format validators; real images (a Debian rootfs, OCI tools, a registry,
   # containerd and runc); busybox for the agent's containers; Debian's Python packages whose
-  # egg-info metadata the scanner's tests read.
+  # egg-info metadata the scanner's tests read; iproute2 and util-linux (nsenter) for the
+  # fleet test's network namespaces.
   packages+=(python3 python3-venv debootstrap skopeo umoci docker-registry apache2-utils
     containerd runc openssl binutils busybox-static
-    python3-pip python3-six python3-pygments python3-toml)
+    python3-pip python3-six python3-pygments python3-toml iproute2 util-linux)
 fi
 
 missing=()

@@ -33,11 +33,34 @@ pub fn palisade_binary() -> PathBuf {
         })
 }
 
+/// Where and how a server process runs.
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    /// Command the server runs under, e.g. `ip netns exec NAME` (empty: none).
+    pub wrapper: Vec<String>,
+    /// The three listeners: gRPC, HTTP, agents.
+    pub listen: [String; 3],
+}
+
+impl Default for ServerOptions {
+    fn default() -> ServerOptions {
+        ServerOptions {
+            wrapper: Vec::new(),
+            listen: [
+                "127.0.0.1:0".into(),
+                "127.0.0.1:0".into(),
+                "127.0.0.1:0".into(),
+            ],
+        }
+    }
+}
+
 /// A `palisade up` process on a data directory of its own, with listeners on free ports.
 pub struct Server {
     child: Option<Child>,
     data_dir: PathBuf,
     config: Option<PathBuf>,
+    options: ServerOptions,
     /// Base URL of the gRPC listener.
     pub grpc_url: String,
     /// Base URL of the HTTP listener.
@@ -55,10 +78,21 @@ impl Server {
 
     /// Starts a server on `data_dir` with a configuration file.
     pub fn start_with_config(data_dir: &Path, config: Option<&Path>) -> Server {
+        Server::start_with_options(data_dir, config, ServerOptions::default())
+    }
+
+    /// Starts a server on `data_dir` with a configuration file, run and listening as `options`
+    /// say.
+    pub fn start_with_options(
+        data_dir: &Path,
+        config: Option<&Path>,
+        options: ServerOptions,
+    ) -> Server {
         let mut server = Server {
             child: None,
             data_dir: data_dir.to_path_buf(),
             config: config.map(Path::to_path_buf),
+            options,
             grpc_url: String::new(),
             http_url: String::new(),
             agent_url: String::new(),
@@ -74,19 +108,21 @@ impl Server {
             .append(true)
             .open(&self.stderr_log)
             .expect("server log file");
-        let mut command = Command::new(palisade_binary());
+        let mut command = match self.options.wrapper.split_first() {
+            Some((program, arguments)) => {
+                let mut command = Command::new(program);
+                command.args(arguments).arg(palisade_binary());
+                command
+            }
+            None => Command::new(palisade_binary()),
+        };
+        let [grpc, http, agent] = &self.options.listen;
         command
             .arg("up")
             .arg("--data-dir")
             .arg(&self.data_dir)
-            .args([
-                "--grpc-listen",
-                "127.0.0.1:0",
-                "--http-listen",
-                "127.0.0.1:0",
-                "--agent-listen",
-                "127.0.0.1:0",
-            ])
+            .args(["--grpc-listen", grpc, "--http-listen", http])
+            .args(["--agent-listen", agent])
             .env_remove("PALISADE_CONFIG")
             .env("PALISADE_LOG_LEVEL", "info")
             .stdin(Stdio::null())
