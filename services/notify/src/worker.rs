@@ -161,6 +161,10 @@ impl Worker {
                 self.commit(step_end, position)?;
                 offsets.clear();
                 alerts.clear();
+                // A slow target stops between batches, not at the end of a whole step.
+                if self.shutdown.is_triggered() {
+                    return Ok(Flow::Stop);
+                }
             }
         }
         if !alerts.is_empty() && self.deliver(&offsets, &alerts).await? == Flow::Stop {
