@@ -75,8 +75,8 @@ pub fn now_unix() -> i64 {
 
 /// Reads a Retry-After value: delay-seconds or an HTTP date (RFC 9110 §10.2.3), capped at
 /// [`MAX_RETRY_AFTER`]. `None` for a value that is neither.
-pub fn parse_retry_after(text: &str, now_unix: i64) -> Option<Duration> {
-    let text = text.trim();
+pub fn parse_retry_after(header_value: &str, now_unix: i64) -> Option<Duration> {
+    let text = header_value.trim();
     if text.is_empty() || text.len() > MAX_RETRY_AFTER_TEXT {
         return None;
     }

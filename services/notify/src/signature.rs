@@ -53,16 +53,16 @@ pub fn sign(key: &[u8], timestamp: i64, body: &[u8]) -> String {
 /// commas (a sender rotating keys); one match is enough.
 pub fn verify_signature(
     key: &[u8],
-    timestamp: Option<&str>,
-    signature: Option<&str>,
+    timestamp_header: Option<&str>,
+    signature_header: Option<&str>,
     body: &[u8],
     now_unix: i64,
     tolerance_seconds: u64,
 ) -> Result<()> {
-    let timestamp = timestamp.ok_or(NotifyError::SignatureMissing {
+    let timestamp = timestamp_header.ok_or(NotifyError::SignatureMissing {
         header: TIMESTAMP_HEADER,
     })?;
-    let signature = signature.ok_or(NotifyError::SignatureMissing {
+    let signature = signature_header.ok_or(NotifyError::SignatureMissing {
         header: SIGNATURE_HEADER,
     })?;
     let signed_at: i64 = timestamp

@@ -141,7 +141,7 @@ impl HttpSink {
         let Some(first) = alerts.first() else {
             return Ok(());
         };
-        let request = self
+        let base_request = self
             .client
             .post(self.url.clone())
             .header(CONTENT_TYPE, "application/json");
@@ -150,7 +150,7 @@ impl HttpSink {
                 let key = self.secret().await?;
                 let body = webhook_body(first);
                 let timestamp = now_unix();
-                request
+                base_request
                     .header(TIMESTAMP_HEADER, timestamp.to_string())
                     .header(SIGNATURE_HEADER, sign(&key, timestamp, &body))
                     .header(ALERT_ID_HEADER, first.id.as_str())
@@ -158,7 +158,7 @@ impl HttpSink {
             }
             NotifyKind::Slack => {
                 let body = serde_json::to_vec(&slack_message(first)).unwrap_or_default();
-                request.body(body)
+                base_request.body(body)
             }
             NotifyKind::SplunkHec => {
                 let token = self.secret().await?;
@@ -169,7 +169,7 @@ impl HttpSink {
                     self.splunk_index.as_deref(),
                     self.splunk_sourcetype.as_deref(),
                 );
-                request
+                base_request
                     .header(AUTHORIZATION, format!("Splunk {token_text}"))
                     .body(body)
             }

@@ -189,8 +189,11 @@ impl Worker {
                     Attempts::Delivered => {}
                     // The position stays before this batch: after a restart it is tried again.
                     Attempts::Stopped => return Ok(Flow::Stop),
-                    Attempts::GaveUp { failure, attempts } => {
-                        letters.push((*offset, alert, failure, attempts));
+                    Attempts::GaveUp {
+                        failure: single_failure,
+                        attempts: single_attempts,
+                    } => {
+                        letters.push((*offset, alert, single_failure, single_attempts));
                     }
                 }
             }

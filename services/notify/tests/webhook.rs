@@ -152,10 +152,10 @@ async fn a_target_only_gets_its_own_tenants_alerts_at_or_above_its_priority() {
     let mut globex = corpus_alerts("globex", 3);
     globex[2].tags = vec!["network".into()];
     let mut interleaved = Vec::new();
-    for index in 0..6 {
-        interleaved.push(acme[index].clone());
-        if let Some(alert) = globex.get(index) {
-            interleaved.push(alert.clone());
+    for (index, alert) in acme.iter().enumerate() {
+        interleaved.push(alert.clone());
+        if let Some(globex_alert) = globex.get(index) {
+            interleaved.push(globex_alert.clone());
         }
     }
     append(&topic, &interleaved).await;
