@@ -32,7 +32,10 @@ fn alerts() -> Vec<Alert> {
     let path =
         palisade_testkit::corpus_path("runtime/falco-output/single_rule_with_cat_write.json");
     let text = std::fs::read_to_string(path).expect("read the Falco output corpus");
-    let lines: Vec<&str> = text.lines().filter(|line| !line.trim().is_empty()).collect();
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|line| !line.trim().is_empty())
+        .collect();
     (0..ALERTS)
         .map(|index| {
             let mut alert = alert_from_falco_json(lines[index % lines.len()]).expect("alert");
@@ -89,10 +92,7 @@ async fn start_syslog_receiver() -> (String, Arc<AtomicU64>) {
                         return;
                     }
                     pending.extend_from_slice(&buffer[..read]);
-                    loop {
-                        let Some(space) = pending.iter().position(|byte| *byte == b' ') else {
-                            break;
-                        };
+                    while let Some(space) = pending.iter().position(|byte| *byte == b' ') {
                         let length: usize = std::str::from_utf8(&pending[..space])
                             .ok()
                             .and_then(|text| text.parse().ok())
@@ -119,7 +119,12 @@ async fn wait_for(count: &AtomicU64, expected: u64) {
 }
 
 /// The notifier with one target, from a log already holding every alert.
-async fn run_notifier(alerts: &[Alert], target: NotifyTarget, count: &AtomicU64, expected: u64) -> Duration {
+async fn run_notifier(
+    alerts: &[Alert],
+    target: NotifyTarget,
+    count: &AtomicU64,
+    expected: u64,
+) -> Duration {
     let store = Store::temporary().expect("store");
     let topic = Topic::open(&store, "alerts").expect("topic");
     let entries = alerts
@@ -209,7 +214,10 @@ fn main() {
         println!("| --- | ---: | ---: | ---: |");
         for (name, elapsed) in [
             ("plain reqwest POST loop, prebuilt bodies (limit)", plain),
-            ("palisade webhook: log -> Falco JSON -> HMAC -> POST -> position", signed),
+            (
+                "palisade webhook: log -> Falco JSON -> HMAC -> POST -> position",
+                signed,
+            ),
             ("palisade splunk_hec, batches of 100", batched),
             ("palisade syslog over TCP, octet-counted frames", framed),
         ] {
