@@ -437,3 +437,58 @@ async fn a_missing_secret_file_is_retried_until_it_appears() {
     shutdown.trigger();
     notifier.stopped().await.expect("stopped");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_targets_speak_tls() {
+    // A listener that records the first bytes a client sends: a TLS client opens with a
+    // handshake record (content type 22, version 3.x).
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let address = listener.local_addr().expect("addr");
+    let first_bytes = tokio::spawn(async move {
+        use tokio::io::AsyncReadExt;
+        let (mut stream, _) = listener.accept().await.expect("accept");
+        let mut bytes = [0u8; 3];
+        stream.read_exact(&mut bytes).await.expect("read");
+        bytes
+    });
+    let temp = tempfile::tempdir().expect("temp dir");
+    let key_path = temp.path().join("key");
+    write_secret(&key_path, "k");
+    let store = Store::temporary().expect("store");
+    let topic = Topic::open(&store, "alerts").expect("topic");
+    let mut target = quick_target("tls", "acme", NotifyKind::Webhook);
+    target.url = Some(format!("https://{address}/hook"));
+    target.secret_file = Some(key_path);
+    target.max_attempts = 1;
+    let shutdown = Shutdown::new();
+    let notifier =
+        Notifier::start(&config(vec![target]), &store, &topic, &shutdown).expect("start");
+    append(&topic, &corpus_alerts("acme", 1)).await;
+    let bytes = tokio::time::timeout(WAIT, first_bytes)
+        .await
+        .expect("a connection")
+        .expect("task");
+    assert_eq!(bytes[0], 0x16, "a TLS handshake record");
+    assert_eq!(bytes[1], 0x03, "TLS version 3.x");
+    wait_until("the dead letter", WAIT, || {
+        notifier.status().targets[0].dead_letters_kept == 1
+    })
+    .await;
+    shutdown.trigger();
+    notifier.stopped().await.expect("stopped");
+}
+
+#[tokio::test]
+async fn a_target_with_an_unusable_url_is_refused_at_start_naming_it() {
+    let store = Store::temporary().expect("store");
+    let topic = Topic::open(&store, "alerts").expect("topic");
+    let mut target = quick_target("broken", "acme", NotifyKind::Slack);
+    target.url = Some("http://[::1/hook".into());
+    let error = Notifier::start(&config(vec![target]), &store, &topic, &Shutdown::new())
+        .err()
+        .expect("refused");
+    assert_eq!(error.code(), "NOTIFY_INVALID_TARGET");
+    assert!(error.to_string().contains("broken"), "{error}");
+}
