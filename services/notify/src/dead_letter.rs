@@ -31,7 +31,9 @@ pub struct DeadLetter {
     pub offset: u64,
     /// The alert's stable id.
     pub alert_id: String,
+    /// Tenant owning the alert.
     pub tenant: String,
+    /// Rule that raised the alert.
     pub rule: String,
     /// Falco priority name.
     pub priority: String,

@@ -9,21 +9,28 @@ pub type Result<T> = std::result::Result<T, NotifyError>;
 /// retried, then recorded as dead letters).
 #[derive(Debug, thiserror::Error)]
 pub enum NotifyError {
+    /// A target's configuration cannot be used.
     #[error("notify target {target}: {message}")]
     InvalidTarget { target: String, message: String },
+    /// The HTTP client of a target could not be built.
     #[error("notify target {target}: cannot build its HTTP client: {message}")]
     HttpClient { target: String, message: String },
+    /// The store failed (positions, dead letters).
     #[error("notify storage: {0}")]
     Storage(#[from] CoreError),
+    /// No target has this name.
     #[error("no notify target is named {0:?}")]
     UnknownTarget(String),
+    /// A signature header is missing.
     #[error("signature header {header} is missing")]
     SignatureMissing { header: &'static str },
+    /// A signature header cannot be read.
     #[error("signature header {header} is malformed: {message}")]
     SignatureMalformed {
         header: &'static str,
         message: String,
     },
+    /// The signed timestamp is outside the tolerance (a replay, or clocks far apart).
     #[error(
         "signature timestamp is {age_seconds} s away from now, beyond the {tolerance_seconds} s tolerance"
     )]
@@ -31,8 +38,10 @@ pub enum NotifyError {
         age_seconds: i64,
         tolerance_seconds: u64,
     },
+    /// The signature is not the HMAC of the body and timestamp with the key.
     #[error("signature does not match the body and timestamp")]
     SignatureMismatch,
+    /// A target's task ended abnormally.
     #[error("notify task failed: {0}")]
     Task(String),
 }

@@ -94,7 +94,9 @@ pub fn parse_retry_after(header_value: &str, now_unix: i64) -> Option<Duration> 
 /// once do not retry in step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Backoff {
+    /// Ceiling of the first wait.
     pub initial: Duration,
+    /// Ceiling of every wait.
     pub max: Duration,
 }
 

@@ -64,7 +64,9 @@ impl TargetCounters {
 /// One target's numbers.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TargetStatus {
+    /// The target's name.
     pub name: String,
+    /// The tenant whose alerts it receives.
     pub tenant: String,
     /// webhook, slack, syslog or splunk_hec.
     pub kind: String,
@@ -103,6 +105,7 @@ pub struct TargetStatus {
 /// Every target's numbers.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NotifyStatus {
+    /// In configuration order.
     pub targets: Vec<TargetStatus>,
 }
 

@@ -44,10 +44,15 @@ pub struct SyslogMessage {
     pub severity: u8,
     /// When the event happened; `-` when unknown.
     pub timestamp: Option<DateTime<FixedOffset>>,
+    /// HOSTNAME (at most 255 characters).
     pub hostname: String,
+    /// APP-NAME (at most 48 characters).
     pub app_name: String,
+    /// PROCID (at most 128 characters).
     pub proc_id: String,
+    /// MSGID (at most 32 characters).
     pub msg_id: String,
+    /// STRUCTURED-DATA elements, in order.
     pub structured_data: Vec<SdElement>,
     /// The free-form message, if any.
     pub message: Option<String>,
