@@ -9,6 +9,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{CoreError, CoreResult};
 
+mod notify;
+pub use notify::{NotifyConfig, NotifyKind, NotifyTarget, SYSLOG_FACILITIES, SyslogTransport};
+
 /// Default gRPC listener: loopback only, so a first start exposes nothing.
 pub const DEFAULT_GRPC_LISTEN: &str = "127.0.0.1:7400";
 /// Default HTTP listener (metrics, webhooks, console).
@@ -39,6 +42,8 @@ pub struct Config {
     pub search: SearchConfig,
     pub scanner: ScannerConfig,
     pub graph: GraphConfig,
+    /// Alert notifications (`[[notify.targets]]`).
+    pub notify: NotifyConfig,
 }
 
 /// TLS of the API listeners.
@@ -296,6 +301,7 @@ impl Default for Config {
             search: SearchConfig::default(),
             scanner: ScannerConfig::default(),
             graph: GraphConfig::default(),
+            notify: NotifyConfig::default(),
         }
     }
 }
@@ -459,6 +465,7 @@ impl Config {
             ));
         }
         self.validate_graph()?;
+        self.notify.validate()?;
         if self.grpc_listen == self.http_listen && self.grpc_listen.port() != 0 {
             return Err(format!(
                 "grpc_listen and http_listen are both {}; they need different ports",
