@@ -86,7 +86,9 @@ fn sigterm_stops_the_server_cleanly_and_a_second_server_cannot_share_its_data_di
         .collect();
     assert_eq!(
         names,
-        ["gateway", "log", "search", "scanner", "graph", "storage"]
+        [
+            "gateway", "log", "search", "scanner", "graph", "notify", "storage"
+        ]
     );
 
     let metrics = http_get(&format!("{}/metrics", server.http_url), &server.ca_file());

@@ -75,6 +75,7 @@ struct Running {
     agent_task: JoinHandle<Result<(), tonic::transport::Error>>,
     http_task: JoinHandle<std::io::Result<()>>,
     graph_task: JoinHandle<()>,
+    notifier: palisade_notify::NotifierHandle,
     health_reporter: tonic_health::server::HealthReporter,
     store: Store,
     actor_system: ActorSystem,
@@ -114,6 +115,9 @@ impl Platform {
             }
             if let Err(error) = running.graph_task.await {
                 tracing::error!(%error, "graph service stopped with an error");
+            }
+            if let Err(error) = running.notifier.stopped().await {
+                tracing::error!(%error, "alert notifications stopped with an error");
             }
             match search.indexer.send(CatchUp { commit_now: true }).await {
                 Ok(Ok(progress)) => tracing::info!(indexed_offset = progress.committed.alerts, "search index committed"),
@@ -267,7 +271,19 @@ pub async fn start(config: &Config) -> anyhow::Result<Platform> {
     let graph_service = GraphServiceServer::new(GraphGrpc::new(graph.clone()))
         .max_decoding_message_size(max_message)
         .max_encoding_message_size(max_message);
-    let probes = status_probes(&search_actors, &store, &topic, scanner_probe, graph.clone());
+    let shutdown = Shutdown::new();
+    let notifier = palisade_notify::Notifier::start(&config.notify, &store, &topic, &shutdown)
+        .context("cannot start the alert notifications")?;
+    let notify_monitor = notifier.monitor();
+    let notify_probe: StatusProbe = Arc::new(move || notify_monitor.component_status());
+    let probes = status_probes(
+        &search_actors,
+        &store,
+        &topic,
+        scanner_probe,
+        graph.clone(),
+        notify_probe,
+    );
     let admin = AdminServiceServer::new(AdminGrpc::new(
         credentials.clone(),
         store.clone(),
@@ -277,7 +293,6 @@ pub async fn start(config: &Config) -> anyhow::Result<Platform> {
     .max_decoding_message_size(max_message)
     .max_encoding_message_size(max_message);
 
-    let shutdown = Shutdown::new();
     let listener_certificate = crate::listener_tls::listener_certificate(
         config,
         &enrollment.authority,
@@ -345,6 +360,7 @@ pub async fn start(config: &Config) -> anyhow::Result<Platform> {
             agent_task,
             http_task,
             graph_task,
+            notifier,
             health_reporter,
             store,
             actor_system,
@@ -389,6 +405,7 @@ fn status_probes(
     topic: &Topic,
     scanner: ScannerCore,
     graph: GraphCore,
+    notify: StatusProbe,
 ) -> Vec<StatusProbe> {
     let serving = |name: &str, detail: String, metrics: Vec<(&str, String)>| ComponentStatus {
         name: name.to_string(),
@@ -468,7 +485,15 @@ fn status_probes(
             ),
         }
     });
-    vec![gateway, log, search, scanner, graph_probe(graph), storage]
+    vec![
+        gateway,
+        log,
+        search,
+        scanner,
+        graph_probe(graph),
+        notify,
+        storage,
+    ]
 }
 
 /// Opens the graph service's store under the data directory and loads what it holds.
