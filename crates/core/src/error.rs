@@ -50,6 +50,8 @@ pub enum CoreError {
     InvalidArgument(String),
     #[error("unavailable: {0}")]
     Unavailable(String),
+    #[error("resource exhausted: {0}")]
+    ResourceExhausted(String),
 }
 
 impl CoreError {
@@ -71,6 +73,7 @@ impl CoreError {
             CoreError::AlreadyExists(_) => "ALREADY_EXISTS",
             CoreError::InvalidArgument(_) => "INVALID_ARGUMENT",
             CoreError::Unavailable(_) => "UNAVAILABLE",
+            CoreError::ResourceExhausted(_) => "RESOURCE_EXHAUSTED",
         }
     }
 
@@ -92,6 +95,7 @@ impl CoreError {
             CoreError::NotFound(_) => tonic::Code::NotFound,
             CoreError::AlreadyExists(_) => tonic::Code::AlreadyExists,
             CoreError::Unavailable(_) => tonic::Code::Unavailable,
+            CoreError::ResourceExhausted(_) => tonic::Code::ResourceExhausted,
         }
     }
 }

@@ -26,6 +26,9 @@ const CREDENTIAL_ID_LEN: usize = 16;
 const BOOTSTRAP_HOLDER: &str = "bootstrap";
 /// Longest agent id recorded in a certificate.
 const MAX_HOLDER: usize = 128;
+/// Most live certificates a cluster may hold: a stolen bootstrap credential cannot fill the
+/// store with renewals.
+pub const MAX_LIVE_CERTIFICATES: usize = 10_000;
 
 /// A registered cluster.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -281,6 +284,17 @@ impl Credentials {
             )));
         }
         let cluster = self.cluster(&principal.tenant, cluster_id)?;
+        let now = now_unix();
+        let live = self
+            .cluster_certificates(&principal.tenant, cluster_id)?
+            .into_iter()
+            .filter(|record| !record.revoked && record.not_after > now)
+            .count();
+        if live >= MAX_LIVE_CERTIFICATES {
+            return Err(CoreError::ResourceExhausted(format!(
+                "cluster {cluster_id} holds {live} live certificates, the most allowed; revoke unused ones"
+            )));
+        }
         self.issue_certificate(authority, csr_pem, &cluster, holder, validity)
     }
 
