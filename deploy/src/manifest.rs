@@ -41,6 +41,20 @@ impl Manifest {
         })
     }
 
+    /// A manifest of these objects, written out as multi-document YAML.
+    pub fn from_objects(objects: Vec<Value>) -> Result<Manifest, DeployError> {
+        let mut text = String::new();
+        for (index, object) in objects.iter().enumerate() {
+            let document = serde_yaml_ng::to_string(object).map_err(|error| DeployError::Yaml {
+                index,
+                message: error.to_string(),
+            })?;
+            text.push_str("---\n");
+            text.push_str(&document);
+        }
+        Ok(Manifest { text, objects })
+    }
+
     /// The YAML as rendered.
     pub fn text(&self) -> &str {
         &self.text

@@ -1,0 +1,434 @@
+//! The Helm chart rendered by the real helm for each set of values in helm/palisade/ci (and
+//! the defaults), validated against the Kubernetes schemas of the oldest and newest supported
+//! versions, checked for the invariants, and its commands run against the real binary.
+//! Needs scripts/install-deploy-tools.sh; fails, naming it, when the tools are missing.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use palisade_core::config::Config;
+use palisade_deploy::invariants::{AGENT_CAPABILITIES, Expectations, check_all};
+use palisade_deploy::tools::{chart_dir, deploy_dir};
+use palisade_deploy::{Manifest, RenderRequest, Tools};
+use serde_json::Value;
+
+/// The chart's kubeVersion floor, and the newest version helm and the validator know.
+const KUBE_VERSIONS: [&str; 2] = ["1.30.0", "1.35.0"];
+const RELEASE: &str = "sec";
+const NAMESPACE: &str = "palisade-system";
+
+fn tools() -> Tools {
+    Tools::locate().unwrap_or_else(|error| panic!("{error}"))
+}
+
+/// A set of values: `default` has no file, the others are helm/palisade/ci/NAME-values.yaml.
+fn values_files(case: &str) -> Vec<PathBuf> {
+    if case == "default" {
+        return Vec::new();
+    }
+    let file = chart_dir().join("ci").join(format!("{case}-values.yaml"));
+    assert!(file.is_file(), "values file {} is missing", file.display());
+    vec![file]
+}
+
+const CASES: [&str; 4] = ["default", "distributed", "enrollment", "custom"];
+
+fn render_case(tools: &Tools, case: &str, kube_version: &str) -> Manifest {
+    tools
+        .render(&RenderRequest {
+            release: RELEASE,
+            namespace: NAMESPACE,
+            kube_version,
+            values_files: values_files(case),
+            set: Vec::new(),
+        })
+        .unwrap_or_else(|error| panic!("values set {case}: {error}"))
+}
+
+fn expectations(case: &str) -> Expectations {
+    match case {
+        "custom" => Expectations {
+            extra_agent_capabilities: vec!["SYS_RESOURCE".to_string()],
+            containerd_socket: Some("/run/k3s/containerd/containerd.sock".to_string()),
+        },
+        _ => Expectations {
+            extra_agent_capabilities: Vec::new(),
+            containerd_socket: Some("/run/containerd/containerd.sock".to_string()),
+        },
+    }
+}
+
+fn names_of(manifest: &Manifest, kind: &str) -> Vec<String> {
+    let mut names: Vec<String> = manifest
+        .of_kind(kind)
+        .filter_map(|object| object["metadata"]["name"].as_str())
+        .map(str::to_string)
+        .collect();
+    names.sort();
+    names
+}
+
+fn container_args(workload: &Value) -> Vec<String> {
+    workload["spec"]["template"]["spec"]["containers"][0]["args"]
+        .as_array()
+        .expect("the container has args")
+        .iter()
+        .map(|arg| arg.as_str().expect("string args").to_string())
+        .collect()
+}
+
+#[test]
+fn every_values_set_validates_against_the_kubernetes_schemas_and_keeps_the_invariants() {
+    let tools = tools();
+    for case in CASES {
+        for kube_version in KUBE_VERSIONS {
+            let manifest = render_case(&tools, case, kube_version);
+            assert!(
+                manifest.objects().len() >= 8,
+                "values set {case} rendered only {} objects",
+                manifest.objects().len()
+            );
+            tools
+                .validate(&manifest, kube_version)
+                .unwrap_or_else(|error| panic!("values set {case}: {error}"));
+            let violations = check_all(&manifest, &expectations(case));
+            assert!(
+                violations.is_empty(),
+                "values set {case}:\n{}",
+                violations
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            );
+        }
+    }
+}
+
+#[test]
+fn the_schema_validation_refuses_an_unknown_field() {
+    let tools = tools();
+    let manifest = render_case(&tools, "default", KUBE_VERSIONS[0]);
+    let mut objects = manifest.objects().to_vec();
+    let agent = objects
+        .iter_mut()
+        .find(|object| object["kind"] == "DaemonSet")
+        .expect("the agent");
+    agent["spec"]["template"]["spec"]["containers"][0]["securityContext"]["bogusField"] =
+        serde_json::json!(true);
+    let broken = Manifest::from_objects(objects).expect("serialisable");
+    let error = tools
+        .validate(&broken, KUBE_VERSIONS[0])
+        .expect_err("an unknown field must not validate");
+    assert_eq!(error.code(), "deploy_schema_invalid");
+    assert!(error.to_string().contains("bogusField"), "{error}");
+}
+
+#[test]
+fn helm_lint_strict_passes_for_every_values_set() {
+    let tools = tools();
+    for case in CASES {
+        tools
+            .lint(&values_files(case))
+            .unwrap_or_else(|error| panic!("values set {case}: {error}"));
+    }
+}
+
+#[test]
+fn the_default_release_runs_palisade_up_in_one_stateful_set_beside_agents_and_the_audit_watcher()
+{
+    let manifest = render_case(&tools(), "default", KUBE_VERSIONS[1]);
+    assert_eq!(names_of(&manifest, "StatefulSet"), ["sec-palisade-server"]);
+    assert_eq!(names_of(&manifest, "DaemonSet"), ["sec-palisade-agent"]);
+    assert_eq!(names_of(&manifest, "Deployment"), ["sec-palisade-audit-watcher"]);
+    // One server replica: a budget of one would block every node drain.
+    assert!(names_of(&manifest, "PodDisruptionBudget").is_empty());
+    let server = manifest
+        .find("StatefulSet", "sec-palisade-server")
+        .expect("server");
+    assert_eq!(server["spec"]["replicas"], 1);
+    assert_eq!(
+        container_args(server),
+        ["up", "--config", "/etc/palisade/palisade.toml"]
+    );
+    let agent = manifest
+        .find("DaemonSet", "sec-palisade-agent")
+        .expect("agent");
+    let agent_args = container_args(agent);
+    assert!(
+        agent_args.contains(&"--server=http://sec-palisade-gateway.palisade-system.svc:7400".to_string()),
+        "{agent_args:?}"
+    );
+    let agent_container = &agent["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(
+        agent_container["securityContext"]["capabilities"]["add"],
+        serde_json::json!(AGENT_CAPABILITIES)
+    );
+    let token = agent_container["env"]
+        .as_array()
+        .expect("env")
+        .iter()
+        .find(|variable| variable["name"] == "PALISADE_AGENT_TOKEN")
+        .expect("the agent's token comes from a Secret");
+    assert_eq!(
+        token["valueFrom"]["secretKeyRef"]["name"],
+        "sec-palisade-agent-token"
+    );
+    let gateway = manifest
+        .find("Service", "sec-palisade-gateway")
+        .expect("gateway Service");
+    assert_eq!(gateway["spec"]["selector"]["palisade.dev/gateway"], "true");
+    assert_eq!(
+        server["spec"]["template"]["metadata"]["labels"]["palisade.dev/gateway"],
+        "true"
+    );
+}
+
+#[test]
+fn distributed_mode_renders_one_workload_per_service_with_volumes_for_the_stateful_ones() {
+    let manifest = render_case(&tools(), "distributed", KUBE_VERSIONS[1]);
+    assert_eq!(
+        names_of(&manifest, "StatefulSet"),
+        [
+            "sec-palisade-graph",
+            "sec-palisade-scanner",
+            "sec-palisade-search"
+        ]
+    );
+    assert_eq!(
+        names_of(&manifest, "Deployment"),
+        [
+            "sec-palisade-audit",
+            "sec-palisade-audit-watcher",
+            "sec-palisade-gateway"
+        ]
+    );
+    assert_eq!(
+        names_of(&manifest, "PodDisruptionBudget"),
+        ["sec-palisade-gateway"]
+    );
+    for service in ["gateway", "search", "graph", "scanner", "audit"] {
+        let name = format!("sec-palisade-{service}");
+        let workload = manifest
+            .find("StatefulSet", &name)
+            .or_else(|| manifest.find("Deployment", &name))
+            .unwrap_or_else(|| panic!("{name} is rendered"));
+        assert_eq!(
+            container_args(workload),
+            ["serve", service, "--config", "/etc/palisade/palisade.toml"]
+        );
+    }
+    let gateway = manifest
+        .find("Deployment", "sec-palisade-gateway")
+        .expect("gateway");
+    assert_eq!(gateway["spec"]["replicas"], 3);
+}
+
+#[test]
+fn enrollment_mounts_the_bundle_and_passes_neither_server_nor_token() {
+    let manifest = render_case(&tools(), "enrollment", KUBE_VERSIONS[1]);
+    assert!(names_of(&manifest, "StatefulSet").is_empty());
+    assert!(names_of(&manifest, "ConfigMap").iter().all(|name| !name.ends_with("-config")));
+    for (kind, name) in [
+        ("DaemonSet", "sec-palisade-agent"),
+        ("Deployment", "sec-palisade-audit-watcher"),
+    ] {
+        let workload = manifest.find(kind, name).expect("rendered");
+        let args = container_args(workload);
+        assert!(
+            args.contains(&"--enrollment=/etc/palisade/enrollment/bundle".to_string()),
+            "{name}: {args:?}"
+        );
+        assert!(!args.iter().any(|arg| arg.starts_with("--server")), "{name}: {args:?}");
+        let pod = &workload["spec"]["template"]["spec"];
+        let text = pod.to_string();
+        assert!(!text.contains("PALISADE_AGENT_TOKEN") && !text.contains("PALISADE_TOKEN"));
+        let volume = pod["volumes"]
+            .as_array()
+            .expect("volumes")
+            .iter()
+            .find(|volume| volume["name"] == "enrollment")
+            .expect("the bundle's volume");
+        assert_eq!(volume["secret"]["secretName"], "palisade-enrollment");
+    }
+    let agent_policy = manifest
+        .find("NetworkPolicy", "sec-palisade-agent")
+        .expect("the agent's policy");
+    assert_eq!(
+        agent_policy["spec"]["egress"][0]["to"][0]["ipBlock"]["cidr"],
+        "203.0.113.10/32"
+    );
+}
+
+/// The configuration file every control-plane pod reads.
+fn rendered_config(manifest: &Manifest) -> String {
+    manifest
+        .find("ConfigMap", "sec-palisade-config")
+        .expect("the configuration ConfigMap")["data"]["palisade.toml"]
+        .as_str()
+        .expect("palisade.toml")
+        .to_string()
+}
+
+#[test]
+fn the_rendered_configuration_is_accepted_by_the_platform_parser_and_matches_the_ports() {
+    let tools = tools();
+    for case in ["default", "distributed", "custom"] {
+        let manifest = render_case(&tools, case, KUBE_VERSIONS[1]);
+        let text = rendered_config(&manifest);
+        let config = Config::from_toml(&text)
+            .unwrap_or_else(|error| panic!("values set {case}: {error}\n{text}"));
+        assert_eq!(config.data_dir, PathBuf::from("/var/lib/palisade"));
+        assert!(config.grpc_listen.ip().is_unspecified(), "{case}");
+        for workload in manifest.workloads() {
+            let labels = workload.pod_labels();
+            if labels.get("palisade.dev/plane").is_none_or(|plane| plane != "control") {
+                continue;
+            }
+            let ports = &workload.pod_spec()["containers"][0]["ports"];
+            assert_eq!(ports[0]["containerPort"], config.grpc_listen.port(), "{case}");
+            assert_eq!(ports[1]["containerPort"], config.http_listen.port(), "{case}");
+        }
+        if case == "custom" {
+            assert_eq!(config.scanner.registries.len(), 1);
+            assert_eq!(config.graph.sources.len(), 2);
+            assert_eq!(config.search.searcher_threads, 4);
+        }
+    }
+}
+
+#[test]
+fn palisade_up_starts_on_the_rendered_default_configuration() {
+    let manifest = render_case(&tools(), "default", KUBE_VERSIONS[1]);
+    let directory = tempfile::tempdir().expect("tempdir");
+    let config = directory.path().join("palisade.toml");
+    std::fs::write(&config, rendered_config(&manifest)).expect("config written");
+    // The test harness replaces data_dir and the listeners with its own (flags beat the file).
+    let mut server =
+        palisade_testkit::Server::start_with_config(&directory.path().join("data"), Some(&config));
+    let status = server.cli(&["status", "--format", "json"]);
+    assert!(
+        status.status.success(),
+        "status: {}{}",
+        String::from_utf8_lossy(&status.stdout),
+        String::from_utf8_lossy(&status.stderr)
+    );
+    assert!(server.terminate().success(), "{}", server.stderr());
+}
+
+/// Commands the chart renders that the binary has not grown yet, with the exact refusal they
+/// get until then; anything else must parse.
+const PENDING: [(&str, &str); 2] = [
+    ("serve", "unrecognized subcommand 'serve'"),
+    ("--enrollment", "unexpected argument '--enrollment"),
+];
+
+#[test]
+fn every_rendered_command_is_one_the_palisade_binary_accepts() {
+    let tools = tools();
+    let binary = palisade_testkit::palisade_binary();
+    let mut checked = 0;
+    for case in CASES {
+        let manifest = render_case(&tools, case, KUBE_VERSIONS[1]);
+        for workload in manifest.workloads() {
+            let args: Vec<String> = container_args(workload.object)
+                .into_iter()
+                .map(|arg| arg.replace("$(NODE_NAME)", "node-1"))
+                .collect();
+            // --help parses every flag and value before it, then stops before running.
+            let output = Command::new(&binary)
+                .args(&args)
+                .arg("--help")
+                .env_clear()
+                .output()
+                .expect("palisade runs");
+            checked += 1;
+            if output.status.success() {
+                continue;
+            }
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            let pending = PENDING.iter().find(|(word, refusal)| {
+                args.iter().any(|arg| arg.split('=').next() == Some(*word))
+                    && stderr.contains(refusal)
+            });
+            match pending {
+                Some((word, _)) => {
+                    eprintln!("{case}: {}: `{word}` is not in this binary yet", workload.id());
+                    let without: Vec<&String> = args
+                        .iter()
+                        .filter(|arg| arg.split('=').next() != Some(*word))
+                        .collect();
+                    if *word == "--enrollment" {
+                        let rest = Command::new(&binary)
+                            .args(&without)
+                            .arg("--help")
+                            .env_clear()
+                            .output()
+                            .expect("palisade runs");
+                        assert!(
+                            rest.status.success(),
+                            "{case}: {}: {without:?}: {}",
+                            workload.id(),
+                            String::from_utf8_lossy(&rest.stderr)
+                        );
+                    }
+                }
+                None => panic!("{case}: {}: palisade {args:?} is refused:\n{stderr}", workload.id()),
+            }
+        }
+    }
+    assert!(checked >= 14, "only {checked} commands checked");
+}
+
+#[test]
+fn bad_values_are_refused_naming_the_value() {
+    let tools = tools();
+    // The chart's values.schema.json names values by JSON pointer; its templates by key.
+    let refusals = [
+        (vec![("agent.sensor", "kprobe")], "/agent/sensor"),
+        (vec![("ports.grpc", "http")], "/ports/grpc"),
+        (vec![("distributed", "yes")], "/distributed"),
+        (vec![("image.tagg", "1.0")], "'tagg' not allowed"),
+        (vec![("agent.resources.limits.memory", "1GB")], "/agent/resources/limits/memory"),
+        (vec![("controlPlane.enabled", "false")], "networkPolicy.gatewayEgress"),
+        (
+            vec![("controlPlane.enabled", "false"), ("networkPolicy.enabled", "false")],
+            "no gateway to report to",
+        ),
+        (vec![("agent.rules.files[0]", "x.yaml")], "agent.rules.configMap"),
+    ];
+    for (set, named) in refusals {
+        let error = tools
+            .render(&RenderRequest {
+                release: RELEASE,
+                namespace: NAMESPACE,
+                kube_version: KUBE_VERSIONS[1],
+                values_files: Vec::new(),
+                set: set.clone(),
+            })
+            .expect_err("bad values must not render");
+        assert_eq!(error.code(), "deploy_tool_failed", "{set:?}");
+        assert!(error.to_string().contains(named), "{set:?}: {error}");
+    }
+}
+
+#[test]
+fn the_chart_carries_the_audit_policy_of_deploy_audit() {
+    let original = std::fs::read_to_string(deploy_dir().join("audit/audit-policy.yaml"))
+        .expect("deploy/audit/audit-policy.yaml");
+    let copy = std::fs::read_to_string(chart_dir().join("files/audit-policy.yaml"))
+        .expect("the chart's copy");
+    assert_eq!(original, copy, "copy deploy/audit/audit-policy.yaml into the chart's files/");
+    let manifest = render_case(&tools(), "default", KUBE_VERSIONS[1]);
+    let files = manifest
+        .find("ConfigMap", "sec-palisade-audit-apiserver-files")
+        .expect("the API server's files");
+    assert_eq!(files["data"]["audit-policy.yaml"], original);
+    let kubeconfig = files["data"]["webhook-kubeconfig.yaml"]
+        .as_str()
+        .expect("webhook kubeconfig");
+    assert!(
+        kubeconfig.contains("server: http://sec-palisade-audit.palisade-system.svc:9765/k8s-audit"),
+        "{kubeconfig}"
+    );
+}
