@@ -74,8 +74,9 @@ impl Manifest {
 
     /// The object of this kind and name.
     pub fn find(&self, kind: &str, name: &str) -> Option<&Value> {
-        self.of_kind(kind)
-            .find(|object| object["metadata"]["name"] == name)
+        self.objects
+            .iter()
+            .find(|object| object["kind"] == kind && object["metadata"]["name"] == name)
     }
 
     /// Deployments, StatefulSets and DaemonSets.
