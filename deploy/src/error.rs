@@ -6,7 +6,9 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum DeployError {
     /// A tool the checks run (helm, kubernetes-validate) is not installed.
-    #[error("{tool} not found (looked at {looked_at}); install it with scripts/install-deploy-tools.sh")]
+    #[error(
+        "{tool} not found (looked at {looked_at}); install it with scripts/install-deploy-tools.sh"
+    )]
     ToolMissing {
         tool: &'static str,
         looked_at: String,

@@ -91,7 +91,10 @@ pub fn check_restricted(workload: &Workload<'_>) -> Vec<Violation> {
         }
     }
     if let Some(volumes) = pod["volumes"].as_array() {
-        for volume in volumes.iter().filter(|volume| volume.get("hostPath").is_some()) {
+        for volume in volumes
+            .iter()
+            .filter(|volume| volume.get("hostPath").is_some())
+        {
             violations.push(violation(
                 &id,
                 "restricted",
@@ -134,18 +137,21 @@ pub fn check_restricted(workload: &Workload<'_>) -> Vec<Violation> {
             ));
         }
         if context["readOnlyRootFilesystem"] != true {
-            violations.push(violation(
-                &id,
-                "restricted",
-                "root filesystem is writable",
-            ));
+            violations.push(violation(&id, "restricted", "root filesystem is writable"));
         }
         let dropped = string_set(&context["capabilities"]["drop"]);
         if !dropped.contains("ALL") {
-            violations.push(violation(&id, "restricted", "does not drop ALL capabilities"));
+            violations.push(violation(
+                &id,
+                "restricted",
+                "does not drop ALL capabilities",
+            ));
         }
         let added = string_set(&context["capabilities"]["add"]);
-        if added.iter().any(|capability| capability != "NET_BIND_SERVICE") {
+        if added
+            .iter()
+            .any(|capability| capability != "NET_BIND_SERVICE")
+        {
             violations.push(violation(
                 &id,
                 "restricted",
@@ -199,7 +205,11 @@ pub fn check_agent(workload: &Workload<'_>, expectations: &Expectations) -> Vec<
         let id = container_id(workload, container);
         let context = &container["securityContext"];
         if context["privileged"] != false {
-            violations.push(violation(&id, "agent", "privileged is not explicitly false"));
+            violations.push(violation(
+                &id,
+                "agent",
+                "privileged is not explicitly false",
+            ));
         }
         if context["allowPrivilegeEscalation"] != false {
             violations.push(violation(
@@ -287,7 +297,9 @@ pub fn check_probes(workload: &Workload<'_>) -> Vec<Violation> {
                 violations.push(violation(
                     &id,
                     "probes",
-                    format!("{probe_name} probes port {port}, which the container does not declare"),
+                    format!(
+                        "{probe_name} probes port {port}, which the container does not declare"
+                    ),
                 ));
             }
         }

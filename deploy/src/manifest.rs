@@ -181,8 +181,14 @@ mod tests {
     fn selectors_follow_kubernetes_semantics() {
         let pod = labels(json!({"app": "palisade", "component": "agent"}));
         assert!(selector_matches(&json!({}), &pod));
-        assert!(selector_matches(&json!({"matchLabels": {"app": "palisade"}}), &pod));
-        assert!(!selector_matches(&json!({"matchLabels": {"app": "other"}}), &pod));
+        assert!(selector_matches(
+            &json!({"matchLabels": {"app": "palisade"}}),
+            &pod
+        ));
+        assert!(!selector_matches(
+            &json!({"matchLabels": {"app": "other"}}),
+            &pod
+        ));
         let in_set = json!({"matchExpressions": [{"key": "component", "operator": "In", "values": ["agent", "x"]}]});
         assert!(selector_matches(&in_set, &pod));
         let not_in = json!({"matchExpressions": [{"key": "component", "operator": "NotIn", "values": ["agent"]}]});

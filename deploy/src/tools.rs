@@ -51,7 +51,10 @@ impl Tools {
     pub fn locate() -> Result<Tools, DeployError> {
         let directory = tools_dir();
         let helm = directory.join("bin").join("helm");
-        let validator = directory.join("venv").join("bin").join("kubernetes-validate");
+        let validator = directory
+            .join("venv")
+            .join("bin")
+            .join("kubernetes-validate");
         for (tool, path) in [("helm", &helm), ("kubernetes-validate", &validator)] {
             if !path.is_file() {
                 return Err(DeployError::ToolMissing {

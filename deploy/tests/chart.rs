@@ -135,12 +135,14 @@ fn helm_lint_strict_passes_for_every_values_set() {
 }
 
 #[test]
-fn the_default_release_runs_palisade_up_in_one_stateful_set_beside_agents_and_the_audit_watcher()
-{
+fn the_default_release_runs_palisade_up_in_one_stateful_set_beside_agents_and_the_audit_watcher() {
     let manifest = render_case(&tools(), "default", KUBE_VERSIONS[1]);
     assert_eq!(names_of(&manifest, "StatefulSet"), ["sec-palisade-server"]);
     assert_eq!(names_of(&manifest, "DaemonSet"), ["sec-palisade-agent"]);
-    assert_eq!(names_of(&manifest, "Deployment"), ["sec-palisade-audit-watcher"]);
+    assert_eq!(
+        names_of(&manifest, "Deployment"),
+        ["sec-palisade-audit-watcher"]
+    );
     // One server replica: a budget of one would block every node drain.
     assert!(names_of(&manifest, "PodDisruptionBudget").is_empty());
     let server = manifest
@@ -156,7 +158,8 @@ fn the_default_release_runs_palisade_up_in_one_stateful_set_beside_agents_and_th
         .expect("agent");
     let agent_args = container_args(agent);
     assert!(
-        agent_args.contains(&"--server=http://sec-palisade-gateway.palisade-system.svc:7400".to_string()),
+        agent_args
+            .contains(&"--server=http://sec-palisade-gateway.palisade-system.svc:7400".to_string()),
         "{agent_args:?}"
     );
     let agent_container = &agent["spec"]["template"]["spec"]["containers"][0];
@@ -228,7 +231,11 @@ fn distributed_mode_renders_one_workload_per_service_with_volumes_for_the_statef
 fn enrollment_mounts_the_bundle_and_passes_neither_server_nor_token() {
     let manifest = render_case(&tools(), "enrollment", KUBE_VERSIONS[1]);
     assert!(names_of(&manifest, "StatefulSet").is_empty());
-    assert!(names_of(&manifest, "ConfigMap").iter().all(|name| !name.ends_with("-config")));
+    assert!(
+        names_of(&manifest, "ConfigMap")
+            .iter()
+            .all(|name| !name.ends_with("-config"))
+    );
     for (kind, name) in [
         ("DaemonSet", "sec-palisade-agent"),
         ("Deployment", "sec-palisade-audit-watcher"),
@@ -239,7 +246,10 @@ fn enrollment_mounts_the_bundle_and_passes_neither_server_nor_token() {
             args.contains(&"--enrollment=/etc/palisade/enrollment/bundle".to_string()),
             "{name}: {args:?}"
         );
-        assert!(!args.iter().any(|arg| arg.starts_with("--server")), "{name}: {args:?}");
+        assert!(
+            !args.iter().any(|arg| arg.starts_with("--server")),
+            "{name}: {args:?}"
+        );
         let pod = &workload["spec"]["template"]["spec"];
         let text = pod.to_string();
         assert!(!text.contains("PALISADE_AGENT_TOKEN") && !text.contains("PALISADE_TOKEN"));
@@ -282,12 +292,23 @@ fn the_rendered_configuration_is_accepted_by_the_platform_parser_and_matches_the
         assert!(config.grpc_listen.ip().is_unspecified(), "{case}");
         for workload in manifest.workloads() {
             let labels = workload.pod_labels();
-            if labels.get("palisade.dev/plane").is_none_or(|plane| plane != "control") {
+            if labels
+                .get("palisade.dev/plane")
+                .is_none_or(|plane| plane != "control")
+            {
                 continue;
             }
             let ports = &workload.pod_spec()["containers"][0]["ports"];
-            assert_eq!(ports[0]["containerPort"], config.grpc_listen.port(), "{case}");
-            assert_eq!(ports[1]["containerPort"], config.http_listen.port(), "{case}");
+            assert_eq!(
+                ports[0]["containerPort"],
+                config.grpc_listen.port(),
+                "{case}"
+            );
+            assert_eq!(
+                ports[1]["containerPort"],
+                config.http_listen.port(),
+                "{case}"
+            );
         }
         if case == "custom" {
             assert_eq!(config.scanner.registries.len(), 1);
@@ -353,7 +374,10 @@ fn every_rendered_command_is_one_the_palisade_binary_accepts() {
             });
             match pending {
                 Some((word, _)) => {
-                    eprintln!("{case}: {}: `{word}` is not in this binary yet", workload.id());
+                    eprintln!(
+                        "{case}: {}: `{word}` is not in this binary yet",
+                        workload.id()
+                    );
                     let without: Vec<&String> = args
                         .iter()
                         .filter(|arg| arg.split('=').next() != Some(*word))
@@ -373,7 +397,10 @@ fn every_rendered_command_is_one_the_palisade_binary_accepts() {
                         );
                     }
                 }
-                None => panic!("{case}: {}: palisade {args:?} is refused:\n{stderr}", workload.id()),
+                None => panic!(
+                    "{case}: {}: palisade {args:?} is refused:\n{stderr}",
+                    workload.id()
+                ),
             }
         }
     }
@@ -389,13 +416,25 @@ fn bad_values_are_refused_naming_the_value() {
         (vec![("ports.grpc", "http")], "/ports/grpc"),
         (vec![("distributed", "yes")], "/distributed"),
         (vec![("image.tagg", "1.0")], "'tagg' not allowed"),
-        (vec![("agent.resources.limits.memory", "1GB")], "/agent/resources/limits/memory"),
-        (vec![("controlPlane.enabled", "false")], "networkPolicy.gatewayEgress"),
         (
-            vec![("controlPlane.enabled", "false"), ("networkPolicy.enabled", "false")],
+            vec![("agent.resources.limits.memory", "1GB")],
+            "/agent/resources/limits/memory",
+        ),
+        (
+            vec![("controlPlane.enabled", "false")],
+            "networkPolicy.gatewayEgress",
+        ),
+        (
+            vec![
+                ("controlPlane.enabled", "false"),
+                ("networkPolicy.enabled", "false"),
+            ],
             "no gateway to report to",
         ),
-        (vec![("agent.rules.files[0]", "x.yaml")], "agent.rules.configMap"),
+        (
+            vec![("agent.rules.files[0]", "x.yaml")],
+            "agent.rules.configMap",
+        ),
     ];
     for (set, named) in refusals {
         let error = tools
@@ -418,7 +457,10 @@ fn the_chart_carries_the_audit_policy_of_deploy_audit() {
         .expect("deploy/audit/audit-policy.yaml");
     let copy = std::fs::read_to_string(chart_dir().join("files/audit-policy.yaml"))
         .expect("the chart's copy");
-    assert_eq!(original, copy, "copy deploy/audit/audit-policy.yaml into the chart's files/");
+    assert_eq!(
+        original, copy,
+        "copy deploy/audit/audit-policy.yaml into the chart's files/"
+    );
     let manifest = render_case(&tools(), "default", KUBE_VERSIONS[1]);
     let files = manifest
         .find("ConfigMap", "sec-palisade-audit-apiserver-files")

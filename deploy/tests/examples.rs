@@ -19,7 +19,13 @@ fn load(name: &str) -> Config {
 fn every_example_is_a_valid_configuration() {
     let mut names: Vec<String> = std::fs::read_dir(deploy_dir().join("examples"))
         .expect("deploy/examples")
-        .map(|entry| entry.expect("entry").file_name().to_string_lossy().into_owned())
+        .map(|entry| {
+            entry
+                .expect("entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
         .filter(|name| name.ends_with(".toml"))
         .collect();
     names.sort();
@@ -67,7 +73,13 @@ fn the_graph_sources_example_has_live_and_file_sources_for_two_tenants() {
             ("default".to_string(), "lab-cluster".to_string()),
         ]
     );
-    assert_eq!(sources.iter().filter(|source| source.kubeconfig.is_some()).count(), 2);
+    assert_eq!(
+        sources
+            .iter()
+            .filter(|source| source.kubeconfig.is_some())
+            .count(),
+        2
+    );
 }
 
 #[test]
@@ -79,13 +91,21 @@ fn the_registries_example_logs_in_with_password_files() {
         .iter()
         .map(|login| login.host.as_str())
         .collect();
-    assert_eq!(hosts, ["registry.example.com", "registry.lab.internal:5000"]);
-    assert!(config
-        .scanner
-        .registries
-        .iter()
-        .all(|login| login.password_file.is_absolute()));
-    assert_eq!(config.scanner.insecure_registries, ["registry.lab.internal:5000"]);
+    assert_eq!(
+        hosts,
+        ["registry.example.com", "registry.lab.internal:5000"]
+    );
+    assert!(
+        config
+            .scanner
+            .registries
+            .iter()
+            .all(|login| login.password_file.is_absolute())
+    );
+    assert_eq!(
+        config.scanner.insecure_registries,
+        ["registry.lab.internal:5000"]
+    );
 }
 
 #[test]
@@ -103,8 +123,7 @@ fn palisade_up_runs_on_the_embedded_example() {
         String::from_utf8_lossy(&status.stdout),
         String::from_utf8_lossy(&status.stderr)
     );
-    let report: serde_json::Value =
-        serde_json::from_slice(&status.stdout).expect("status is JSON");
+    let report: serde_json::Value = serde_json::from_slice(&status.stdout).expect("status is JSON");
     assert!(report.is_object() || report.is_array(), "{report}");
     assert!(server.terminate().success(), "{}", server.stderr());
 }

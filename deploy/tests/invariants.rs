@@ -36,7 +36,8 @@ fn restricted_pod_context() -> Value {
 }
 
 fn labels(component: &str) -> Value {
-    let mut labels = json!({"app.kubernetes.io/instance": "t", "app.kubernetes.io/component": component});
+    let mut labels =
+        json!({"app.kubernetes.io/instance": "t", "app.kubernetes.io/component": component});
     if component == "gateway" {
         labels["palisade.dev/gateway"] = json!("true");
     }
@@ -155,8 +156,9 @@ fn the_sound_release_passes_every_check() {
 #[test]
 fn a_privileged_agent_or_one_more_capability_is_refused() {
     assert_eq!(
-        rules_broken_by(|objects| agent_container(objects)["securityContext"]["privileged"] =
-            json!(true)),
+        rules_broken_by(
+            |objects| agent_container(objects)["securityContext"]["privileged"] = json!(true)
+        ),
         ["agent"]
     );
     assert_eq!(
@@ -174,8 +176,9 @@ fn a_privileged_agent_or_one_more_capability_is_refused() {
         ["agent"]
     );
     assert_eq!(
-        rules_broken_by(|objects| objects[0]["spec"]["template"]["spec"]["hostNetwork"] =
-            json!(true)),
+        rules_broken_by(
+            |objects| objects[0]["spec"]["template"]["spec"]["hostNetwork"] = json!(true)
+        ),
         ["agent"]
     );
 }
@@ -200,8 +203,10 @@ fn a_writable_or_unexpected_node_mount_of_the_agent_is_refused() {
 #[test]
 fn control_plane_pods_must_meet_restricted() {
     assert_eq!(
-        rules_broken_by(|objects| gateway_container(objects)["securityContext"]["readOnlyRootFilesystem"] =
-            json!(false)),
+        rules_broken_by(
+            |objects| gateway_container(objects)["securityContext"]["readOnlyRootFilesystem"] =
+                json!(false)
+        ),
         ["restricted"]
     );
     assert_eq!(
@@ -254,13 +259,15 @@ fn resources_need_requests_and_limits_that_are_quantities_in_order() {
         ["resources"]
     );
     assert_eq!(
-        rules_broken_by(|objects| agent_container(objects)["resources"]["requests"]["cpu"] =
-            json!("lots")),
+        rules_broken_by(
+            |objects| agent_container(objects)["resources"]["requests"]["cpu"] = json!("lots")
+        ),
         ["resources"]
     );
     assert_eq!(
-        rules_broken_by(|objects| gateway_container(objects)["resources"]["requests"]["cpu"] =
-            json!("3")),
+        rules_broken_by(
+            |objects| gateway_container(objects)["resources"]["requests"]["cpu"] = json!("3")
+        ),
         ["resources"]
     );
 }
@@ -307,8 +314,10 @@ fn stateful_sets_keep_their_data_on_mounted_claims() {
         ["storage"]
     );
     assert_eq!(
-        rules_broken_by(|objects| objects[2]["spec"]["volumeClaimTemplates"][0]["metadata"]["name"] =
-            json!("index")),
+        rules_broken_by(
+            |objects| objects[2]["spec"]["volumeClaimTemplates"][0]["metadata"]["name"] =
+                json!("index")
+        ),
         ["storage"]
     );
 }
