@@ -11,10 +11,15 @@ binary="${1:-$(cd "$(dirname "$0")/.." && pwd)/target/x86_64-unknown-linux-gnu/r
 [ -x "$binary" ] || { echo "agent-privileges: no binary at $binary (deploy/images/build.sh --binary-only builds it)" >&2; exit 1; }
 [ "$(id -u)" -eq 0 ] || { echo "agent-privileges: run as root" >&2; exit 1; }
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
 
-# A process the agent's /proc reads must reach: pid 1, root with every capability.
-target_pid=1
+# Processes the agent's /proc reads must reach, like those on a node: one as root with every
+# capability this shell has (kubelet, containerd), one as another user (a container's
+# non-root process).
+sleep 120 &
+root_target=$!
+setpriv --reuid 65534 --regid 65534 --clear-groups sleep 120 &
+user_target=$!
+trap 'kill "$root_target" "$user_target" 2>/dev/null; rm -rf "$work"' EXIT
 
 # Runs the agent for a few seconds with only these capabilities (bounding set, so a root
 # process cannot regain others; no_new_privs as allowPrivilegeEscalation=false sets it).
@@ -27,16 +32,16 @@ agent_loads() {
   if grep -q 'sensor started' "$log" && grep -q '"ebpf"\|sensor=ebpf' "$log"; then
     echo yes
   else
-    echo "no: $(grep -o 'missing capabilities[^"]*\|refused with EPERM\|error[^"]*' "$log" | head -n 1 | cut -c1-90)"
+    echo "no: $(sed -n 's/^palisade: error: the eBPF sensor cannot start: //p' "$log" | cut -c1-34)"
   fi
 }
 
 # The agent's reads of another process: exe and cwd links, a namespace link, a file through
 # its root.
 proc_reads() {
-  local caps="$1" result=""
-  for probe in "readlink /proc/$target_pid/exe" "readlink /proc/$target_pid/cwd" \
-               "readlink /proc/$target_pid/ns/mnt" "head -c1 /proc/$target_pid/root/etc/passwd"; do
+  local caps="$1" pid="$2" result=""
+  for probe in "readlink /proc/$pid/exe" "readlink /proc/$pid/cwd" \
+               "readlink /proc/$pid/ns/mnt" "head -c1 /proc/$pid/root/etc/passwd"; do
     if setpriv --no-new-privs --inh-caps=-all --bounding-set="-all${caps:+,$caps}" -- sh -c "$probe" >/dev/null 2>&1; then
       result+="ok "
     else
@@ -46,10 +51,12 @@ proc_reads() {
   echo "$result"
 }
 
-printf '%-40s | %-45s | %s\n' "capabilities (bounding set)" "eBPF sensor loads" "/proc/1: exe cwd ns/mnt root/"
+printf '%-32s | %-40s | %-24s | %s\n' "capabilities (bounding set)" "eBPF sensor loads" \
+  "root process: exe cwd ns root/" "other user's: exe cwd ns root/"
 for caps in "" "+bpf" "+perfmon" "+bpf,+perfmon" "+bpf,+perfmon,+sys_ptrace" "+sys_admin" \
             "+bpf,+perfmon,+dac_read_search"; do
-  printf '%-40s | %-45s | %s\n' "${caps:-none}" "$(agent_loads "$caps")" "$(proc_reads "$caps")"
+  printf '%-32s | %-40s | %-30s | %s\n' "${caps:-none}" "$(agent_loads "$caps")" \
+    "$(proc_reads "$caps" "$root_target")" "$(proc_reads "$caps" "$user_target")"
 done
 
 # tracefs, debugfs and bpffs out of sight: tp_btf programs attach through BPF links and pin
