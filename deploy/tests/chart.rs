@@ -31,7 +31,13 @@ fn values_files(case: &str) -> Vec<PathBuf> {
     vec![file]
 }
 
-const CASES: [&str; 4] = ["default", "distributed", "enrollment", "custom"];
+const CASES: [&str; 5] = [
+    "default",
+    "distributed",
+    "enrollment",
+    "custom",
+    "control-plane-only",
+];
 
 fn render_case(tools: &Tools, case: &str, kube_version: &str) -> Manifest {
     tools
@@ -84,7 +90,7 @@ fn every_values_set_validates_against_the_kubernetes_schemas_and_keeps_the_invar
         for kube_version in KUBE_VERSIONS {
             let manifest = render_case(&tools, case, kube_version);
             assert!(
-                manifest.objects().len() >= 8,
+                manifest.objects().len() >= 5,
                 "values set {case} rendered only {} objects",
                 manifest.objects().len()
             );
@@ -283,7 +289,7 @@ fn rendered_config(manifest: &Manifest) -> String {
 #[test]
 fn the_rendered_configuration_is_accepted_by_the_platform_parser_and_matches_the_ports() {
     let tools = tools();
-    for case in ["default", "distributed", "custom"] {
+    for case in ["default", "distributed", "custom", "control-plane-only"] {
         let manifest = render_case(&tools, case, KUBE_VERSIONS[1]);
         let text = rendered_config(&manifest);
         let config = Config::from_toml(&text)
