@@ -2,7 +2,7 @@
 //! every rendered object against the Kubernetes OpenAPI schemas. Both are installed by
 //! scripts/install-deploy-tools.sh into target/deploy-tools (or PALISADE_DEPLOY_TOOLS).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use crate::error::DeployError;
@@ -113,11 +113,6 @@ impl Tools {
             }),
             Err(other) => Err(other),
         }
-    }
-
-    /// Where helm is.
-    pub fn helm_path(&self) -> &Path {
-        &self.helm
     }
 }
 

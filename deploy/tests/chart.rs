@@ -1,55 +1,21 @@
 //! The Helm chart rendered by the real helm for each set of values in helm/palisade/ci (and
 //! the defaults), validated against the Kubernetes schemas of the oldest and newest supported
-//! versions, checked for the invariants, and its commands run against the real binary.
+//! versions, checked for the invariants; its configuration parsed and run.
 //! Needs scripts/install-deploy-tools.sh; fails, naming it, when the tools are missing.
 
 use std::path::PathBuf;
-use std::process::Command;
 
 use palisade_core::config::Config;
 use palisade_deploy::invariants::{AGENT_CAPABILITIES, Expectations, check_all};
 use palisade_deploy::tools::{chart_dir, deploy_dir};
-use palisade_deploy::{Manifest, RenderRequest, Tools};
-use serde_json::Value;
+use palisade_deploy::{Manifest, RenderRequest};
 
-/// The chart's kubeVersion floor, and the newest version helm and the validator know.
-const KUBE_VERSIONS: [&str; 2] = ["1.30.0", "1.35.0"];
-const RELEASE: &str = "sec";
-const NAMESPACE: &str = "palisade-system";
+mod common;
 
-fn tools() -> Tools {
-    Tools::locate().unwrap_or_else(|error| panic!("{error}"))
-}
-
-/// A set of values: `default` has no file, the others are helm/palisade/ci/NAME-values.yaml.
-fn values_files(case: &str) -> Vec<PathBuf> {
-    if case == "default" {
-        return Vec::new();
-    }
-    let file = chart_dir().join("ci").join(format!("{case}-values.yaml"));
-    assert!(file.is_file(), "values file {} is missing", file.display());
-    vec![file]
-}
-
-const CASES: [&str; 5] = [
-    "default",
-    "distributed",
-    "enrollment",
-    "custom",
-    "control-plane-only",
-];
-
-fn render_case(tools: &Tools, case: &str, kube_version: &str) -> Manifest {
-    tools
-        .render(&RenderRequest {
-            release: RELEASE,
-            namespace: NAMESPACE,
-            kube_version,
-            values_files: values_files(case),
-            set: Vec::new(),
-        })
-        .unwrap_or_else(|error| panic!("values set {case}: {error}"))
-}
+use common::{
+    CASES, KUBE_VERSIONS, NAMESPACE, RELEASE, container_args, names_of, render_case, tools,
+    values_files,
+};
 
 fn expectations(case: &str) -> Expectations {
     match case {
@@ -62,25 +28,6 @@ fn expectations(case: &str) -> Expectations {
             containerd_socket: Some("/run/containerd/containerd.sock".to_string()),
         },
     }
-}
-
-fn names_of(manifest: &Manifest, kind: &str) -> Vec<String> {
-    let mut names: Vec<String> = manifest
-        .of_kind(kind)
-        .filter_map(|object| object["metadata"]["name"].as_str())
-        .map(str::to_string)
-        .collect();
-    names.sort();
-    names
-}
-
-fn container_args(workload: &Value) -> Vec<String> {
-    workload["spec"]["template"]["spec"]["containers"][0]["args"]
-        .as_array()
-        .expect("the container has args")
-        .iter()
-        .map(|arg| arg.as_str().expect("string args").to_string())
-        .collect()
 }
 
 #[test]
@@ -341,105 +288,6 @@ fn palisade_up_starts_on_the_rendered_default_configuration() {
         String::from_utf8_lossy(&status.stderr)
     );
     assert!(server.terminate().success(), "{}", server.stderr());
-}
-
-/// Commands the chart renders that the binary has not grown yet, with the exact refusal they
-/// get until then; anything else must parse.
-const PENDING: [(&str, &str); 2] = [
-    ("serve", "unrecognized subcommand 'serve'"),
-    ("--enrollment", "unexpected argument '--enrollment"),
-];
-
-/// Runs `palisade ARGS --help` for every container: --help parses every flag and value before
-/// it, then stops before running. Returns the refusals that are not pending features, and how
-/// many commands were checked.
-fn refused_commands(case: &str, manifest: &Manifest) -> (Vec<String>, usize) {
-    let binary = palisade_testkit::palisade_binary();
-    let parses = |args: &[&String]| {
-        Command::new(&binary)
-            .args(args)
-            .arg("--help")
-            .env_clear()
-            .output()
-            .expect("palisade runs")
-    };
-    let mut refusals = Vec::new();
-    let mut checked = 0;
-    for workload in manifest.workloads() {
-        let args: Vec<String> = container_args(workload.object)
-            .into_iter()
-            .map(|arg| arg.replace("$(NODE_NAME)", "node-1"))
-            .collect();
-        let all: Vec<&String> = args.iter().collect();
-        let output = parses(&all);
-        checked += 1;
-        if output.status.success() {
-            continue;
-        }
-        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-        let flag_of = |arg: &String| arg.split('=').next().map(str::to_string);
-        let pending = PENDING.iter().find(|(word, refusal)| {
-            args.iter()
-                .any(|arg| flag_of(arg).as_deref() == Some(*word))
-                && stderr.contains(refusal)
-        });
-        let Some((word, _)) = pending else {
-            refusals.push(format!(
-                "{case}: {}: palisade {args:?}:\n{stderr}",
-                workload.id()
-            ));
-            continue;
-        };
-        eprintln!(
-            "{case}: {}: `{word}` is not in this binary yet",
-            workload.id()
-        );
-        // Everything but the pending flag must still parse.
-        if *word == "--enrollment" {
-            let rest: Vec<&String> = args
-                .iter()
-                .filter(|arg| flag_of(arg).as_deref() != Some(*word))
-                .collect();
-            let output = parses(&rest);
-            if !output.status.success() {
-                refusals.push(format!(
-                    "{case}: {}: palisade {rest:?}:\n{}",
-                    workload.id(),
-                    String::from_utf8_lossy(&output.stderr)
-                ));
-            }
-        }
-    }
-    (refusals, checked)
-}
-
-#[test]
-fn every_rendered_command_is_one_the_palisade_binary_accepts() {
-    let tools = tools();
-    let mut checked = 0;
-    for case in CASES {
-        let (refusals, count) =
-            refused_commands(case, &render_case(&tools, case, KUBE_VERSIONS[1]));
-        assert!(refusals.is_empty(), "{}", refusals.join("\n"));
-        checked += count;
-    }
-    assert!(checked >= 14, "only {checked} commands checked");
-}
-
-#[test]
-fn a_flag_the_binary_does_not_have_is_caught() {
-    let manifest = tools()
-        .render(&RenderRequest {
-            release: RELEASE,
-            namespace: NAMESPACE,
-            kube_version: KUBE_VERSIONS[1],
-            values_files: Vec::new(),
-            set: vec![("agent.extraArgs[0]", "--no-such-flag")],
-        })
-        .expect("renders");
-    let (refusals, _) = refused_commands("extra-args", &manifest);
-    assert_eq!(refusals.len(), 1, "{refusals:?}");
-    assert!(refusals[0].contains("--no-such-flag"), "{}", refusals[0]);
 }
 
 #[test]
