@@ -4,9 +4,12 @@
 # cgroup namespace as containerd gives pods, the hostPath mounts with their read-only flags, and
 # no seccomp profile. A second container, in a cgroup named like a Kubernetes pod's, reads its
 # /etc/shadow; the agent must detect it and attribute it to that container.
+# With CONTAINERD_SOCKET, the agent also mounts that socket read-only (as agent.containerdSocket)
+# and must reach containerd through it.
 # Needs root, runc, busybox and the tools of scripts/install-deploy-tools.sh.
 #
 #   deploy/agent-in-runc.sh [PALISADE_BINARY]
+#   CONTAINERD_SOCKET=/run/containerd/containerd.sock deploy/agent-in-runc.sh
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -36,9 +39,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# The DaemonSet as a release renders it, with alerts on stdout and no containerd (none runs here).
+# The DaemonSet as a release renders it, with alerts on stdout.
+socket="${CONTAINERD_SOCKET:-}"
+[ -z "$socket" ] || [ -S "$socket" ] || fail "CONTAINERD_SOCKET=$socket is not a socket"
 "$tools/bin/helm" template probe "$here/deploy/helm/palisade" --show-only templates/agent.yaml \
-  --set agent.stdout=true --set agent.containerdSocket= --set agent.sensor=ebpf >"$work/agent.yaml"
+  --set agent.stdout=true --set "agent.containerdSocket=$socket" --set agent.sensor=ebpf >"$work/agent.yaml"
 
 mkdir -p "$work/agent/rootfs/usr/bin" "$work/spool"
 cp "$binary" "$work/agent/rootfs/usr/bin/palisade"
@@ -108,6 +113,11 @@ for _ in $(seq 1 100); do
 done
 grep -q '"sensor":"ebpf"' "$work/agent.log" || fail "the eBPF sensor did not start in the container: $(tail -n 3 "$work/agent.log")"
 echo "in the container the eBPF sensor started"
+if [ -n "$socket" ]; then
+  grep -q 'container metadata from containerd' "$work/agent.log" \
+    || fail "containerd not reached through the read-only socket mount: $(grep -i containerd "$work/agent.log" | tail -n 2)"
+  echo "containerd reached through the read-only mount of $socket"
+fi
 runc run --bundle "$work/workload" "$workload_id" </dev/null
 sleep 3
 runc kill "$agent_id" TERM
