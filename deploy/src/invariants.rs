@@ -26,8 +26,12 @@ pub const AGENT_COMPONENT: &str = "agent";
 /// One broken rule, naming the object (and container) it was found in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Violation {
+    /// `Kind/name`, and the container when the rule is about one.
     pub object: String,
+    /// The rule broken: agent, restricted, probes, resources, network-policy,
+    /// disruption-budget, storage.
     pub rule: &'static str,
+    /// What was found.
     pub detail: String,
 }
 

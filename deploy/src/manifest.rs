@@ -15,8 +15,11 @@ pub struct Manifest {
 /// A Deployment, StatefulSet or DaemonSet: what runs pods.
 #[derive(Debug, Clone, Copy)]
 pub struct Workload<'a> {
+    /// Deployment, StatefulSet or DaemonSet.
     pub kind: &'a str,
+    /// metadata.name.
     pub name: &'a str,
+    /// The whole object.
     pub object: &'a Value,
 }
 

@@ -38,11 +38,15 @@ pub struct Tools {
 /// One `helm template` run: release, namespace, values files and `--set` pairs.
 #[derive(Debug, Clone)]
 pub struct RenderRequest<'a> {
+    /// Release name.
     pub release: &'a str,
+    /// Namespace the release is rendered for.
     pub namespace: &'a str,
     /// Kubernetes version helm renders for (the chart's kubeVersion is checked against it).
     pub kube_version: &'a str,
+    /// `--values` files, in order.
     pub values_files: Vec<PathBuf>,
+    /// `--set KEY=VALUE` pairs, after the files.
     pub set: Vec<(&'a str, &'a str)>,
 }
 
