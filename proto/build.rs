@@ -13,6 +13,7 @@ const PROTOS: &[&str] = &[
     "palisade/v1/graph.proto",
     "palisade/v1/scanner.proto",
     "palisade/v1/admin.proto",
+    "palisade/v1/enrollment.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -19,10 +19,11 @@ packages=(protobuf-compiler libprotobuf-dev pkg-config curl ca-certificates zlib
 if $want_test; then
   # Python clients and format validators; real images (a Debian rootfs, OCI tools, a registry,
   # containerd and runc); busybox for the agent's containers; Debian's Python packages whose
-  # egg-info metadata the scanner's tests read.
+  # egg-info metadata the scanner's tests read; iproute2 and util-linux (nsenter) for the
+  # fleet test's network namespaces.
   packages+=(python3 python3-venv debootstrap skopeo umoci docker-registry apache2-utils
     containerd runc openssl binutils busybox-static
-    python3-pip python3-six python3-pygments python3-toml)
+    python3-pip python3-six python3-pygments python3-toml iproute2 util-linux)
 fi
 
 missing=()
@@ -47,7 +48,7 @@ command -v cargo >/dev/null || { echo "setup: cargo not found: install a Rust to
 if $want_test; then
   # Clients the project did not write, for the interoperability tests, in a private venv.
   venv="$here/target/e2e-venv"
-  if [ ! -x "$venv/bin/python3" ] || ! "$venv/bin/python3" -c "import grpc, grpc_health, grpc_reflection, cyclonedx, spdx_tools" 2>/dev/null; then
+  if [ ! -x "$venv/bin/python3" ] || ! "$venv/bin/python3" -c "import grpc, grpc_health, grpc_reflection, grpc_tools, cyclonedx, spdx_tools" 2>/dev/null; then
     echo "setup: installing Python test clients into $venv"
     python3 -m venv "$venv"
     "$venv/bin/pip" install -q --disable-pip-version-check -r "$here/e2e/python/requirements.txt"

@@ -113,6 +113,12 @@ async fn through_the_platform(alerts: &[Alert]) -> anyhow::Result<Duration> {
         data_dir: temp.path().join("data"),
         grpc_listen: "127.0.0.1:0".parse()?,
         http_listen: "127.0.0.1:0".parse()?,
+        agent_listen: "127.0.0.1:0".parse()?,
+        // the ingest path is measured, not the transport's encryption
+        tls: palisade_core::config::TlsConfig {
+            mode: palisade_core::config::TlsMode::Off,
+            ..Default::default()
+        },
         ..Config::default()
     };
     let platform = platform::start(&config).await?;

@@ -4,7 +4,10 @@ Checks grpc.health.v1, lists services through reflection, then builds the palisa
 types from the descriptors the server serves (no generated code) and runs a search with an API
 key. Prints one JSON object with what it found.
 
-    python3 reflect_and_search.py HOST:PORT TOKEN
+    python3 reflect_and_search.py HOST:PORT TOKEN CA_FILE
+
+The server speaks TLS; CA_FILE is the certificate that verifies it (DATA_DIR/pki/ca.pem for
+the self-signed default).
 """
 
 import json
@@ -19,8 +22,10 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
 )
 
 
-def main(target, token):
-    channel = grpc.insecure_channel(target)
+def main(target, token, ca_file):
+    with open(ca_file, "rb") as ca:
+        credentials = grpc.ssl_channel_credentials(root_certificates=ca.read())
+    channel = grpc.secure_channel(target, credentials)
     grpc.channel_ready_future(channel).result(timeout=15)
 
     health = health_pb2_grpc.HealthStub(channel)
@@ -71,4 +76,4 @@ def main(target, token):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2])
+    main(sys.argv[1], sys.argv[2], sys.argv[3])

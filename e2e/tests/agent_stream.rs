@@ -49,6 +49,7 @@ fn start_agent(server: &Server, directory: &Path, spool: &Path, status: &Path) -
         .arg("--status-file")
         .arg(status)
         .env("PALISADE_AGENT_TOKEN", server.admin_token())
+        .env("PALISADE_CA_FILE", server.ca_file())
         .env("NO_COLOR", "1")
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())

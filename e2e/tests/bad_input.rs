@@ -96,11 +96,7 @@ async fn oversized_messages_and_unknown_tokens_are_refused_and_the_server_keeps_
         .expect_err("unknown token");
     assert_eq!(status.code(), tonic::Code::Unauthenticated);
 
-    let channel = tonic::transport::Endpoint::from_shared(server.grpc_url.clone())
-        .expect("url")
-        .connect()
-        .await
-        .expect("connect");
+    let channel = server.channel().await;
     let status = AlertServiceClient::new(channel)
         .publish_alerts(PublishAlertsRequest {
             alerts: vec![alert_with_output(10)],
@@ -118,6 +114,7 @@ async fn oversized_messages_and_unknown_tokens_are_refused_and_the_server_keeps_
             "--token",
             "pal_wrong",
         ])
+        .env("PALISADE_CA_FILE", server.ca_file())
         .output()
         .expect("cli");
     assert_eq!(output.status.code(), Some(1));

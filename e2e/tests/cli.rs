@@ -89,7 +89,7 @@ fn sigterm_stops_the_server_cleanly_and_a_second_server_cannot_share_its_data_di
         ["gateway", "log", "search", "scanner", "graph", "storage"]
     );
 
-    let metrics = http_get(&format!("{}/metrics", server.http_url));
+    let metrics = http_get(&format!("{}/metrics", server.http_url), &server.ca_file());
     assert!(
         metrics.contains("palisade_gateway_alerts_accepted_total"),
         "{metrics}"
@@ -101,9 +101,11 @@ fn sigterm_stops_the_server_cleanly_and_a_second_server_cannot_share_its_data_di
 }
 
 /// A plain HTTP GET with curl (a client the project did not write).
-fn http_get(url: &str) -> String {
+fn http_get(url: &str, ca_file: &std::path::Path) -> String {
     let output = Command::new("curl")
-        .args(["-sSf", url])
+        .args(["-sSf", "--cacert"])
+        .arg(ca_file)
+        .arg(url)
         .output()
         .expect("curl runs");
     assert!(

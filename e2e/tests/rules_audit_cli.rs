@@ -126,6 +126,7 @@ async fn watch_sends_the_alerts_of_a_tailed_audit_log_to_the_server() {
             .arg("--state-dir")
             .arg(temp.path().join("watch-state"))
             .env("PALISADE_TOKEN", server.admin_token())
+            .env("PALISADE_CA_FILE", server.ca_file())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()

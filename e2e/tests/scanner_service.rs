@@ -91,7 +91,9 @@ fn advisories_and_packages(report: &serde_json::Value) -> Vec<(String, String)> 
 
 fn metric(server: &Server, name: &str) -> u64 {
     let output = Command::new("curl")
-        .args(["-sf", &format!("{}/metrics", server.http_url)])
+        .args(["-sf", "--cacert"])
+        .arg(server.ca_file())
+        .arg(format!("{}/metrics", server.http_url))
         .output()
         .expect("curl runs");
     let text = String::from_utf8_lossy(&output.stdout);
@@ -238,20 +240,23 @@ async fn scans_become_findings_that_follow_the_vulnerability_database() {
     assert!(status.records > 0);
 
     // The CLI asks the server and writes the same report as an offline scan.
-    let remote = cli(&[
-        "scan",
-        "image",
-        &image,
-        "--server",
-        &server.grpc_url,
-        "--token",
-        &token,
-        "--format",
-        "json",
-        "--exit-code",
-        "4",
-        "-q",
-    ]);
+    let remote = common::palisade_for(
+        &server,
+        &[
+            "scan",
+            "image",
+            &image,
+            "--server",
+            &server.grpc_url,
+            "--token",
+            &token,
+            "--format",
+            "json",
+            "--exit-code",
+            "4",
+            "-q",
+        ],
+    );
     assert_eq!(
         remote.status.code(),
         Some(4),

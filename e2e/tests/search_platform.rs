@@ -15,7 +15,7 @@ use palisade_proto::prost_types::Timestamp;
 use palisade_proto::v1::alert_service_client::AlertServiceClient;
 use palisade_proto::v1::{Alert, Priority, PublishAlertsRequest};
 use palisade_testkit::{Server, palisade_binary};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 
 fn json_output(output: &std::process::Output) -> serde_json::Value {
     assert!(
@@ -246,38 +246,44 @@ async fn the_cli_returns_facets_and_positioned_errors_and_tenants_stay_apart() {
     assert_eq!(default_view["total"], 1_000);
 }
 
-/// Sends one HTTP/1.1 request to `address` and returns the status code and body.
-async fn http_post(address: &str, path: &str, token: Option<&str>, body: &str) -> (u16, String) {
-    let mut stream = tokio::net::TcpStream::connect(address)
-        .await
-        .expect("connect");
-    let authorization = token
-        .map(|token| format!("Authorization: Bearer {token}\r\n"))
-        .unwrap_or_default();
-    let request = format!(
-        "POST {path} HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\n{authorization}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(request.as_bytes()).await.expect("write");
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.expect("read");
-    let status: u16 = response
-        .split_whitespace()
-        .nth(1)
-        .and_then(|code| code.parse().ok())
-        .unwrap_or_else(|| panic!("no status in {response:?}"));
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, body)| body.to_string())
-        .unwrap_or_default();
-    (status, body)
+/// POSTs `body` to the server's HTTP listener with curl (Falco's http_output speaks the same
+/// HTTPS, verifying the server with the CA it is given); returns the status code and body.
+async fn http_post(server: &Server, path: &str, token: Option<&str>, body: &str) -> (u16, String) {
+    let mut command = tokio::process::Command::new("curl");
+    command
+        .args(["-sS", "-o", "-", "-w", "\n%{http_code}", "-X", "POST"])
+        .arg("--cacert")
+        .arg(server.ca_file())
+        .args([
+            "-H",
+            "Content-Type: application/json",
+            "--data-binary",
+            "@-",
+        ])
+        .arg(format!("{}{path}", server.http_url))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped());
+    if let Some(token) = token {
+        command.args(["-H", &format!("Authorization: Bearer {token}")]);
+    }
+    let mut child = command.spawn().expect("curl runs");
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin.write_all(body.as_bytes()).await.expect("write body");
+    drop(stdin);
+    let output = child.wait_with_output().await.expect("curl finishes");
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    let (body, status) = text.rsplit_once('\n').unwrap_or(("", &text));
+    let status: u16 = status
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("no status from curl: {text:?}"));
+    (status, body.to_string())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn falco_webhook_posts_are_stored_once_and_reach_a_live_tail() {
     let temp = tempfile::tempdir().expect("temp");
     let server = Server::start(&temp.path().join("data"));
-    let http_address = server.http_url.trim_start_matches("http://").to_string();
 
     let mut follower = Command::new(palisade_binary())
         .args([
@@ -290,6 +296,7 @@ async fn falco_webhook_posts_are_stored_once_and_reach_a_live_tail() {
             &server.grpc_url,
         ])
         .env("PALISADE_TOKEN", server.admin_token())
+        .env("PALISADE_CA_FILE", server.ca_file())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -308,10 +315,10 @@ async fn falco_webhook_posts_are_stored_once_and_reach_a_live_tail() {
 
     let sidekick = r#"{"uuid":"9b1a3c52-0c1e-4f3e-8a0e-5a7b2f3c4d11","output":"16:31:56.746609046: Notice A shell was spawned in a container (user=root container=abc proc=bash)","priority":"Notice","rule":"Terminal shell in container","time":"2026-11-27T16:31:56.746609046Z","output_fields":{"container.id":"abc","proc.name":"bash","k8s.ns.name":"prod","evt.time":1795624316746609046},"source":"syscall","tags":["container","mitre_execution","T1059"],"hostname":"node-1"}"#;
     let other_rule = sidekick.replace("Terminal shell in container", "Write below etc");
-    let (status, body) = http_post(&http_address, "/falco/v1/alerts", None, sidekick).await;
+    let (status, body) = http_post(&server, "/falco/v1/alerts", None, sidekick).await;
     assert_eq!(status, 401, "{body}");
     let (status, body) = http_post(
-        &http_address,
+        &server,
         "/falco/v1/alerts",
         Some(&server.admin_token()),
         "{\"rule\":\"x\"}",
@@ -321,16 +328,15 @@ async fn falco_webhook_posts_are_stored_once_and_reach_a_live_tail() {
     assert!(body.contains("line 1"), "{body}");
 
     let token = server.admin_token();
-    let (status, body) =
-        http_post(&http_address, "/falco/v1/alerts", Some(&token), &other_rule).await;
+    let (status, body) = http_post(&server, "/falco/v1/alerts", Some(&token), &other_rule).await;
     assert_eq!(status, 200, "{body}");
-    let (status, body) = http_post(&http_address, "/falco/v1/alerts", Some(&token), sidekick).await;
+    let (status, body) = http_post(&server, "/falco/v1/alerts", Some(&token), sidekick).await;
     assert_eq!(status, 200, "{body}");
     let first: serde_json::Value = serde_json::from_str(&body).expect("json");
     assert_eq!(first["accepted"], 1);
     // falcosidekick sends a new uuid with every delivery; the alert is still the same one.
     let resent = sidekick.replace("9b1a3c52", "00000000");
-    let (status, body) = http_post(&http_address, "/falco/v1/alerts", Some(&token), &resent).await;
+    let (status, body) = http_post(&server, "/falco/v1/alerts", Some(&token), &resent).await;
     assert_eq!(status, 200, "{body}");
     let second: serde_json::Value = serde_json::from_str(&body).expect("json");
     assert_eq!(second["duplicates"], 1, "{body}");

@@ -25,7 +25,8 @@ use crate::sensor::procfs::ProcfsSensor;
 use crate::sensor::replay::{Recorder, ReplaySource};
 use crate::spool::Spool;
 use crate::state::{BootClock, State};
-use crate::stream::{self, StreamConfig};
+use crate::stream::{self, StreamConfig, StreamCredential};
+use palisade_core::agent_identity::AgentIdentity;
 
 /// Which sensor to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -44,12 +45,21 @@ pub struct AgentArgs {
     /// Print alerts on stdout in Falco's JSON format.
     #[arg(long)]
     pub stdout: bool,
-    /// Gateway URL to stream alerts to (http:// or https://).
-    #[arg(long, requires = "token")]
+    /// Gateway URL to stream alerts to with an API key (http:// or https://); enrolled
+    /// agents use --credentials instead.
+    #[arg(long, requires = "token", conflicts_with = "credentials")]
     pub server: Option<String>,
-    /// Agent credential for the gateway.
-    #[arg(long, env = "PALISADE_AGENT_TOKEN")]
+    /// API key for --server.
+    #[arg(long, env = "PALISADE_AGENT_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+    /// CA certificate (PEM) that verifies an https:// --server [default: the system's roots].
+    #[arg(long, env = "PALISADE_CA_FILE", value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
+    /// The cluster's credential directory from `palisade enroll` (a mounted secret): the
+    /// agent streams to the agent listener it names over mutual TLS, with a certificate of its
+    /// own that it obtains with this one and keeps under --spool-dir.
+    #[arg(long, env = "PALISADE_AGENT_CREDENTIALS", value_name = "DIR")]
+    pub credentials: Option<PathBuf>,
     /// containerd API socket for container and pod metadata (default: /run/containerd/containerd.sock when present).
     #[arg(long, value_name = "SOCKET")]
     pub containerd: Option<PathBuf>,
@@ -99,6 +109,37 @@ pub struct AgentArgs {
     /// Write counters as JSON to this file after every spool flush.
     #[arg(long, value_name = "FILE")]
     pub status_file: Option<PathBuf>,
+}
+
+/// Where alerts go and with what credential, if anywhere.
+fn stream_credential(args: &AgentArgs) -> Result<Option<(String, StreamCredential)>, AgentError> {
+    if let Some(bootstrap_dir) = &args.credentials {
+        let own_dir = palisade_core::agent_identity::own_identity_dir(&args.spool_dir);
+        // the URL comes from the agent's own credential once it has one
+        let identity_dir = if AgentIdentity::exists(&own_dir) {
+            &own_dir
+        } else {
+            bootstrap_dir
+        };
+        let identity = AgentIdentity::load(identity_dir).map_err(|error| AgentError::Config {
+            source_name: format!("--credentials {}", bootstrap_dir.display()),
+            message: error.to_string(),
+        })?;
+        return Ok(Some((
+            identity.info.agent_url,
+            StreamCredential::Certificate {
+                bootstrap_dir: bootstrap_dir.clone(),
+                own_dir,
+            },
+        )));
+    }
+    Ok(args.server.clone().map(|url| {
+        let credential = StreamCredential::Token {
+            token: args.token.clone().unwrap_or_default(),
+            ca_file: args.ca_file.clone(),
+        };
+        (url, credential)
+    }))
 }
 
 fn hostname() -> String {
@@ -218,7 +259,8 @@ async fn run_async(args: AgentArgs) -> Result<(), AgentError> {
         ))),
         None => None,
     };
-    let needs_spool = args.server.is_some();
+    let credential = stream_credential(&args)?;
+    let needs_spool = credential.is_some();
     let spool = if needs_spool {
         Some(Arc::new(Spool::open(
             &args.spool_dir,
@@ -230,13 +272,9 @@ async fn run_async(args: AgentArgs) -> Result<(), AgentError> {
     let appended = Arc::new(Notify::new());
     let (shutdown_sender, shutdown_receiver) = watch::channel(false);
     let mut stream_task = None;
-    if let (Some(url), Some(spool)) = (&args.server, &spool) {
+    if let (Some((url, credential)), Some(spool)) = (credential, &spool) {
         metrics.set_durable(spool.next_seq().saturating_sub(1));
-        let config = StreamConfig::new(
-            url.clone(),
-            args.token.clone().unwrap_or_default(),
-            hostname.clone(),
-        );
+        let config = StreamConfig::new(url, credential, hostname.clone());
         stream_task = Some(tokio::spawn(stream::run(
             config,
             Arc::clone(spool),

@@ -4,6 +4,7 @@
 //! (re)connect it resends everything after `ServerHello.resume_after_seq`.
 
 use std::collections::VecDeque;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,13 +21,30 @@ use crate::error::AgentError;
 use crate::metrics::AgentMetrics;
 use crate::spool::Spool;
 
+/// What the agent authenticates with.
+#[derive(Debug, Clone)]
+pub enum StreamCredential {
+    /// An API key sent as a bearer token (the API listener), and the CA that verifies an
+    /// https:// server (None: the system's roots).
+    Token {
+        token: String,
+        ca_file: Option<PathBuf>,
+    },
+    /// A client certificate of the agent listener: the cluster's bootstrap credential in
+    /// `bootstrap_dir` (from `palisade enroll`), renewed into the agent's own in `own_dir`.
+    Certificate {
+        bootstrap_dir: PathBuf,
+        own_dir: PathBuf,
+    },
+}
+
 /// How the agent reaches the server.
 #[derive(Debug, Clone)]
 pub struct StreamConfig {
     /// Server URL (http://host:port or https://...).
     pub url: String,
-    /// Bearer token of the agent's credential.
-    pub token: String,
+    /// The agent's credential.
+    pub credential: StreamCredential,
     /// Agent id (stable per node).
     pub agent_id: String,
     /// Node name.
@@ -40,16 +58,16 @@ pub struct StreamConfig {
 }
 
 impl StreamConfig {
-    /// Defaults for a URL and token.
+    /// Defaults for a URL and credential.
     pub fn new(
         url: impl Into<String>,
-        token: impl Into<String>,
+        credential: StreamCredential,
         node_name: impl Into<String>,
     ) -> Self {
         let node_name = node_name.into();
         Self {
             url: url.into(),
-            token: token.into(),
+            credential,
             agent_id: format!("node/{node_name}"),
             node_name,
             max_batch_alerts: 256,
@@ -112,6 +130,64 @@ pub async fn run(
     }
 }
 
+type BearerHeader = tonic::metadata::MetadataValue<tonic::metadata::Ascii>;
+
+/// A channel to the server and, for an API key, the header that authenticates each call.
+async fn open_channel(
+    config: &StreamConfig,
+) -> Result<(tonic::transport::Channel, Option<BearerHeader>), AgentError> {
+    match &config.credential {
+        StreamCredential::Token { token, ca_file } => {
+            let mut endpoint = tonic::transport::Endpoint::from_shared(config.url.clone())
+                .map_err(|error| stream_error(config, format!("bad url: {error}")))?
+                .connect_timeout(Duration::from_secs(5))
+                .tcp_nodelay(true);
+            if config.url.starts_with("https://") {
+                let tls = match ca_file {
+                    Some(path) => {
+                        let pem = std::fs::read_to_string(path).map_err(|error| {
+                            stream_error(config, format!("CA file {}: {error}", path.display()))
+                        })?;
+                        tonic::transport::ClientTlsConfig::new()
+                            .ca_certificate(tonic::transport::Certificate::from_pem(pem))
+                    }
+                    None => tonic::transport::ClientTlsConfig::new().with_native_roots(),
+                };
+                endpoint = endpoint
+                    .tls_config(tls)
+                    .map_err(|error| stream_error(config, format!("TLS: {error}")))?;
+            }
+            let channel = endpoint
+                .connect()
+                .await
+                .map_err(|error| stream_error(config, format!("cannot connect: {error}")))?;
+            let header: BearerHeader = format!("Bearer {token}")
+                .parse()
+                .map_err(|_| stream_error(config, "the token is not valid header text"))?;
+            Ok((channel, Some(header)))
+        }
+        StreamCredential::Certificate {
+            bootstrap_dir,
+            own_dir,
+        } => {
+            // renews into the agent's own certificate on first use and when a third of its
+            // lifetime is left
+            let identity = palisade_core::agent_identity::own_identity(
+                bootstrap_dir,
+                own_dir,
+                &config.agent_id,
+            )
+            .await
+            .map_err(|error| stream_error(config, error))?;
+            let channel = identity
+                .channel()
+                .await
+                .map_err(|error| stream_error(config, error))?;
+            Ok((channel, None))
+        }
+    }
+}
+
 fn message(msg: connect_request::Msg) -> ConnectRequest {
     ConnectRequest { msg: Some(msg) }
 }
@@ -125,23 +201,14 @@ async fn session(
     shutdown: &mut watch::Receiver<bool>,
     attempt: &mut u32,
 ) -> Result<(), AgentError> {
-    let endpoint = tonic::transport::Endpoint::from_shared(config.url.clone())
-        .map_err(|error| stream_error(config, format!("bad url: {error}")))?
-        .connect_timeout(Duration::from_secs(5))
-        .tcp_nodelay(true);
-    let channel = endpoint
-        .connect()
-        .await
-        .map_err(|error| stream_error(config, format!("cannot connect: {error}")))?;
-    let token: tonic::metadata::MetadataValue<tonic::metadata::Ascii> =
-        format!("Bearer {}", config.token)
-            .parse()
-            .map_err(|_| stream_error(config, "the token is not valid header text"))?;
+    let (channel, token) = open_channel(config).await?;
     let mut client =
         AgentServiceClient::with_interceptor(channel, move |mut request: tonic::Request<()>| {
-            request
-                .metadata_mut()
-                .insert("authorization", token.clone());
+            if let Some(token) = &token {
+                request
+                    .metadata_mut()
+                    .insert("authorization", token.clone());
+            }
             Ok(request)
         });
     let (outbound, outbound_receiver) = mpsc::channel::<ConnectRequest>(64);
@@ -315,7 +382,14 @@ mod tests {
 
     #[test]
     fn backoff_doubles_up_to_the_maximum_with_jitter() {
-        let config = StreamConfig::new("http://127.0.0.1:1", "t", "node");
+        let config = StreamConfig::new(
+            "http://127.0.0.1:1",
+            StreamCredential::Token {
+                token: "t".into(),
+                ca_file: None,
+            },
+            "node",
+        );
         assert_eq!(backoff_delay(&config, 0, 0.5), Duration::from_millis(200));
         assert_eq!(backoff_delay(&config, 3, 0.5), Duration::from_millis(1600));
         assert_eq!(backoff_delay(&config, 30, 0.5), Duration::from_secs(30));

@@ -274,6 +274,7 @@ async fn service(alerts: &[Alert], data: &Path) -> anyhow::Result<ServiceRun> {
         tenant: TenantId::new(TENANT)?,
         role: Role::ReadOnly,
         key_id: "bench".into(),
+        cluster: None,
     };
     let mut queries = Vec::new();
     for case in QUERY_CASES {

@@ -179,6 +179,7 @@ mod tests {
             tenant: crate::ids::TenantId::new("acme").expect("tenant"),
             role: crate::auth::Role::Analyst,
             key_id: "k".into(),
+            cluster: None,
         };
         let request = remote_request((), &principal, "pal_service").expect("request");
         let metadata = request.metadata();

@@ -9,12 +9,17 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{CoreError, CoreResult};
 
+mod notify;
+pub use notify::{NotifyConfig, NotifyKind, NotifyTarget, SYSLOG_FACILITIES, SyslogTransport};
+
 /// Default gRPC listener: loopback only, so a first start exposes nothing.
 pub const DEFAULT_GRPC_LISTEN: &str = "127.0.0.1:7400";
 /// Default HTTP listener (metrics, webhooks, console).
 pub const DEFAULT_HTTP_LISTEN: &str = "127.0.0.1:7401";
+/// Default agent listener (TLS, client certificates): loopback only until configured.
+pub const DEFAULT_AGENT_LISTEN: &str = "127.0.0.1:7402";
 /// Default URL clients use to reach the server.
-pub const DEFAULT_SERVER_URL: &str = "http://127.0.0.1:7400";
+pub const DEFAULT_SERVER_URL: &str = "https://127.0.0.1:7400";
 
 /// The whole configuration of a Palisade process.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -26,11 +31,74 @@ pub struct Config {
     pub grpc_listen: SocketAddr,
     /// Address of the HTTP listener (/metrics, /healthz, webhooks).
     pub http_listen: SocketAddr,
+    /// Address of the agent listener: TLS with a certificate of Palisade's internal CA;
+    /// agents and audit watchers enroll there and then present their client certificates.
+    pub agent_listen: SocketAddr,
+    pub enrollment: EnrollmentConfig,
+    /// TLS of the gRPC and HTTP listeners (the agent listener always speaks TLS).
+    pub tls: TlsConfig,
     pub log: LogConfig,
     pub limits: Limits,
     pub search: SearchConfig,
     pub scanner: ScannerConfig,
     pub graph: GraphConfig,
+    /// Alert notifications (`[[notify.targets]]`).
+    pub notify: NotifyConfig,
+}
+
+/// TLS of the API listeners.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsConfig {
+    pub mode: TlsMode,
+    /// Certificate chain (PEM) for mode "files".
+    pub cert_file: Option<PathBuf>,
+    /// Private key (PEM) for mode "files".
+    pub key_file: Option<PathBuf>,
+    /// Extra host names and IP addresses for the self-signed certificate (localhost, the
+    /// loopback addresses, the host name and the listen addresses are always in it).
+    pub server_names: Vec<String>,
+}
+
+/// Where the API listeners' certificate comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum TlsMode {
+    /// A certificate of Palisade's internal CA (DATA_DIR/pki/ca.pem, which clients on this
+    /// machine trust by themselves; elsewhere pass it with --ca-file).
+    #[default]
+    SelfSigned,
+    /// The certificate and key in cert_file and key_file.
+    Files,
+    /// Plain text: only behind a TLS-terminating proxy, or on loopback for development.
+    Off,
+}
+
+/// Cluster enrollment: what bundles tell agents, and how long tokens and certificates last.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EnrollmentConfig {
+    /// The URL agents use to reach the agent listener, written into enrollment bundles
+    /// [default: https:// and the agent listener's address].
+    pub agent_url: Option<String>,
+    /// Extra host names and IP addresses for the agent listener's certificate. Agents verify
+    /// the fixed name gateway.palisade.internal, so these are only needed for other clients.
+    pub server_names: Vec<String>,
+    /// How long an enrollment token stays valid, in seconds.
+    pub token_ttl_seconds: u64,
+    /// Lifetime of agent certificates, in days; agents renew when a third is left.
+    pub certificate_validity_days: u64,
+}
+
+impl Default for EnrollmentConfig {
+    fn default() -> Self {
+        EnrollmentConfig {
+            agent_url: None,
+            server_names: Vec::new(),
+            token_ttl_seconds: 24 * 3600,
+            certificate_validity_days: 30,
+        }
+    }
 }
 
 /// Logging.
@@ -225,11 +293,15 @@ impl Default for Config {
             data_dir: default_data_dir(),
             grpc_listen: parse_default_addr(DEFAULT_GRPC_LISTEN),
             http_listen: parse_default_addr(DEFAULT_HTTP_LISTEN),
+            agent_listen: parse_default_addr(DEFAULT_AGENT_LISTEN),
+            enrollment: EnrollmentConfig::default(),
+            tls: TlsConfig::default(),
             log: LogConfig::default(),
             limits: Limits::default(),
             search: SearchConfig::default(),
             scanner: ScannerConfig::default(),
             graph: GraphConfig::default(),
+            notify: NotifyConfig::default(),
         }
     }
 }
@@ -283,6 +355,7 @@ pub struct ConfigOverrides {
     pub data_dir: Option<PathBuf>,
     pub grpc_listen: Option<SocketAddr>,
     pub http_listen: Option<SocketAddr>,
+    pub agent_listen: Option<SocketAddr>,
     pub log_format: Option<LogFormat>,
     pub log_level: Option<String>,
 }
@@ -321,6 +394,9 @@ impl Config {
         if let Some(http_listen) = overrides.http_listen {
             self.http_listen = http_listen;
         }
+        if let Some(agent_listen) = overrides.agent_listen {
+            self.agent_listen = agent_listen;
+        }
         if let Some(log_format) = overrides.log_format {
             self.log.format = log_format;
         }
@@ -342,6 +418,23 @@ impl Config {
             return Err(
                 "search.writer_memory_bytes must be at least 15 MiB (tantivy's minimum)".into(),
             );
+        }
+        let has_files = self.tls.cert_file.is_some() && self.tls.key_file.is_some();
+        if self.tls.mode == TlsMode::Files && !has_files {
+            return Err("tls.mode = \"files\" needs tls.cert_file and tls.key_file".into());
+        }
+        if self.enrollment.token_ttl_seconds == 0 {
+            return Err("enrollment.token_ttl_seconds must be at least 1".into());
+        }
+        if self.enrollment.certificate_validity_days == 0 {
+            return Err("enrollment.certificate_validity_days must be at least 1".into());
+        }
+        if let Some(url) = &self.enrollment.agent_url
+            && !url.starts_with("https://")
+        {
+            return Err(format!(
+                "enrollment.agent_url {url:?} must start with https:// (the agent listener speaks TLS only)"
+            ));
         }
         if self.search.searcher_threads == 0 {
             return Err("search.searcher_threads must be at least 1".into());
@@ -372,6 +465,7 @@ impl Config {
             ));
         }
         self.validate_graph()?;
+        self.notify.validate()?;
         if self.grpc_listen == self.http_listen && self.grpc_listen.port() != 0 {
             return Err(format!(
                 "grpc_listen and http_listen are both {}; they need different ports",
@@ -428,6 +522,7 @@ mod tests {
         let config = Config::default();
         assert_eq!(config.grpc_listen.to_string(), DEFAULT_GRPC_LISTEN);
         assert_eq!(config.http_listen.to_string(), DEFAULT_HTTP_LISTEN);
+        assert_eq!(config.agent_listen.to_string(), DEFAULT_AGENT_LISTEN);
         assert!(config.grpc_listen.ip().is_loopback());
         assert!(config.validate().is_ok());
     }

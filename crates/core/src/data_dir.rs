@@ -85,6 +85,12 @@ pub fn admin_token_path(data_dir: &Path) -> PathBuf {
     data_dir.join("admin.token")
 }
 
+/// Where the internal CA keeps its certificate: what clients trust to verify the listeners'
+/// self-signed certificate.
+pub fn ca_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("pki").join("ca.pem")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

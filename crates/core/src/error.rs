@@ -48,6 +48,8 @@ pub enum CoreError {
     AlreadyExists(String),
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+    #[error("unavailable: {0}")]
+    Unavailable(String),
 }
 
 impl CoreError {
@@ -68,6 +70,7 @@ impl CoreError {
             CoreError::NotFound(_) => "NOT_FOUND",
             CoreError::AlreadyExists(_) => "ALREADY_EXISTS",
             CoreError::InvalidArgument(_) => "INVALID_ARGUMENT",
+            CoreError::Unavailable(_) => "UNAVAILABLE",
         }
     }
 
@@ -88,6 +91,7 @@ impl CoreError {
             CoreError::PermissionDenied(_) => tonic::Code::PermissionDenied,
             CoreError::NotFound(_) => tonic::Code::NotFound,
             CoreError::AlreadyExists(_) => tonic::Code::AlreadyExists,
+            CoreError::Unavailable(_) => tonic::Code::Unavailable,
         }
     }
 }
@@ -96,4 +100,19 @@ impl From<CoreError> for tonic::Status {
     fn from(error: CoreError) -> Self {
         tonic::Status::new(error.code(), format!("{} [{}]", error, error.reason()))
     }
+}
+
+/// An error and its sources, joined with ": " (transport errors hide the cause in a source).
+pub fn source_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
 }

@@ -22,16 +22,7 @@ impl TenantId {
     /// Checks `value` against the tenant id rules.
     pub fn new(value: impl Into<String>) -> CoreResult<Self> {
         let value = value.into();
-        let valid_length = (1..=63).contains(&value.len());
-        let valid_chars = value
-            .bytes()
-            .all(|byte| byte.is_ascii_lowercase() || byte.is_ascii_digit() || byte == b'-');
-        let valid_edges = !value.starts_with('-') && !value.ends_with('-');
-        if !(valid_length && valid_chars && valid_edges) {
-            return Err(CoreError::InvalidArgument(format!(
-                "tenant id {value:?} must be 1-63 lower-case letters, digits or '-', not starting or ending with '-'"
-            )));
-        }
+        check_label("tenant id", &value)?;
         Ok(TenantId(value))
     }
 
@@ -63,6 +54,27 @@ impl From<TenantId> for String {
     fn from(tenant: TenantId) -> String {
         tenant.0
     }
+}
+
+/// Checks a DNS-label-like id: 1 to 63 lower-case ASCII letters, digits and '-', not starting
+/// or ending with '-'. `what` names the id in the error.
+fn check_label(what: &str, value: &str) -> CoreResult<()> {
+    let valid_length = (1..=63).contains(&value.len());
+    let valid_chars = value
+        .bytes()
+        .all(|byte| byte.is_ascii_lowercase() || byte.is_ascii_digit() || byte == b'-');
+    let valid_edges = !value.starts_with('-') && !value.ends_with('-');
+    if valid_length && valid_chars && valid_edges {
+        return Ok(());
+    }
+    Err(CoreError::InvalidArgument(format!(
+        "{what} {value:?} must be 1-63 lower-case letters, digits or '-', not starting or ending with '-'"
+    )))
+}
+
+/// Checks a cluster id (the same rules as a tenant id).
+pub fn validate_cluster_id(value: &str) -> CoreResult<()> {
+    check_label("cluster id", value)
 }
 
 /// Length in hex characters of derived alert ids (128 bits).

@@ -2,6 +2,7 @@
 //! typed storage over sled, the durable log, authentication of callers, the bridge between
 //! actix actors and gRPC, graceful shutdown and telemetry.
 
+pub mod agent_identity;
 pub mod auth;
 pub mod bridge;
 pub mod config;
@@ -10,6 +11,7 @@ pub mod error;
 pub mod falco;
 pub mod ids;
 pub mod log;
+pub mod pki;
 pub mod shutdown;
 pub mod storage;
 pub mod telemetry;

@@ -48,6 +48,11 @@ impl Store {
         Ok(self.db.open_tree(name)?)
     }
 
+    /// A number never returned before by this database (monotonic, survives restarts).
+    pub fn generate_id(&self) -> CoreResult<u64> {
+        Ok(self.db.generate_id()?)
+    }
+
     /// Makes every write so far durable.
     pub async fn flush(&self) -> CoreResult<()> {
         self.db.flush_async().await?;
@@ -113,6 +118,24 @@ impl<V: Serialize + DeserializeOwned> TypedTree<V> {
         let swapped =
             self.tree
                 .compare_and_swap(key.as_bytes(), None as Option<&[u8]>, Some(bytes))?;
+        Ok(swapped.is_ok())
+    }
+
+    /// Replaces `current` under `key` by `next` only if the stored value is still `current`;
+    /// false if another writer changed it first.
+    pub fn replace(&self, key: &str, current: &V, next: &V) -> CoreResult<bool> {
+        let encode = |value: &V| {
+            serde_json::to_vec(value).map_err(|error| CoreError::Corrupt {
+                tree: self.name.clone(),
+                key: key.to_string(),
+                message: format!("cannot encode: {error}"),
+            })
+        };
+        let swapped = self.tree.compare_and_swap(
+            key.as_bytes(),
+            Some(encode(current)?),
+            Some(encode(next)?),
+        )?;
         Ok(swapped.is_ok())
     }
 

@@ -48,9 +48,12 @@ pub enum Command {
     /// Search alerts and findings: free text, field:value (Falco field names), phrases,
     /// wildcards, AND/OR/NOT, ranges, facets, live tail; reindex, saved searches, retention.
     Search(SearchArgs),
-    /// Manage tenants and API keys.
+    /// Manage tenants, API keys and clusters; read the audit log of admin actions.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Exchange a cluster's one-time enrollment token for its credential (a client
+    /// certificate of Palisade's CA), which its agents and audit watcher then use.
+    Enroll(EnrollArgs),
     /// Run the node agent: eBPF runtime detection with Falco-compatible rules, alerts streamed
     /// to the server (spooled on disk until acknowledged) or printed as Falco JSON.
     Agent(palisade_agent::AgentArgs),
@@ -85,6 +88,10 @@ pub struct UpArgs {
     /// HTTP listener for /metrics and /healthz [default: 127.0.0.1:7401].
     #[arg(long, env = "PALISADE_HTTP_LISTEN")]
     pub http_listen: Option<SocketAddr>,
+    /// Agent listener: TLS, where agents enroll and stream with their client certificates
+    /// [default: 127.0.0.1:7402].
+    #[arg(long, env = "PALISADE_AGENT_LISTEN")]
+    pub agent_listen: Option<SocketAddr>,
 }
 
 /// How to reach and authenticate to a server.
@@ -99,6 +106,10 @@ pub struct ClientArgs {
     /// Data directory to read the admin token from when no token is given.
     #[arg(long, env = "PALISADE_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
+    /// CA certificate (PEM) to verify an https:// server with [default: the internal CA in
+    /// the data directory when present, else the system's roots].
+    #[arg(long, env = "PALISADE_CA_FILE")]
+    pub ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -274,6 +285,86 @@ pub enum AdminCommand {
     /// API keys of the caller's tenant.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Clusters of the caller's tenant: register (one-time enrollment token), list, revoke.
+    #[command(subcommand)]
+    Cluster(ClusterCommand),
+    /// The audit log of administrative actions of the caller's tenant, newest first.
+    AuditLog(AuditLogArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClusterCommand {
+    /// Register a cluster and write its enrollment bundle (agent URL, CA certificate and a
+    /// one-time token) for `palisade enroll`.
+    Register(ClusterTokenArgs),
+    /// Issue a new one-time enrollment token for a registered cluster.
+    Token(ClusterTokenArgs),
+    /// List the clusters with their live credentials and pending tokens.
+    List(ClusterListArgs),
+    /// Revoke a cluster (every credential and pending token) or one credential of it; agents
+    /// using a revoked credential are cut off at once.
+    Revoke(ClusterRevokeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ClusterTokenArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
+    /// Cluster id: lower-case letters, digits and '-', unique in the tenant.
+    pub cluster: String,
+    /// How long the token works, e.g. 1h or 7d [default: the server's, 24h].
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub token_ttl: Option<std::time::Duration>,
+    /// Write the enrollment bundle here (mode 0600) [default: CLUSTER.enrollment.json].
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    pub format: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct ClusterListArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    pub format: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct ClusterRevokeArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
+    pub cluster: String,
+    /// Revoke only this credential (an id from the server's logs or an agent's identity).
+    #[arg(long)]
+    pub credential: Option<String>,
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    pub format: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct AuditLogArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
+    /// Most events shown.
+    #[arg(long, default_value_t = 100)]
+    pub limit: u32,
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    pub format: OutputFormat,
+}
+
+/// Arguments of `palisade enroll`.
+#[derive(Debug, Args)]
+pub struct EnrollArgs {
+    /// The enrollment bundle `palisade admin cluster register` wrote.
+    #[arg(long, value_name = "FILE")]
+    pub bundle: PathBuf,
+    /// Directory for the cluster's credential (key made here, mode 0600); mount it for the
+    /// cluster's agents and audit watcher, which renew it into their own.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    pub format: OutputFormat,
 }
 
 #[derive(Debug, Subcommand)]
@@ -282,6 +373,8 @@ pub enum TenantCommand {
     Create(TenantCreateArgs),
     /// List tenants.
     List(TenantListArgs),
+    /// Delete a tenant: every key, cluster credential and token of it stops working at once.
+    Delete(TenantCreateArgs),
 }
 
 #[derive(Debug, Args)]
@@ -313,6 +406,20 @@ pub enum RoleArg {
 pub enum KeyCommand {
     /// Create an API key in the caller's tenant.
     Create(KeyCreateArgs),
+    /// List the API keys of the caller's tenant (ids, names, roles; never the keys).
+    List(TenantListArgs),
+    /// Revoke an API key; calls and streams using it are refused at once.
+    Revoke(KeyRevokeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct KeyRevokeArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
+    /// The key id (as `key list` shows it).
+    pub key_id: String,
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    pub format: OutputFormat,
 }
 
 #[derive(Debug, Args)]
@@ -323,6 +430,9 @@ pub struct KeyCreateArgs {
     pub name: String,
     #[arg(long, value_enum, default_value_t = RoleArg::ReadOnly)]
     pub role: RoleArg,
+    /// The key stops working after this long, e.g. 90d [default: never].
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub expires_in: Option<std::time::Duration>,
     #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
     pub format: OutputFormat,
 }

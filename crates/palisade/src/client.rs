@@ -4,11 +4,11 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use palisade_core::config::default_data_dir;
-use palisade_core::data_dir::admin_token_path;
+use palisade_core::data_dir::{admin_token_path, ca_path};
 use tonic::metadata::MetadataValue;
 use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 
 use crate::cli::ClientArgs;
 
@@ -56,16 +56,38 @@ pub async fn connect(args: &ClientArgs) -> anyhow::Result<AuthChannel> {
     let header: MetadataValue<_> = format!("Bearer {token}")
         .parse()
         .context("the token contains characters that cannot be sent in a header")?;
-    let channel = plain_channel(&args.server).await?;
+    let channel = plain_channel(args).await?;
     Ok(InterceptedService::new(channel, BearerToken(header)))
 }
 
+/// How to verify an https:// server: --ca-file, else the internal CA of the data directory
+/// (a server on this machine), else the system's roots (a certificate of a public CA).
+fn client_tls(args: &ClientArgs) -> anyhow::Result<ClientTlsConfig> {
+    let local_ca = ca_path(&args.data_dir.clone().unwrap_or_else(default_data_dir));
+    let ca_file = match &args.ca_file {
+        Some(path) => Some(path.clone()),
+        None => local_ca.is_file().then_some(local_ca),
+    };
+    let Some(ca_file) = ca_file else {
+        return Ok(ClientTlsConfig::new().with_native_roots());
+    };
+    let pem = std::fs::read_to_string(&ca_file)
+        .with_context(|| format!("cannot read the CA certificate {}", ca_file.display()))?;
+    Ok(ClientTlsConfig::new().ca_certificate(Certificate::from_pem(pem)))
+}
+
 /// Connects without credentials (health checks).
-pub async fn plain_channel(server: &str) -> anyhow::Result<Channel> {
-    let endpoint = Endpoint::from_shared(server.to_string())
+pub async fn plain_channel(args: &ClientArgs) -> anyhow::Result<Channel> {
+    let server = &args.server;
+    let mut endpoint = Endpoint::from_shared(server.to_string())
         .with_context(|| format!("invalid server URL {server:?}"))?
         .connect_timeout(Duration::from_secs(5))
         .timeout(Duration::from_secs(120));
+    if server.starts_with("https://") {
+        endpoint = endpoint
+            .tls_config(client_tls(args)?)
+            .context("invalid TLS settings")?;
+    }
     endpoint.connect().await.with_context(|| {
         format!("cannot reach palisade at {server} (is `palisade up` running? see --server)")
     })

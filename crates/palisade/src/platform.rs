@@ -54,6 +54,12 @@ pub struct Platform {
     pub grpc_address: SocketAddr,
     /// Where the HTTP listener is bound.
     pub http_address: SocketAddr,
+    /// Whether the gRPC and HTTP listeners speak TLS.
+    pub tls: bool,
+    /// Where the agent listener (TLS, client certificates) is bound.
+    pub agent_address: SocketAddr,
+    /// The URL enrollment bundles give agents.
+    pub agent_url: String,
     /// The data directory.
     pub data_dir: PathBuf,
     /// Set when this start created the admin token.
@@ -66,6 +72,7 @@ pub struct Platform {
 
 struct Running {
     grpc_task: JoinHandle<Result<(), tonic::transport::Error>>,
+    agent_task: JoinHandle<Result<(), tonic::transport::Error>>,
     http_task: JoinHandle<std::io::Result<()>>,
     graph_task: JoinHandle<()>,
     health_reporter: tonic_health::server::HealthReporter,
@@ -99,6 +106,9 @@ impl Platform {
             if let Ok(Err(error)) = running.grpc_task.await {
                 tracing::error!(%error, "gRPC server stopped with an error");
             }
+            if let Ok(Err(error)) = running.agent_task.await {
+                tracing::error!(%error, "agent listener stopped with an error");
+            }
             if let Ok(Err(error)) = running.http_task.await {
                 tracing::error!(%error, "HTTP server stopped with an error");
             }
@@ -130,6 +140,8 @@ impl Platform {
 
 /// Starts every service and binds the listeners. Must be called on a multi-thread tokio runtime.
 pub async fn start(config: &Config) -> anyhow::Result<Platform> {
+    // the HTTP listener's TLS takes the process-wide provider; installed once, kept if set
+    let _ = rustls::crypto::ring::default_provider().install_default();
     palisade_gateway::register_metrics();
     palisade_search::register_metrics();
     palisade_scanner::service::register_metrics();
@@ -194,8 +206,14 @@ pub async fn start(config: &Config) -> anyhow::Result<Platform> {
     let http_listener = tokio::net::TcpListener::bind(config.http_listen)
         .await
         .with_context(|| format!("cannot listen for HTTP on {}", config.http_listen))?;
+    let agent_listener = tokio::net::TcpListener::bind(config.agent_listen)
+        .await
+        .with_context(|| format!("cannot listen for agents on {}", config.agent_listen))?;
     let grpc_address = grpc_listener.local_addr()?;
     let http_address = http_listener.local_addr()?;
+    let agent_address = agent_listener.local_addr()?;
+    let enrollment =
+        crate::agent_listener::enrollment_settings(config, data_dir.root(), agent_address)?;
 
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     health_reporter
@@ -223,6 +241,7 @@ pub async fn start(config: &Config) -> anyhow::Result<Platform> {
     let max_message = config.limits.max_message_bytes;
     let agents = AgentServiceServer::new(AgentGrpc::new(
         ingest.clone(),
+        credentials.clone(),
         store.clone(),
         AgentLimits::default(),
     )?)
@@ -249,18 +268,41 @@ pub async fn start(config: &Config) -> anyhow::Result<Platform> {
         .max_decoding_message_size(max_message)
         .max_encoding_message_size(max_message);
     let probes = status_probes(&search_actors, &store, &topic, scanner_probe, graph.clone());
-    let admin = AdminServiceServer::new(AdminGrpc::new(credentials, store.clone(), probes))
-        .max_decoding_message_size(max_message)
-        .max_encoding_message_size(max_message);
+    let admin = AdminServiceServer::new(AdminGrpc::new(
+        credentials.clone(),
+        store.clone(),
+        probes,
+        enrollment.clone(),
+    ))
+    .max_decoding_message_size(max_message)
+    .max_encoding_message_size(max_message);
 
     let shutdown = Shutdown::new();
-    let grpc_server = tonic::transport::Server::builder()
+    let listener_certificate = crate::listener_tls::listener_certificate(
+        config,
+        &enrollment.authority,
+        &[grpc_address, http_address],
+    )?;
+    let mut grpc_builder = tonic::transport::Server::builder();
+    if let Some(certificate) = &listener_certificate {
+        let identity = tonic::transport::Identity::from_pem(
+            &certificate.certificate_pem,
+            &certificate.key_pem,
+        );
+        grpc_builder = grpc_builder
+            .tls_config(tonic::transport::ServerTlsConfig::new().identity(identity))
+            .context("invalid TLS certificate or key for the gRPC listener")?;
+    }
+    let grpc_server = grpc_builder
         .concurrency_limit_per_connection(256)
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(InterceptedService::new(alerts, authenticate.clone()))
-        .add_service(InterceptedService::new(agents, authenticate.clone()))
+        .add_service(InterceptedService::new(
+            agents.clone(),
+            authenticate.clone(),
+        ))
         .add_service(InterceptedService::new(search, authenticate.clone()))
         .add_service(InterceptedService::new(scanner, authenticate.clone()))
         .add_service(InterceptedService::new(graph_service, authenticate.clone()))
@@ -269,27 +311,38 @@ pub async fn start(config: &Config) -> anyhow::Result<Platform> {
             let shutdown = shutdown.clone();
             async move { shutdown.triggered().await }
         });
-    let http_server = axum::serve(
+    let router = palisade_gateway::http::router_with_falco_webhook(falco_webhook);
+    let http_task = serve_http(
         http_listener,
-        palisade_gateway::http::router_with_falco_webhook(falco_webhook),
+        router,
+        listener_certificate.as_ref(),
+        shutdown.clone(),
     )
-    .with_graceful_shutdown({
-        let shutdown = shutdown.clone();
-        async move { shutdown.triggered().await }
-    });
+    .await?;
 
     let graph_task = tokio::spawn(graph.run(Some(image_scanner), shutdown.clone()));
     let grpc_task = tokio::spawn(grpc_server);
-    let http_task = tokio::spawn(async move { http_server.await });
+    let agent_task = crate::agent_listener::serve(
+        agent_listener,
+        config,
+        &enrollment,
+        credentials,
+        agents,
+        shutdown.clone(),
+    )?;
     Ok(Platform {
         grpc_address,
         http_address,
+        agent_address,
+        agent_url: enrollment.agent_url,
+        tls: listener_certificate.is_some(),
         data_dir: config.data_dir.clone(),
         created_admin_token,
         search: search_actors,
         shutdown,
         running: Running {
             grpc_task,
+            agent_task,
             http_task,
             graph_task,
             health_reporter,
@@ -298,6 +351,36 @@ pub async fn start(config: &Config) -> anyhow::Result<Platform> {
             _data_dir: data_dir,
         },
     })
+}
+
+/// Serves the HTTP listener, over TLS when a certificate is given, until `shutdown`.
+async fn serve_http(
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+    certificate: Option<&crate::listener_tls::ListenerCertificate>,
+    shutdown: Shutdown,
+) -> anyhow::Result<JoinHandle<std::io::Result<()>>> {
+    let Some(certificate) = certificate else {
+        let server = axum::serve(listener, router)
+            .with_graceful_shutdown(async move { shutdown.triggered().await });
+        return Ok(tokio::spawn(async move { server.await }));
+    };
+    let rustls = axum_server::tls_rustls::RustlsConfig::from_pem(
+        certificate.certificate_pem.clone().into_bytes(),
+        certificate.key_pem.clone().into_bytes(),
+    )
+    .await
+    .context("invalid TLS certificate or key for the HTTP listener")?;
+    let handle = axum_server::Handle::new();
+    let stopper = handle.clone();
+    tokio::spawn(async move {
+        shutdown.triggered().await;
+        stopper.graceful_shutdown(Some(SHUTDOWN_GRACE));
+    });
+    let server = axum_server::from_tcp_rustls(listener.into_std()?, rustls)?
+        .handle(handle)
+        .serve(router.into_make_service());
+    Ok(tokio::spawn(server))
 }
 
 fn status_probes(

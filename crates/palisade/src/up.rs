@@ -17,6 +17,7 @@ pub fn run(
         data_dir: args.data_dir,
         grpc_listen: args.grpc_listen,
         http_listen: args.http_listen,
+        agent_listen: args.agent_listen,
         log_format,
         log_level,
     })?;
@@ -42,18 +43,25 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     }
     tracing::info!(grpc = %platform.grpc_address, http = %platform.http_address, data_dir = %config.data_dir.display(), "palisade is up");
     eprintln!(
-        "palisade up: gRPC on {}, HTTP on {} (/metrics), data in {}",
+        "palisade up: gRPC on {}, HTTP on {} (/metrics), agents on {}, data in {}",
         platform.grpc_address,
         platform.http_address,
+        platform.agent_address,
         config.data_dir.display()
     );
     // One machine-readable line on stdout for scripts and tests.
+    let scheme = if platform.tls { "https" } else { "http" };
     println!(
         "{}",
         serde_json::json!({
             "ready": true,
             "grpc": platform.grpc_address.to_string(),
             "http": platform.http_address.to_string(),
+            "grpc_url": format!("{scheme}://{}", platform.grpc_address),
+            "http_url": format!("{scheme}://{}", platform.http_address),
+            "ca_file": palisade_core::data_dir::ca_path(&config.data_dir),
+            "agent": platform.agent_address.to_string(),
+            "agent_url": platform.agent_url,
             "data_dir": config.data_dir,
         })
     );

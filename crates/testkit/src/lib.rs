@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 mod server;
 
-pub use server::{ChildGuard, Server, palisade_binary};
+pub use server::{ChildGuard, Server, ServerOptions, palisade_binary};
 
 /// Environment variable that names the corpora folder explicitly.
 pub const CORPORA_ENV: &str = "PALISADE_CORPORA";

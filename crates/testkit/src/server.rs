@@ -33,15 +33,40 @@ pub fn palisade_binary() -> PathBuf {
         })
 }
 
+/// Where and how a server process runs.
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    /// Command the server runs under, e.g. `ip netns exec NAME` (empty: none).
+    pub wrapper: Vec<String>,
+    /// The three listeners: gRPC, HTTP, agents.
+    pub listen: [String; 3],
+}
+
+impl Default for ServerOptions {
+    fn default() -> ServerOptions {
+        ServerOptions {
+            wrapper: Vec::new(),
+            listen: [
+                "127.0.0.1:0".into(),
+                "127.0.0.1:0".into(),
+                "127.0.0.1:0".into(),
+            ],
+        }
+    }
+}
+
 /// A `palisade up` process on a data directory of its own, with listeners on free ports.
 pub struct Server {
     child: Option<Child>,
     data_dir: PathBuf,
     config: Option<PathBuf>,
+    options: ServerOptions,
     /// Base URL of the gRPC listener.
     pub grpc_url: String,
     /// Base URL of the HTTP listener.
     pub http_url: String,
+    /// Base URL of the agent listener (TLS).
+    pub agent_url: String,
     stderr_log: PathBuf,
 }
 
@@ -53,12 +78,24 @@ impl Server {
 
     /// Starts a server on `data_dir` with a configuration file.
     pub fn start_with_config(data_dir: &Path, config: Option<&Path>) -> Server {
+        Server::start_with_options(data_dir, config, ServerOptions::default())
+    }
+
+    /// Starts a server on `data_dir` with a configuration file, run and listening as `options`
+    /// say.
+    pub fn start_with_options(
+        data_dir: &Path,
+        config: Option<&Path>,
+        options: ServerOptions,
+    ) -> Server {
         let mut server = Server {
             child: None,
             data_dir: data_dir.to_path_buf(),
             config: config.map(Path::to_path_buf),
+            options,
             grpc_url: String::new(),
             http_url: String::new(),
+            agent_url: String::new(),
             stderr_log: data_dir.with_extension("stderr.log"),
         };
         server.spawn();
@@ -71,17 +108,21 @@ impl Server {
             .append(true)
             .open(&self.stderr_log)
             .expect("server log file");
-        let mut command = Command::new(palisade_binary());
+        let mut command = match self.options.wrapper.split_first() {
+            Some((program, arguments)) => {
+                let mut command = Command::new(program);
+                command.args(arguments).arg(palisade_binary());
+                command
+            }
+            None => Command::new(palisade_binary()),
+        };
+        let [grpc, http, agent] = &self.options.listen;
         command
             .arg("up")
             .arg("--data-dir")
             .arg(&self.data_dir)
-            .args([
-                "--grpc-listen",
-                "127.0.0.1:0",
-                "--http-listen",
-                "127.0.0.1:0",
-            ])
+            .args(["--grpc-listen", grpc, "--http-listen", http])
+            .args(["--agent-listen", agent])
             .env_remove("PALISADE_CONFIG")
             .env("PALISADE_LOG_LEVEL", "info")
             .stdin(Stdio::null())
@@ -113,14 +154,36 @@ impl Server {
         };
         let ready: serde_json::Value = serde_json::from_str(&ready)
             .unwrap_or_else(|error| panic!("ready line {ready:?}: {error}"));
-        self.grpc_url = format!("http://{}", ready["grpc"].as_str().expect("grpc address"));
-        self.http_url = format!("http://{}", ready["http"].as_str().expect("http address"));
+        self.grpc_url = ready["grpc_url"].as_str().expect("grpc url").to_string();
+        self.http_url = ready["http_url"].as_str().expect("http url").to_string();
+        self.agent_url = format!(
+            "https://{}",
+            ready["agent"].as_str().expect("agent address")
+        );
         self.child = Some(child);
     }
 
     /// The data directory.
     pub fn data_dir(&self) -> &Path {
         &self.data_dir
+    }
+
+    /// The internal CA's certificate, which verifies the listeners' certificates.
+    pub fn ca_file(&self) -> PathBuf {
+        self.data_dir.join("pki").join("ca.pem")
+    }
+
+    /// A channel to the gRPC listener, verifying its certificate with the server's CA.
+    pub async fn channel(&self) -> tonic::transport::Channel {
+        let mut endpoint =
+            tonic::transport::Endpoint::from_shared(self.grpc_url.clone()).expect("grpc url");
+        if self.grpc_url.starts_with("https://") {
+            let pem = std::fs::read_to_string(self.ca_file()).expect("the server's CA");
+            let tls = tonic::transport::ClientTlsConfig::new()
+                .ca_certificate(tonic::transport::Certificate::from_pem(pem));
+            endpoint = endpoint.tls_config(tls).expect("tls");
+        }
+        endpoint.connect().await.expect("connect to the server")
     }
 
     /// The admin token written on first start.
@@ -188,6 +251,7 @@ impl Server {
             .args(args)
             .args(["--server", &self.grpc_url])
             .env("PALISADE_TOKEN", self.admin_token())
+            .env("PALISADE_CA_FILE", self.ca_file())
             .env_remove("PALISADE_DATA_DIR")
             .output()
             .expect("palisade CLI runs")

@@ -47,11 +47,7 @@ pub async fn authenticated(
     tonic::transport::Channel,
     impl tonic::service::Interceptor + Clone + use<>,
 ) {
-    let channel = tonic::transport::Endpoint::from_shared(server.grpc_url.clone())
-        .expect("url")
-        .connect()
-        .await
-        .expect("connect");
+    let channel = server.channel().await;
     let header: tonic::metadata::MetadataValue<_> =
         format!("Bearer {token}").parse().expect("header");
     let interceptor = move |mut request: tonic::Request<()>| {
@@ -249,6 +245,15 @@ pub fn start_registry(
 pub fn palisade(args: &[&str]) -> std::process::Output {
     std::process::Command::new(palisade_testkit::palisade_binary())
         .args(args)
+        .output()
+        .expect("palisade runs")
+}
+
+/// Runs the palisade CLI with `args`, trusting `server`'s CA; returns its output.
+pub fn palisade_for(server: &Server, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(palisade_testkit::palisade_binary())
+        .args(args)
+        .env("PALISADE_CA_FILE", server.ca_file())
         .output()
         .expect("palisade runs")
 }

@@ -1,4 +1,6 @@
-//! The gRPC adapter of palisade.v1.AdminService: component health, tenants and API keys.
+//! The gRPC adapter of palisade.v1.AdminService: component health, tenants, clusters and
+//! their enrollment, API keys, and the audit log of administrative actions. Every action that
+//! changes something is recorded in the audit log of the caller's tenant, refused ones too.
 
 use std::sync::Arc;
 
@@ -9,14 +11,17 @@ use palisade_core::storage::Store;
 use palisade_proto::prost_types::Timestamp;
 use palisade_proto::v1::admin_service_server::AdminService;
 use palisade_proto::v1::{
-    ComponentStatus, CreateApiKeyRequest, CreateApiKeyResponse, CreateTenantRequest,
-    CreateTenantResponse, DeleteTenantRequest, DeleteTenantResponse, GetStatusRequest,
-    GetStatusResponse, ListTenantsRequest, ListTenantsResponse, RegisterClusterRequest,
-    RegisterClusterResponse, Tenant,
+    AdminEvent, ApiKey, Cluster, ComponentStatus, CreateApiKeyRequest, CreateApiKeyResponse,
+    CreateTenantRequest, CreateTenantResponse, DeleteTenantRequest, DeleteTenantResponse,
+    GetStatusRequest, GetStatusResponse, IssueEnrollmentTokenRequest, ListAdminEventsRequest,
+    ListAdminEventsResponse, ListApiKeysRequest, ListApiKeysResponse, ListClustersRequest,
+    ListClustersResponse, ListTenantsRequest, ListTenantsResponse, RegisterClusterRequest,
+    RegisterClusterResponse, RevokeApiKeyRequest, RevokeApiKeyResponse,
+    RevokeClusterCredentialsRequest, RevokeClusterCredentialsResponse, Tenant,
 };
 use tonic::{Request, Response, Status};
 
-use crate::error::GatewayError;
+use crate::enrollment::EnrollmentSettings;
 
 /// Reports the health of one component; called for every status request, so it must be cheap.
 pub type StatusProbe = Arc<dyn Fn() -> ComponentStatus + Send + Sync>;
@@ -27,23 +32,76 @@ pub struct AdminGrpc {
     credentials: Credentials,
     store: Store,
     probes: Vec<StatusProbe>,
+    enrollment: EnrollmentSettings,
     started: Timestamp,
 }
 
 impl AdminGrpc {
-    /// An adapter over `credentials`, reporting the given components' health.
-    pub fn new(credentials: Credentials, store: Store, probes: Vec<StatusProbe>) -> AdminGrpc {
+    /// An adapter over `credentials`, reporting the given components' health and enrolling
+    /// clusters with `enrollment`.
+    pub fn new(
+        credentials: Credentials,
+        store: Store,
+        probes: Vec<StatusProbe>,
+        enrollment: EnrollmentSettings,
+    ) -> AdminGrpc {
         let now = chrono::Utc::now();
         AdminGrpc {
             credentials,
             store,
             probes,
+            enrollment,
             started: Timestamp {
                 seconds: now.timestamp(),
                 nanos: 0,
             },
         }
     }
+
+    /// Records `outcome` of an action in the caller's audit log, makes it and the action
+    /// durable, and passes the outcome on.
+    async fn audited<T>(
+        &self,
+        principal: &Principal,
+        action: &str,
+        target: &str,
+        outcome: Result<T, Status>,
+    ) -> Result<T, Status> {
+        let described = match &outcome {
+            Ok(_) => "ok".to_string(),
+            Err(status) => format!("{:?}: {}", status.code(), status.message()),
+        };
+        self.credentials
+            .record_admin_event(principal, action, target, &described)?;
+        self.store.flush().await?;
+        tracing::info!(
+            tenant = %principal.tenant,
+            by = %principal.key_id,
+            action,
+            target,
+            outcome = %described,
+            "admin action"
+        );
+        outcome
+    }
+}
+
+fn timestamp_of_rfc3339(text: &str) -> Option<Timestamp> {
+    chrono::DateTime::parse_from_rfc3339(text)
+        .ok()
+        .map(|time| Timestamp {
+            seconds: time.timestamp(),
+            nanos: 0,
+        })
+}
+
+fn role_message(role: Role) -> i32 {
+    let role = match role {
+        Role::ReadOnly => palisade_proto::v1::Role::ReadOnly,
+        Role::Analyst => palisade_proto::v1::Role::Analyst,
+        Role::Admin | Role::Service => palisade_proto::v1::Role::Admin,
+    };
+    role as i32
 }
 
 /// Tenants are managed by admins of the `default` tenant only.
@@ -58,16 +116,10 @@ fn require_operator(principal: &Principal) -> Result<(), Status> {
 }
 
 fn tenant_message(record: palisade_core::auth::TenantRecord) -> Tenant {
-    let created = chrono::DateTime::parse_from_rfc3339(&record.created)
-        .ok()
-        .map(|time| Timestamp {
-            seconds: time.timestamp(),
-            nanos: 0,
-        });
     Tenant {
         id: record.id.to_string(),
+        created: timestamp_of_rfc3339(&record.created),
         name: record.name,
-        created,
     }
 }
 
@@ -111,27 +163,11 @@ impl AdminService for AdminGrpc {
         request: Request<CreateTenantRequest>,
     ) -> Result<Response<CreateTenantResponse>, Status> {
         let principal = principal_of(&request)?;
-        require_operator(&principal)?;
         let name = request.into_inner().name;
-        let tenant = TenantId::new(name.clone())?;
-        if !self.credentials.ensure_tenant(&tenant, &name)? {
-            return Err(Status::already_exists(format!(
-                "tenant {tenant} already exists"
-            )));
-        }
-        let key = self
-            .credentials
-            .create_api_key(&tenant, Role::Admin, "first admin key")?;
-        self.store.flush().await?;
-        tracing::info!(tenant = %tenant, by = %principal.key_id, "tenant created");
-        let record = self
-            .credentials
-            .tenant(&tenant)?
-            .ok_or_else(|| Status::internal("tenant vanished after creation"))?;
-        Ok(Response::new(CreateTenantResponse {
-            tenant: Some(tenant_message(record)),
-            api_key: key.token,
-        }))
+        let outcome = self.create_tenant_for(&principal, &name);
+        self.audited(&principal, "tenant.create", &name, outcome)
+            .await
+            .map(Response::new)
     }
 
     async fn list_tenants(
@@ -154,8 +190,15 @@ impl AdminService for AdminGrpc {
         request: Request<DeleteTenantRequest>,
     ) -> Result<Response<DeleteTenantResponse>, Status> {
         let principal = principal_of(&request)?;
-        require_operator(&principal)?;
-        Err(GatewayError::NotYetAvailable("deleting a tenant and its data").into())
+        let id = request.into_inner().id;
+        let outcome = require_operator(&principal).and_then(|()| {
+            let tenant = TenantId::new(id.clone())?;
+            self.credentials.delete_tenant(&tenant)?;
+            Ok(DeleteTenantResponse {})
+        });
+        self.audited(&principal, "tenant.delete", &id, outcome)
+            .await
+            .map(Response::new)
     }
 
     async fn register_cluster(
@@ -163,8 +206,160 @@ impl AdminService for AdminGrpc {
         request: Request<RegisterClusterRequest>,
     ) -> Result<Response<RegisterClusterResponse>, Status> {
         let principal = principal_of(&request)?;
+        let request = request.into_inner();
+        let outcome = principal
+            .require(Role::Admin)
+            .map_err(Status::from)
+            .and_then(|()| {
+                let ttl = self.enrollment.token_ttl(request.token_ttl_seconds);
+                let token =
+                    self.credentials
+                        .register_cluster(&principal.tenant, &request.name, ttl)?;
+                Ok(self.enrollment.bundle(principal.tenant.as_str(), token))
+            });
+        self.audited(&principal, "cluster.register", &request.name, outcome)
+            .await
+            .map(Response::new)
+    }
+
+    async fn issue_enrollment_token(
+        &self,
+        request: Request<IssueEnrollmentTokenRequest>,
+    ) -> Result<Response<RegisterClusterResponse>, Status> {
+        let principal = principal_of(&request)?;
+        let request = request.into_inner();
+        let outcome = principal
+            .require(Role::Admin)
+            .map_err(Status::from)
+            .and_then(|()| {
+                let ttl = self.enrollment.token_ttl(request.token_ttl_seconds);
+                let token = self.credentials.issue_enrollment_token(
+                    &principal.tenant,
+                    &request.cluster_id,
+                    ttl,
+                )?;
+                Ok(self.enrollment.bundle(principal.tenant.as_str(), token))
+            });
+        self.audited(&principal, "cluster.token", &request.cluster_id, outcome)
+            .await
+            .map(Response::new)
+    }
+
+    async fn list_clusters(
+        &self,
+        request: Request<ListClustersRequest>,
+    ) -> Result<Response<ListClustersResponse>, Status> {
+        let principal = principal_of(&request)?;
+        principal.require(Role::ReadOnly)?;
+        let clusters = self
+            .credentials
+            .clusters(&principal.tenant)?
+            .into_iter()
+            .map(|summary| Cluster {
+                created: timestamp_of_rfc3339(&summary.record.created),
+                id: summary.record.id,
+                revoked: summary.record.revoked,
+                active_credentials: summary.active_credentials,
+                pending_tokens: summary.pending_tokens,
+            })
+            .collect();
+        Ok(Response::new(ListClustersResponse { clusters }))
+    }
+
+    async fn revoke_cluster_credentials(
+        &self,
+        request: Request<RevokeClusterCredentialsRequest>,
+    ) -> Result<Response<RevokeClusterCredentialsResponse>, Status> {
+        let principal = principal_of(&request)?;
+        let request = request.into_inner();
+        let credential = Some(request.credential_id.as_str()).filter(|id| !id.is_empty());
+        let outcome = principal
+            .require(Role::Admin)
+            .map_err(Status::from)
+            .and_then(|()| {
+                let revoked = self.credentials.revoke_cluster(
+                    &principal.tenant,
+                    &request.cluster_id,
+                    credential,
+                )?;
+                Ok(RevokeClusterCredentialsResponse { revoked })
+            });
+        let target = match credential {
+            Some(id) => format!("{}/{id}", request.cluster_id),
+            None => request.cluster_id.clone(),
+        };
+        self.audited(&principal, "cluster.revoke", &target, outcome)
+            .await
+            .map(Response::new)
+    }
+
+    async fn list_api_keys(
+        &self,
+        request: Request<ListApiKeysRequest>,
+    ) -> Result<Response<ListApiKeysResponse>, Status> {
+        let principal = principal_of(&request)?;
         principal.require(Role::Admin)?;
-        Err(GatewayError::NotYetAvailable("cluster enrollment").into())
+        let keys = self
+            .credentials
+            .api_keys(&principal.tenant)?
+            .into_iter()
+            .filter(|record| record.role != Role::Service)
+            .map(|record| ApiKey {
+                created: timestamp_of_rfc3339(&record.created),
+                expires: record
+                    .expires
+                    .map(|seconds| Timestamp { seconds, nanos: 0 }),
+                role: role_message(record.role),
+                key_id: record.key_id,
+                name: record.name,
+                revoked: record.revoked,
+            })
+            .collect();
+        Ok(Response::new(ListApiKeysResponse { keys }))
+    }
+
+    async fn revoke_api_key(
+        &self,
+        request: Request<RevokeApiKeyRequest>,
+    ) -> Result<Response<RevokeApiKeyResponse>, Status> {
+        let principal = principal_of(&request)?;
+        let key_id = request.into_inner().key_id;
+        let outcome = principal
+            .require(Role::Admin)
+            .map_err(Status::from)
+            .and_then(|()| {
+                self.credentials
+                    .revoke_api_key(&principal.tenant, &key_id)?;
+                Ok(RevokeApiKeyResponse {})
+            });
+        self.audited(&principal, "apikey.revoke", &key_id, outcome)
+            .await
+            .map(Response::new)
+    }
+
+    async fn list_admin_events(
+        &self,
+        request: Request<ListAdminEventsRequest>,
+    ) -> Result<Response<ListAdminEventsResponse>, Status> {
+        let principal = principal_of(&request)?;
+        principal.require(Role::Admin)?;
+        let limit = match request.into_inner().limit {
+            0 => 100,
+            limit => usize::try_from(limit).unwrap_or(usize::MAX),
+        };
+        let events = self
+            .credentials
+            .admin_events(&principal.tenant, limit)?
+            .into_iter()
+            .map(|event| AdminEvent {
+                time: timestamp_of_rfc3339(&event.time),
+                actor: event.actor,
+                action: event.action,
+                target: event.target,
+                outcome: event.outcome,
+            })
+            .collect();
+        Ok(Response::new(ListAdminEventsResponse { events }))
     }
 
     async fn create_api_key(
@@ -172,8 +367,52 @@ impl AdminService for AdminGrpc {
         request: Request<CreateApiKeyRequest>,
     ) -> Result<Response<CreateApiKeyResponse>, Status> {
         let principal = principal_of(&request)?;
-        principal.require(Role::Admin)?;
         let request = request.into_inner();
+        let outcome = principal
+            .require(Role::Admin)
+            .map_err(Status::from)
+            .and_then(|()| self.create_api_key_for(&principal, &request));
+        let target = match &outcome {
+            Ok(created) => format!("{} ({})", created.key_id, request.name),
+            Err(_) => request.name.clone(),
+        };
+        self.audited(&principal, "apikey.create", &target, outcome)
+            .await
+            .map(Response::new)
+    }
+}
+
+impl AdminGrpc {
+    fn create_tenant_for(
+        &self,
+        principal: &Principal,
+        name: &str,
+    ) -> Result<CreateTenantResponse, Status> {
+        require_operator(principal)?;
+        let tenant = TenantId::new(name)?;
+        if !self.credentials.ensure_tenant(&tenant, name)? {
+            return Err(Status::already_exists(format!(
+                "tenant {tenant} already exists"
+            )));
+        }
+        let key = self
+            .credentials
+            .create_api_key(&tenant, Role::Admin, "first admin key")?;
+        let record = self
+            .credentials
+            .tenant(&tenant)?
+            .ok_or_else(|| Status::internal("tenant vanished after creation"))?;
+        Ok(CreateTenantResponse {
+            tenant: Some(tenant_message(record)),
+            api_key: key.token,
+        })
+    }
+
+    fn create_api_key_for(
+        &self,
+        principal: &Principal,
+        request: &CreateApiKeyRequest,
+    ) -> Result<CreateApiKeyResponse, Status> {
         let role = match palisade_proto::v1::Role::try_from(request.role) {
             Ok(palisade_proto::v1::Role::ReadOnly) => Role::ReadOnly,
             Ok(palisade_proto::v1::Role::Analyst) => Role::Analyst,
@@ -184,14 +423,20 @@ impl AdminService for AdminGrpc {
                 ));
             }
         };
-        let key = self
-            .credentials
-            .create_api_key(&principal.tenant, role, &request.name)?;
-        self.store.flush().await?;
-        tracing::info!(tenant = %principal.tenant, key = %key.key_id, by = %principal.key_id, "api key created");
-        Ok(Response::new(CreateApiKeyResponse {
+        let key = match request.ttl_seconds {
+            0 => self
+                .credentials
+                .create_api_key(&principal.tenant, role, &request.name)?,
+            seconds => self.credentials.create_expiring_api_key(
+                &principal.tenant,
+                role,
+                &request.name,
+                std::time::Duration::from_secs(seconds),
+            )?,
+        };
+        Ok(CreateApiKeyResponse {
             key_id: key.key_id,
             api_key: key.token,
-        }))
+        })
     }
 }

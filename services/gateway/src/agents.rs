@@ -11,8 +11,8 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use actix::Addr;
-use futures::Stream;
-use palisade_core::auth::{Principal, Role};
+use futures::{Stream, StreamExt};
+use palisade_core::auth::{Credentials, Principal, Role};
 use palisade_core::bridge::{mailbox_status, principal_of};
 use palisade_core::storage::{Store, TypedTree};
 use palisade_proto::prost_types;
@@ -59,15 +59,18 @@ impl Default for AgentLimits {
 #[derive(Clone)]
 pub struct AgentGrpc {
     ingest: Addr<Ingest>,
+    credentials: Credentials,
     store: Store,
     sequences: TypedTree<u64>,
     limits: AgentLimits,
 }
 
 impl AgentGrpc {
-    /// An adapter publishing through `ingest` and keeping sequence numbers in `store`.
+    /// An adapter publishing through `ingest`, keeping sequence numbers in `store`, and
+    /// cutting off streams whose credential `credentials` revokes.
     pub fn new(
         ingest: Addr<Ingest>,
+        credentials: Credentials,
         store: Store,
         limits: AgentLimits,
     ) -> Result<AgentGrpc, Status> {
@@ -76,6 +79,7 @@ impl AgentGrpc {
             .map_err(|error| Status::internal(format!("cannot open {SEQUENCES_TREE}: {error}")))?;
         Ok(AgentGrpc {
             ingest,
+            credentials,
             store,
             sequences,
             limits,
@@ -133,12 +137,13 @@ impl AgentService for AgentGrpc {
             heartbeat_interval: prost_types::Duration::try_from(self.limits.heartbeat_interval)
                 .ok(),
             tenant_id: principal.tenant.to_string(),
-            cluster_id: String::new(),
+            cluster_id: principal.cluster.clone().unwrap_or_default(),
         };
         sender
             .send(Ok(response(connect_response::Msg::Hello(server_hello))))
             .await
             .map_err(|_| Status::cancelled("the agent went away"))?;
+        let cut_off = cut_off_when_revoked(self.credentials.clone(), principal.clone());
         let session = Session {
             service: self.clone(),
             principal,
@@ -148,7 +153,57 @@ impl AgentService for AgentGrpc {
             sender,
         };
         tokio::spawn(session.run(inbound));
-        Ok(Response::new(Box::pin(ReceiverStream::new(receiver))))
+        // Ending the response with an error closes the call for the agent at once; the
+        // session notices when it next sends. The response ends with the session too.
+        let outbound = futures::stream::unfold(
+            (ReceiverStream::new(receiver), Box::pin(cut_off), false),
+            |(mut replies, mut cut_off, ended)| async move {
+                if ended {
+                    return None;
+                }
+                tokio::select! {
+                    biased;
+                    reply = replies.next() => reply.map(|reply| (reply, (replies, cut_off, false))),
+                    status = &mut cut_off => Some((status, (replies, cut_off, true))),
+                }
+            },
+        );
+        Ok(Response::new(Box::pin(outbound)))
+    }
+}
+
+/// How often a connected credential is checked even without a revocation, so one that
+/// expires while connected is cut off too.
+const CREDENTIAL_RECHECK: Duration = Duration::from_secs(60);
+
+/// Resolves, with the status that ends the stream, once the credential `principal`
+/// authenticated with is revoked or expired; never otherwise.
+async fn cut_off_when_revoked(
+    credentials: Credentials,
+    principal: Principal,
+) -> Result<ConnectResponse, Status> {
+    let mut revocations = credentials.revocations();
+    loop {
+        tokio::select! {
+            changed = revocations.changed() => {
+                if changed.is_err() {
+                    // the credential store is gone: the server is stopping
+                    return std::future::pending().await;
+                }
+            }
+            () = tokio::time::sleep(CREDENTIAL_RECHECK) => {}
+        }
+        if !credentials.still_valid(&principal) {
+            info!(
+                tenant = %principal.tenant,
+                credential = %principal.key_id,
+                "cutting off an agent whose credential was revoked or expired"
+            );
+            return Err(Status::unauthenticated(format!(
+                "credential {} was revoked or has expired",
+                principal.key_id
+            )));
+        }
     }
 }
 
@@ -161,7 +216,8 @@ impl AgentGrpc {
     }
 }
 
-/// Where an agent's sequence number is kept: per tenant, per agent.
+/// Where an agent's sequence number is kept: per tenant, cluster and agent (agents with API
+/// keys belong to no cluster, and keep the key they had before clusters existed).
 fn sequence_key(principal: &Principal, hello: &AgentHello) -> Result<String, Status> {
     let id = &hello.agent_id;
     let printable = id.chars().all(|c| !c.is_control());
@@ -171,7 +227,10 @@ fn sequence_key(principal: &Principal, hello: &AgentHello) -> Result<String, Sta
             id.chars().take(MAX_AGENT_ID + 8).collect::<String>()
         )));
     }
-    Ok(format!("{}\n{id}", principal.tenant))
+    match &principal.cluster {
+        Some(cluster) => Ok(format!("{}\n{cluster}\n{id}", principal.tenant)),
+        None => Ok(format!("{}\n{id}", principal.tenant)),
+    }
 }
 
 fn response(msg: connect_response::Msg) -> ConnectResponse {

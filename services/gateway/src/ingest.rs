@@ -112,6 +112,10 @@ fn normalize(
         return Err("rule is empty".into());
     }
     alert.tenant_id = principal.tenant.to_string();
+    if let Some(cluster) = &principal.cluster {
+        // an agent's cluster is the one its certificate names, whatever the alert says
+        alert.cluster_id = cluster.clone();
+    }
     if alert.id.is_empty() {
         alert.id = derive_alert_id(&alert);
     } else {
@@ -161,6 +165,7 @@ mod tests {
             tenant: TenantId::new(tenant).expect("tenant"),
             role: Role::Analyst,
             key_id: "k".into(),
+            cluster: None,
         }
     }
 

@@ -7,6 +7,7 @@ pub mod admin;
 pub mod agents;
 pub mod alerts;
 pub mod auth;
+pub mod enrollment;
 pub mod error;
 pub mod falco_webhook;
 pub mod http;
@@ -16,6 +17,7 @@ mod metrics;
 pub use admin::{AdminGrpc, StatusProbe};
 pub use agents::{AgentGrpc, AgentLimits};
 pub use alerts::AlertGrpc;
+pub use enrollment::{CertificateAuthenticate, EnrollmentGrpc, EnrollmentSettings};
 pub use error::GatewayError;
 pub use ingest::{Ingest, PublishAlerts};
 

@@ -229,6 +229,7 @@ fn principal(tenant: &str) -> Principal {
         tenant: TenantId::new(tenant).expect("tenant"),
         role: Role::ReadOnly,
         key_id: "test".into(),
+        cluster: None,
     }
 }
 

@@ -1,9 +1,12 @@
-//! `palisade admin tenant|key`.
+//! `palisade admin tenant|key|cluster|audit-log`.
 
 use std::process::ExitCode;
 
 use palisade_proto::v1::admin_service_client::AdminServiceClient;
-use palisade_proto::v1::{CreateApiKeyRequest, CreateTenantRequest, ListTenantsRequest, Role};
+use palisade_proto::v1::{
+    CreateApiKeyRequest, CreateTenantRequest, DeleteTenantRequest, ListApiKeysRequest,
+    ListTenantsRequest, RevokeApiKeyRequest, Role,
+};
 use serde_json::json;
 
 use crate::cli::{AdminCommand, KeyCommand, OutputFormat, RoleArg, TenantCommand};
@@ -13,6 +16,82 @@ use crate::output::print_table;
 pub async fn run(command: AdminCommand) -> anyhow::Result<ExitCode> {
     let fail = |status: tonic::Status| anyhow::anyhow!("{}", describe_status(&status));
     match command {
+        AdminCommand::Cluster(command) => return crate::cmd::clusters::run(command).await,
+        AdminCommand::AuditLog(args) => return crate::cmd::clusters::audit_log(args).await,
+        AdminCommand::Tenant(TenantCommand::Delete(args)) => {
+            let mut client = AdminServiceClient::new(connect(&args.client).await?).with_limits();
+            client
+                .delete_tenant(DeleteTenantRequest {
+                    id: args.name.clone(),
+                })
+                .await
+                .map_err(fail)?;
+            match args.format {
+                OutputFormat::Json => println!("{}", json!({ "deleted": args.name })),
+                OutputFormat::Table => println!("deleted tenant {}", args.name),
+            }
+        }
+        AdminCommand::Key(KeyCommand::List(args)) => {
+            let mut client = AdminServiceClient::new(connect(&args.client).await?).with_limits();
+            let keys = client
+                .list_api_keys(ListApiKeysRequest {})
+                .await
+                .map_err(fail)?
+                .into_inner()
+                .keys;
+            let role_name = |role: i32| match Role::try_from(role) {
+                Ok(Role::ReadOnly) => "read-only",
+                Ok(Role::Analyst) => "analyst",
+                Ok(Role::Admin) => "admin",
+                _ => "unknown",
+            };
+            match args.format {
+                OutputFormat::Json => {
+                    let keys: Vec<serde_json::Value> = keys
+                        .iter()
+                        .map(|key| {
+                            json!({
+                                "key_id": key.key_id,
+                                "name": key.name,
+                                "role": role_name(key.role),
+                                "created": key.created.map(|time| time.seconds),
+                                "expires": key.expires.map(|time| time.seconds),
+                                "revoked": key.revoked,
+                            })
+                        })
+                        .collect();
+                    println!("{}", json!({ "keys": keys }));
+                }
+                OutputFormat::Table => {
+                    let rows: Vec<Vec<String>> = keys
+                        .iter()
+                        .map(|key| {
+                            let state = if key.revoked { "revoked" } else { "active" };
+                            vec![
+                                key.key_id.clone(),
+                                key.name.clone(),
+                                role_name(key.role).to_string(),
+                                state.to_string(),
+                            ]
+                        })
+                        .collect();
+                    print_table(&["KEY ID", "NAME", "ROLE", "STATE"], &rows);
+                }
+            }
+        }
+        AdminCommand::Key(KeyCommand::Revoke(args)) => {
+            let mut client = AdminServiceClient::new(connect(&args.client).await?).with_limits();
+            client
+                .revoke_api_key(RevokeApiKeyRequest {
+                    key_id: args.key_id.clone(),
+                })
+                .await
+                .map_err(fail)?;
+            match args.format {
+                OutputFormat::Json => println!("{}", json!({ "revoked": args.key_id })),
+                OutputFormat::Table => println!("revoked key {}", args.key_id),
+            }
+        }
         AdminCommand::Tenant(TenantCommand::Create(args)) => {
             let mut client = AdminServiceClient::new(connect(&args.client).await?).with_limits();
             let response = client
@@ -71,6 +150,7 @@ pub async fn run(command: AdminCommand) -> anyhow::Result<ExitCode> {
                 .create_api_key(CreateApiKeyRequest {
                     name: args.name.clone(),
                     role: role as i32,
+                    ttl_seconds: args.expires_in.map(|ttl| ttl.as_secs().max(1)).unwrap_or(0),
                 })
                 .await
                 .map_err(fail)?

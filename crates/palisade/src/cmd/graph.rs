@@ -100,6 +100,7 @@ async fn query_online(args: GraphQueryArgs) -> anyhow::Result<ExitCode> {
         server: args.server.clone().unwrap_or_default(),
         token: args.token.clone(),
         data_dir: args.data_dir.clone(),
+        ca_file: std::env::var_os("PALISADE_CA_FILE").map(std::path::PathBuf::from),
     };
     let mut client = GraphServiceClient::new(connect(&client_args).await?)
         .max_decoding_message_size(64 * 1024 * 1024);

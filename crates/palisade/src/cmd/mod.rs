@@ -9,6 +9,7 @@ use crate::cli::{Cli, Command, ScanCommand};
 mod admin;
 mod alerts;
 mod audit;
+mod clusters;
 mod graph;
 mod rules;
 mod scan;
@@ -28,6 +29,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Alerts(command) => client_runtime(&log)?.block_on(alerts::run(command)),
         Command::Search(args) => client_runtime(&log)?.block_on(search::run(args)),
         Command::Admin(command) => client_runtime(&log)?.block_on(admin::run(command)),
+        Command::Enroll(args) => client_runtime(&log)?.block_on(clusters::enroll(args)),
         Command::Agent(args) => {
             palisade_core::telemetry::init_tracing(&LogConfig {
                 level: cli.log_level.clone().unwrap_or_else(|| "info".to_string()),

@@ -119,6 +119,7 @@ async fn scan_on_server(args: &ScanArgs, server: String) -> anyhow::Result<ScanR
         server,
         token: args.token.clone(),
         data_dir: args.db.data_dir.clone(),
+        ca_file: std::env::var_os("PALISADE_CA_FILE").map(std::path::PathBuf::from),
     };
     let mut client = ScannerServiceClient::new(connect(&client_args).await?)
         .max_decoding_message_size(256 * 1024 * 1024);

@@ -22,7 +22,7 @@ fn state_name(state: i32) -> &'static str {
 }
 
 pub async fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
-    let channel = match plain_channel(&args.client.server).await {
+    let channel = match plain_channel(&args.client).await {
         Ok(channel) => channel,
         Err(error) => {
             report_unreachable(args.format, &format!("{error:#}"));

@@ -31,6 +31,7 @@ pub fn principal(tenant: &str, role: Role) -> Principal {
         tenant: TenantId::new(tenant).expect("tenant"),
         role,
         key_id: format!("{tenant}-key"),
+        cluster: None,
     }
 }
 

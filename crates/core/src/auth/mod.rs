@@ -4,6 +4,9 @@
 //! always the tenant of its credential, never something the request says, except for the
 //! internal service credential used between Palisade's own processes, which acts for the
 //! tenant its caller already authenticated.
+//!
+//! Agents authenticate with client certificates instead (see [`clusters`]): their principal
+//! carries the cluster the certificate was issued for.
 
 use std::fs::OpenOptions;
 use std::io::Write;
@@ -18,6 +21,12 @@ use tonic::metadata::MetadataMap;
 use crate::error::{CoreError, CoreResult};
 use crate::ids::TenantId;
 use crate::storage::{Store, TypedTree};
+
+pub mod clusters;
+pub mod events;
+
+pub use clusters::{CertificateRecord, ClusterRecord, ClusterSummary, Enrolled, EnrollmentToken};
+pub use events::AdminEvent;
 
 /// Metadata header naming the tenant an internal service call acts for.
 pub const TENANT_HEADER: &str = "x-palisade-tenant";
@@ -67,8 +76,10 @@ pub struct Principal {
     /// The only tenant whose data the request may read or write.
     pub tenant: TenantId,
     pub role: Role,
-    /// Id of the key used (not the key).
+    /// Id of the key used (not the key); `cert-...` for an agent certificate.
     pub key_id: String,
+    /// The cluster of an agent credential; None for API keys, which belong to no cluster.
+    pub cluster: Option<String>,
 }
 
 impl Principal {
@@ -96,6 +107,9 @@ pub struct ApiKeyRecord {
     /// RFC 3339.
     pub created: String,
     pub revoked: bool,
+    /// Unix seconds after which the key stops working; None: never.
+    #[serde(default)]
+    pub expires: Option<i64>,
 }
 
 /// A stored tenant.
@@ -107,13 +121,24 @@ pub struct TenantRecord {
     pub created: String,
 }
 
-/// Tenants and API keys.
+/// Tenants, API keys, clusters and their enrollment tokens and certificates, and the audit
+/// log of administrative actions.
 #[derive(Clone)]
 pub struct Credentials {
     store: Store,
     tenants: TypedTree<TenantRecord>,
     /// Keyed by the hex SHA-256 of the token.
     keys: TypedTree<ApiKeyRecord>,
+    /// Keyed by "tenant\ncluster".
+    clusters: TypedTree<ClusterRecord>,
+    /// Keyed by the hex SHA-256 of the enrollment token.
+    enrollment_tokens: TypedTree<EnrollmentToken>,
+    /// Keyed by the certificate's fingerprint.
+    certificates: TypedTree<CertificateRecord>,
+    /// Keyed by "tenant\n" and a time-ordered suffix.
+    events: TypedTree<AdminEvent>,
+    /// Bumped at every revocation, so long-lived streams check their credential again.
+    revocations: std::sync::Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 /// A newly created key: the token is shown to the user once.
@@ -131,6 +156,10 @@ fn now_rfc3339() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
+fn now_unix() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
 /// A fresh random token.
 pub fn generate_token() -> String {
     let mut bytes = [0u8; 32];
@@ -145,7 +174,107 @@ impl Credentials {
             store: store.clone(),
             tenants: store.typed_tree("auth/tenants")?,
             keys: store.typed_tree("auth/keys")?,
+            clusters: store.typed_tree("auth/clusters")?,
+            enrollment_tokens: store.typed_tree("auth/enrollment_tokens")?,
+            certificates: store.typed_tree("auth/certificates")?,
+            events: store.typed_tree("auth/events")?,
+            revocations: std::sync::Arc::new(tokio::sync::watch::channel(0).0),
         })
+    }
+
+    /// Makes every credential change so far durable.
+    pub async fn flush(&self) -> CoreResult<()> {
+        self.store.flush().await
+    }
+
+    /// Changes at every revocation: a stream holder waits on it, then asks
+    /// [`Credentials::still_valid`] about its principal.
+    pub fn revocations(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.revocations.subscribe()
+    }
+
+    fn announce_revocation(&self) {
+        self.revocations.send_modify(|generation| *generation += 1);
+    }
+
+    /// Whether the credential `principal` authenticated with still works: not revoked, not
+    /// expired, its tenant (and cluster) still there.
+    pub fn still_valid(&self, principal: &Principal) -> bool {
+        let valid =
+            if let Some(credential) = principal.key_id.strip_prefix(clusters::CERT_KEY_PREFIX) {
+                self.certificate_valid(credential)
+            } else {
+                self.api_key_valid(&principal.key_id)
+            };
+        valid.unwrap_or(false)
+    }
+
+    fn api_key_valid(&self, key_id: &str) -> CoreResult<bool> {
+        let now = now_unix();
+        let entries = self.keys.scan_prefix(key_id)?;
+        let Some((_, record)) = entries
+            .into_iter()
+            .find(|(_, record)| record.key_id == key_id)
+        else {
+            return Ok(false);
+        };
+        let live = !record.revoked && record.expires.is_none_or(|expires| now < expires);
+        Ok(live && self.tenant(&record.tenant)?.is_some())
+    }
+
+    /// The API keys of `tenant`.
+    pub fn api_keys(&self, tenant: &TenantId) -> CoreResult<Vec<ApiKeyRecord>> {
+        let mut keys: Vec<ApiKeyRecord> = self
+            .keys
+            .scan_prefix("")?
+            .into_iter()
+            .map(|(_, record)| record)
+            .filter(|record| &record.tenant == tenant)
+            .collect();
+        keys.sort_by(|left, right| left.created.cmp(&right.created));
+        Ok(keys)
+    }
+
+    /// Revokes the key `key_id` of `tenant`. A key of another tenant is reported as not found,
+    /// so a caller learns nothing about other tenants' keys.
+    pub fn revoke_api_key(&self, tenant: &TenantId, key_id: &str) -> CoreResult<()> {
+        let entries = self.keys.scan_prefix(key_id)?;
+        let Some((hash, mut record)) = entries
+            .into_iter()
+            .find(|(_, record)| record.key_id == key_id && &record.tenant == tenant)
+        else {
+            return Err(CoreError::NotFound(format!("api key {key_id}")));
+        };
+        record.revoked = true;
+        self.keys.put(&hash, &record)?;
+        self.announce_revocation();
+        Ok(())
+    }
+
+    /// Deletes a tenant: revokes every key, cluster credential and token of it, then removes
+    /// the tenant, so nothing of it authenticates any more. The `default` tenant, which holds
+    /// the operator's key, cannot be deleted.
+    pub fn delete_tenant(&self, tenant: &TenantId) -> CoreResult<()> {
+        if *tenant == TenantId::default_tenant() {
+            return Err(CoreError::InvalidArgument(
+                "the default tenant holds the operator's key and cannot be deleted".into(),
+            ));
+        }
+        if self.tenant(tenant)?.is_none() {
+            return Err(CoreError::NotFound(format!("tenant {tenant}")));
+        }
+        for (hash, mut record) in self.keys.scan_prefix("")? {
+            if &record.tenant == tenant && !record.revoked {
+                record.revoked = true;
+                self.keys.put(&hash, &record)?;
+            }
+        }
+        for cluster in self.clusters(tenant)? {
+            self.revoke_cluster(tenant, &cluster.record.id, None)?;
+        }
+        self.tenants.remove(tenant.as_str())?;
+        self.announce_revocation();
+        Ok(())
     }
 
     /// Creates the tenant if it does not exist; returns whether it was created.
@@ -193,6 +322,7 @@ impl Credentials {
             name: name.to_string(),
             created: now_rfc3339(),
             revoked: false,
+            expires: None,
         };
         self.keys.put(&hash, &record)?;
         Ok(key_id)
@@ -210,6 +340,26 @@ impl Credentials {
         Ok(NewApiKey { key_id, token })
     }
 
+    /// Creates a new random key that stops working after `ttl`.
+    pub fn create_expiring_api_key(
+        &self,
+        tenant: &TenantId,
+        role: Role,
+        name: &str,
+        ttl: std::time::Duration,
+    ) -> CoreResult<NewApiKey> {
+        let key = self.create_api_key(tenant, role, name)?;
+        let hash_entries = self.keys.scan_prefix(&key.key_id)?;
+        for (hash, mut record) in hash_entries {
+            if record.key_id == key.key_id {
+                let ttl_seconds = i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX);
+                record.expires = Some(now_unix().saturating_add(ttl_seconds));
+                self.keys.put(&hash, &record)?;
+            }
+        }
+        Ok(key)
+    }
+
     /// The principal of `token`.
     pub fn authenticate_token(&self, token: &str) -> CoreResult<Principal> {
         let record = self
@@ -222,10 +372,23 @@ impl Credentials {
                 record.key_id
             )));
         }
+        if record.expires.is_some_and(|expires| now_unix() >= expires) {
+            return Err(CoreError::Unauthenticated(format!(
+                "key {} has expired",
+                record.key_id
+            )));
+        }
+        if self.tenant(&record.tenant)?.is_none() {
+            return Err(CoreError::Unauthenticated(format!(
+                "the tenant of key {} was deleted",
+                record.key_id
+            )));
+        }
         Ok(Principal {
             tenant: record.tenant,
             role: record.role,
             key_id: record.key_id,
+            cluster: None,
         })
     }
 
@@ -266,6 +429,7 @@ impl Credentials {
             tenant: TenantId::new(tenant)?,
             role,
             key_id: principal.key_id,
+            cluster: None,
         })
     }
 
@@ -410,6 +574,7 @@ mod tests {
             tenant: TenantId::default_tenant(),
             role: Role::Analyst,
             key_id: "k".into(),
+            cluster: None,
         };
         assert!(principal.require(Role::ReadOnly).is_ok());
         assert!(principal.require(Role::Analyst).is_ok());
