@@ -111,8 +111,9 @@ fn the_default_release_runs_palisade_up_in_one_stateful_set_beside_agents_and_th
         .expect("agent");
     let agent_args = container_args(agent);
     assert!(
-        agent_args
-            .contains(&"--server=http://sec-palisade-gateway.palisade-system.svc:7400".to_string()),
+        agent_args.contains(
+            &"--server=https://sec-palisade-gateway.palisade-system.svc:7400".to_string()
+        ),
         "{agent_args:?}"
     );
     let agent_container = &agent["spec"]["template"]["spec"]["containers"][0];
@@ -181,7 +182,7 @@ fn distributed_mode_renders_one_workload_per_service_with_volumes_for_the_statef
 }
 
 #[test]
-fn enrollment_mounts_the_bundle_and_passes_neither_server_nor_token() {
+fn enrolled_agents_mount_the_credentials_and_the_watcher_verifies_the_gateway_ca() {
     let manifest = render_case(&tools(), "enrollment", KUBE_VERSIONS[1]);
     assert!(names_of(&manifest, "StatefulSet").is_empty());
     assert!(
@@ -189,31 +190,46 @@ fn enrollment_mounts_the_bundle_and_passes_neither_server_nor_token() {
             .iter()
             .all(|name| !name.ends_with("-config"))
     );
-    for (kind, name) in [
-        ("DaemonSet", "sec-palisade-agent"),
-        ("Deployment", "sec-palisade-audit-watcher"),
-    ] {
-        let workload = manifest.find(kind, name).expect("rendered");
-        let args = container_args(workload);
-        assert!(
-            args.contains(&"--enrollment=/etc/palisade/enrollment/bundle".to_string()),
-            "{name}: {args:?}"
-        );
-        assert!(
-            !args.iter().any(|arg| arg.starts_with("--server")),
-            "{name}: {args:?}"
-        );
-        let pod = &workload["spec"]["template"]["spec"];
-        let text = pod.to_string();
-        assert!(!text.contains("PALISADE_AGENT_TOKEN") && !text.contains("PALISADE_TOKEN"));
-        let volume = pod["volumes"]
-            .as_array()
-            .expect("volumes")
-            .iter()
-            .find(|volume| volume["name"] == "enrollment")
-            .expect("the bundle's volume");
-        assert_eq!(volume["secret"]["secretName"], "palisade-enrollment");
-    }
+    let agent = manifest
+        .find("DaemonSet", "sec-palisade-agent")
+        .expect("the agent");
+    let args = container_args(agent);
+    assert!(
+        args.contains(&"--credentials=/etc/palisade/credentials".to_string()),
+        "{args:?}"
+    );
+    assert!(
+        !args.iter().any(|arg| arg.starts_with("--server")),
+        "{args:?}"
+    );
+    let pod = &agent["spec"]["template"]["spec"];
+    assert!(!pod.to_string().contains("PALISADE_AGENT_TOKEN"));
+    let volume = pod["volumes"]
+        .as_array()
+        .expect("volumes")
+        .iter()
+        .find(|volume| volume["name"] == "credentials")
+        .expect("the credentials' volume");
+    assert_eq!(volume["secret"]["secretName"], "palisade-credentials");
+    let watcher = manifest
+        .find("Deployment", "sec-palisade-audit-watcher")
+        .expect("the audit watcher");
+    let args = container_args(watcher);
+    assert!(
+        args.contains(&"--server=https://palisade.example.com:7400".to_string())
+            && args.contains(&"--ca-file=/etc/palisade/gateway-ca/ca.pem".to_string()),
+        "{args:?}"
+    );
+    let token = watcher["spec"]["template"]["spec"]["containers"][0]["env"]
+        .as_array()
+        .expect("env")
+        .iter()
+        .find(|variable| variable["name"] == "PALISADE_TOKEN")
+        .expect("the watcher's key comes from a Secret");
+    assert_eq!(
+        token["valueFrom"]["secretKeyRef"]["name"],
+        "palisade-audit-key"
+    );
     let agent_policy = manifest
         .find("NetworkPolicy", "sec-palisade-agent")
         .expect("the agent's policy");
@@ -262,7 +278,27 @@ fn the_rendered_configuration_is_accepted_by_the_platform_parser_and_matches_the
                 config.http_listen.port(),
                 "{case}"
             );
+            assert_eq!(
+                ports[2]["containerPort"],
+                config.agent_listen.port(),
+                "{case}"
+            );
         }
+        // Clients reach the gateway by its Service name: the certificate must carry it, and
+        // bundles must send agents to its agent port.
+        assert!(
+            config
+                .tls
+                .server_names
+                .contains(&"sec-palisade-gateway.palisade-system.svc".to_string()),
+            "{case}: {:?}",
+            config.tls.server_names
+        );
+        assert_eq!(
+            config.enrollment.agent_url.as_deref(),
+            Some("https://sec-palisade-gateway.palisade-system.svc:7402"),
+            "{case}"
+        );
         if case == "custom" {
             assert_eq!(config.scanner.registries.len(), 1);
             assert_eq!(config.graph.sources.len(), 2);

@@ -12,10 +12,7 @@ use palisade_deploy::{Manifest, RenderRequest};
 
 /// Commands the chart renders that the binary has not grown yet, with the exact refusal they
 /// get until then; anything else must parse.
-const PENDING: [(&str, &str); 2] = [
-    ("serve", "unrecognized subcommand 'serve'"),
-    ("--enrollment", "unexpected argument '--enrollment"),
-];
+const PENDING: [(&str, &str); 1] = [("serve", "unrecognized subcommand 'serve'")];
 
 /// Runs `palisade ARGS --help` for every container: --help parses every flag and value before
 /// it, then stops before running. Returns the refusals that are not pending features, and how
@@ -61,21 +58,6 @@ fn refused_commands(case: &str, manifest: &Manifest) -> (Vec<String>, usize) {
             "{case}: {}: `{word}` is not in this binary yet",
             workload.id()
         );
-        // Everything but the pending flag must still parse.
-        if *word == "--enrollment" {
-            let rest: Vec<&String> = args
-                .iter()
-                .filter(|arg| flag_of(arg).as_deref() != Some(*word))
-                .collect();
-            let output = parses(&rest);
-            if !output.status.success() {
-                refusals.push(format!(
-                    "{case}: {}: palisade {rest:?}:\n{}",
-                    workload.id(),
-                    String::from_utf8_lossy(&output.stderr)
-                ));
-            }
-        }
     }
     (refusals, checked)
 }

@@ -49,10 +49,22 @@ fn the_embedded_example_stays_on_loopback_and_the_distributed_one_listens_for_pe
     let embedded = load("embedded.toml");
     assert!(embedded.grpc_listen.ip().is_loopback());
     assert!(embedded.http_listen.ip().is_loopback());
+    assert!(embedded.agent_listen.ip().is_loopback());
     let distributed = load("distributed.toml");
     assert!(distributed.grpc_listen.ip().is_unspecified());
     assert!(distributed.http_listen.ip().is_unspecified());
+    assert!(distributed.agent_listen.ip().is_unspecified());
     assert_eq!(distributed.data_dir, Path::new("/var/lib/palisade"));
+    assert_eq!(
+        distributed.enrollment.agent_url.as_deref(),
+        Some("https://palisade.example.com:7402")
+    );
+    assert!(
+        distributed
+            .tls
+            .server_names
+            .contains(&"palisade.example.com".to_string())
+    );
 }
 
 #[test]

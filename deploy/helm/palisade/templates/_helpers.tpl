@@ -61,9 +61,10 @@ app.kubernetes.io/component: {{ .component }}
 {{- if $given -}}
 {{- $given -}}
 {{- else if .root.Values.controlPlane.enabled -}}
-{{- printf "http://%s.%s.svc:%v" (include "palisade.gatewayServiceName" .root) .root.Release.Namespace .root.Values.ports.grpc -}}
+{{- $scheme := ternary "http" "https" (eq .root.Values.tls.mode "off") -}}
+{{- printf "%s://%s.%s.svc:%v" $scheme (include "palisade.gatewayServiceName" .root) .root.Release.Namespace .root.Values.ports.grpc -}}
 {{- else -}}
-{{- fail (printf "%s: no gateway to report to: set enrollment.secretName, or %s.server (and %s.token), or controlPlane.enabled=true" .component .component .component) -}}
+{{- fail (printf "%s: no gateway to report to: set %s.server (and %s.token), or controlPlane.enabled=true%s" .component .component .component (ternary ", or enrollment.secretName" "" (eq .component "agent"))) -}}
 {{- end -}}
 {{- end -}}
 
@@ -101,22 +102,30 @@ app.kubernetes.io/component: {{ .component }}
 {{- end }}
 {{- end -}}
 
-{{/* Probes of a Palisade server: gRPC health for start and readiness, /healthz for liveness. */}}
+{{/* Probes of a Palisade server: /healthz on the HTTP listener, over HTTPS unless TLS is off
+(the kubelet does not verify probe certificates; its gRPC probes cannot speak TLS at all). The
+listeners open once the platform has started, so the first success means started and ready. */}}
 {{- define "palisade.serverProbes" -}}
+{{- $scheme := ternary "HTTP" "HTTPS" (eq .Values.tls.mode "off") -}}
 startupProbe:
-  grpc:
-    port: {{ .Values.ports.grpc }}
+  httpGet:
+    path: /healthz
+    port: http
+    scheme: {{ $scheme }}
   periodSeconds: 5
   failureThreshold: 60
 readinessProbe:
-  grpc:
-    port: {{ .Values.ports.grpc }}
+  httpGet:
+    path: /healthz
+    port: http
+    scheme: {{ $scheme }}
   periodSeconds: 10
   failureThreshold: 3
 livenessProbe:
   httpGet:
     path: /healthz
     port: http
+    scheme: {{ $scheme }}
   periodSeconds: 20
   timeoutSeconds: 5
   failureThreshold: 3
@@ -129,12 +138,51 @@ livenessProbe:
 - name: http
   containerPort: {{ .Values.ports.http }}
   protocol: TCP
+- name: agent
+  containerPort: {{ .Values.ports.agent }}
+  protocol: TCP
 {{- end -}}
 
-{{/* The enrollment bundle: volume, mount and flag, when enrollment.secretName is set. */}}
+{{/* The certificate and key of tls.mode files, for the server pods. */}}
+{{- define "palisade.tlsVolumeMount" -}}
+{{- if eq .Values.tls.mode "files" }}
+- name: tls
+  mountPath: /etc/palisade/tls
+  readOnly: true
+{{- end }}
+{{- end -}}
+
+{{- define "palisade.tlsVolume" -}}
+{{- if eq .Values.tls.mode "files" }}
+- name: tls
+  secret:
+    secretName: {{ .Values.tls.secretName }}
+    defaultMode: 0440
+{{- end }}
+{{- end -}}
+
+{{/* The gateway's CA for token clients (gatewayCA.secretName): volume, mount, flag. */}}
+{{- define "palisade.gatewayCAVolume" -}}
+{{- if .Values.gatewayCA.secretName }}
+- name: gateway-ca
+  secret:
+    secretName: {{ .Values.gatewayCA.secretName }}
+    defaultMode: 0444
+{{- end }}
+{{- end -}}
+
+{{- define "palisade.gatewayCAMount" -}}
+{{- if .Values.gatewayCA.secretName }}
+- name: gateway-ca
+  mountPath: /etc/palisade/gateway-ca
+  readOnly: true
+{{- end }}
+{{- end -}}
+
+{{/* The cluster's credential directory (enrollment.secretName), for the agents. */}}
 {{- define "palisade.enrollmentVolume" -}}
 {{- if .Values.enrollment.secretName }}
-- name: enrollment
+- name: credentials
   secret:
     secretName: {{ .Values.enrollment.secretName }}
     defaultMode: 0440
@@ -143,7 +191,7 @@ livenessProbe:
 
 {{- define "palisade.enrollmentMount" -}}
 {{- if .Values.enrollment.secretName }}
-- name: enrollment
+- name: credentials
   mountPath: {{ .Values.enrollment.mountPath }}
   readOnly: true
 {{- end }}
