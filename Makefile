@@ -20,6 +20,7 @@ setup:
 
 setup-test:
 	@scripts/setup-debian.sh --test
+	@scripts/install-deploy-tools.sh
 
 ## build: debug build of the palisade binary
 build: setup
@@ -51,9 +52,9 @@ bench: setup
 fuzz: setup
 	scripts/fuzz.sh
 
-## images: container images (see deploy/)
-images:
-	@echo "container images are built from deploy/ once the deployment issue lands" >&2; exit 1
+## images: the static binary and its container image (deploy/images; needs buildah, podman or docker)
+images: setup
+	deploy/images/build.sh
 
 clean:
 	$(CARGO) clean

@@ -20,7 +20,7 @@ if $want_test; then
   # Python clients and format validators; real images (a Debian rootfs, OCI tools, a registry,
   # containerd and runc); busybox for the agent's containers; Debian's Python packages whose
   # egg-info metadata the scanner's tests read; iproute2 and util-linux (nsenter) for the
-  # fleet test's network namespaces.
+  # fleet test's network namespaces; npm for scripts/install-deploy-tools.sh (helm).
   packages+=(python3 python3-venv debootstrap skopeo umoci docker-registry apache2-utils
     containerd runc openssl binutils busybox-static
     python3-pip python3-six python3-pygments python3-toml iproute2 util-linux)
@@ -30,6 +30,11 @@ missing=()
 for package in "${packages[@]}"; do
   dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
 done
+# npm may come with a Node.js installed outside Debian's packages; only install Debian's when
+# there is none
+if $want_test && ! command -v npm >/dev/null; then
+  missing+=(npm)
+fi
 
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]}"
