@@ -10,12 +10,15 @@ use palisade_proto::prost_types::Timestamp;
 use palisade_proto::v1::admin_service_server::AdminService;
 use palisade_proto::v1::{
     ComponentStatus, CreateApiKeyRequest, CreateApiKeyResponse, CreateTenantRequest,
-    CreateTenantResponse, DeleteTenantRequest, DeleteTenantResponse, GetStatusRequest,
-    GetStatusResponse, ListTenantsRequest, ListTenantsResponse, RegisterClusterRequest,
-    RegisterClusterResponse, Tenant,
+    CreateTenantResponse, DeleteTenantRequest, DeleteTenantResponse, GetAgentConfigRequest,
+    GetAgentConfigResponse, GetStatusRequest, GetStatusResponse, ListAgentsRequest,
+    ListAgentsResponse, ListTenantsRequest, ListTenantsResponse, RegisterClusterRequest,
+    RegisterClusterResponse, SetAgentConfigRequest, SetAgentConfigResponse, Tenant,
 };
 use tonic::{Request, Response, Status};
 
+use crate::agent_admin::AgentAdmin;
+use crate::agents::AgentGrpc;
 use crate::error::GatewayError;
 
 /// Reports the health of one component; called for every status request, so it must be cheap.
@@ -28,6 +31,7 @@ pub struct AdminGrpc {
     store: Store,
     probes: Vec<StatusProbe>,
     started: Timestamp,
+    agents: Option<AgentAdmin>,
 }
 
 impl AdminGrpc {
@@ -42,7 +46,22 @@ impl AdminGrpc {
                 seconds: now.timestamp(),
                 nanos: 0,
             },
+            agents: None,
         }
+    }
+
+    /// Serves the agent registry and agent configuration calls from the agent stream's state.
+    pub fn with_agents(mut self, agents: &AgentGrpc) -> AdminGrpc {
+        self.agents = Some(AgentAdmin::new(agents));
+        self
+    }
+
+    fn agent_admin(&self) -> Result<&AgentAdmin, Status> {
+        self.agents.as_ref().ok_or_else(|| {
+            Status::unimplemented(
+                "this process does not serve the agent stream, so it has no agents",
+            )
+        })
     }
 }
 
@@ -193,5 +212,38 @@ impl AdminService for AdminGrpc {
             key_id: key.key_id,
             api_key: key.token,
         }))
+    }
+
+    async fn list_agents(
+        &self,
+        request: Request<ListAgentsRequest>,
+    ) -> Result<Response<ListAgentsResponse>, Status> {
+        let principal = principal_of(&request)?;
+        let agents = self.agent_admin()?;
+        Ok(Response::new(
+            agents.list(&principal, &request.into_inner())?,
+        ))
+    }
+
+    async fn set_agent_config(
+        &self,
+        request: Request<SetAgentConfigRequest>,
+    ) -> Result<Response<SetAgentConfigResponse>, Status> {
+        let principal = principal_of(&request)?;
+        let agents = self.agent_admin()?;
+        Ok(Response::new(
+            agents.set_config(&principal, request.into_inner()).await?,
+        ))
+    }
+
+    async fn get_agent_config(
+        &self,
+        request: Request<GetAgentConfigRequest>,
+    ) -> Result<Response<GetAgentConfigResponse>, Status> {
+        let principal = principal_of(&request)?;
+        let agents = self.agent_admin()?;
+        Ok(Response::new(
+            agents.get_config(&principal, &request.into_inner())?,
+        ))
     }
 }
