@@ -35,7 +35,7 @@ impl Interceptor for BearerToken {
 }
 
 /// The token to use: --token / PALISADE_TOKEN, else the admin token of the data directory.
-fn resolve_token(args: &ClientArgs) -> anyhow::Result<String> {
+pub fn resolve_token(args: &ClientArgs) -> anyhow::Result<String> {
     if let Some(token) = &args.token {
         return Ok(token.trim().to_string());
     }

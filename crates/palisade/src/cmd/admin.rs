@@ -1,4 +1,4 @@
-//! `palisade admin tenant|key`.
+//! `palisade admin tenant|key` (agents and agent-config in `agents.rs`).
 
 use std::process::ExitCode;
 
@@ -6,13 +6,22 @@ use palisade_proto::v1::admin_service_client::AdminServiceClient;
 use palisade_proto::v1::{CreateApiKeyRequest, CreateTenantRequest, ListTenantsRequest, Role};
 use serde_json::json;
 
-use crate::cli::{AdminCommand, KeyCommand, OutputFormat, RoleArg, TenantCommand};
+use crate::cli::{
+    AdminCommand, AgentConfigCommand, KeyCommand, OutputFormat, RoleArg, TenantCommand,
+};
 use crate::client::{ClientLimits, connect, describe_status};
 use crate::output::print_table;
 
 pub async fn run(command: AdminCommand) -> anyhow::Result<ExitCode> {
     let fail = |status: tonic::Status| anyhow::anyhow!("{}", describe_status(&status));
     match command {
+        AdminCommand::Agents(args) => return super::agents::list(args).await,
+        AdminCommand::AgentConfig(AgentConfigCommand::Set(args)) => {
+            return super::agents::set(args).await;
+        }
+        AdminCommand::AgentConfig(AgentConfigCommand::Show(args)) => {
+            return super::agents::show(args).await;
+        }
         AdminCommand::Tenant(TenantCommand::Create(args)) => {
             let mut client = AdminServiceClient::new(connect(&args.client).await?).with_limits();
             let response = client
