@@ -272,6 +272,10 @@ async fn session(
     let mut cursor = server_hello.resume_after_seq.max(spool.acked());
     let mut in_flight: VecDeque<u64> = VecDeque::new();
     let mut throttled_until: Option<tokio::time::Instant> = None;
+    // the server answers every heartbeat, so a live server is never silent this long; a link
+    // cut without a reset (a partition) is noticed here instead of waiting forever
+    let silence_limit = heartbeat_every.saturating_mul(3);
+    let mut last_heard = tokio::time::Instant::now();
     let mut heartbeat = tokio::time::interval(heartbeat_every);
     heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut poll = tokio::time::interval(Duration::from_millis(200));
@@ -322,6 +326,7 @@ async fn session(
                 let response = received
                     .map_err(|status| stream_error(config, format!("{}: {}", status.code(), status.message())))?
                     .ok_or_else(|| stream_error(config, "server closed the stream"))?;
+                last_heard = tokio::time::Instant::now();
                 match response.msg {
                     Some(connect_response::Msg::Ack(ack)) => {
                         let released = spool.ack(ack.up_to_seq)?;
@@ -363,15 +368,25 @@ async fn session(
             _ = link.appended.notified() => {}
             _ = poll.tick() => {}
             _ = heartbeat.tick() => {
+                let silent = last_heard.elapsed();
+                if silent > silence_limit {
+                    return Err(stream_error(
+                        config,
+                        format!("no message from the server for {} s (three heartbeat intervals); reconnecting", silent.as_secs()),
+                    ));
+                }
                 let beat = Heartbeat {
                     time: Some(prost_types::Timestamp::from(std::time::SystemTime::now())),
                     drops: Some(status.drop_counters()),
                     spool_batches: spool.len() as u64,
                 };
-                outbound
-                    .send(message(connect_request::Msg::Heartbeat(beat)))
-                    .await
-                    .map_err(|_| stream_error(config, "request stream closed"))?;
+                // a full queue means the link is stalled: the silence check above ends it
+                match outbound.try_send(message(connect_request::Msg::Heartbeat(beat))) {
+                    Ok(()) | Err(mpsc::error::TrySendError::Full(_)) => {}
+                    Err(mpsc::error::TrySendError::Closed(_)) => {
+                        return Err(stream_error(config, "request stream closed"));
+                    }
+                }
             }
             _ = shutdown.changed() => {
                 if *shutdown.borrow() {

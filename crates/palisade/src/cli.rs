@@ -535,7 +535,7 @@ pub struct AuditWatchArgs {
     #[arg(long)]
     pub stdout: bool,
     /// Spool directory holding alerts until the server acknowledges them
-    /// [default: DATA_DIR/audit-spool].
+    /// [default: the state directory's path with "-spool" appended].
     #[arg(long, value_name = "DIR")]
     pub spool_dir: Option<PathBuf>,
     /// Spool bound in bytes; past it the oldest alerts are evicted (counted and reported).

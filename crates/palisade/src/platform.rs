@@ -262,8 +262,8 @@ pub async fn start(config: &Config) -> anyhow::Result<Platform> {
     let admin = AdminServiceServer::new(
         AdminGrpc::new(credentials, store.clone(), probes).with_agents(&agent_grpc),
     )
-        .max_decoding_message_size(max_message)
-        .max_encoding_message_size(max_message);
+    .max_decoding_message_size(max_message)
+    .max_encoding_message_size(max_message);
 
     let shutdown = Shutdown::new();
     let grpc_server = tonic::transport::Server::builder()

@@ -43,7 +43,7 @@ fn time_text(time: Option<palisade_proto::prost_types::Timestamp>) -> Value {
 }
 
 fn agent_json(agent: &AgentInfo) -> Value {
-    let drops = agent.drops.clone().unwrap_or_default();
+    let drops = agent.drops.unwrap_or_default();
     json!({
         "agent_id": agent.agent_id,
         "cluster_id": agent.cluster_id,
@@ -90,7 +90,7 @@ pub async fn list(args: AgentsListArgs) -> anyhow::Result<ExitCode> {
             let rows: Vec<Vec<String>> = agents
                 .iter()
                 .map(|agent| {
-                    let drops = agent.drops.clone().unwrap_or_default();
+                    let drops = agent.drops.unwrap_or_default();
                     let dropped = drops.kernel_ringbuf_full
                         + drops.decode_errors
                         + drops.rules_queue_full
@@ -116,7 +116,13 @@ pub async fn list(args: AgentsListArgs) -> anyhow::Result<ExitCode> {
                 .collect();
             print_table(
                 &[
-                    "AGENT", "KIND", "STATE", "LAST SEEN", "SPOOLED", "DROPPED", "CONFIG",
+                    "AGENT",
+                    "KIND",
+                    "STATE",
+                    "LAST SEEN",
+                    "SPOOLED",
+                    "DROPPED",
+                    "CONFIG",
                 ],
                 &rows,
             );
@@ -245,9 +251,9 @@ pub async fn show(args: AgentConfigShowArgs) -> anyhow::Result<ExitCode> {
             json!({ "config": config.map(|config| config_json(&config, args.rules_text)) })
         ),
         (OutputFormat::Table, Some(config)) => print_config(&config, args.rules_text),
-        (OutputFormat::Table, None) => println!(
-            "no agent configuration set: agents run the rules they were started with"
-        ),
+        (OutputFormat::Table, None) => {
+            println!("no agent configuration set: agents run the rules they were started with")
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

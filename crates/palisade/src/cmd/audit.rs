@@ -11,13 +11,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
+use palisade_agent_link::stream::{self, Link};
+use palisade_agent_link::{AgentStatus, Spool, StreamConfig};
+use palisade_audit::pipeline::local_hostname;
 use palisade_audit::{
     AlertSink, AnomalyConfig, AuditError, ReplayArgs, ReplayFormat, TailConfig, WatchArgs,
     WebhookConfig, replay, start_watch,
 };
-use palisade_agent_link::stream::{self, Link};
-use palisade_agent_link::{AgentStatus, Spool, StreamConfig};
-use palisade_audit::pipeline::local_hostname;
 use palisade_core::config::default_data_dir;
 use palisade_core::falco::alert_to_falco_json;
 use palisade_proto::v1::{AgentKind, Alert, DropCounters};
@@ -171,10 +171,12 @@ async fn run_watch(args: AuditWatchArgs) -> anyhow::Result<ExitCode> {
     let sink: Arc<dyn AlertSink> = if args.stdout {
         Arc::new(StdoutSink)
     } else {
-        let spool_dir = args
-            .spool_dir
-            .clone()
-            .unwrap_or_else(|| data_dir.join("audit-spool"));
+        // next to the state directory, so two watchers with their own state never share one
+        let spool_dir = args.spool_dir.clone().unwrap_or_else(|| {
+            let mut name = state_dir.file_name().unwrap_or_default().to_os_string();
+            name.push("-spool");
+            state_dir.with_file_name(name)
+        });
         let spool = Arc::new(Spool::open(&spool_dir, args.spool_max_bytes)?);
         let status = Arc::new(WatchStatus {
             durable: AtomicU64::new(spool.next_seq().saturating_sub(1)),
