@@ -164,7 +164,14 @@ impl AgentConfigStore {
             );
             stored
         };
-        self.store.flush().await?;
+        // a blocking flush on a blocking thread: the store's async flush deadlocks when
+        // awaited by several callers at once (sled 0.34, issue 1308)
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || store.flush_blocking())
+            .await
+            .map_err(|error| {
+                palisade_core::CoreError::Task(format!("agent configuration flush: {error}"))
+            })??;
         let sender = self.sender(tenant);
         sender.send_replace(stored.version);
         Ok(stored.message())

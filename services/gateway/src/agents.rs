@@ -2,10 +2,15 @@
 //! (docs/specs/agent-stream.md).
 //!
 //! One task per connected agent reads its messages in order. An alert batch goes to the ingest
-//! actor, which answers once the alerts are in the durable log; then the agent's highest
-//! durable sequence number is stored and flushed, and only then is the batch acked. A crash
-//! between the two writes makes the agent resend a batch whose alerts are already stored: they
-//! carry stable ids and are stored once.
+//! actor, which answers once the alerts are in the durable log, and only then is the batch
+//! acked. The agent's highest durable sequence number is then stored without a flush of its
+//! own: it is a resume hint that the store writes back within 500 ms (or with the next log
+//! flush). A crash before that makes the agent resend batches whose alerts are already
+//! stored: they carry stable ids and are stored once, and the ack counts them as duplicates.
+//!
+//! The stream's batches enter the log one at a time (a gateway-wide permit): the store's
+//! asynchronous flush deadlocks when many callers await it at once (sled 0.34, issue 1308),
+//! and one writer at a time also keeps each flush covering a whole batch.
 //!
 //! Memory per connection is bounded: the task reads the next message only after answering the
 //! previous one, its answers go through a channel of `window + 4` messages, and pushed
@@ -95,12 +100,12 @@ impl AgentLimits {
 #[derive(Clone)]
 pub struct AgentGrpc {
     ingest: Addr<Ingest>,
-    store: Store,
     sequences: TypedTree<u64>,
     limits: AgentLimits,
     registry: Arc<AgentRegistry>,
     configs: Arc<AgentConfigStore>,
     rate: Arc<TenantRateLimiter>,
+    log_writer: Arc<tokio::sync::Semaphore>,
 }
 
 impl AgentGrpc {
@@ -118,12 +123,12 @@ impl AgentGrpc {
         let configs = AgentConfigStore::open(&store, limits.max_batch_bytes as usize)?;
         Ok(AgentGrpc {
             ingest,
-            store,
             sequences,
             limits,
             registry: Arc::new(registry),
             configs: Arc::new(configs),
             rate: Arc::new(TenantRateLimiter::new(limits.rate)),
+            log_writer: Arc::new(tokio::sync::Semaphore::new(1)),
         })
     }
 
@@ -507,15 +512,22 @@ impl Session {
             if let Err(retry_after) = self.service.rate.take(&self.principal.tenant, new_alerts) {
                 return self.throttle(batch.first_seq, retry_after);
             }
-            let published = self
-                .service
-                .ingest
-                .send(PublishAlerts {
-                    principal: self.principal.clone(),
-                    alerts: batch.alerts,
-                })
-                .await
-                .map_err(mailbox_status)??;
+            let published = {
+                let _writer = self
+                    .service
+                    .log_writer
+                    .acquire()
+                    .await
+                    .map_err(|_| Status::unavailable("the gateway is shutting down"))?;
+                self.service
+                    .ingest
+                    .send(PublishAlerts {
+                        principal: self.principal.clone(),
+                        alerts: batch.alerts,
+                    })
+                    .await
+                    .map_err(mailbox_status)??
+            };
             duplicates = u64::from(published.duplicates);
             self.service
                 .sequences
@@ -523,9 +535,6 @@ impl Session {
                 .map_err(|error| {
                     Status::internal(format!("cannot store agent sequence: {error}"))
                 })?;
-            self.service.store.flush().await.map_err(|error| {
-                Status::internal(format!("cannot flush agent sequence: {error}"))
-            })?;
             self.durable = last;
             self.service.registry.stored(&self.ticket, last);
         } else {

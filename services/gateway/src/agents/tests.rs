@@ -220,13 +220,14 @@ async fn agent_states(gateway: &Gateway, token: &str) -> Vec<(String, i32)> {
 async fn a_silent_agent_is_declared_dead_and_cut_off_while_a_heartbeating_one_stays() {
     let gateway = Gateway::start(fast_limits()).await;
     let token = gateway.token("acme", Role::Analyst);
+    // before the hello: the gateway's deadline cannot start earlier than this
+    let started = Instant::now();
     let mut silent = RawAgent::connect(&gateway, &token, hello("silent", &[], "")).await;
     let beating = RawAgent::connect(&gateway, &token, hello("beating", &[], "")).await;
     let closing = RawAgent::connect(&gateway, &token, hello("closing", &[], "")).await;
     assert_eq!(silent.hello.tenant_id, "acme");
     assert!(silent.hello.capabilities.contains(&"config".to_string()));
     drop(closing);
-    let started = Instant::now();
     let heartbeats = tokio::spawn(async move {
         for _ in 0..12 {
             beating
@@ -246,7 +247,7 @@ async fn a_silent_agent_is_declared_dead_and_cut_off_while_a_heartbeating_one_st
     assert_eq!(end.code(), tonic::Code::Unavailable, "{end}");
     assert!(end.message().contains("considered dead"), "{end}");
     assert!(
-        started.elapsed() >= Duration::from_millis(550),
+        started.elapsed() >= Duration::from_millis(600),
         "dead only after three intervals, not after {:?}",
         started.elapsed()
     );
@@ -300,8 +301,9 @@ async fn over_its_tenants_rate_an_agent_is_throttled_and_its_resend_is_stored_on
     );
     let retry_after =
         Duration::try_from(throttle.retry_after.expect("retry_after")).expect("duration");
+    // at most 5 tokens short at 20/s; the refill since the first batch can only shorten it
     assert!(
-        retry_after >= Duration::from_millis(200) && retry_after <= Duration::from_millis(300),
+        retry_after >= Duration::from_millis(100) && retry_after <= Duration::from_millis(250),
         "5 tokens left, 10 needed at 20/s: {retry_after:?}"
     );
     assert_eq!(
@@ -335,10 +337,14 @@ async fn over_its_tenants_rate_an_agent_is_throttled_and_its_resend_is_stored_on
     // an agent that does not honour Throttle is cut off with the reason instead
     let mut legacy = RawAgent::connect(&gateway, &token, hello("node/legacy", &[], "")).await;
     legacy.send(batch(1, 20)).await;
-    let status = legacy
-        .next()
-        .await
-        .expect_err("over the rate without throttle support");
+    legacy.send(batch(21, 20)).await;
+    let status = loop {
+        match legacy.next().await {
+            Ok(Some(connect_response::Msg::Ack(_))) => continue,
+            Ok(other) => panic!("expected the stream to end, got {other:?}"),
+            Err(status) => break status,
+        }
+    };
     assert_eq!(status.code(), tonic::Code::ResourceExhausted, "{status}");
     assert!(status.message().contains("TENANT_RATE_LIMITED"), "{status}");
 }
