@@ -1,7 +1,8 @@
 //! A fleet on one machine: three "clusters", each a network namespace of its own with a node
-//! agent, report over veth links to one control plane in a fourth namespace. Two clusters
+//! agent and an audit watcher, report over veth links to one control plane in a fourth
+//! namespace. Two clusters
 //! belong to tenant acme, one to globex; each enrolled with its own one-time token, and each
-//! agent streams with a certificate of its own over mutual TLS.
+//! agent and watcher streams with a certificate of its own over mutual TLS.
 //!
 //! Alerts of each cluster arrive under the right tenant and cluster. Then one cluster's link
 //! is cut while every cluster keeps raising alerts: the others deliver, the cut one keeps its
@@ -182,6 +183,34 @@ impl Cluster {
     }
 }
 
+/// Copies of the audit events of `files` with audit ids of this cluster's own: a real audit id
+/// is unique to its API server, and alerts of one tenant are told apart by it.
+fn cluster_events(cluster: &Cluster, files: &[PathBuf]) -> Vec<PathBuf> {
+    let directory = cluster.directory.join("events");
+    std::fs::create_dir_all(&directory).expect("events dir");
+    files
+        .iter()
+        .map(|file| {
+            let text = std::fs::read_to_string(file).expect("trace");
+            let renamed: Vec<String> = text
+                .lines()
+                .filter(|line| !line.trim().is_empty())
+                .map(|line| {
+                    let mut event: serde_json::Value =
+                        serde_json::from_str(line).expect("audit event");
+                    if let Some(id) = event["auditID"].as_str() {
+                        event["auditID"] = format!("{id}-{}", cluster.id).into();
+                    }
+                    event.to_string()
+                })
+                .collect();
+            let copy = directory.join(file.file_name().expect("name"));
+            std::fs::write(&copy, renamed.join("\n") + "\n").expect("copy");
+            copy
+        })
+        .collect()
+}
+
 /// The pack's macro the rule uses, loaded before it.
 fn pack() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../rules/runtime/palisade_runtime_rules.yaml")
@@ -210,6 +239,28 @@ fn start_agent(cluster: &Cluster, credential: &Path) -> ChildGuard {
         .stderr(Stdio::inherit())
         .spawn()
         .expect("agent starts");
+    ChildGuard::new(child)
+}
+
+/// The cluster's audit watcher: real audit events appended to its log go through the audit
+/// rules and stream over the cluster's enrolled credential.
+fn start_watcher(cluster: &Cluster, credential: &Path) -> ChildGuard {
+    let log = cluster.directory.join("audit.log");
+    std::fs::File::create(&log).expect("audit log");
+    let child = Command::new("nsenter")
+        .arg(format!("--net=/run/netns/{}", cluster.namespace))
+        .arg(palisade_binary())
+        .args(["audit", "watch", "--file"])
+        .arg(&log)
+        .arg("--credentials")
+        .arg(credential)
+        .arg("--state-dir")
+        .arg(cluster.directory.join("watch-state"))
+        .args(["--agent-id", &format!("audit/{}", cluster.id)])
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("watcher starts");
     ChildGuard::new(child)
 }
 
@@ -380,17 +431,27 @@ async fn three_clusters_report_to_one_control_plane_and_a_cut_link_loses_nothing
         let mut agent = start_agent(&cluster, &credential);
         wait_for_agent(&mut agent, &cluster).await;
         agents.push(agent);
+        agents.push(start_watcher(&cluster, &credential));
         clusters.push(cluster);
     }
 
-    // every cluster's alerts arrive under its tenant and cluster
+    // every cluster's alerts arrive under its tenant and cluster: runtime and audit
+    let traces = common::trace_files();
+    let (first_traces, second_traces) = traces.split_at(traces.len() / 2);
+    let audit_first = common::distinct_alerts(first_traces);
+    let audit_all = common::distinct_alerts(&traces);
+    assert!(audit_first > 0 && audit_all > audit_first);
     for cluster in &clusters {
         cluster.raise("first");
+        let events = cluster_events(cluster, first_traces);
+        common::append_events(&cluster.directory.join("audit.log"), &events);
     }
     for (index, cluster) in clusters.iter().enumerate() {
         let token = &tokens[owners[index]];
         let query = format!("cluster:{} AND rule:\"Fleet marker read\"", cluster.id);
         wait_for(&topology, &server, token, &query, READS as u64).await;
+        let audit = format!("cluster:{} AND source:k8s_audit", cluster.id);
+        wait_for(&topology, &server, token, &audit, audit_first).await;
     }
     assert_eq!(
         count(
@@ -412,6 +473,8 @@ async fn three_clusters_report_to_one_control_plane_and_a_cut_link_loses_nothing
     topology.set_link(1, false);
     for cluster in &clusters {
         cluster.raise("second");
+        let events = cluster_events(cluster, second_traces);
+        common::append_events(&cluster.directory.join("audit.log"), &events);
     }
     let second_of = |cluster: &Cluster| {
         format!(
@@ -455,11 +518,14 @@ async fn three_clusters_report_to_one_control_plane_and_a_cut_link_loses_nothing
     )
     .await;
     for (index, cluster) in clusters.iter().enumerate() {
+        let token = &tokens[owners[index]];
+        let audit = format!("cluster:{} AND source:k8s_audit", cluster.id);
+        wait_for(&topology, &server, token, &audit, audit_all).await;
         let query = format!("cluster:{} AND rule:\"Fleet marker read\"", cluster.id);
         assert_eq!(
-            count(&topology, &server, &tokens[owners[index]], &query),
+            count(&topology, &server, token, &query),
             2 * READS as u64,
-            "{}: every alert once",
+            "{}: every runtime alert once",
             cluster.id
         );
     }

@@ -16,6 +16,7 @@ use crate::cgroup::{CgroupConfig, CgroupResolver};
 use crate::container::ContainerRegistry;
 use crate::container::containerd::Containerd;
 use crate::engine::Evaluator;
+use crate::engine::RulesApplier;
 use crate::error::AgentError;
 use crate::metrics::AgentMetrics;
 use crate::pipeline::{self, AlertStage, Outputs, SensorStage};
@@ -25,7 +26,7 @@ use crate::sensor::procfs::ProcfsSensor;
 use crate::sensor::replay::{Recorder, ReplaySource};
 use crate::spool::Spool;
 use crate::state::{BootClock, State};
-use crate::stream::{self, StreamConfig, StreamCredential};
+use crate::stream::{self, Link, StreamConfig, StreamCredential};
 use palisade_core::agent_identity::AgentIdentity;
 
 /// Which sensor to run.
@@ -225,7 +226,7 @@ async fn run_async(args: AgentArgs) -> Result<(), AgentError> {
         tokio::spawn(client.clone().serve_lookups(Arc::clone(&registry), lookups));
         tokio::spawn(client.follow_events(Arc::clone(&registry)));
     }
-    let evaluator = Arc::new(Evaluator::load(&args.rules, &hostname)?);
+    let evaluator = Evaluator::load(&args.rules, &hostname)?;
     info!(summary = %evaluator.summary(), "rules loaded");
     for problem in evaluator.problems() {
         warn!(%problem, "rule not loaded");
@@ -236,6 +237,8 @@ async fn run_async(args: AgentArgs) -> Result<(), AgentError> {
             message: "no rule of source syscall loaded".into(),
         });
     }
+    // the workers read the set through this; rules pushed by the server replace it whole
+    let rules = Arc::new(arc_swap::ArcSwap::from_pointee(evaluator));
     let scopes = match &args.scopes {
         Some(path) => {
             let text =
@@ -275,13 +278,14 @@ async fn run_async(args: AgentArgs) -> Result<(), AgentError> {
     if let (Some((url, credential)), Some(spool)) = (credential, &spool) {
         metrics.set_durable(spool.next_seq().saturating_sub(1));
         let config = StreamConfig::new(url, credential, hostname.clone());
-        stream_task = Some(tokio::spawn(stream::run(
+        let link = Link {
             config,
-            Arc::clone(spool),
-            Arc::clone(&appended),
-            Arc::clone(&metrics),
-            shutdown_receiver,
-        )));
+            spool: Arc::clone(spool),
+            appended: Arc::clone(&appended),
+            status: Arc::clone(&metrics) as Arc<dyn palisade_agent_link::AgentStatus>,
+            applier: Some(Arc::new(RulesApplier::new(Arc::clone(&rules), &hostname))),
+        };
+        stream_task = Some(tokio::spawn(stream::run(link, shutdown_receiver)));
     }
     let shutdown = Arc::new(AtomicBool::new(false));
     let ((event_sender, event_receiver), (detection_sender, detection_receiver)) =
@@ -306,7 +310,7 @@ async fn run_async(args: AgentArgs) -> Result<(), AgentError> {
     .map_err(io_error)?;
     let worker_threads = pipeline::spawn_workers(
         workers,
-        evaluator,
+        Arc::clone(&rules),
         event_receiver,
         detection_sender,
         Arc::clone(&metrics),

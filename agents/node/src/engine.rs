@@ -50,6 +50,32 @@ impl Evaluator {
         Ok(Self::from_loader(loader, hostname))
     }
 
+    /// Compiles named rules texts (pushed by the server) in the given order, refusing a set
+    /// with any error or without a syscall rule: a pushed set replaces the running one only
+    /// whole, so a typo never silently drops a detection.
+    pub fn from_texts(texts: &[(String, String)], hostname: &str) -> Result<Self, String> {
+        let mut loader = RulesLoader::new();
+        for (name, text) in texts {
+            loader.add_text(name, text);
+        }
+        let evaluator = Self::from_loader(loader, hostname);
+        let problems = evaluator.problems();
+        if let Some(first) = problems.first() {
+            return Err(format!(
+                "{} rule errors, the first: {first}",
+                problems.len()
+            ));
+        }
+        if evaluator.summary().loaded == 0 {
+            let names: Vec<&str> = texts.iter().map(|(name, _)| name.as_str()).collect();
+            return Err(format!(
+                "no rule of source syscall loaded from {}",
+                names.join(", ")
+            ));
+        }
+        Ok(evaluator)
+    }
+
     /// Compiles what a loader holds.
     pub fn from_loader(loader: RulesLoader, hostname: &str) -> Self {
         let loaded = loader.finish();
@@ -110,5 +136,140 @@ impl Evaluator {
     /// The engine, for explanations in tests and tools.
     pub fn engine(&self) -> &RuleEngine<SyscallSource> {
         &self.engine
+    }
+}
+
+/// Applies rules pushed by the server to the running workers: the new set is compiled off to
+/// the side and swapped in whole, or refused with the reason while the old set keeps running.
+pub struct RulesApplier {
+    rules: Arc<arc_swap::ArcSwap<Evaluator>>,
+    hostname: String,
+}
+
+impl RulesApplier {
+    /// An applier swapping the set the workers read from `rules`.
+    pub fn new(rules: Arc<arc_swap::ArcSwap<Evaluator>>, hostname: &str) -> Self {
+        Self {
+            rules,
+            hostname: hostname.to_string(),
+        }
+    }
+}
+
+impl palisade_agent_link::ConfigApplier for RulesApplier {
+    fn apply(&self, config: &palisade_proto::v1::AgentConfig) -> Result<(), String> {
+        if !config.settings.is_empty() {
+            let names: Vec<&String> = config.settings.keys().collect();
+            tracing::warn!(
+                ?names,
+                "the node agent has no pushed settings; ignoring them"
+            );
+        }
+        // no rules files: the agent keeps the rules it was started with
+        if config.rules_files.is_empty() {
+            return Ok(());
+        }
+        let mut texts: Vec<(String, String)> = config
+            .rules_files
+            .iter()
+            .map(|(name, text)| (name.clone(), text.clone()))
+            .collect();
+        texts.sort();
+        let evaluator = Evaluator::from_texts(&texts, &self.hostname)?;
+        tracing::info!(version = %config.version, summary = %evaluator.summary(), "pushed rules loaded");
+        self.rules.store(Arc::new(evaluator));
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use palisade_agent_link::ConfigApplier;
+    use palisade_proto::v1::AgentConfig;
+
+    use super::*;
+
+    fn falco_file(name: &str) -> String {
+        let path = palisade_testkit::corpus_path(format!("runtime/falco-rules/{name}"));
+        std::fs::read_to_string(&path).unwrap_or_else(|error| panic!("{}: {error}", path.display()))
+    }
+
+    fn config(version: &str, files: &[(&str, String)]) -> AgentConfig {
+        AgentConfig {
+            version: version.into(),
+            rules_files: files
+                .iter()
+                .map(|(name, text)| (name.to_string(), text.clone()))
+                .collect(),
+            settings: Default::default(),
+        }
+    }
+
+    #[test]
+    fn pushed_falco_rules_replace_the_running_set_and_a_bad_push_keeps_it() {
+        let builtin = Evaluator::load(&[], "node-a").expect("built-in pack");
+        let builtin_rules = builtin.rule_names();
+        let rules = Arc::new(arc_swap::ArcSwap::from_pointee(builtin));
+        let applier = RulesApplier::new(Arc::clone(&rules), "node-a");
+
+        // Falco's stable rules, then incubating rules that use its macros: loaded in name order
+        let stable = falco_file("falco_rules.yaml");
+        let incubating = falco_file("falco-incubating_rules.yaml");
+        applier
+            .apply(&config(
+                "1",
+                &[
+                    ("2-incubating.yaml", incubating.clone()),
+                    ("1-stable.yaml", stable.clone()),
+                ],
+            ))
+            .expect("Falco's stable and incubating rules apply");
+        let applied = rules.load().rule_names();
+        assert!(
+            applied
+                .iter()
+                .any(|name| name == "Terminal shell in container"),
+            "stable rule missing: {applied:?}"
+        );
+        let direct = Evaluator::from_texts(
+            &[
+                ("1-stable.yaml".into(), stable.clone()),
+                ("2-incubating.yaml".into(), incubating.clone()),
+            ],
+            "node-a",
+        )
+        .expect("direct load");
+        assert_eq!(
+            applied,
+            direct.rule_names(),
+            "the pushed set is what was pushed"
+        );
+        assert_ne!(applied, builtin_rules);
+
+        // a file that is not YAML is refused, and the running set stays
+        let error = applier
+            .apply(&config(
+                "2",
+                &[("extra.yaml", "- rule: [unclosed\n".to_string())],
+            ))
+            .expect_err("not YAML");
+        assert!(error.contains("rule errors"), "{error}");
+        let broken = format!("{stable}\n- rule: Broken\n  condition: (evt.type = \n");
+        let error = applier
+            .apply(&config("3", &[("falco_rules.yaml", broken)]))
+            .expect_err("a broken condition");
+        assert!(
+            error.contains("falco_rules.yaml"),
+            "the reason names the file: {error}"
+        );
+        assert_eq!(
+            rules.load().rule_names(),
+            applied,
+            "the previous set keeps running"
+        );
+
+        // no rules files leaves the running set alone
+        applier.apply(&config("4", &[])).expect("settings only");
+        assert_eq!(rules.load().rule_names(), applied);
     }
 }

@@ -96,22 +96,9 @@ pub enum AgentError {
         /// What failed.
         message: String,
     },
-    /// The spool failed.
-    #[error("spool at {path}: {message}")]
-    Spool {
-        /// Spool directory.
-        path: PathBuf,
-        /// What failed.
-        message: String,
-    },
-    /// The agent stream to the server failed.
-    #[error("agent stream to {url}: {message}")]
-    Stream {
-        /// Server URL.
-        url: String,
-        /// What failed.
-        message: String,
-    },
+    /// The spool or the agent stream failed.
+    #[error(transparent)]
+    Link(#[from] palisade_agent_link::LinkError),
     /// A configuration file or option is wrong.
     #[error("configuration {source_name}: {message}")]
     Config {
@@ -145,8 +132,7 @@ impl AgentError {
             Self::SensorUnavailable { .. } => "sensor_unavailable",
             Self::Record(error) => error.code(),
             Self::Containerd { .. } => "containerd_error",
-            Self::Spool { .. } => "spool_error",
-            Self::Stream { .. } => "stream_error",
+            Self::Link(error) => error.code(),
             Self::Config { .. } => "config_error",
             Self::Rules { .. } => "rules_error",
             Self::Io { .. } => "io_error",
@@ -160,8 +146,9 @@ impl AgentError {
             Self::Record(_) | Self::Config { .. } | Self::Rules { .. } => {
                 tonic::Code::InvalidArgument
             }
-            Self::Containerd { .. } | Self::Stream { .. } => tonic::Code::Unavailable,
-            Self::Spool { .. } | Self::Io { .. } => tonic::Code::Internal,
+            Self::Containerd { .. } => tonic::Code::Unavailable,
+            Self::Link(palisade_agent_link::LinkError::Stream { .. }) => tonic::Code::Unavailable,
+            Self::Link(_) | Self::Io { .. } => tonic::Code::Internal,
         }
     }
 

@@ -22,11 +22,11 @@ pub mod pipeline;
 pub mod process;
 pub mod record;
 pub mod sensor;
-pub mod spool;
 pub mod state;
-pub mod stream;
 pub mod syscalls;
 pub mod tetragon;
 
 pub use agent::{AgentArgs, SensorChoice, run};
 pub use error::{AgentError, RecordError};
+/// The spool and stream client live in palisade-agent-link, shared with the audit watcher.
+pub use palisade_agent_link::{spool, stream};

@@ -138,3 +138,23 @@ impl AgentMetrics {
         self.last_durable.load(Ordering::Relaxed)
     }
 }
+
+impl palisade_agent_link::AgentStatus for AgentMetrics {
+    fn drop_counters(&self) -> DropCounters {
+        AgentMetrics::drop_counters(self)
+    }
+
+    fn durable_seq(&self) -> u64 {
+        self.durable()
+    }
+
+    fn connected(&self) {
+        self.stream_connects.inc();
+    }
+
+    fn acked(&self, alerts: u64, spooled: usize) {
+        self.alerts_acked.inc_by(alerts);
+        self.spool_alerts
+            .set(i64::try_from(spooled).unwrap_or(i64::MAX));
+    }
+}

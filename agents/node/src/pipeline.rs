@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use arc_swap::ArcSwap;
 use crossbeam_channel::{Receiver, Sender, bounded};
 use palisade_proto::v1::Priority;
 use tokio::sync::Notify;
@@ -147,14 +148,14 @@ pub fn spawn_sensor(
 /// Starts `workers` rule workers. They stop when the event channel closes.
 pub fn spawn_workers(
     workers: usize,
-    evaluator: Arc<Evaluator>,
+    rules: Arc<ArcSwap<Evaluator>>,
     events: Receiver<Vec<Event>>,
     detections: Sender<Vec<Detection>>,
     metrics: Arc<AgentMetrics>,
 ) -> std::io::Result<Vec<JoinHandle<()>>> {
     (0..workers.max(1))
         .map(|index| {
-            let evaluator = Arc::clone(&evaluator);
+            let rules = Arc::clone(&rules);
             let events = events.clone();
             let detections = detections.clone();
             let metrics = Arc::clone(&metrics);
@@ -164,6 +165,8 @@ pub fn spawn_workers(
                     let mut found = Vec::new();
                     for batch in events.iter() {
                         metrics.events.inc_by(batch.len() as u64);
+                        // one rule set per batch: a pushed set replaces it between batches
+                        let evaluator = rules.load();
                         for event in &batch {
                             evaluator.evaluate(event, &mut found);
                         }

@@ -44,6 +44,7 @@ pub struct Config {
     pub graph: GraphConfig,
     /// Alert notifications (`[[notify.targets]]`).
     pub notify: NotifyConfig,
+    pub agents: AgentsConfig,
 }
 
 /// TLS of the API listeners.
@@ -97,6 +98,35 @@ impl Default for EnrollmentConfig {
             server_names: Vec::new(),
             token_ttl_seconds: 24 * 3600,
             certificate_validity_days: 30,
+        }
+    }
+}
+
+/// The agent stream (node agents and audit watchers connected to the gateway).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AgentsConfig {
+    /// How often (seconds) an idle agent sends a heartbeat; three missed intervals make it dead.
+    pub heartbeat_seconds: u64,
+    /// Unacknowledged batches an agent may have in flight.
+    pub window: u32,
+    /// Largest alert batch accepted, in encoded bytes.
+    pub max_batch_bytes: u32,
+    /// Alerts per second each tenant may send over agent streams, summed over its agents;
+    /// past it agents are told to wait (Throttle) and keep their alerts spooled.
+    pub tenant_alerts_per_second: u32,
+    /// Alerts a tenant may send at once above its rate (the token bucket's depth).
+    pub tenant_alert_burst: u32,
+}
+
+impl Default for AgentsConfig {
+    fn default() -> Self {
+        AgentsConfig {
+            heartbeat_seconds: 15,
+            window: 8,
+            max_batch_bytes: 4 << 20,
+            tenant_alerts_per_second: 50_000,
+            tenant_alert_burst: 100_000,
         }
     }
 }
@@ -302,6 +332,7 @@ impl Default for Config {
             scanner: ScannerConfig::default(),
             graph: GraphConfig::default(),
             notify: NotifyConfig::default(),
+            agents: AgentsConfig::default(),
         }
     }
 }
@@ -466,10 +497,31 @@ impl Config {
         }
         self.validate_graph()?;
         self.notify.validate()?;
+        self.validate_agents()?;
         if self.grpc_listen == self.http_listen && self.grpc_listen.port() != 0 {
             return Err(format!(
                 "grpc_listen and http_listen are both {}; they need different ports",
                 self.grpc_listen
+            ));
+        }
+        Ok(())
+    }
+
+    fn validate_agents(&self) -> Result<(), String> {
+        let agents = &self.agents;
+        if agents.heartbeat_seconds == 0 || agents.window == 0 {
+            return Err("agents.heartbeat_seconds and agents.window must be at least 1".into());
+        }
+        if agents.max_batch_bytes < 1024 {
+            return Err("agents.max_batch_bytes must be at least 1024".into());
+        }
+        if agents.tenant_alerts_per_second == 0 {
+            return Err("agents.tenant_alerts_per_second must be at least 1".into());
+        }
+        if agents.tenant_alert_burst < agents.tenant_alerts_per_second {
+            return Err(format!(
+                "agents.tenant_alert_burst ({}) must be at least agents.tenant_alerts_per_second ({})",
+                agents.tenant_alert_burst, agents.tenant_alerts_per_second
             ));
         }
         Ok(())
@@ -563,6 +615,21 @@ mod tests {
             Config::from_toml("grpc_listen = \"127.0.0.1:1\"\nhttp_listen = \"127.0.0.1:1\"")
                 .expect_err("same port");
         assert!(error.contains("different ports"), "{error}");
+    }
+
+    #[test]
+    fn agent_stream_limits_have_defaults_and_refuse_a_burst_below_the_rate() {
+        let config =
+            Config::from_toml("[agents]\ntenant_alerts_per_second = 500\ntenant_alert_burst = 800")
+                .expect("valid agents section");
+        assert_eq!(config.agents.tenant_alerts_per_second, 500);
+        assert_eq!(config.agents.heartbeat_seconds, 15);
+        let error =
+            Config::from_toml("[agents]\ntenant_alerts_per_second = 500\ntenant_alert_burst = 10")
+                .expect_err("burst below rate");
+        assert!(error.contains("agents.tenant_alert_burst"), "{error}");
+        let error = Config::from_toml("[agents]\nheartbeat_seconds = 0").expect_err("zero");
+        assert!(error.contains("agents.heartbeat_seconds"), "{error}");
     }
 
     #[test]

@@ -290,6 +290,65 @@ pub enum AdminCommand {
     Cluster(ClusterCommand),
     /// The audit log of administrative actions of the caller's tenant, newest first.
     AuditLog(AuditLogArgs),
+    /// Node agents and audit watchers of the caller's tenant: state (connected, dead after
+    /// three missed heartbeats, disconnected), last seen, drops, spool and configuration.
+    Agents(AgentsListArgs),
+    /// The configuration (rules files, settings) the server pushes to the tenant's agents.
+    #[command(subcommand)]
+    AgentConfig(AgentConfigCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct AgentsListArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
+    /// Only agents of this cluster.
+    #[arg(long)]
+    pub cluster: Option<String>,
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    pub format: OutputFormat,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AgentConfigCommand {
+    /// Replace the pushed configuration (needs an admin key); connected agents receive it at
+    /// once, the others when they connect. Rules files are loaded in the order given.
+    Set(AgentConfigSetArgs),
+    /// Show the pushed configuration.
+    Show(AgentConfigShowArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AgentConfigSetArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
+    /// Rules files (Falco-compatible YAML), in load order; none leaves each agent with the
+    /// rules it was started with.
+    #[arg(long = "rules", value_name = "FILE")]
+    pub rules: Vec<PathBuf>,
+    /// A setting as KEY=VALUE (repeatable).
+    #[arg(long = "setting", value_name = "KEY=VALUE")]
+    pub settings: Vec<String>,
+    /// Only for agents of this cluster [default: every cluster of the tenant without one of
+    /// its own].
+    #[arg(long)]
+    pub cluster: Option<String>,
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    pub format: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct AgentConfigShowArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
+    /// The configuration of this cluster [default: the tenant's].
+    #[arg(long)]
+    pub cluster: Option<String>,
+    /// Print the rules files' text too.
+    #[arg(long)]
+    pub rules_text: bool,
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
+    pub format: OutputFormat,
 }
 
 #[derive(Debug, Subcommand)]
@@ -527,7 +586,7 @@ pub enum AuditCommand {
     /// format, or a table), a summary on stderr.
     Replay(AuditReplayArgs),
     /// Watch a cluster's audit log (webhook and/or files) and send alerts to the server.
-    Watch(AuditWatchArgs),
+    Watch(Box<AuditWatchArgs>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -563,6 +622,11 @@ pub struct AuditReplayArgs {
 pub struct AuditWatchArgs {
     #[command(flatten)]
     pub client: ClientArgs,
+    /// The cluster's credential directory from `palisade enroll`: the watcher streams to the
+    /// agent listener it names over mutual TLS, with a certificate of its own that it obtains
+    /// with this one and keeps in its state directory. Without it, --server and an API key.
+    #[arg(long, env = "PALISADE_AUDIT_CREDENTIALS", value_name = "DIR")]
+    pub credentials: Option<PathBuf>,
     /// Serve the audit webhook (audit.k8s.io/v1 EventList POSTs to /k8s-audit) on this address.
     #[arg(long, env = "PALISADE_AUDIT_WEBHOOK_LISTEN")]
     pub webhook_listen: Option<SocketAddr>,
@@ -585,6 +649,16 @@ pub struct AuditWatchArgs {
     /// Print alerts as Falco JSON lines on stdout instead of sending them to a server.
     #[arg(long)]
     pub stdout: bool,
+    /// Spool directory holding alerts until the server acknowledges them
+    /// [default: the state directory's path with "-spool" appended].
+    #[arg(long, value_name = "DIR")]
+    pub spool_dir: Option<PathBuf>,
+    /// Spool bound in bytes; past it the oldest alerts are evicted (counted and reported).
+    #[arg(long, default_value_t = 256 << 20)]
+    pub spool_max_bytes: usize,
+    /// This watcher's agent id on the agent stream [default: audit/HOSTNAME].
+    #[arg(long)]
+    pub agent_id: Option<String>,
     #[arg(long = "match", value_enum, default_value_t = MatchArg::All)]
     pub match_mode: MatchArg,
 }

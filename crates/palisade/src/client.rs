@@ -35,7 +35,7 @@ impl Interceptor for BearerToken {
 }
 
 /// The token to use: --token / PALISADE_TOKEN, else the admin token of the data directory.
-fn resolve_token(args: &ClientArgs) -> anyhow::Result<String> {
+pub fn resolve_token(args: &ClientArgs) -> anyhow::Result<String> {
     if let Some(token) = &args.token {
         return Ok(token.trim().to_string());
     }
@@ -63,17 +63,22 @@ pub async fn connect(args: &ClientArgs) -> anyhow::Result<AuthChannel> {
 /// How to verify an https:// server: --ca-file, else the internal CA of the data directory
 /// (a server on this machine), else the system's roots (a certificate of a public CA).
 fn client_tls(args: &ClientArgs) -> anyhow::Result<ClientTlsConfig> {
-    let local_ca = ca_path(&args.data_dir.clone().unwrap_or_else(default_data_dir));
-    let ca_file = match &args.ca_file {
-        Some(path) => Some(path.clone()),
-        None => local_ca.is_file().then_some(local_ca),
-    };
-    let Some(ca_file) = ca_file else {
+    let Some(ca_file) = ca_file(args) else {
         return Ok(ClientTlsConfig::new().with_native_roots());
     };
     let pem = std::fs::read_to_string(&ca_file)
         .with_context(|| format!("cannot read the CA certificate {}", ca_file.display()))?;
     Ok(ClientTlsConfig::new().ca_certificate(Certificate::from_pem(pem)))
+}
+
+/// The CA certificate that verifies an https:// server: --ca-file, else the internal CA of the
+/// data directory when present; None means the system's roots.
+pub fn ca_file(args: &ClientArgs) -> Option<std::path::PathBuf> {
+    if let Some(path) = &args.ca_file {
+        return Some(path.clone());
+    }
+    let local_ca = ca_path(&args.data_dir.clone().unwrap_or_else(default_data_dir));
+    local_ca.is_file().then_some(local_ca)
 }
 
 /// Connects without credentials (health checks).

@@ -24,7 +24,9 @@ use palisade_core::shutdown::Shutdown;
 use palisade_core::storage::Store;
 use palisade_gateway::auth::Authenticate;
 use palisade_gateway::ingest::ALERTS_TOPIC;
-use palisade_gateway::{AdminGrpc, AgentGrpc, AgentLimits, AlertGrpc, Ingest, StatusProbe};
+use palisade_gateway::{
+    AdminGrpc, AgentGrpc, AgentLimits, AgentRegistry, AlertGrpc, Ingest, StatusProbe,
+};
 use palisade_graph::grpc::GraphGrpc;
 use palisade_graph::live::{GraphCore, GraphSettings, GraphTopics, ImageScanner, ScanOrder};
 use palisade_proto::v1::admin_service_server::AdminServiceServer;
@@ -243,14 +245,15 @@ pub async fn start(config: &Config) -> anyhow::Result<Platform> {
 
     let authenticate = Authenticate::new(credentials.clone());
     let max_message = config.limits.max_message_bytes;
-    let agents = AgentServiceServer::new(AgentGrpc::new(
+    let agent_grpc = AgentGrpc::new(
         ingest.clone(),
         credentials.clone(),
         store.clone(),
-        AgentLimits::default(),
-    )?)
-    .max_decoding_message_size(max_message)
-    .max_encoding_message_size(max_message);
+        AgentLimits::from_config(&config.agents),
+    )?;
+    let agents = AgentServiceServer::new(agent_grpc.clone())
+        .max_decoding_message_size(max_message)
+        .max_encoding_message_size(max_message);
     let falco_webhook = palisade_gateway::falco_webhook::FalcoWebhook {
         ingest: ingest.clone(),
         credentials: credentials.clone(),
@@ -283,13 +286,17 @@ pub async fn start(config: &Config) -> anyhow::Result<Platform> {
         scanner_probe,
         graph.clone(),
         notify_probe,
+        agent_grpc.registry(),
     );
-    let admin = AdminServiceServer::new(AdminGrpc::new(
-        credentials.clone(),
-        store.clone(),
-        probes,
-        enrollment.clone(),
-    ))
+    let admin = AdminServiceServer::new(
+        AdminGrpc::new(
+            credentials.clone(),
+            store.clone(),
+            probes,
+            enrollment.clone(),
+        )
+        .with_agents(&agent_grpc),
+    )
     .max_decoding_message_size(max_message)
     .max_encoding_message_size(max_message);
 
@@ -406,6 +413,7 @@ fn status_probes(
     scanner: ScannerCore,
     graph: GraphCore,
     notify: StatusProbe,
+    agents: Arc<AgentRegistry>,
 ) -> Vec<StatusProbe> {
     let serving = |name: &str, detail: String, metrics: Vec<(&str, String)>| ComponentStatus {
         name: name.to_string(),
@@ -416,8 +424,21 @@ fn status_probes(
             .map(|(key, value)| (key.to_string(), value))
             .collect(),
     };
-    let gateway: StatusProbe =
-        Arc::new(move || serving("gateway", "accepting calls".into(), Vec::new()));
+    let gateway: StatusProbe = Arc::new(move || {
+        let counts = agents.counts();
+        serving(
+            "gateway",
+            format!(
+                "accepting calls; agents: {} connected, {} dead (missed three heartbeats), {} disconnected",
+                counts.connected, counts.dead, counts.disconnected
+            ),
+            vec![
+                ("agents_connected", counts.connected.to_string()),
+                ("agents_dead", counts.dead.to_string()),
+                ("agents_disconnected", counts.disconnected.to_string()),
+            ],
+        )
+    });
     let log_topic = topic.clone();
     let log: StatusProbe = Arc::new(move || {
         let records = log_topic.durable_end();

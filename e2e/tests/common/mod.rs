@@ -3,7 +3,8 @@
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -284,4 +285,46 @@ pub fn json_output(output: &std::process::Output) -> serde_json::Value {
         String::from_utf8_lossy(&output.stderr)
     );
     serde_json::from_slice(&output.stdout).expect("JSON on stdout")
+}
+
+/// The real audit events of Falco's legacy k8s_audit tests, one trace file each, sorted.
+pub fn trace_files() -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(palisade_testkit::corpus_path(
+        "audit/falco-legacy-tests/trace_files",
+    ))
+    .expect("trace files")
+    .map(|entry| entry.expect("entry").path())
+    .collect();
+    files.sort();
+    files
+}
+
+/// Distinct alerts an offline replay of `files` raises (one per audit event and rule).
+pub fn distinct_alerts(files: &[PathBuf]) -> u64 {
+    let replay = std::process::Command::new(palisade_testkit::palisade_binary())
+        .args(["audit", "replay"])
+        .args(files)
+        .output()
+        .expect("replay");
+    assert!(replay.status.success());
+    String::from_utf8_lossy(&replay.stdout)
+        .lines()
+        .collect::<std::collections::BTreeSet<_>>()
+        .len() as u64
+}
+
+/// Appends the events of `files` to the audit log `log`, one JSON line each.
+pub fn append_events(log: &Path, files: &[PathBuf]) {
+    let mut appender = std::fs::OpenOptions::new()
+        .append(true)
+        .open(log)
+        .expect("append");
+    for file in files {
+        let events = std::fs::read(file).expect("trace");
+        appender.write_all(&events).expect("append");
+        if !events.ends_with(b"\n") {
+            appender.write_all(b"\n").expect("append");
+        }
+    }
+    appender.flush().expect("flush");
 }

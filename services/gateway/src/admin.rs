@@ -13,14 +13,18 @@ use palisade_proto::v1::admin_service_server::AdminService;
 use palisade_proto::v1::{
     AdminEvent, ApiKey, Cluster, ComponentStatus, CreateApiKeyRequest, CreateApiKeyResponse,
     CreateTenantRequest, CreateTenantResponse, DeleteTenantRequest, DeleteTenantResponse,
-    GetStatusRequest, GetStatusResponse, IssueEnrollmentTokenRequest, ListAdminEventsRequest,
-    ListAdminEventsResponse, ListApiKeysRequest, ListApiKeysResponse, ListClustersRequest,
-    ListClustersResponse, ListTenantsRequest, ListTenantsResponse, RegisterClusterRequest,
-    RegisterClusterResponse, RevokeApiKeyRequest, RevokeApiKeyResponse,
-    RevokeClusterCredentialsRequest, RevokeClusterCredentialsResponse, Tenant,
+    GetAgentConfigRequest, GetAgentConfigResponse, GetStatusRequest, GetStatusResponse,
+    IssueEnrollmentTokenRequest, ListAdminEventsRequest, ListAdminEventsResponse,
+    ListAgentsRequest, ListAgentsResponse, ListApiKeysRequest, ListApiKeysResponse,
+    ListClustersRequest, ListClustersResponse, ListTenantsRequest, ListTenantsResponse,
+    RegisterClusterRequest, RegisterClusterResponse, RevokeApiKeyRequest, RevokeApiKeyResponse,
+    RevokeClusterCredentialsRequest, RevokeClusterCredentialsResponse, SetAgentConfigRequest,
+    SetAgentConfigResponse, Tenant,
 };
 use tonic::{Request, Response, Status};
 
+use crate::agent_admin::AgentAdmin;
+use crate::agents::AgentGrpc;
 use crate::enrollment::EnrollmentSettings;
 
 /// Reports the health of one component; called for every status request, so it must be cheap.
@@ -34,6 +38,7 @@ pub struct AdminGrpc {
     probes: Vec<StatusProbe>,
     enrollment: EnrollmentSettings,
     started: Timestamp,
+    agents: Option<AgentAdmin>,
 }
 
 impl AdminGrpc {
@@ -55,7 +60,22 @@ impl AdminGrpc {
                 seconds: now.timestamp(),
                 nanos: 0,
             },
+            agents: None,
         }
+    }
+
+    /// Serves the agent registry and agent configuration calls from the agent stream's state.
+    pub fn with_agents(mut self, agents: &AgentGrpc) -> AdminGrpc {
+        self.agents = Some(AgentAdmin::new(agents));
+        self
+    }
+
+    fn agent_admin(&self) -> Result<&AgentAdmin, Status> {
+        self.agents.as_ref().ok_or_else(|| {
+            Status::unimplemented(
+                "this process does not serve the agent stream, so it has no agents",
+            )
+        })
     }
 
     /// Records `outcome` of an action in the caller's audit log, makes it and the action
@@ -379,6 +399,47 @@ impl AdminService for AdminGrpc {
         self.audited(&principal, "apikey.create", &target, outcome)
             .await
             .map(Response::new)
+    }
+
+    async fn list_agents(
+        &self,
+        request: Request<ListAgentsRequest>,
+    ) -> Result<Response<ListAgentsResponse>, Status> {
+        let principal = principal_of(&request)?;
+        let agents = self.agent_admin()?;
+        Ok(Response::new(
+            agents.list(&principal, &request.into_inner())?,
+        ))
+    }
+
+    async fn set_agent_config(
+        &self,
+        request: Request<SetAgentConfigRequest>,
+    ) -> Result<Response<SetAgentConfigResponse>, Status> {
+        let principal = principal_of(&request)?;
+        let request = request.into_inner();
+        let target = match request.cluster_id.as_str() {
+            "" => "tenant".to_string(),
+            cluster => format!("cluster {cluster}"),
+        };
+        let outcome = match self.agent_admin() {
+            Ok(agents) => agents.set_config(&principal, request).await,
+            Err(status) => Err(status),
+        };
+        self.audited(&principal, "agent-config.set", &target, outcome)
+            .await
+            .map(Response::new)
+    }
+
+    async fn get_agent_config(
+        &self,
+        request: Request<GetAgentConfigRequest>,
+    ) -> Result<Response<GetAgentConfigResponse>, Status> {
+        let principal = principal_of(&request)?;
+        let agents = self.agent_admin()?;
+        Ok(Response::new(
+            agents.get_config(&principal, &request.into_inner())?,
+        ))
     }
 }
 

@@ -13,6 +13,10 @@ pub enum GatewayError {
     CorruptRecord { offset: u64, message: String },
     #[error(transparent)]
     Core(#[from] palisade_core::CoreError),
+    #[error("agent_id must be 1-{max} printable characters, got {given:?}")]
+    InvalidAgentId { max: usize, given: String },
+    #[error("agent configuration: {0}")]
+    InvalidAgentConfig(String),
     #[error("{0} is not yet available")]
     NotYetAvailable(&'static str),
 }
@@ -26,6 +30,8 @@ impl GatewayError {
             GatewayError::AlertNotFound { .. } => "ALERT_NOT_FOUND",
             GatewayError::CorruptRecord { .. } => "CORRUPT_RECORD",
             GatewayError::Core(error) => error.reason(),
+            GatewayError::InvalidAgentId { .. } => "INVALID_AGENT_ID",
+            GatewayError::InvalidAgentConfig(_) => "INVALID_AGENT_CONFIG",
             GatewayError::NotYetAvailable(_) => "NOT_YET_AVAILABLE",
         }
     }
@@ -38,6 +44,9 @@ impl GatewayError {
             GatewayError::AlertNotFound { .. } => tonic::Code::NotFound,
             GatewayError::CorruptRecord { .. } => tonic::Code::Internal,
             GatewayError::Core(error) => error.code(),
+            GatewayError::InvalidAgentId { .. } | GatewayError::InvalidAgentConfig(_) => {
+                tonic::Code::InvalidArgument
+            }
             GatewayError::NotYetAvailable(_) => tonic::Code::Unimplemented,
         }
     }

@@ -4,6 +4,8 @@
 //! (/metrics, /healthz).
 
 pub mod admin;
+pub mod agent_admin;
+pub mod agent_config;
 pub mod agents;
 pub mod alerts;
 pub mod auth;
@@ -13,6 +15,8 @@ pub mod falco_webhook;
 pub mod http;
 pub mod ingest;
 mod metrics;
+pub mod rate;
+pub mod registry;
 
 pub use admin::{AdminGrpc, StatusProbe};
 pub use agents::{AgentGrpc, AgentLimits};
@@ -20,6 +24,7 @@ pub use alerts::AlertGrpc;
 pub use enrollment::{CertificateAuthenticate, EnrollmentGrpc, EnrollmentSettings};
 pub use error::GatewayError;
 pub use ingest::{Ingest, PublishAlerts};
+pub use registry::{AgentCounts, AgentRegistry};
 
 /// Registers the gateway's metrics so /metrics lists them before the first event.
 pub fn register_metrics() {

@@ -1,4 +1,5 @@
-//! `palisade admin tenant|key|cluster|audit-log`.
+//! `palisade admin tenant|key` (cluster and audit-log in `clusters.rs`, agents and
+//! agent-config in `agents.rs`).
 
 use std::process::ExitCode;
 
@@ -9,7 +10,9 @@ use palisade_proto::v1::{
 };
 use serde_json::json;
 
-use crate::cli::{AdminCommand, KeyCommand, OutputFormat, RoleArg, TenantCommand};
+use crate::cli::{
+    AdminCommand, AgentConfigCommand, KeyCommand, OutputFormat, RoleArg, TenantCommand,
+};
 use crate::client::{ClientLimits, connect, describe_status};
 use crate::output::print_table;
 
@@ -18,6 +21,13 @@ pub async fn run(command: AdminCommand) -> anyhow::Result<ExitCode> {
     match command {
         AdminCommand::Cluster(command) => return crate::cmd::clusters::run(command).await,
         AdminCommand::AuditLog(args) => return crate::cmd::clusters::audit_log(args).await,
+        AdminCommand::Agents(args) => return super::agents::list(args).await,
+        AdminCommand::AgentConfig(AgentConfigCommand::Set(args)) => {
+            return super::agents::set(args).await;
+        }
+        AdminCommand::AgentConfig(AgentConfigCommand::Show(args)) => {
+            return super::agents::show(args).await;
+        }
         AdminCommand::Tenant(TenantCommand::Delete(args)) => {
             let mut client = AdminServiceClient::new(connect(&args.client).await?).with_limits();
             client

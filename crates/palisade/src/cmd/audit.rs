@@ -1,27 +1,38 @@
 //! `palisade audit replay|watch`.
+//!
+//! The watcher delivers its alerts like the node agent: each is written to a durable spool
+//! first, and the agent stream (AgentKind AUDIT) sends them to the server and deletes them once
+//! acknowledged. A cut link loses nothing (the spool keeps them, bounded, evictions counted)
+//! and a resend is never doubled (alerts have stable ids).
 
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
+use palisade_agent_link::stream::{self, Link, StreamCredential};
+use palisade_agent_link::{AgentStatus, Spool, StreamConfig};
+use palisade_audit::pipeline::local_hostname;
 use palisade_audit::{
     AlertSink, AnomalyConfig, AuditError, ReplayArgs, ReplayFormat, TailConfig, WatchArgs,
     WebhookConfig, replay, start_watch,
 };
+use palisade_core::agent_identity::{AgentIdentity, own_identity_dir};
 use palisade_core::config::default_data_dir;
 use palisade_core::falco::alert_to_falco_json;
-use palisade_proto::v1::alert_service_client::AlertServiceClient;
-use palisade_proto::v1::{Alert, PublishAlertsRequest};
+use palisade_proto::v1::{AgentKind, Alert, DropCounters};
 use palisade_rules::MatchMode;
 use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::{Notify, watch};
 
 use crate::cli::{AuditCommand, AuditReplayArgs, AuditWatchArgs, MatchArg, OutputFormat};
-use crate::client::{AuthChannel, ClientLimits, connect, describe_status};
+use crate::client::resolve_token;
 use crate::cmd::rules::exit_code;
 
-/// Alerts sent per call to the server.
-const PUBLISH_BATCH: usize = 1_000;
+/// Longest the watcher waits at shutdown for the server to acknowledge what is spooled; the
+/// rest stays in the spool for the next start.
+const DRAIN_AT_SHUTDOWN: Duration = Duration::from_secs(5);
 
 pub fn run(
     command: AuditCommand,
@@ -29,7 +40,7 @@ pub fn run(
 ) -> anyhow::Result<ExitCode> {
     match command {
         AuditCommand::Replay(args) => run_replay(args),
-        AuditCommand::Watch(args) => runtime()?.block_on(run_watch(args)),
+        AuditCommand::Watch(args) => runtime()?.block_on(run_watch(*args)),
     }
 }
 
@@ -59,23 +70,68 @@ fn run_replay(args: AuditReplayArgs) -> anyhow::Result<ExitCode> {
     Ok(exit_code(status.code()))
 }
 
-/// Publishes alerts to the server; returns only when the server acknowledged them (durable).
-struct ServerSink {
-    client: AlertServiceClient<AuthChannel>,
+/// What the audit watcher reports on its stream.
+struct WatchStatus {
+    /// Highest sequence number durable in the spool.
+    durable: AtomicU64,
+    spool_evicted: AtomicU64,
+    /// The webhook's counters, once the watch runs.
+    webhook: std::sync::OnceLock<Arc<palisade_audit::WebhookStats>>,
 }
 
-impl AlertSink for ServerSink {
+impl AgentStatus for WatchStatus {
+    fn drop_counters(&self) -> DropCounters {
+        let malformed_events = self.webhook.get().map_or(0, |webhook| {
+            webhook.skipped.load(Ordering::Relaxed) + webhook.invalid_bodies.load(Ordering::Relaxed)
+        });
+        DropCounters {
+            spool_evicted: self.spool_evicted.load(Ordering::Relaxed),
+            malformed_events,
+            ..DropCounters::default()
+        }
+    }
+
+    fn durable_seq(&self) -> u64 {
+        self.durable.load(Ordering::Relaxed)
+    }
+}
+
+/// Writes alerts to the spool and returns once they are durable there; the stream delivers
+/// them. The tailers advance their offsets only after this, so nothing read is lost.
+struct SpoolSink {
+    spool: Arc<Spool>,
+    status: Arc<WatchStatus>,
+    appended: Arc<Notify>,
+}
+
+impl AlertSink for SpoolSink {
     fn publish(&self, alerts: Vec<Alert>) -> palisade_audit::sink::SinkFuture<'_> {
-        let mut client = self.client.clone();
+        let spool = Arc::clone(&self.spool);
         Box::pin(async move {
-            for chunk in alerts.chunks(PUBLISH_BATCH) {
-                client
-                    .publish_alerts(PublishAlertsRequest {
-                        alerts: chunk.to_vec(),
-                    })
-                    .await
-                    .map_err(|status| AuditError::Sink(describe_status(&status)))?;
+            let written = tokio::task::spawn_blocking(move || {
+                let mut evicted = 0;
+                for alert in &alerts {
+                    evicted += spool.append(alert)?.evicted;
+                }
+                // read before the flush: a concurrent append after it is not yet durable
+                let last = spool.next_seq().saturating_sub(1);
+                spool.flush()?;
+                Ok::<_, palisade_agent_link::LinkError>((last, evicted))
+            })
+            .await
+            .map_err(|error| AuditError::Sink(format!("spool task failed: {error}")))?;
+            let (last, evicted) = written.map_err(|error| AuditError::Sink(error.to_string()))?;
+            if evicted > 0 {
+                self.status
+                    .spool_evicted
+                    .fetch_add(evicted, Ordering::Relaxed);
+                tracing::error!(
+                    evicted,
+                    "audit spool full: evicted the oldest unacknowledged alerts"
+                );
             }
+            self.status.durable.fetch_max(last, Ordering::Relaxed);
+            self.appended.notify_one();
             Ok(())
         })
     }
@@ -98,25 +154,94 @@ impl AlertSink for StdoutSink {
     }
 }
 
+/// Where the watcher streams and with what: the enrolled cluster's credential (renewed into the
+/// watcher's own, kept in its state directory), or the server and an API key.
+fn watcher_credential(
+    args: &AuditWatchArgs,
+    state_dir: &std::path::Path,
+) -> anyhow::Result<(String, StreamCredential)> {
+    let Some(bootstrap_dir) = &args.credentials else {
+        let credential = StreamCredential::Token {
+            token: resolve_token(&args.client)?,
+            ca_file: crate::client::ca_file(&args.client),
+        };
+        return Ok((args.client.server.clone(), credential));
+    };
+    let own_dir = own_identity_dir(state_dir);
+    let identity_dir = if AgentIdentity::exists(&own_dir) {
+        &own_dir
+    } else {
+        bootstrap_dir
+    };
+    let identity = AgentIdentity::load(identity_dir)
+        .with_context(|| format!("--credentials {}", bootstrap_dir.display()))?;
+    let credential = StreamCredential::Certificate {
+        bootstrap_dir: bootstrap_dir.clone(),
+        own_dir,
+    };
+    Ok((identity.info.agent_url, credential))
+}
+
 async fn run_watch(args: AuditWatchArgs) -> anyhow::Result<ExitCode> {
     if args.webhook_listen.is_none() && args.files.is_empty() {
         anyhow::bail!("nothing to watch: give --webhook-listen ADDR and/or --file PATH");
     }
+    let data_dir = args
+        .client
+        .data_dir
+        .clone()
+        .unwrap_or_else(default_data_dir);
+    let state_dir = args
+        .state_dir
+        .clone()
+        .unwrap_or_else(|| data_dir.join("audit-watch"));
+    let (stream_shutdown, stream_shutdown_receiver) = watch::channel(false);
+    let mut delivery = None;
+    let mut destination = "stdout".to_string();
     let sink: Arc<dyn AlertSink> = if args.stdout {
         Arc::new(StdoutSink)
     } else {
-        let channel = connect(&args.client).await?;
-        Arc::new(ServerSink {
-            client: AlertServiceClient::new(channel).with_limits(),
+        // next to the state directory, so two watchers with their own state never share one
+        let spool_dir = args.spool_dir.clone().unwrap_or_else(|| {
+            let mut name = state_dir.file_name().unwrap_or_default().to_os_string();
+            name.push("-spool");
+            state_dir.with_file_name(name)
+        });
+        let spool = Arc::new(Spool::open(&spool_dir, args.spool_max_bytes)?);
+        let status = Arc::new(WatchStatus {
+            durable: AtomicU64::new(spool.next_seq().saturating_sub(1)),
+            spool_evicted: AtomicU64::new(0),
+            webhook: std::sync::OnceLock::new(),
+        });
+        let appended = Arc::new(Notify::new());
+        let hostname = local_hostname();
+        let (url, credential) = watcher_credential(&args, &state_dir)?;
+        destination.clone_from(&url);
+        let mut config = StreamConfig::new(url, credential, hostname.clone());
+        config.kind = AgentKind::Audit;
+        config.agent_id = args
+            .agent_id
+            .clone()
+            .unwrap_or_else(|| format!("audit/{hostname}"));
+        let link = Link {
+            config,
+            spool: Arc::clone(&spool),
+            appended: Arc::clone(&appended),
+            status: Arc::clone(&status) as Arc<dyn AgentStatus>,
+            // rules are the watcher's own (files, SIGHUP); it takes no pushed configuration
+            applier: None,
+        };
+        delivery = Some((
+            Arc::clone(&spool),
+            Arc::clone(&status),
+            tokio::spawn(stream::run(link, stream_shutdown_receiver)),
+        ));
+        Arc::new(SpoolSink {
+            spool,
+            status,
+            appended,
         })
     };
-    let state_dir = args.state_dir.clone().unwrap_or_else(|| {
-        args.client
-            .data_dir
-            .clone()
-            .unwrap_or_else(default_data_dir)
-            .join("audit-watch")
-    });
     let watch_args = WatchArgs {
         rules: args.rules.clone(),
         webhook: args.webhook_listen.map(|_| WebhookConfig::default()),
@@ -130,6 +255,9 @@ async fn run_watch(args: AuditWatchArgs) -> anyhow::Result<ExitCode> {
         match_mode: match_mode(args.match_mode),
     };
     let mut watch = start_watch(watch_args, sink).await?;
+    if let Some((_, status, _)) = &delivery {
+        let _ = status.webhook.set(Arc::clone(&watch.webhook_stats));
+    }
     let mut webhook_address = None;
     let mut webhook_task = None;
     if let (Some(address), Some(router)) = (args.webhook_listen, watch.router.take()) {
@@ -148,11 +276,7 @@ async fn run_watch(args: AuditWatchArgs) -> anyhow::Result<ExitCode> {
             .map(|address| format!(", webhook on http://{address}/k8s-audit"))
             .unwrap_or_default(),
         state_dir.display(),
-        if args.stdout {
-            "stdout".to_string()
-        } else {
-            args.client.server.clone()
-        }
+        destination
     );
     if !args.stdout {
         println!(
@@ -179,6 +303,20 @@ async fn run_watch(args: AuditWatchArgs) -> anyhow::Result<ExitCode> {
     let stats = watch.shutdown().await?;
     for stat in stats {
         eprintln!("palisade audit watch: {stat:?}");
+    }
+    if let Some((spool, _, task)) = delivery {
+        let deadline = tokio::time::Instant::now() + DRAIN_AT_SHUTDOWN;
+        while !spool.is_empty() && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        if !spool.is_empty() {
+            eprintln!(
+                "palisade audit watch: {} alerts not yet acknowledged stay in the spool for the next start",
+                spool.len()
+            );
+        }
+        let _ = stream_shutdown.send(true);
+        let _ = task.await;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -7,6 +7,7 @@ use palisade_core::config::{LogConfig, LogFormat};
 use crate::cli::{Cli, Command, ScanCommand};
 
 mod admin;
+mod agents;
 mod alerts;
 mod audit;
 mod clusters;

