@@ -53,9 +53,14 @@ impl Store {
         Ok(self.db.generate_id()?)
     }
 
-    /// Makes every write so far durable.
+    /// Makes every write so far durable. The blocking flush runs on a blocking thread:
+    /// sled 0.34's `flush_async` can hang when many callers await it at once (sled issue
+    /// 1308), and concurrent flushes are what a busy gateway does.
     pub async fn flush(&self) -> CoreResult<()> {
-        self.db.flush_async().await?;
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || db.flush())
+            .await
+            .map_err(|error| CoreError::Task(format!("flush task failed: {error}")))??;
         Ok(())
     }
 

@@ -81,10 +81,13 @@ impl OffsetStore {
         self.tree
             .insert(key.as_bytes(), bytes)
             .map_err(|error| self.error(error))?;
-        // sled flushes every 500 ms on its own; an offset counts only once it is on disk.
-        self.tree
-            .flush_async()
+        // sled flushes every 500 ms on its own; an offset counts only once it is on disk. The
+        // blocking flush runs on a blocking thread: sled's flush_async can hang under
+        // concurrent callers (sled issue 1308).
+        let tree = self.tree.clone();
+        tokio::task::spawn_blocking(move || tree.flush())
             .await
+            .map_err(|error| AuditError::Sink(format!("offset flush task failed: {error}")))?
             .map_err(|error| self.error(error))?;
         Ok(())
     }

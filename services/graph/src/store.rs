@@ -236,9 +236,13 @@ impl GraphStore {
             .map(|value| String::from_utf8_lossy(&value).into_owned()))
     }
 
-    /// Makes every write so far durable.
+    /// Makes every write so far durable, on a blocking thread (sled's `flush_async` can hang
+    /// under concurrent callers, sled issue 1308).
     pub async fn flush(&self) -> Result<()> {
-        self.db.flush_async().await?;
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || db.flush())
+            .await
+            .map_err(|error| sled::Error::Io(std::io::Error::other(error)))??;
         Ok(())
     }
 
