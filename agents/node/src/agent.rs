@@ -27,7 +27,6 @@ use crate::sensor::replay::{Recorder, ReplaySource};
 use crate::spool::Spool;
 use crate::state::{BootClock, State};
 use crate::stream::{self, Link, StreamConfig, StreamCredential};
-use palisade_core::agent_identity::AgentIdentity;
 
 /// Which sensor to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -116,23 +115,13 @@ pub struct AgentArgs {
 fn stream_credential(args: &AgentArgs) -> Result<Option<(String, StreamCredential)>, AgentError> {
     if let Some(bootstrap_dir) = &args.credentials {
         let own_dir = palisade_core::agent_identity::own_identity_dir(&args.spool_dir);
-        // the URL comes from the agent's own credential once it has one
-        let identity_dir = if AgentIdentity::exists(&own_dir) {
-            &own_dir
-        } else {
-            bootstrap_dir
-        };
-        let identity = AgentIdentity::load(identity_dir).map_err(|error| AgentError::Config {
-            source_name: format!("--credentials {}", bootstrap_dir.display()),
-            message: error.to_string(),
+        let enrolled = StreamCredential::enrolled(bootstrap_dir, own_dir).map_err(|error| {
+            AgentError::Config {
+                source_name: format!("--credentials {}", bootstrap_dir.display()),
+                message: error.to_string(),
+            }
         })?;
-        return Ok(Some((
-            identity.info.agent_url,
-            StreamCredential::Certificate {
-                bootstrap_dir: bootstrap_dir.clone(),
-                own_dir,
-            },
-        )));
+        return Ok(Some(enrolled));
     }
     Ok(args.server.clone().map(|url| {
         let credential = StreamCredential::Token {

@@ -8,7 +8,7 @@
 //! when the agent has one.
 
 use std::collections::VecDeque;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -39,6 +39,22 @@ pub enum StreamCredential {
         bootstrap_dir: PathBuf,
         own_dir: PathBuf,
     },
+}
+
+impl StreamCredential {
+    /// The enrolled credential of an agent whose cluster credential is in `bootstrap_dir` and
+    /// whose own is kept in `own_dir`, and the agent listener URL the current one names.
+    pub fn enrolled(
+        bootstrap_dir: &Path,
+        own_dir: PathBuf,
+    ) -> Result<(String, StreamCredential), palisade_core::CoreError> {
+        let identity = palisade_core::agent_identity::current_identity(bootstrap_dir, &own_dir)?;
+        let credential = StreamCredential::Certificate {
+            bootstrap_dir: bootstrap_dir.to_path_buf(),
+            own_dir,
+        };
+        Ok((identity.info.agent_url, credential))
+    }
 }
 
 /// What the stream reports about its agent, and where it reports progress.

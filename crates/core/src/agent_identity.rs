@@ -274,11 +274,7 @@ pub async fn own_identity(
     own_dir: &Path,
     agent_id: &str,
 ) -> CoreResult<AgentIdentity> {
-    let current = if AgentIdentity::exists(own_dir) {
-        AgentIdentity::load(own_dir)?
-    } else {
-        AgentIdentity::load(bootstrap_dir)?
-    };
+    let current = current_identity(bootstrap_dir, own_dir)?;
     let is_own = AgentIdentity::exists(own_dir);
     if is_own && !current.needs_renewal() {
         return Ok(current);
@@ -292,6 +288,15 @@ pub async fn own_identity(
         "agent certificate issued"
     );
     Ok(renewed)
+}
+
+/// The credential an agent holds now: its own in `own_dir` once it has one, else the cluster's
+/// bootstrap credential in `bootstrap_dir`.
+pub fn current_identity(bootstrap_dir: &Path, own_dir: &Path) -> CoreResult<AgentIdentity> {
+    if AgentIdentity::exists(own_dir) {
+        return AgentIdentity::load(own_dir);
+    }
+    AgentIdentity::load(bootstrap_dir)
 }
 
 /// Where an agent keeps its own credential inside its state directory.

@@ -18,7 +18,7 @@ use palisade_audit::{
     AlertSink, AnomalyConfig, AuditError, ReplayArgs, ReplayFormat, TailConfig, WatchArgs,
     WebhookConfig, replay, start_watch,
 };
-use palisade_core::agent_identity::{AgentIdentity, own_identity_dir};
+use palisade_core::agent_identity::own_identity_dir;
 use palisade_core::config::default_data_dir;
 use palisade_core::falco::alert_to_falco_json;
 use palisade_proto::v1::{AgentKind, Alert, DropCounters};
@@ -167,19 +167,8 @@ fn watcher_credential(
         };
         return Ok((args.client.server.clone(), credential));
     };
-    let own_dir = own_identity_dir(state_dir);
-    let identity_dir = if AgentIdentity::exists(&own_dir) {
-        &own_dir
-    } else {
-        bootstrap_dir
-    };
-    let identity = AgentIdentity::load(identity_dir)
-        .with_context(|| format!("--credentials {}", bootstrap_dir.display()))?;
-    let credential = StreamCredential::Certificate {
-        bootstrap_dir: bootstrap_dir.clone(),
-        own_dir,
-    };
-    Ok((identity.info.agent_url, credential))
+    StreamCredential::enrolled(bootstrap_dir, own_identity_dir(state_dir))
+        .with_context(|| format!("--credentials {}", bootstrap_dir.display()))
 }
 
 async fn run_watch(args: AuditWatchArgs) -> anyhow::Result<ExitCode> {
