@@ -20,18 +20,23 @@ fn script() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("python/reflect_and_search.py")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn python_grpcio_checks_health_lists_services_and_searches_through_reflection() {
+/// Fails loudly unless the interpreter can run `imports` (the `package` named in the error).
+fn require_modules(imports: &str, package: &str) {
     let probe = Command::new(python())
-        .args(["-c", "import grpc, grpc_health, grpc_reflection"])
+        .args(["-c", imports])
         .output()
         .unwrap_or_else(|error| panic!("{} must be installed: {error}", python()));
     assert!(
         probe.status.success(),
-        "{} lacks grpcio: pip install -r e2e/python/requirements.txt (make test does)\n{}",
+        "{} lacks {package}: pip install -r e2e/python/requirements.txt (make test does)\n{}",
         python(),
         String::from_utf8_lossy(&probe.stderr)
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_grpcio_checks_health_lists_services_and_searches_through_reflection() {
+    require_modules("import grpc, grpc_health, grpc_reflection", "grpcio");
 
     let temp = tempfile::tempdir().expect("temp");
     let server = Server::start(&temp.path().join("data"));
@@ -97,20 +102,11 @@ async fn python_grpcio_checks_health_lists_services_and_searches_through_reflect
 
 /// The README's integration example: a Python client generated from proto/ with grpcio-tools
 /// lists the newest alerts, reads one, searches with a filter and facets, and asks the graph
-/// (fed by the badpods manifests) for containers that escape to their node and attack paths, with an API key over
-/// TLS.
+/// (fed by the badpods manifests) for containers that escape to their node and attack paths,
+/// with an API key over TLS.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_generated_from_the_protos_runs_a_typical_integration() {
-    let probe = Command::new(python())
-        .args(["-c", "import grpc, grpc_tools"])
-        .output()
-        .unwrap_or_else(|error| panic!("{} must be installed: {error}", python()));
-    assert!(
-        probe.status.success(),
-        "{} lacks grpcio-tools: pip install -r e2e/python/requirements.txt (make test does)\n{}",
-        python(),
-        String::from_utf8_lossy(&probe.stderr)
-    );
+    require_modules("import grpc, grpc_tools", "grpcio-tools");
     let temp = tempfile::tempdir().expect("temp");
     let generated = temp.path().join("gen");
     std::fs::create_dir_all(&generated).expect("gen dir");
