@@ -45,6 +45,60 @@ pub struct Config {
     /// Alert notifications (`[[notify.targets]]`).
     pub notify: NotifyConfig,
     pub agents: AgentsConfig,
+    /// The internal CA's directory (ca.pem, ca.key) [default: DATA_DIR/pki]. Processes of the
+    /// distributed mode on one machine may share one, so each trusts the others' listeners.
+    pub pki_dir: Option<PathBuf>,
+    /// Where the services of the distributed mode (`palisade serve`) reach each other.
+    pub peers: PeersConfig,
+    /// The audit-log watcher run by `palisade serve audit`.
+    pub audit_watch: AuditWatchConfig,
+}
+
+/// The services of the distributed mode, each reached over gRPC. Every `palisade serve` process
+/// reads the same section; a service ignores the entries it does not call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct PeersConfig {
+    /// The gateway's gRPC URL: the durable log the other services read and append to.
+    pub gateway: Option<String>,
+    /// The search service's gRPC URL.
+    pub search: Option<String>,
+    /// The graph service's gRPC URL.
+    pub graph: Option<String>,
+    /// The scanner service's gRPC URL.
+    pub scanner: Option<String>,
+    /// A file holding the internal credential the services present to each other (one line of
+    /// at least 32 characters, the same file for every service; keep it mode 0600).
+    pub service_token_file: Option<PathBuf>,
+    /// CA certificate (PEM) that verifies the peers' listeners [default: the internal CA's
+    /// ca.pem when the peers' certificates are self-signed by it, else the system roots].
+    pub ca_file: Option<PathBuf>,
+}
+
+/// `palisade serve audit`: the options of `palisade audit watch`, from the configuration file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuditWatchConfig {
+    /// The gateway's agent listener URL [default: the URL in the credentials].
+    pub server: Option<String>,
+    /// CA certificate (PEM) that verifies the gateway.
+    pub ca_file: Option<PathBuf>,
+    /// Enrolled credentials directory (`palisade enroll --out DIR`).
+    pub credentials: Option<PathBuf>,
+    /// Address of the webhook the API server posts audit events to.
+    pub webhook_listen: Option<SocketAddr>,
+    /// Audit log files to follow.
+    pub files: Vec<PathBuf>,
+    /// Rule files (Falco's k8s_audit syntax) [default: the built-in rules].
+    pub rules: Vec<PathBuf>,
+    /// Where file offsets and the anomaly baseline are kept.
+    pub state_dir: Option<PathBuf>,
+    /// Where alerts wait until the gateway acknowledges them.
+    pub spool_dir: Option<PathBuf>,
+    /// Flag actions never seen for a user during the learning period.
+    pub anomaly: bool,
+    /// This watcher's id [default: the host name].
+    pub agent_id: Option<String>,
 }
 
 /// TLS of the API listeners.
@@ -333,6 +387,9 @@ impl Default for Config {
             graph: GraphConfig::default(),
             notify: NotifyConfig::default(),
             agents: AgentsConfig::default(),
+            pki_dir: None,
+            peers: PeersConfig::default(),
+            audit_watch: AuditWatchConfig::default(),
         }
     }
 }
@@ -414,6 +471,13 @@ impl Config {
         Ok(config)
     }
 
+    /// The internal CA's directory: `pki_dir`, or DATA_DIR/pki.
+    pub fn pki_dir(&self) -> PathBuf {
+        self.pki_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("pki"))
+    }
+
     /// Applies command-line overrides and checks the result.
     pub fn with_overrides(mut self, overrides: ConfigOverrides) -> CoreResult<Config> {
         if let Some(data_dir) = overrides.data_dir {
@@ -453,6 +517,20 @@ impl Config {
         let has_files = self.tls.cert_file.is_some() && self.tls.key_file.is_some();
         if self.tls.mode == TlsMode::Files && !has_files {
             return Err("tls.mode = \"files\" needs tls.cert_file and tls.key_file".into());
+        }
+        for (name, url) in [
+            ("gateway", &self.peers.gateway),
+            ("search", &self.peers.search),
+            ("graph", &self.peers.graph),
+            ("scanner", &self.peers.scanner),
+        ] {
+            if let Some(url) = url
+                && !(url.starts_with("https://") || url.starts_with("http://"))
+            {
+                return Err(format!(
+                    "peers.{name} {url:?} must be an http:// or https:// URL"
+                ));
+            }
         }
         if self.enrollment.token_ttl_seconds == 0 {
             return Err("enrollment.token_ttl_seconds must be at least 1".into());

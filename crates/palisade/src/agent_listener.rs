@@ -33,9 +33,9 @@ pub fn enrollment_settings(
     data_dir: &std::path::Path,
     agent_address: SocketAddr,
 ) -> anyhow::Result<EnrollmentSettings> {
-    let pki_dir = palisade_core::data_dir::ca_path(data_dir)
-        .parent()
-        .map(std::path::Path::to_path_buf)
+    let pki_dir = config
+        .pki_dir
+        .clone()
         .unwrap_or_else(|| data_dir.join("pki"));
     let authority = Authority::open_or_create(&pki_dir)
         .with_context(|| format!("cannot open the internal CA in {}", pki_dir.display()))?;
