@@ -14,6 +14,7 @@ const PROTOS: &[&str] = &[
     "palisade/v1/scanner.proto",
     "palisade/v1/admin.proto",
     "palisade/v1/enrollment.proto",
+    "palisade/v1/log.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -144,6 +144,28 @@ impl Topic {
         Ok(results)
     }
 
+    /// Appends records read from another copy of this topic at their own offsets (a replica
+    /// following the gateway's log); waits until they are durable. The first record must sit
+    /// at this topic's end and the offsets must be consecutive: a replica never has holes.
+    pub async fn append_replica(&self, records: Vec<LogRecord>) -> CoreResult<()> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let inner = Arc::clone(&self.inner);
+        let end = tokio::task::spawn_blocking(move || inner.write_replica(&records))
+            .await
+            .map_err(|error| CoreError::Task(format!("log replica append: {error}")))??;
+        self.inner.store.flush().await?;
+        self.inner.durable_end.send_if_modified(|durable_end| {
+            let advanced = end > *durable_end;
+            if advanced {
+                *durable_end = end;
+            }
+            advanced
+        });
+        Ok(())
+    }
+
     /// Reads up to `max` durable records starting at `from`.
     pub fn read(&self, from: u64, max: usize) -> CoreResult<Vec<LogRecord>> {
         let end = *self.inner.durable_end.borrow();
@@ -220,6 +242,28 @@ impl Topic {
 }
 
 impl TopicInner {
+    fn write_replica(&self, records: &[LogRecord]) -> CoreResult<u64> {
+        let mut next_offset = self
+            .next_offset
+            .lock()
+            .map_err(|_| CoreError::Task(format!("log {} writer lock poisoned", self.name)))?;
+        let mut expected = *next_offset;
+        let mut batch = sled::Batch::default();
+        for record in records {
+            if record.offset != expected {
+                return Err(CoreError::InvalidArgument(format!(
+                    "log {}: replica expected offset {expected}, the source sent {}",
+                    self.name, record.offset
+                )));
+            }
+            batch.insert(&offset_key(record.offset), record.payload.as_slice());
+            expected += 1;
+        }
+        self.records.apply_batch(batch)?;
+        *next_offset = expected;
+        Ok(expected)
+    }
+
     fn write_batch(&self, entries: &[LogEntry]) -> CoreResult<(Vec<AppendResult>, u64)> {
         let mut next_offset = self
             .next_offset
@@ -253,6 +297,8 @@ impl TopicInner {
         Ok((results, end))
     }
 }
+
+pub mod remote;
 
 #[cfg(test)]
 mod tests;

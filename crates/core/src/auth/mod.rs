@@ -24,6 +24,7 @@ use crate::storage::{Store, TypedTree};
 
 pub mod clusters;
 pub mod events;
+pub mod service;
 
 pub use clusters::{CertificateRecord, ClusterRecord, ClusterSummary, Enrolled, EnrollmentToken};
 pub use events::AdminEvent;
@@ -32,6 +33,8 @@ pub use events::AdminEvent;
 pub const TENANT_HEADER: &str = "x-palisade-tenant";
 /// Metadata header naming the role an internal service call acts with.
 pub const ROLE_HEADER: &str = "x-palisade-role";
+/// Metadata header naming the key an internal service call acts for (owner of saved searches).
+pub const KEY_ID_HEADER: &str = "x-palisade-key-id";
 /// Prefix of every Palisade token, so leaked tokens are easy to find with secret scanners.
 pub const TOKEN_PREFIX: &str = "pal_";
 
