@@ -39,19 +39,32 @@ pub fn enrollment_settings(
         .unwrap_or_else(|| data_dir.join("pki"));
     let authority = Authority::open_or_create(&pki_dir)
         .with_context(|| format!("cannot open the internal CA in {}", pki_dir.display()))?;
+    Ok(enrollment_settings_with(
+        config,
+        Arc::new(authority),
+        agent_address,
+    ))
+}
+
+/// What enrollment needs, with the internal CA already open.
+pub fn enrollment_settings_with(
+    config: &Config,
+    authority: Arc<Authority>,
+    agent_address: SocketAddr,
+) -> EnrollmentSettings {
     let agent_url = config
         .enrollment
         .agent_url
         .clone()
         .unwrap_or_else(|| format!("https://{agent_address}"));
-    Ok(EnrollmentSettings {
-        authority: Arc::new(authority),
+    EnrollmentSettings {
+        authority,
         agent_url,
         token_ttl: Duration::from_secs(config.enrollment.token_ttl_seconds),
         certificate_validity: Duration::from_secs(
             config.enrollment.certificate_validity_days * 24 * 3600,
         ),
-    })
+    }
 }
 
 /// Serves the agent listener on `listener` until `shutdown`.

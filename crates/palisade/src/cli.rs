@@ -40,6 +40,11 @@ fn parse_log_format(text: &str) -> Result<LogFormat, String> {
 pub enum Command {
     /// Run every service in one process on the embedded storage (sled + tantivy).
     Up(UpArgs),
+    /// Run one service of the distributed mode as its own process: the gateway (credentials,
+    /// the durable log, agents, admin; forwards the other APIs), search, graph, scanner, or the
+    /// audit-log watcher ([audit_watch] of the configuration). The services reach each other as
+    /// [peers] of the configuration file says, with the internal service credential.
+    Serve(ServeArgs),
     /// Report the health of each component of a running server.
     Status(StatusArgs),
     /// Send alerts to the server, or read one back.
@@ -92,6 +97,31 @@ pub struct UpArgs {
     /// [default: 127.0.0.1:7402].
     #[arg(long, env = "PALISADE_AGENT_LISTEN")]
     pub agent_listen: Option<SocketAddr>,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The service this process runs.
+    #[arg(value_enum)]
+    pub service: ServeService,
+    #[command(flatten)]
+    pub up: UpArgs,
+}
+
+/// A service of the distributed mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ServeService {
+    /// Credentials, tenants, the durable log, the agent listener, alerts, admin and
+    /// notifications; authenticates every call and forwards search, graph and scanner calls.
+    Gateway,
+    /// The search index, on a replica of the gateway's log.
+    Search,
+    /// The security graph and attack paths, on a replica of the gateway's log.
+    Graph,
+    /// The image scanner; findings go to the gateway's log.
+    Scanner,
+    /// The Kubernetes audit-log watcher, configured by [audit_watch].
+    Audit,
 }
 
 /// How to reach and authenticate to a server.

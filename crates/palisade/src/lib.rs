@@ -3,4 +3,5 @@
 
 pub mod agent_listener;
 pub mod listener_tls;
+pub mod peers;
 pub mod platform;

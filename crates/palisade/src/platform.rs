@@ -1,12 +1,18 @@
-//! The platform in one process: every service on the embedded storage, as `palisade up` runs
-//! it, and as benchmarks and tests start it in process.
+//! The platform: every service in one process on the embedded storage, as `palisade up` runs
+//! it (and benchmarks and tests start it in process), or one service of the distributed mode,
+//! as `palisade serve ROLE` runs it.
 //!
 //! Start-up order: data directory (locked) -> sled store -> credentials and the first admin
-//! token -> the alert and finding logs -> actors (search indexer and searchers, ingest, image
-//! scanner) -> the graph service (its store, then its feeding task) -> gRPC and HTTP listeners.
-//! Shutdown runs it backwards: listeners stop taking calls and finish the ones in flight, the
-//! graph's task stops and flushes, the indexer catches up with the log and commits, the store
-//! is flushed, the actors stop.
+//! token (gateway) -> the alert and finding logs (the gateway's own, or replicas following the
+//! gateway's) -> actors (search indexer and searchers, ingest, image scanner) -> the graph
+//! service (its store, then its feeding task) -> gRPC and HTTP listeners (and the agent
+//! listener, gateway). Shutdown runs it backwards: listeners stop taking calls and finish the
+//! ones in flight, the replicas and the graph's task stop, the indexer catches up with the log
+//! and commits, the store is flushed, the actors stop.
+//!
+//! In the distributed mode the gateway serves the log to the other services (LogService) and
+//! forwards the search, graph and scanner APIs to them after authenticating each call; the
+//! other services accept only calls carrying the internal service credential.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -16,17 +22,27 @@ use std::time::Duration;
 use actix::Actor;
 use anyhow::Context;
 use palisade_core::auth::Credentials;
+use palisade_core::auth::service::{ServiceAuthenticate, ServiceOnly};
 use palisade_core::bridge::ActorSystem;
 use palisade_core::config::Config;
 use palisade_core::data_dir::DataDir;
 use palisade_core::log::Topic;
+use palisade_core::log::remote::{
+    LogGrpc, MAX_LOG_MESSAGE_BYTES, RemoteTopic, TopicWriter, spawn_follower,
+};
+use palisade_core::pki::Authority;
 use palisade_core::shutdown::Shutdown;
 use palisade_core::storage::Store;
 use palisade_gateway::auth::Authenticate;
+use palisade_gateway::forward::Forward;
 use palisade_gateway::ingest::ALERTS_TOPIC;
 use palisade_gateway::{
     AdminGrpc, AgentGrpc, AgentLimits, AgentRegistry, AlertGrpc, Ingest, StatusProbe,
 };
+use palisade_proto::v1::log_service_server::LogServiceServer;
+use tonic::server::NamedService;
+
+use crate::peers::{Peer, Peers, peer_probe, remote_image_scanner};
 use palisade_graph::grpc::GraphGrpc;
 use palisade_graph::live::{GraphCore, GraphSettings, GraphTopics, ImageScanner, ScanOrder};
 use palisade_proto::v1::admin_service_server::AdminServiceServer;
@@ -50,35 +66,86 @@ use tonic::service::interceptor::InterceptedService;
 /// Longest a graceful shutdown may take before giving up on draining.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
-/// A running platform.
+/// Which services a process runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Every service, on one data directory (`palisade up`).
+    Embedded,
+    /// Credentials, the log, ingest, the agent listener, admin, notifications; forwards the
+    /// search, graph and scanner APIs.
+    Gateway,
+    /// The search index, on a replica of the log.
+    Search,
+    /// The security graph, on a replica of the log.
+    Graph,
+    /// The image scanner, publishing findings to the gateway's log.
+    Scanner,
+}
+
+impl Role {
+    /// The role's name, as `palisade serve` takes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Embedded => "embedded",
+            Role::Gateway => "gateway",
+            Role::Search => "search",
+            Role::Graph => "graph",
+            Role::Scanner => "scanner",
+        }
+    }
+
+    fn gateway(self) -> bool {
+        matches!(self, Role::Embedded | Role::Gateway)
+    }
+
+    fn search(self) -> bool {
+        matches!(self, Role::Embedded | Role::Search)
+    }
+
+    fn graph(self) -> bool {
+        matches!(self, Role::Embedded | Role::Graph)
+    }
+
+    fn scanner(self) -> bool {
+        matches!(self, Role::Embedded | Role::Scanner)
+    }
+}
+
+/// A running platform (or one service of it).
 pub struct Platform {
+    /// What this process runs.
+    pub role: Role,
     /// Where the gRPC listener is bound.
     pub grpc_address: SocketAddr,
     /// Where the HTTP listener is bound.
     pub http_address: SocketAddr,
     /// Whether the gRPC and HTTP listeners speak TLS.
     pub tls: bool,
-    /// Where the agent listener (TLS, client certificates) is bound.
-    pub agent_address: SocketAddr,
-    /// The URL enrollment bundles give agents.
-    pub agent_url: String,
+    /// Where the agent listener (TLS, client certificates) is bound: the gateway only.
+    pub agent_address: Option<SocketAddr>,
+    /// The URL enrollment bundles give agents: the gateway only.
+    pub agent_url: Option<String>,
     /// The data directory.
     pub data_dir: PathBuf,
+    /// The internal CA's certificate.
+    pub ca_file: PathBuf,
     /// Set when this start created the admin token.
     pub created_admin_token: bool,
-    /// The search actors, for status and benchmarks.
-    pub search: SearchActors,
+    /// The search actors, for status and benchmarks (when this process runs search).
+    pub search: Option<SearchActors>,
     shutdown: Shutdown,
     running: Running,
 }
 
 struct Running {
     grpc_task: JoinHandle<Result<(), tonic::transport::Error>>,
-    agent_task: JoinHandle<Result<(), tonic::transport::Error>>,
+    agent_task: Option<JoinHandle<Result<(), tonic::transport::Error>>>,
     http_task: JoinHandle<std::io::Result<()>>,
-    graph_task: JoinHandle<()>,
-    notifier: palisade_notify::NotifierHandle,
+    graph_task: Option<JoinHandle<()>>,
+    followers: Vec<JoinHandle<()>>,
+    notifier: Option<palisade_notify::NotifierHandle>,
     health_reporter: tonic_health::server::HealthReporter,
+    served: Vec<&'static str>,
     store: Store,
     actor_system: ActorSystem,
     _data_dir: DataDir,
@@ -99,32 +166,47 @@ impl Platform {
     pub async fn run_until_shutdown(self) -> anyhow::Result<()> {
         self.shutdown.triggered().await;
         let running = self.running;
-        running
-            .health_reporter
-            .set_not_serving::<AlertServiceServer<AlertGrpc>>()
-            .await;
+        for name in &running.served {
+            running
+                .health_reporter
+                .set_service_status(*name, tonic_health::ServingStatus::NotServing)
+                .await;
+        }
         let search = self.search;
         let store = running.store.clone();
         let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
             if let Ok(Err(error)) = running.grpc_task.await {
                 tracing::error!(%error, "gRPC server stopped with an error");
             }
-            if let Ok(Err(error)) = running.agent_task.await {
+            if let Some(agent_task) = running.agent_task
+                && let Ok(Err(error)) = agent_task.await
+            {
                 tracing::error!(%error, "agent listener stopped with an error");
             }
             if let Ok(Err(error)) = running.http_task.await {
                 tracing::error!(%error, "HTTP server stopped with an error");
             }
-            if let Err(error) = running.graph_task.await {
+            for follower in running.followers {
+                if let Err(error) = follower.await {
+                    tracing::error!(%error, "log replica stopped with an error");
+                }
+            }
+            if let Some(graph_task) = running.graph_task
+                && let Err(error) = graph_task.await
+            {
                 tracing::error!(%error, "graph service stopped with an error");
             }
-            if let Err(error) = running.notifier.stopped().await {
+            if let Some(notifier) = running.notifier
+                && let Err(error) = notifier.stopped().await
+            {
                 tracing::error!(%error, "alert notifications stopped with an error");
             }
-            match search.indexer.send(CatchUp { commit_now: true }).await {
-                Ok(Ok(progress)) => tracing::info!(indexed_offset = progress.committed.alerts, "search index committed"),
-                Ok(Err(error)) => tracing::error!(%error, "final index commit failed; it will be redone at the next start"),
-                Err(error) => tracing::error!(%error, "indexer unavailable at shutdown"),
+            if let Some(search) = &search {
+                match search.indexer.send(CatchUp { commit_now: true }).await {
+                    Ok(Ok(progress)) => tracing::info!(indexed_offset = progress.committed.alerts, "search index committed"),
+                    Ok(Err(error)) => tracing::error!(%error, "final index commit failed; it will be redone at the next start"),
+                    Err(error) => tracing::error!(%error, "indexer unavailable at shutdown"),
+                }
             }
             store.flush().await
         })
@@ -146,6 +228,12 @@ impl Platform {
 
 /// Starts every service and binds the listeners. Must be called on a multi-thread tokio runtime.
 pub async fn start(config: &Config) -> anyhow::Result<Platform> {
+    start_role(config, Role::Embedded).await
+}
+
+/// Starts the services of `role` and binds the listeners. Must be called on a multi-thread
+/// tokio runtime.
+pub async fn start_role(config: &Config, role: Role) -> anyhow::Result<Platform> {
     // the HTTP listener's TLS takes the process-wide provider; installed once, kept if set
     let _ = rustls::crypto::ring::default_provider().install_default();
     palisade_gateway::register_metrics();
@@ -158,53 +246,108 @@ pub async fn start(config: &Config) -> anyhow::Result<Platform> {
             data_dir.db_path().display()
         )
     })?;
-    let credentials = Credentials::open(&store)?;
-    let admin_token_path = data_dir.admin_token_path();
-    let created_admin_token = credentials
-        .ensure_admin_token(&admin_token_path)
-        .await?
-        .is_some();
+    let shutdown = Shutdown::new();
+    // before the peers: their certificates may be the internal CA's
+    let pki_dir = config.pki_dir();
+    let authority = Arc::new(
+        Authority::open_or_create(&pki_dir)
+            .with_context(|| format!("cannot open the internal CA in {}", pki_dir.display()))?,
+    );
+    let peers = match role {
+        Role::Embedded => None,
+        _ => Some(Peers::from_config(config, role)?),
+    };
+    let credentials = match role.gateway() {
+        true => Some(Credentials::open(&store)?),
+        false => None,
+    };
+    let mut created_admin_token = false;
+    if let Some(credentials) = &credentials {
+        created_admin_token = credentials
+            .ensure_admin_token(&data_dir.admin_token_path())
+            .await?
+            .is_some();
+    }
+    // The gateway's log, or (search, graph) replicas of it at the same offsets.
     let topic = Topic::open(&store, ALERTS_TOPIC)?;
+    let findings = Topic::open(&store, FINDINGS_TOPIC)?;
+    let mut followers = Vec::new();
+    let mut replicas = Vec::new();
+    if let (Some(peers), Role::Search | Role::Graph) = (&peers, role) {
+        let gateway = peers.gateway()?;
+        for replica in [&topic, &findings] {
+            let source =
+                RemoteTopic::new(gateway.channel.clone(), peers.token.clone(), replica.name());
+            let (task, monitor) = spawn_follower(source, replica.clone(), shutdown.clone());
+            followers.push(task);
+            replicas.push(monitor);
+        }
+    }
     let search_topics = SearchTopics {
         alerts: topic.clone(),
-        findings: Topic::open(&store, FINDINGS_TOPIC)?,
+        findings: findings.clone(),
     };
 
-    let scanner = ScannerCore::new(
-        ScannerSettings {
-            vulndb: config
-                .scanner
-                .vulndb
-                .clone()
-                .unwrap_or_else(|| data_dir.root().join("vulndb")),
-            cache_dir: default_cache_dir(data_dir.root()),
-            config: config.scanner.clone(),
-        },
-        &store,
-        search_topics.findings.clone(),
-        tokio::runtime::Handle::current(),
-    )
-    .context("cannot start the image scanner")?;
+    let scanner = match role.scanner() {
+        true => {
+            let writer: TopicWriter = match &peers {
+                Some(peers) => RemoteTopic::new(
+                    peers.gateway()?.channel.clone(),
+                    peers.token.clone(),
+                    FINDINGS_TOPIC,
+                )
+                .into(),
+                None => findings.clone().into(),
+            };
+            let settings = ScannerSettings {
+                vulndb: config
+                    .scanner
+                    .vulndb
+                    .clone()
+                    .unwrap_or_else(|| data_dir.root().join("vulndb")),
+                cache_dir: default_cache_dir(data_dir.root()),
+                config: config.scanner.clone(),
+            };
+            let core =
+                ScannerCore::new(settings, &store, writer, tokio::runtime::Handle::current())
+                    .context("cannot start the image scanner")?;
+            Some(core)
+        }
+        false => None,
+    };
     let scanner_probe = scanner.clone();
 
-    let search_topics_for_graph = GraphTopics {
-        alerts: search_topics.alerts.clone(),
-        findings: search_topics.findings.clone(),
+    let graph_topics = GraphTopics {
+        alerts: topic.clone(),
+        findings: findings.clone(),
     };
     let index_path = data_dir.index_path();
     let search_config = config.search.clone();
     let max_alerts_per_batch = config.limits.max_alerts_per_batch;
     let actor_topic = topic.clone();
     let actor_store = store.clone();
-    let (actor_system, started) = ActorSystem::start("palisade", move || {
-        let search = start_search_actors(&index_path, search_topics, &actor_store, &search_config)?;
-        let ingest = Ingest::new(actor_topic, max_alerts_per_batch).start();
-        let scanner = ScannerActor::new(scanner).start();
+    let (actor_system, started) = ActorSystem::start(role.name(), move || {
+        let search = match role.search() {
+            true => Some(start_search_actors(
+                &index_path,
+                search_topics,
+                &actor_store,
+                &search_config,
+            )?),
+            false => None,
+        };
+        let ingest = role
+            .gateway()
+            .then(|| Ingest::new(actor_topic, max_alerts_per_batch).start());
+        let scanner = scanner.map(|core| ScannerActor::new(core).start());
         Ok::<_, palisade_search::SearchError>((search, ingest, scanner))
     })?;
     let (search_actors, ingest, scanner) = started.context("cannot start the search service")?;
 
-    let graph = open_graph(config, data_dir.root(), &search_topics_for_graph).await?;
+    let graph = match role.graph() {
+        true => Some(open_graph(config, data_dir.root(), &graph_topics).await?),
+        false => None,
+    };
 
     let grpc_listener = tokio::net::TcpListener::bind(config.grpc_listen)
         .await
@@ -212,99 +355,27 @@ pub async fn start(config: &Config) -> anyhow::Result<Platform> {
     let http_listener = tokio::net::TcpListener::bind(config.http_listen)
         .await
         .with_context(|| format!("cannot listen for HTTP on {}", config.http_listen))?;
-    let agent_listener = tokio::net::TcpListener::bind(config.agent_listen)
-        .await
-        .with_context(|| format!("cannot listen for agents on {}", config.agent_listen))?;
+    let agent_listener = match role.gateway() {
+        true => Some(
+            tokio::net::TcpListener::bind(config.agent_listen)
+                .await
+                .with_context(|| format!("cannot listen for agents on {}", config.agent_listen))?,
+        ),
+        false => None,
+    };
     let grpc_address = grpc_listener.local_addr()?;
     let http_address = http_listener.local_addr()?;
-    let agent_address = agent_listener.local_addr()?;
-    let enrollment =
-        crate::agent_listener::enrollment_settings(config, data_dir.root(), agent_address)?;
-
-    let (health_reporter, health_service) = tonic_health::server::health_reporter();
-    health_reporter
-        .set_serving::<AlertServiceServer<AlertGrpc>>()
-        .await;
-    health_reporter
-        .set_serving::<AgentServiceServer<AgentGrpc>>()
-        .await;
-    health_reporter
-        .set_serving::<SearchServiceServer<SearchGrpc>>()
-        .await;
-    health_reporter
-        .set_serving::<AdminServiceServer<AdminGrpc>>()
-        .await;
-    health_reporter
-        .set_serving::<ScannerServiceServer<ScannerGrpc>>()
-        .await;
-    health_reporter
-        .set_serving::<GraphServiceServer<GraphGrpc>>()
-        .await;
-    let reflection_v1 = reflection_builder().build_v1()?;
-    let reflection_v1alpha = reflection_builder().build_v1alpha()?;
-
-    let authenticate = Authenticate::new(credentials.clone());
-    let max_message = config.limits.max_message_bytes;
-    let agent_grpc = AgentGrpc::new(
-        ingest.clone(),
-        credentials.clone(),
-        store.clone(),
-        AgentLimits::from_config(&config.agents),
-    )?;
-    let agents = AgentServiceServer::new(agent_grpc.clone())
-        .max_decoding_message_size(max_message)
-        .max_encoding_message_size(max_message);
-    let falco_webhook = palisade_gateway::falco_webhook::FalcoWebhook {
-        ingest: ingest.clone(),
-        credentials: credentials.clone(),
-        max_body_bytes: config.limits.max_message_bytes,
-        max_alerts: config.limits.max_alerts_per_batch,
-    };
-    let alerts = AlertServiceServer::new(AlertGrpc::new(ingest, topic.clone()))
-        .max_decoding_message_size(max_message)
-        .max_encoding_message_size(max_message);
-    let search =
-        SearchServiceServer::new(SearchGrpc::new(SearchPeer::Local(search_actors.clone())))
-            .max_decoding_message_size(max_message)
-            .max_encoding_message_size(max_message);
-    let image_scanner = image_scanner(scanner.clone());
-    let scanner = ScannerServiceServer::new(ScannerGrpc::new(scanner))
-        .max_decoding_message_size(max_message)
-        .max_encoding_message_size(max_message);
-    let graph_service = GraphServiceServer::new(GraphGrpc::new(graph.clone()))
-        .max_decoding_message_size(max_message)
-        .max_encoding_message_size(max_message);
-    let shutdown = Shutdown::new();
-    let notifier = palisade_notify::Notifier::start(&config.notify, &store, &topic, &shutdown)
-        .context("cannot start the alert notifications")?;
-    let notify_monitor = notifier.monitor();
-    let notify_probe: StatusProbe = Arc::new(move || notify_monitor.component_status());
-    let probes = status_probes(
-        &search_actors,
-        &store,
-        &topic,
-        scanner_probe,
-        graph.clone(),
-        notify_probe,
-        agent_grpc.registry(),
-    );
-    let admin = AdminServiceServer::new(
-        AdminGrpc::new(
-            credentials.clone(),
-            store.clone(),
-            probes,
-            enrollment.clone(),
-        )
-        .with_agents(&agent_grpc),
-    )
-    .max_decoding_message_size(max_message)
-    .max_encoding_message_size(max_message);
-
+    let agent_address = agent_listener
+        .as_ref()
+        .map(tokio::net::TcpListener::local_addr)
+        .transpose()?;
     let listener_certificate = crate::listener_tls::listener_certificate(
         config,
-        &enrollment.authority,
+        &authority,
         &[grpc_address, http_address],
     )?;
+
+    let max_message = config.limits.max_message_bytes;
     let mut grpc_builder = tonic::transport::Server::builder();
     if let Some(certificate) = &listener_certificate {
         let identity = tonic::transport::Identity::from_pem(
@@ -315,50 +386,253 @@ pub async fn start(config: &Config) -> anyhow::Result<Platform> {
             .tls_config(tonic::transport::ServerTlsConfig::new().identity(identity))
             .context("invalid TLS certificate or key for the gRPC listener")?;
     }
-    let grpc_server = grpc_builder
-        .concurrency_limit_per_connection(256)
-        .add_service(health_service)
-        .add_service(reflection_v1)
-        .add_service(reflection_v1alpha)
-        .add_service(InterceptedService::new(alerts, authenticate.clone()))
-        .add_service(InterceptedService::new(
+    let (health_reporter, health_service) = tonic_health::server::health_reporter();
+    let mut served: Vec<&'static str> = Vec::new();
+    let mut routes = tonic::service::Routes::builder();
+    routes.add_service(health_service);
+
+    // What the services behind the gateway accept: the service credential, or (embedded)
+    // the callers' own keys.
+    let service_auth = peers
+        .as_ref()
+        .map(|peers| ServiceAuthenticate::new(peers.token.clone()));
+    macro_rules! serve_local {
+        ($server:expr, $authenticate:expr) => {{
+            let server = $server
+                .max_decoding_message_size(max_message)
+                .max_encoding_message_size(max_message);
+            served.push(named(&server));
+            match (&service_auth, role) {
+                (Some(service_auth), Role::Search | Role::Graph | Role::Scanner) => {
+                    routes.add_service(InterceptedService::new(server, service_auth.clone()));
+                }
+                _ => {
+                    routes.add_service(InterceptedService::new(server, $authenticate));
+                }
+            }
+        }};
+    }
+
+    let mut http_router = palisade_gateway::http::router();
+    let mut agent_task = None;
+    let mut notifier = None;
+    let mut agent_url = None;
+    let mut gateway_probes: Vec<StatusProbe> = Vec::new();
+    let mut admin_parts = None;
+    if let (Some(credentials), Some(ingest), Some(agent_listener), Some(agent_address)) =
+        (&credentials, &ingest, agent_listener, agent_address)
+    {
+        let enrollment = crate::agent_listener::enrollment_settings_with(
+            config,
+            Arc::clone(&authority),
+            agent_address,
+        );
+        let authenticate = Authenticate::new(credentials.clone());
+        let agent_grpc = AgentGrpc::new(
+            ingest.clone(),
+            credentials.clone(),
+            store.clone(),
+            AgentLimits::from_config(&config.agents),
+        )?;
+        let agents = AgentServiceServer::new(agent_grpc.clone())
+            .max_decoding_message_size(max_message)
+            .max_encoding_message_size(max_message);
+        served.push(named(&agents));
+        routes.add_service(InterceptedService::new(
             agents.clone(),
             authenticate.clone(),
-        ))
-        .add_service(InterceptedService::new(search, authenticate.clone()))
-        .add_service(InterceptedService::new(scanner, authenticate.clone()))
-        .add_service(InterceptedService::new(graph_service, authenticate.clone()))
-        .add_service(InterceptedService::new(admin, authenticate))
+        ));
+        let falco_webhook = palisade_gateway::falco_webhook::FalcoWebhook {
+            ingest: ingest.clone(),
+            credentials: credentials.clone(),
+            max_body_bytes: config.limits.max_message_bytes,
+            max_alerts: config.limits.max_alerts_per_batch,
+        };
+        http_router = palisade_gateway::http::router_with_falco_webhook(falco_webhook);
+        serve_local!(
+            AlertServiceServer::new(AlertGrpc::new(ingest.clone(), topic.clone())),
+            authenticate.clone()
+        );
+        let started = palisade_notify::Notifier::start(&config.notify, &store, &topic, &shutdown)
+            .context("cannot start the alert notifications")?;
+        let notify_monitor = started.monitor();
+        notifier = Some(started);
+        let notify_probe: StatusProbe = Arc::new(move || notify_monitor.component_status());
+        gateway_probes.push(gateway_probe(agent_grpc.registry()));
+        gateway_probes.push(log_probe(&topic));
+        if let Some(peers) = &peers {
+            // the distributed gateway: the log for the other services, their APIs forwarded
+            let log = LogServiceServer::new(LogGrpc::new([topic.clone(), findings.clone()]))
+                .max_decoding_message_size(MAX_LOG_MESSAGE_BYTES)
+                .max_encoding_message_size(MAX_LOG_MESSAGE_BYTES);
+            routes.add_service(InterceptedService::new(
+                log,
+                ServiceOnly::new(peers.token.clone()),
+            ));
+            for (peer, service) in [
+                (&peers.search, <SearchServiceServer<SearchGrpc>>::NAME),
+                (&peers.graph, <GraphServiceServer<GraphGrpc>>::NAME),
+                (&peers.scanner, <ScannerServiceServer<ScannerGrpc>>::NAME),
+            ] {
+                if let Some(peer) = peer {
+                    gateway_probes.push(peer_probe(peer, service, shutdown.clone()));
+                }
+            }
+            let forward = |peer: &Option<Peer>| {
+                peer.as_ref().map(|peer| {
+                    (
+                        peer.name,
+                        peer.channel.clone(),
+                        credentials.clone(),
+                        peers.token.clone(),
+                    )
+                })
+            };
+            if let Some((name, channel, credentials, token)) = forward(&peers.search) {
+                served.push(<SearchServiceServer<SearchGrpc>>::NAME);
+                routes.add_service(Forward::<SearchServiceServer<SearchGrpc>>::new(
+                    name,
+                    channel,
+                    credentials,
+                    token,
+                ));
+            }
+            if let Some((name, channel, credentials, token)) = forward(&peers.graph) {
+                served.push(<GraphServiceServer<GraphGrpc>>::NAME);
+                routes.add_service(Forward::<GraphServiceServer<GraphGrpc>>::new(
+                    name,
+                    channel,
+                    credentials,
+                    token,
+                ));
+            }
+            if let Some((name, channel, credentials, token)) = forward(&peers.scanner) {
+                served.push(<ScannerServiceServer<ScannerGrpc>>::NAME);
+                routes.add_service(Forward::<ScannerServiceServer<ScannerGrpc>>::new(
+                    name,
+                    channel,
+                    credentials,
+                    token,
+                ));
+            }
+        }
+        admin_parts = Some((
+            credentials.clone(),
+            enrollment.clone(),
+            agent_grpc,
+            notify_probe,
+            authenticate,
+        ));
+        agent_url = Some(enrollment.agent_url.clone());
+        agent_task = Some(crate::agent_listener::serve(
+            agent_listener,
+            config,
+            &enrollment,
+            credentials.clone(),
+            agents,
+            shutdown.clone(),
+        )?);
+    }
+    let user_auth = credentials
+        .as_ref()
+        .map(|credentials| Authenticate::new(credentials.clone()));
+    if let Some(search) = &search_actors {
+        serve_local!(
+            SearchServiceServer::new(SearchGrpc::new(SearchPeer::Local(search.clone()))),
+            user_auth
+                .clone()
+                .context("embedded search without credentials")?
+        );
+    }
+    if let Some(scanner) = &scanner {
+        serve_local!(
+            ScannerServiceServer::new(ScannerGrpc::new(scanner.clone())),
+            user_auth
+                .clone()
+                .context("embedded scanner without credentials")?
+        );
+    }
+    if let Some(graph) = &graph {
+        serve_local!(
+            GraphServiceServer::new(GraphGrpc::new(graph.clone())),
+            user_auth
+                .clone()
+                .context("embedded graph without credentials")?
+        );
+    }
+    if let Some((credentials, enrollment, agent_grpc, notify_probe, authenticate)) = admin_parts {
+        // the order status lists the components in
+        let mut probes = gateway_probes;
+        if let Some(search) = &search_actors {
+            probes.push(search_probe(search));
+        }
+        if let Some(scanner) = scanner_probe.clone() {
+            probes.push(scanner_status_probe(scanner));
+        }
+        if let Some(graph) = &graph {
+            probes.push(graph_probe(graph.clone()));
+        }
+        probes.push(notify_probe);
+        probes.push(storage_probe(&store));
+        serve_local!(
+            AdminServiceServer::new(
+                AdminGrpc::new(credentials, store.clone(), probes, enrollment)
+                    .with_agents(&agent_grpc),
+            ),
+            authenticate
+        );
+    }
+    for name in &served {
+        health_reporter
+            .set_service_status(*name, tonic_health::ServingStatus::Serving)
+            .await;
+    }
+    let reflection_v1 = reflection_builder(&served).build_v1()?;
+    let reflection_v1alpha = reflection_builder(&served).build_v1alpha()?;
+    routes.add_service(reflection_v1);
+    routes.add_service(reflection_v1alpha);
+    let grpc_server = grpc_builder
+        .concurrency_limit_per_connection(256)
+        .add_routes(routes.routes())
         .serve_with_incoming_shutdown(TcpListenerStream::new(grpc_listener), {
             let shutdown = shutdown.clone();
             async move { shutdown.triggered().await }
         });
-    let router = palisade_gateway::http::router_with_falco_webhook(falco_webhook);
     let http_task = serve_http(
         http_listener,
-        router,
+        http_router,
         listener_certificate.as_ref(),
         shutdown.clone(),
     )
     .await?;
 
-    let graph_task = tokio::spawn(graph.run(Some(image_scanner), shutdown.clone()));
+    let graph_task = match graph {
+        Some(graph) => {
+            let image_scanner = match (&scanner, &peers) {
+                (Some(scanner), _) => Some(image_scanner(scanner.clone())),
+                (None, Some(peers)) => peers
+                    .scanner
+                    .as_ref()
+                    .map(|scanner| remote_image_scanner(scanner, peers.token.clone())),
+                (None, None) => None,
+            };
+            Some(tokio::spawn(graph.run(image_scanner, shutdown.clone())))
+        }
+        None => None,
+    };
     let grpc_task = tokio::spawn(grpc_server);
-    let agent_task = crate::agent_listener::serve(
-        agent_listener,
-        config,
-        &enrollment,
-        credentials,
-        agents,
-        shutdown.clone(),
-    )?;
+    if !replicas.is_empty() {
+        tracing::info!(role = role.name(), "following the gateway's log");
+    }
     Ok(Platform {
+        role,
         grpc_address,
         http_address,
         agent_address,
-        agent_url: enrollment.agent_url,
+        agent_url,
         tls: listener_certificate.is_some(),
         data_dir: config.data_dir.clone(),
+        ca_file: pki_dir.join("ca.pem"),
         created_admin_token,
         search: search_actors,
         shutdown,
@@ -367,13 +641,20 @@ pub async fn start(config: &Config) -> anyhow::Result<Platform> {
             agent_task,
             http_task,
             graph_task,
+            followers,
             notifier,
             health_reporter,
+            served,
             store,
             actor_system,
             _data_dir: data_dir,
         },
     })
+}
+
+/// The gRPC name of a generated server.
+fn named<S: tonic::server::NamedService>(_server: &S) -> &'static str {
+    S::NAME
 }
 
 /// Serves the HTTP listener, over TLS when a certificate is given, until `shutdown`.
@@ -406,16 +687,8 @@ async fn serve_http(
     Ok(tokio::spawn(server))
 }
 
-fn status_probes(
-    search_actors: &SearchActors,
-    store: &Store,
-    topic: &Topic,
-    scanner: ScannerCore,
-    graph: GraphCore,
-    notify: StatusProbe,
-    agents: Arc<AgentRegistry>,
-) -> Vec<StatusProbe> {
-    let serving = |name: &str, detail: String, metrics: Vec<(&str, String)>| ComponentStatus {
+fn serving(name: &str, detail: String, metrics: Vec<(&str, String)>) -> ComponentStatus {
+    ComponentStatus {
         name: name.to_string(),
         state: HealthState::Serving as i32,
         detail,
@@ -423,8 +696,11 @@ fn status_probes(
             .into_iter()
             .map(|(key, value)| (key.to_string(), value))
             .collect(),
-    };
-    let gateway: StatusProbe = Arc::new(move || {
+    }
+}
+
+fn gateway_probe(agents: Arc<AgentRegistry>) -> StatusProbe {
+    Arc::new(move || {
         let counts = agents.counts();
         serving(
             "gateway",
@@ -438,18 +714,24 @@ fn status_probes(
                 ("agents_disconnected", counts.disconnected.to_string()),
             ],
         )
-    });
+    })
+}
+
+fn log_probe(topic: &Topic) -> StatusProbe {
     let log_topic = topic.clone();
-    let log: StatusProbe = Arc::new(move || {
+    Arc::new(move || {
         let records = log_topic.durable_end();
         serving(
             "log",
             format!("{records} alerts stored"),
             vec![("records", records.to_string())],
         )
-    });
+    })
+}
+
+fn search_probe(search_actors: &SearchActors) -> StatusProbe {
     let search_actors = search_actors.clone();
-    let search: StatusProbe = Arc::new(move || {
+    Arc::new(move || {
         let status = search_actors.status();
         let lag = status.log_end.saturating_sub(status.indexed_offset);
         let mut component = serving(
@@ -468,9 +750,12 @@ fn status_probes(
             component.state = HealthState::Degraded as i32;
         }
         component
-    });
+    })
+}
+
+fn storage_probe(store: &Store) -> StatusProbe {
     let storage_store = store.clone();
-    let storage: StatusProbe = Arc::new(move || match storage_store.size_on_disk() {
+    Arc::new(move || match storage_store.size_on_disk() {
         Ok(bytes) => serving(
             "storage",
             format!("{} MiB on disk", bytes / (1024 * 1024)),
@@ -482,8 +767,11 @@ fn status_probes(
             detail: error.to_string(),
             metrics: Default::default(),
         },
-    });
-    let scanner: StatusProbe = Arc::new(move || {
+    })
+}
+
+fn scanner_status_probe(scanner: ScannerCore) -> StatusProbe {
+    Arc::new(move || {
         let images = scanner.image_count();
         let database = &scanner.settings().vulndb;
         match palisade_vulndb::VulnDb::generation(database) {
@@ -505,16 +793,7 @@ fn status_probes(
                 vec![("images", images.to_string())],
             ),
         }
-    });
-    vec![
-        gateway,
-        log,
-        search,
-        scanner,
-        graph_probe(graph),
-        notify,
-        storage,
-    ]
+    })
 }
 
 /// Opens the graph service's store under the data directory and loads what it holds.
@@ -616,18 +895,11 @@ fn graph_probe(graph: GraphCore) -> StatusProbe {
 
 /// Reflection over the whole contract, advertising only the services this process serves: a
 /// client discovering the API never finds a service that would answer UNIMPLEMENTED.
-fn reflection_builder() -> tonic_reflection::server::Builder<'static> {
+fn reflection_builder(served: &[&'static str]) -> tonic_reflection::server::Builder<'static> {
     use tonic::server::NamedService;
-    let served = [
-        <tonic_health::pb::health_server::HealthServer<tonic_health::server::HealthService>>::NAME,
-        <AlertServiceServer<AlertGrpc>>::NAME,
-        <AgentServiceServer<AgentGrpc>>::NAME,
-        <SearchServiceServer<SearchGrpc>>::NAME,
-        <AdminServiceServer<AdminGrpc>>::NAME,
-        <ScannerServiceServer<ScannerGrpc>>::NAME,
-        <GraphServiceServer<GraphGrpc>>::NAME,
-    ];
-    served.into_iter().fold(
+    let health =
+        <tonic_health::pb::health_server::HealthServer<tonic_health::server::HealthService>>::NAME;
+    std::iter::once(health).chain(served.iter().copied()).fold(
         tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(palisade_proto::v1::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET),

@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 
 mod server;
 
-pub use server::{ChildGuard, Server, ServerOptions, palisade_binary};
+pub use server::{
+    ChildGuard, Server, ServerOptions, TEST_MODE_ENV, distributed_mode, palisade_binary,
+};
 
 /// Environment variable that names the corpora folder explicitly.
 pub const CORPORA_ENV: &str = "PALISADE_CORPORA";

@@ -1,4 +1,8 @@
-//! Running `palisade up` as a real process for tests.
+//! Running the platform as real processes for tests: `palisade up`, or, when
+//! `PALISADE_TEST_MODE=distributed`, the distributed mode's services (`palisade serve gateway`,
+//! `search`, `graph`, `scanner`) as four processes on loopback, so the same tests run against
+//! both modes. The gateway keeps the data directory the test gave; the other services keep
+//! theirs beside it.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -55,9 +59,38 @@ impl Default for ServerOptions {
     }
 }
 
-/// A `palisade up` process on a data directory of its own, with listeners on free ports.
+/// Environment variable choosing how tests run the platform: `embedded` (default) or
+/// `distributed`.
+pub const TEST_MODE_ENV: &str = "PALISADE_TEST_MODE";
+
+/// The services of the distributed mode other than the gateway, in start order.
+const PEER_SERVICES: [&str; 3] = ["search", "graph", "scanner"];
+
+/// Whether tests run the distributed mode (`PALISADE_TEST_MODE=distributed`). Any other value
+/// than `embedded` or `distributed` is a mistake and fails loudly.
+pub fn distributed_mode() -> bool {
+    match std::env::var(TEST_MODE_ENV).as_deref() {
+        Err(_) | Ok("") | Ok("embedded") => false,
+        Ok("distributed") => true,
+        Ok(other) => panic!("{TEST_MODE_ENV}={other:?}: expected embedded or distributed"),
+    }
+}
+
+/// A free TCP port on loopback (bound and released; the distributed mode's services must know
+/// each other's ports before they start).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .expect("a free port on loopback")
+}
+
+/// The platform (one `palisade up` process, or the distributed mode's four) on a data
+/// directory of its own, with listeners on free ports.
 pub struct Server {
     child: Option<Child>,
+    /// The distributed mode's other services (search, graph, scanner), when running.
+    peers: Vec<Child>,
     data_dir: PathBuf,
     config: Option<PathBuf>,
     options: ServerOptions,
@@ -90,6 +123,7 @@ impl Server {
     ) -> Server {
         let mut server = Server {
             child: None,
+            peers: Vec::new(),
             data_dir: data_dir.to_path_buf(),
             config: config.map(Path::to_path_buf),
             options,
@@ -103,6 +137,94 @@ impl Server {
     }
 
     fn spawn(&mut self) {
+        if !distributed_mode() {
+            let (child, ready) =
+                self.start_process("up", self.config.clone(), &self.options.listen.clone());
+            self.accept_ready(child, &ready);
+            return;
+        }
+        // The distributed mode: the gateway first (it makes the internal CA the others share),
+        // then the services it forwards to, each on a port chosen now.
+        let gateway_port = free_port();
+        let peer_ports: Vec<u16> = PEER_SERVICES.iter().map(|_| free_port()).collect();
+        let [_, http, agent] = self.options.listen.clone();
+        let gateway_listen = [format!("127.0.0.1:{gateway_port}"), http, agent];
+        let gateway_config = self.distributed_config("gateway", gateway_port, &peer_ports);
+        let (child, ready) = self.start_process("gateway", Some(gateway_config), &gateway_listen);
+        self.accept_ready(child, &ready);
+        for (service, port) in PEER_SERVICES.iter().zip(&peer_ports) {
+            let config = self.distributed_config(service, gateway_port, &peer_ports);
+            let listen = [
+                format!("127.0.0.1:{port}"),
+                "127.0.0.1:0".to_string(),
+                "127.0.0.1:0".to_string(),
+            ];
+            let (child, _) = self.start_process(service, Some(config), &listen);
+            self.peers.push(child);
+        }
+    }
+
+    /// Where a service of the distributed mode keeps its data: the gateway the test's data
+    /// directory, the others a directory beside it.
+    fn service_data_dir(&self, service: &str) -> PathBuf {
+        match service {
+            "up" | "gateway" => self.data_dir.clone(),
+            other => self.data_dir.with_extension(other),
+        }
+    }
+
+    /// The test's configuration (if any) plus what the distributed mode needs: the peers, the
+    /// shared service credential, the gateway's internal CA.
+    fn distributed_config(&self, service: &str, gateway_port: u16, peer_ports: &[u16]) -> PathBuf {
+        let mut config: toml::Table = match &self.config {
+            Some(path) => std::fs::read_to_string(path)
+                .expect("the test's configuration")
+                .parse()
+                .expect("the test's configuration is TOML"),
+            None => toml::Table::new(),
+        };
+        let token_file = self.data_dir.with_extension("service-token");
+        if !token_file.exists() {
+            let token: String = format!(
+                "svc-{:032x}{:016x}",
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .expect("clock")
+                    .as_nanos(),
+                std::process::id()
+            );
+            std::fs::write(&token_file, format!("{token}\n")).expect("service token file");
+        }
+        let mut peers = toml::Table::new();
+        peers.insert(
+            "gateway".into(),
+            format!("https://127.0.0.1:{gateway_port}").into(),
+        );
+        for (name, port) in PEER_SERVICES.iter().zip(peer_ports) {
+            peers.insert((*name).into(), format!("https://127.0.0.1:{port}").into());
+        }
+        peers.insert(
+            "service_token_file".into(),
+            token_file.display().to_string().into(),
+        );
+        config.insert("peers".into(), peers.into());
+        config.insert(
+            "pki_dir".into(),
+            self.data_dir.join("pki").display().to_string().into(),
+        );
+        let path = self.data_dir.with_extension(format!("{service}.toml"));
+        std::fs::write(&path, toml::to_string(&config).expect("TOML")).expect("config file");
+        path
+    }
+
+    /// Starts `palisade up` (`service` "up") or `palisade serve SERVICE` and waits for its
+    /// ready line.
+    fn start_process(
+        &self,
+        service: &str,
+        config: Option<PathBuf>,
+        listen: &[String; 3],
+    ) -> (Child, serde_json::Value) {
         let stderr = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -116,11 +238,14 @@ impl Server {
             }
             None => Command::new(palisade_binary()),
         };
-        let [grpc, http, agent] = &self.options.listen;
+        match service {
+            "up" => command.arg("up"),
+            other => command.args(["serve", other]),
+        };
+        let [grpc, http, agent] = listen;
         command
-            .arg("up")
             .arg("--data-dir")
-            .arg(&self.data_dir)
+            .arg(self.service_data_dir(service))
             .args(["--grpc-listen", grpc, "--http-listen", http])
             .args(["--agent-listen", agent])
             .env_remove("PALISADE_CONFIG")
@@ -128,10 +253,12 @@ impl Server {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(stderr);
-        if let Some(config) = &self.config {
+        if let Some(config) = &config {
             command.arg("--config").arg(config);
         }
-        let mut child = command.spawn().expect("palisade up starts");
+        let mut child = command
+            .spawn()
+            .unwrap_or_else(|error| panic!("palisade {service} does not start: {error}"));
         let stdout = child.stdout.take().expect("piped stdout");
         let (sender, receiver) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
@@ -147,13 +274,17 @@ impl Server {
             Err(_) => {
                 let _ = child.kill();
                 panic!(
-                    "palisade up did not become ready; its stderr:\n{}",
+                    "palisade {service} did not become ready; the servers' stderr:\n{}",
                     self.stderr()
                 );
             }
         };
         let ready: serde_json::Value = serde_json::from_str(&ready)
             .unwrap_or_else(|error| panic!("ready line {ready:?}: {error}"));
+        (child, ready)
+    }
+
+    fn accept_ready(&mut self, child: Child, ready: &serde_json::Value) {
         self.grpc_url = ready["grpc_url"].as_str().expect("grpc url").to_string();
         self.http_url = ready["http_url"].as_str().expect("http url").to_string();
         self.agent_url = format!(
@@ -199,17 +330,30 @@ impl Server {
         std::fs::read_to_string(&self.stderr_log).unwrap_or_default()
     }
 
-    /// Kills the process with SIGKILL: no shutdown code runs.
+    /// Kills the processes with SIGKILL: no shutdown code runs.
     pub fn kill_hard(&mut self) {
-        if let Some(mut child) = self.child.take() {
+        for mut child in self.child.take().into_iter().chain(self.peers.drain(..)) {
             child.kill().expect("SIGKILL");
             child.wait().expect("reaped");
         }
     }
 
-    /// Sends SIGTERM and waits for a clean exit; returns the exit status.
+    /// Sends SIGTERM and waits for a clean exit; returns the exit status (of the gateway, in
+    /// the distributed mode, after the other services stopped cleanly).
     pub fn terminate(&mut self) -> std::process::ExitStatus {
-        let mut child = self.child.take().expect("server is running");
+        for peer in std::mem::take(&mut self.peers).into_iter().rev() {
+            let status = self.terminate_child(peer);
+            assert!(
+                status.success(),
+                "a service exited with {status} at SIGTERM; stderr:\n{}",
+                self.stderr()
+            );
+        }
+        let child = self.child.take().expect("server is running");
+        self.terminate_child(child)
+    }
+
+    fn terminate_child(&self, mut child: Child) -> std::process::ExitStatus {
         let status = Command::new("kill")
             .args(["-TERM", &child.id().to_string()])
             .status()
@@ -223,7 +367,7 @@ impl Server {
             if Instant::now() > deadline {
                 let _ = child.kill();
                 panic!(
-                    "palisade up did not exit within 60 s of SIGTERM; stderr:\n{}",
+                    "the server did not exit within 60 s of SIGTERM; stderr:\n{}",
                     self.stderr()
                 );
             }
@@ -231,13 +375,16 @@ impl Server {
         }
     }
 
-    /// Starts the server again on the same data directory (new ports).
+    /// Starts the server again on the same data directories (new ports).
     pub fn restart(&mut self) {
-        assert!(self.child.is_none(), "stop the server before restarting it");
+        assert!(
+            self.child.is_none() && self.peers.is_empty(),
+            "stop the server before restarting it"
+        );
         self.spawn();
     }
 
-    /// Whether the process is still running.
+    /// Whether the process (the gateway, in the distributed mode) is still running.
     pub fn is_running(&mut self) -> bool {
         match &mut self.child {
             Some(child) => child.try_wait().expect("wait").is_none(),
@@ -260,7 +407,7 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
+        for mut child in self.child.take().into_iter().chain(self.peers.drain(..)) {
             let _ = child.kill();
             let _ = child.wait();
         }

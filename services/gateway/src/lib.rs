@@ -12,6 +12,7 @@ pub mod auth;
 pub mod enrollment;
 pub mod error;
 pub mod falco_webhook;
+pub mod forward;
 pub mod http;
 pub mod ingest;
 mod metrics;

@@ -25,7 +25,8 @@ use actix::prelude::*;
 use palisade_core::config::ScannerConfig;
 use palisade_core::error::CoreError;
 use palisade_core::ids::TenantId;
-use palisade_core::log::{LogEntry, Topic};
+use palisade_core::log::LogEntry;
+use palisade_core::log::remote::TopicWriter;
 use palisade_core::storage::{Store, TypedTree};
 use palisade_proto::prost_types::Timestamp;
 use palisade_proto::v1::{
@@ -276,7 +277,7 @@ pub struct ScannerCore {
 struct Inner {
     settings: ScannerSettings,
     cache: ScanCache,
-    topic: Topic,
+    topic: TopicWriter,
     images: TypedTree<ImageRecord>,
     states: TypedTree<FindingState>,
     meta: TypedTree<u64>,
@@ -291,18 +292,19 @@ struct Inner {
 }
 
 impl ScannerCore {
-    /// The service over `store` (its trees) and `topic` (findings); scans run on `runtime`.
+    /// The service over `store` (its trees) and `topic` (findings: the log of this process or
+    /// the gateway's); scans run on `runtime`.
     pub fn new(
         settings: ScannerSettings,
         store: &Store,
-        topic: Topic,
+        topic: impl Into<TopicWriter>,
         runtime: tokio::runtime::Handle,
     ) -> Result<Self, ServiceError> {
         let cache = ScanCache::open(&settings.cache_dir).map_err(ServiceError::Scan)?;
         Ok(ScannerCore {
             inner: Arc::new(Inner {
                 cache,
-                topic,
+                topic: topic.into(),
                 images: store.typed_tree("scanner.images")?,
                 states: store.typed_tree("scanner.findings")?,
                 meta: store.typed_tree("scanner.meta")?,

@@ -44,6 +44,44 @@ pub fn run(
     }
 }
 
+/// `palisade serve audit`: the watcher with the options of the configuration's [audit_watch]
+/// (the API token, when no credentials are given, from PALISADE_TOKEN).
+pub fn serve_audit(config: &palisade_core::config::Config) -> anyhow::Result<ExitCode> {
+    let watch = &config.audit_watch;
+    let args = AuditWatchArgs {
+        client: crate::cli::ClientArgs {
+            server: watch
+                .server
+                .clone()
+                .unwrap_or_else(|| palisade_core::config::DEFAULT_SERVER_URL.to_string()),
+            token: std::env::var("PALISADE_TOKEN").ok(),
+            data_dir: Some(config.data_dir.clone()),
+            ca_file: watch.ca_file.clone(),
+        },
+        credentials: watch.credentials.clone(),
+        webhook_listen: watch.webhook_listen,
+        files: watch.files.clone(),
+        rules: watch.rules.clone(),
+        state_dir: watch.state_dir.clone(),
+        anomaly: watch.anomaly,
+        anomaly_learning_days: 7,
+        stdout: false,
+        spool_dir: watch.spool_dir.clone(),
+        spool_max_bytes: 256 << 20,
+        agent_id: watch.agent_id.clone(),
+        match_mode: MatchArg::All,
+    };
+    if args.webhook_listen.is_none() && args.files.is_empty() {
+        anyhow::bail!(
+            "`palisade serve audit` has nothing to watch: set [audit_watch] webhook_listen and/or files in the configuration"
+        );
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(run_watch(args))
+}
+
 fn match_mode(arg: MatchArg) -> MatchMode {
     match arg {
         MatchArg::All => MatchMode::All,

@@ -9,7 +9,7 @@ use crate::cli::{Cli, Command, ScanCommand};
 mod admin;
 mod agents;
 mod alerts;
-mod audit;
+pub(crate) mod audit;
 mod clusters;
 mod graph;
 mod rules;
@@ -25,7 +25,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         level: cli.log_level.clone().unwrap_or_else(|| "warn".to_string()),
     };
     match cli.command {
-        Command::Up(args) => crate::up::run(args, cli.log_format, cli.log_level),
+        Command::Up(args) => crate::up::run(args, None, cli.log_format, cli.log_level),
+        Command::Serve(args) => {
+            crate::up::run(args.up, Some(args.service), cli.log_format, cli.log_level)
+        }
         Command::Status(args) => client_runtime(&log)?.block_on(status::run(args)),
         Command::Alerts(command) => client_runtime(&log)?.block_on(alerts::run(command)),
         Command::Search(args) => client_runtime(&log)?.block_on(search::run(args)),

@@ -1,0 +1,223 @@
+//! The peers of a `palisade serve` process: the other services of the distributed mode,
+//! reached over gRPC with the internal service credential (`[peers]` in the configuration).
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context;
+use palisade_core::auth::service::{ServiceToken, write_principal_headers};
+use palisade_core::auth::{Principal, Role as KeyRole};
+use palisade_core::config::Config;
+use palisade_core::error::source_chain;
+use palisade_core::ids::TenantId;
+use palisade_core::shutdown::Shutdown;
+use palisade_gateway::StatusProbe;
+use palisade_graph::live::{ImageScanner, ScanOrder};
+use palisade_proto::v1::scanner_service_client::ScannerServiceClient;
+use palisade_proto::v1::{ComponentStatus, HealthState, ScanImageRequest};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
+
+use crate::platform::Role;
+
+/// How often the gateway checks that its peers are serving.
+const PROBE_INTERVAL: Duration = Duration::from_secs(5);
+
+/// One peer: its name, URL and a channel that connects on first use (and again after a
+/// failure), so the services may start in any order.
+#[derive(Clone)]
+pub struct Peer {
+    pub name: &'static str,
+    pub url: String,
+    pub channel: Channel,
+}
+
+/// The peers this process calls and the credential it calls them with.
+#[derive(Clone)]
+pub struct Peers {
+    pub token: ServiceToken,
+    pub gateway: Option<Peer>,
+    pub search: Option<Peer>,
+    pub graph: Option<Peer>,
+    pub scanner: Option<Peer>,
+}
+
+impl Peers {
+    /// The peers `role` needs, from `[peers]`; an error names what is missing.
+    pub fn from_config(config: &Config, role: Role) -> anyhow::Result<Peers> {
+        let peers = &config.peers;
+        let token_file = peers.service_token_file.as_ref().with_context(|| {
+            format!(
+                "`palisade serve {}` needs [peers] service_token_file: a file with one line of at \
+                 least 32 characters, the same for every service (e.g. `openssl rand -hex 32 > FILE`)",
+                role.name()
+            )
+        })?;
+        let token = ServiceToken::read(token_file)?;
+        let tls = client_tls(config)?;
+        let needs = |peer: &str| match role {
+            Role::Gateway => matches!(peer, "search" | "graph" | "scanner"),
+            Role::Search | Role::Scanner => peer == "gateway",
+            Role::Graph => peer == "gateway",
+            Role::Embedded => false,
+        };
+        let peer = |name: &'static str, url: &Option<String>| -> anyhow::Result<Option<Peer>> {
+            let Some(url) = url else {
+                if needs(name) {
+                    anyhow::bail!(
+                        "`palisade serve {}` needs [peers] {name}: the gRPC URL of the {name} service",
+                        role.name()
+                    );
+                }
+                return Ok(None);
+            };
+            let mut endpoint = Endpoint::from_shared(url.clone())
+                .with_context(|| format!("[peers] {name} = {url:?} is not a URL"))?
+                .connect_timeout(Duration::from_secs(5))
+                .http2_keep_alive_interval(Duration::from_secs(30))
+                .keep_alive_while_idle(true);
+            if url.starts_with("https://") {
+                endpoint = endpoint
+                    .tls_config(tls.clone())
+                    .with_context(|| format!("TLS settings for [peers] {name}"))?;
+            }
+            Ok(Some(Peer {
+                name,
+                url: url.clone(),
+                channel: endpoint.connect_lazy(),
+            }))
+        };
+        Ok(Peers {
+            gateway: peer("gateway", &peers.gateway)?,
+            search: peer("search", &peers.search)?,
+            graph: peer("graph", &peers.graph)?,
+            scanner: peer("scanner", &peers.scanner)?,
+            token,
+        })
+    }
+
+    /// The gateway, which every service but the gateway needs (checked by `from_config`).
+    pub fn gateway(&self) -> anyhow::Result<&Peer> {
+        self.gateway
+            .as_ref()
+            .context("[peers] gateway is not configured")
+    }
+}
+
+/// What verifies the peers' certificates: `[peers] ca_file`, else the internal CA when this
+/// process has it, else the system roots.
+fn client_tls(config: &Config) -> anyhow::Result<ClientTlsConfig> {
+    let tls = ClientTlsConfig::new();
+    let ca_file = config
+        .peers
+        .ca_file
+        .clone()
+        .or_else(|| Some(config.pki_dir().join("ca.pem")).filter(|path| path.is_file()));
+    match ca_file {
+        Some(path) => {
+            let pem = std::fs::read_to_string(&path)
+                .with_context(|| format!("cannot read the peers' CA {}", path.display()))?;
+            Ok(tls.ca_certificate(Certificate::from_pem(pem)))
+        }
+        None => Ok(tls.with_native_roots()),
+    }
+}
+
+/// The scanner service of another process, as the graph service asks it to scan the images
+/// the inventory runs: for the tenant whose inventory runs the image, as an analyst would.
+pub fn remote_image_scanner(scanner: &Peer, token: ServiceToken) -> ImageScanner {
+    let channel = scanner.channel.clone();
+    Arc::new(move |order: ScanOrder| {
+        let channel = channel.clone();
+        let token = token.clone();
+        Box::pin(async move {
+            let tenant = TenantId::new(order.tenant).map_err(|error| error.to_string())?;
+            let principal = Principal {
+                tenant,
+                role: KeyRole::Analyst,
+                key_id: "graph-service".into(),
+                cluster: None,
+            };
+            let mut request = tonic::Request::new(ScanImageRequest {
+                image: order.image,
+                cluster_id: order.cluster,
+                ..ScanImageRequest::default()
+            });
+            write_principal_headers(request.metadata_mut(), &principal, &token)
+                .map_err(|error| error.to_string())?;
+            ScannerServiceClient::new(channel)
+                .max_decoding_message_size(palisade_core::log::remote::MAX_LOG_MESSAGE_BYTES)
+                .scan_image(request)
+                .await
+                .map(|_| ())
+                .map_err(|status| format!("the scanner service: {}", status.message()))
+        })
+    })
+}
+
+/// A status probe of a peer: whether its gRPC health service says it serves, checked every
+/// few seconds in the background (a probe must answer at once).
+pub fn peer_probe(peer: &Peer, service: &'static str, shutdown: Shutdown) -> StatusProbe {
+    let unknown = ComponentStatus {
+        name: peer.name.to_string(),
+        state: HealthState::Unspecified as i32,
+        detail: format!("not checked yet ({})", peer.url),
+        metrics: Default::default(),
+    };
+    let last = Arc::new(Mutex::new(unknown));
+    let writer = Arc::clone(&last);
+    let peer = peer.clone();
+    tokio::spawn(async move {
+        loop {
+            let status = check(&peer, service).await;
+            if let Ok(mut last) = writer.lock() {
+                *last = status;
+            }
+            tokio::select! {
+                () = tokio::time::sleep(PROBE_INTERVAL) => {},
+                () = shutdown.triggered() => return,
+            }
+        }
+    });
+    Arc::new(move || last.lock().map(|status| status.clone()).unwrap_or_default())
+}
+
+async fn check(peer: &Peer, service: &'static str) -> ComponentStatus {
+    use tonic_health::pb::HealthCheckRequest;
+    use tonic_health::pb::health_check_response::ServingStatus;
+    let mut client = tonic_health::pb::health_client::HealthClient::new(peer.channel.clone());
+    let request = HealthCheckRequest {
+        service: service.to_string(),
+    };
+    let answer = tokio::time::timeout(PROBE_INTERVAL, client.check(request)).await;
+    let (state, detail) = match answer {
+        Ok(Ok(response)) => match response.into_inner().status() {
+            ServingStatus::Serving => (HealthState::Serving, format!("serving at {}", peer.url)),
+            other => (
+                HealthState::NotServing,
+                format!("{} at {} says {}", peer.name, peer.url, other.as_str_name()),
+            ),
+        },
+        Ok(Err(status)) => (
+            HealthState::NotServing,
+            format!(
+                "{} at {} is unreachable: {}",
+                peer.name,
+                peer.url,
+                source_chain(&status)
+            ),
+        ),
+        Err(_) => (
+            HealthState::NotServing,
+            format!(
+                "{} at {} did not answer within {PROBE_INTERVAL:?}",
+                peer.name, peer.url
+            ),
+        ),
+    };
+    ComponentStatus {
+        name: peer.name.to_string(),
+        state: state as i32,
+        detail,
+        metrics: Default::default(),
+    }
+}
