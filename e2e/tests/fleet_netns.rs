@@ -362,6 +362,7 @@ async fn three_clusters_report_to_one_control_plane_and_a_cut_link_loses_nothing
                 "127.0.0.1:7401".into(),
                 format!("0.0.0.0:{AGENT_PORT}"),
             ],
+            ..ServerOptions::default()
         },
     );
     let operator = server.admin_token();

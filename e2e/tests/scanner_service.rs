@@ -93,7 +93,7 @@ fn metric(server: &Server, name: &str) -> u64 {
     let output = Command::new("curl")
         .args(["-sf", "--cacert"])
         .arg(server.ca_file())
-        .arg(format!("{}/metrics", server.http_url))
+        .arg(format!("{}/metrics", server.http_url_of("scanner")))
         .output()
         .expect("curl runs");
     let text = String::from_utf8_lossy(&output.stdout);

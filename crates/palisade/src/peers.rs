@@ -8,7 +8,6 @@ use anyhow::Context;
 use palisade_core::auth::service::{ServiceToken, write_principal_headers};
 use palisade_core::auth::{Principal, Role as KeyRole};
 use palisade_core::config::Config;
-use palisade_core::error::source_chain;
 use palisade_core::ids::TenantId;
 use palisade_core::shutdown::Shutdown;
 use palisade_gateway::StatusProbe;
@@ -19,8 +18,13 @@ use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 
 use crate::platform::Role;
 
-/// How often the gateway checks that its peers are serving.
+/// How often the gateway checks that its peers are serving; sooner while one is not.
 const PROBE_INTERVAL: Duration = Duration::from_secs(5);
+const PROBE_RETRY: Duration = Duration::from_secs(1);
+/// Waits for an unreachable scanner service before a scan counts as failed: doubling from the
+/// first to the last (about a minute in all).
+const SCANNER_RETRY_FIRST: Duration = Duration::from_millis(250);
+const SCANNER_RETRY_LAST: Duration = Duration::from_secs(32);
 
 /// One peer: its name, URL and a channel that connects on first use (and again after a
 /// failure), so the services may start in any order.
@@ -137,19 +141,34 @@ pub fn remote_image_scanner(scanner: &Peer, token: ServiceToken) -> ImageScanner
                 key_id: "graph-service".into(),
                 cluster: None,
             };
-            let mut request = tonic::Request::new(ScanImageRequest {
+            let message = ScanImageRequest {
                 image: order.image,
                 cluster_id: order.cluster,
                 ..ScanImageRequest::default()
-            });
-            write_principal_headers(request.metadata_mut(), &principal, &token)
-                .map_err(|error| error.to_string())?;
-            ScannerServiceClient::new(channel)
-                .max_decoding_message_size(palisade_core::log::remote::MAX_LOG_MESSAGE_BYTES)
-                .scan_image(request)
-                .await
-                .map(|_| ())
-                .map_err(|status| format!("the scanner service: {}", status.message()))
+            };
+            let mut client = ScannerServiceClient::new(channel)
+                .max_decoding_message_size(palisade_core::log::remote::MAX_LOG_MESSAGE_BYTES);
+            // A scanner that is starting or restarting is waited for a while; other failures
+            // are the scan's, and the graph retries those later.
+            let mut delay = SCANNER_RETRY_FIRST;
+            loop {
+                let mut request = tonic::Request::new(message.clone());
+                write_principal_headers(request.metadata_mut(), &principal, &token)
+                    .map_err(|error| error.to_string())?;
+                match client.scan_image(request).await {
+                    Ok(_) => return Ok(()),
+                    Err(status)
+                        if status.code() == tonic::Code::Unavailable
+                            && delay <= SCANNER_RETRY_LAST =>
+                    {
+                        tokio::time::sleep(delay).await;
+                        delay *= 2;
+                    }
+                    Err(status) => {
+                        return Err(format!("the scanner service: {}", status.message()));
+                    }
+                }
+            }
         })
     })
 }
@@ -169,16 +188,32 @@ pub fn peer_probe(peer: &Peer, service: &'static str, shutdown: Shutdown) -> Sta
     tokio::spawn(async move {
         loop {
             let status = check(&peer, service).await;
+            let next = match status.state == HealthState::Serving as i32 {
+                true => PROBE_INTERVAL,
+                false => PROBE_RETRY,
+            };
             if let Ok(mut last) = writer.lock() {
                 *last = status;
             }
             tokio::select! {
-                () = tokio::time::sleep(PROBE_INTERVAL) => {},
+                () = tokio::time::sleep(next) => {},
                 () = shutdown.triggered() => return,
             }
         }
     });
     Arc::new(move || last.lock().map(|status| status.clone()).unwrap_or_default())
+}
+
+/// The innermost cause of a failed call ("Connection refused (os error 111)"), or its message.
+fn root_cause(status: &tonic::Status) -> String {
+    let mut cause: &dyn std::error::Error = status;
+    while let Some(source) = cause.source() {
+        cause = source;
+    }
+    match std::ptr::addr_eq(cause, status as &dyn std::error::Error) {
+        true => status.message().to_string(),
+        false => format!("{}: {cause}", status.message()),
+    }
 }
 
 async fn check(peer: &Peer, service: &'static str) -> ComponentStatus {
@@ -203,7 +238,7 @@ async fn check(peer: &Peer, service: &'static str) -> ComponentStatus {
                 "{} at {} is unreachable: {}",
                 peer.name,
                 peer.url,
-                source_chain(&status)
+                root_cause(&status)
             ),
         ),
         Err(_) => (

@@ -469,10 +469,11 @@ pub async fn start_role(config: &Config, role: Role) -> anyhow::Result<Platform>
                 log,
                 ServiceOnly::new(peers.token.clone()),
             ));
+            // in the order of the embedded mode's components
             for (peer, service) in [
                 (&peers.search, <SearchServiceServer<SearchGrpc>>::NAME),
-                (&peers.graph, <GraphServiceServer<GraphGrpc>>::NAME),
                 (&peers.scanner, <ScannerServiceServer<ScannerGrpc>>::NAME),
+                (&peers.graph, <GraphServiceServer<GraphGrpc>>::NAME),
             ] {
                 if let Some(peer) = peer {
                     gateway_probes.push(peer_probe(peer, service, shutdown.clone()));

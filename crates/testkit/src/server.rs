@@ -42,8 +42,11 @@ pub fn palisade_binary() -> PathBuf {
 pub struct ServerOptions {
     /// Command the server runs under, e.g. `ip netns exec NAME` (empty: none).
     pub wrapper: Vec<String>,
-    /// The three listeners: gRPC, HTTP, agents.
+    /// The three listeners: gRPC, HTTP, agents (the gateway's, in the distributed mode).
     pub listen: [String; 3],
+    /// Run the distributed mode's services instead of `palisade up` [default: as
+    /// `PALISADE_TEST_MODE` says].
+    pub distributed: bool,
 }
 
 impl Default for ServerOptions {
@@ -55,6 +58,7 @@ impl Default for ServerOptions {
                 "127.0.0.1:0".into(),
                 "127.0.0.1:0".into(),
             ],
+            distributed: distributed_mode(),
         }
     }
 }
@@ -64,7 +68,7 @@ impl Default for ServerOptions {
 pub const TEST_MODE_ENV: &str = "PALISADE_TEST_MODE";
 
 /// The services of the distributed mode other than the gateway, in start order.
-const PEER_SERVICES: [&str; 3] = ["search", "graph", "scanner"];
+const PEER_SERVICES: [&str; 3] = ["search", "scanner", "graph"];
 
 /// Whether tests run the distributed mode (`PALISADE_TEST_MODE=distributed`). Any other value
 /// than `embedded` or `distributed` is a mistake and fails loudly.
@@ -74,6 +78,14 @@ pub fn distributed_mode() -> bool {
         Ok("distributed") => true,
         Ok(other) => panic!("{TEST_MODE_ENV}={other:?}: expected embedded or distributed"),
     }
+}
+
+/// A service of the distributed mode other than the gateway.
+struct PeerProcess {
+    service: String,
+    child: Option<Child>,
+    config: PathBuf,
+    listen: [String; 3],
 }
 
 /// A free TCP port on loopback (bound and released; the distributed mode's services must know
@@ -90,7 +102,7 @@ fn free_port() -> u16 {
 pub struct Server {
     child: Option<Child>,
     /// The distributed mode's other services (search, graph, scanner), when running.
-    peers: Vec<Child>,
+    peers: Vec<PeerProcess>,
     data_dir: PathBuf,
     config: Option<PathBuf>,
     options: ServerOptions,
@@ -100,6 +112,9 @@ pub struct Server {
     pub http_url: String,
     /// Base URL of the agent listener (TLS).
     pub agent_url: String,
+    /// The distributed mode's other services and their gRPC URLs, e.g. ("search", URL).
+    pub peer_urls: Vec<(String, String)>,
+    peer_http_urls: Vec<(String, String)>,
     stderr_log: PathBuf,
 }
 
@@ -130,6 +145,8 @@ impl Server {
             grpc_url: String::new(),
             http_url: String::new(),
             agent_url: String::new(),
+            peer_urls: Vec::new(),
+            peer_http_urls: Vec::new(),
             stderr_log: data_dir.with_extension("stderr.log"),
         };
         server.spawn();
@@ -137,7 +154,7 @@ impl Server {
     }
 
     fn spawn(&mut self) {
-        if !distributed_mode() {
+        if !self.options.distributed {
             let (child, ready) =
                 self.start_process("up", self.config.clone(), &self.options.listen.clone());
             self.accept_ready(child, &ready);
@@ -145,10 +162,19 @@ impl Server {
         }
         // The distributed mode: the gateway first (it makes the internal CA the others share),
         // then the services it forwards to, each on a port chosen now.
-        let gateway_port = free_port();
+        let [grpc, http, agent] = self.options.listen.clone();
+        let gateway_port = match grpc.rsplit_once(':').and_then(|(_, port)| port.parse().ok()) {
+            Some(0) | None => free_port(),
+            Some(port) => port,
+        };
+        let grpc = grpc
+            .rsplit_once(':')
+            .map(|(host, _)| format!("{host}:{gateway_port}"))
+            .unwrap_or(grpc);
         let peer_ports: Vec<u16> = PEER_SERVICES.iter().map(|_| free_port()).collect();
-        let [_, http, agent] = self.options.listen.clone();
-        let gateway_listen = [format!("127.0.0.1:{gateway_port}"), http, agent];
+        self.peer_urls.clear();
+        self.peer_http_urls.clear();
+        let gateway_listen = [grpc, http, agent];
         let gateway_config = self.distributed_config("gateway", gateway_port, &peer_ports);
         let (child, ready) = self.start_process("gateway", Some(gateway_config), &gateway_listen);
         self.accept_ready(child, &ready);
@@ -159,8 +185,38 @@ impl Server {
                 "127.0.0.1:0".to_string(),
                 "127.0.0.1:0".to_string(),
             ];
-            let (child, _) = self.start_process(service, Some(config), &listen);
-            self.peers.push(child);
+            let (child, ready) = self.start_process(service, Some(config.clone()), &listen);
+            self.peers.push(PeerProcess {
+                service: (*service).to_string(),
+                child: Some(child),
+                config,
+                listen,
+            });
+            let url = ready["grpc_url"].as_str().expect("grpc url").to_string();
+            self.peer_urls.push(((*service).to_string(), url));
+            let http = ready["http_url"].as_str().expect("http url").to_string();
+            self.peer_http_urls.push(((*service).to_string(), http));
+        }
+        self.wait_until_every_service_serves();
+    }
+
+    /// Waits until the gateway sees every other service serving (`palisade status` succeeds).
+    fn wait_until_every_service_serves(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let status = self.cli(&["status"]);
+            if status.status.success() {
+                return;
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "the distributed services did not all serve within 30 s:\n{}\n{}\nstderr:\n{}",
+                    String::from_utf8_lossy(&status.stdout),
+                    String::from_utf8_lossy(&status.stderr),
+                    self.stderr()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(200));
         }
     }
 
@@ -332,16 +388,71 @@ impl Server {
 
     /// Kills the processes with SIGKILL: no shutdown code runs.
     pub fn kill_hard(&mut self) {
-        for mut child in self.child.take().into_iter().chain(self.peers.drain(..)) {
+        let peers = self.peers.drain(..).filter_map(|peer| peer.child);
+        for mut child in self.child.take().into_iter().chain(peers) {
             child.kill().expect("SIGKILL");
             child.wait().expect("reaped");
         }
     }
 
+    /// Kills one service of the distributed mode (search, graph, scanner) with SIGKILL.
+    pub fn kill_service_hard(&mut self, service: &str) {
+        let peer = self.peer_mut(service);
+        let mut child = peer.child.take().expect("the service is running");
+        child.kill().expect("SIGKILL");
+        child.wait().expect("reaped");
+    }
+
+    /// Starts a killed service of the distributed mode again, on its port and data directory.
+    pub fn restart_service(&mut self, service: &str) {
+        let peer = self.peer_mut(service);
+        assert!(peer.child.is_none(), "stop {service} before restarting it");
+        let (config, listen) = (peer.config.clone(), peer.listen.clone());
+        let (child, ready) = self.start_process(service, Some(config), &listen);
+        self.peer_mut(service).child = Some(child);
+        let http = ready["http_url"].as_str().expect("http url").to_string();
+        for (name, url) in &mut self.peer_http_urls {
+            if name == service {
+                *url = http.clone();
+            }
+        }
+    }
+
+    /// The HTTP URL (/metrics, /healthz) of the process running `service` (search, graph,
+    /// scanner, gateway): the one process of the embedded mode, or the service's own.
+    pub fn http_url_of(&self, service: &str) -> String {
+        self.peer_http_urls
+            .iter()
+            .find(|(name, _)| name == service)
+            .map(|(_, url)| url.clone())
+            .unwrap_or_else(|| self.http_url.clone())
+    }
+
+    fn peer_mut(&mut self, service: &str) -> &mut PeerProcess {
+        assert!(
+            self.options.distributed,
+            "{service} is a process of its own only in the distributed mode"
+        );
+        self.peers
+            .iter_mut()
+            .find(|peer| peer.service == service)
+            .unwrap_or_else(|| panic!("no service {service}; services: search, graph, scanner"))
+    }
+
+    /// The gRPC URL of a service of the distributed mode.
+    pub fn service_url(&self, service: &str) -> String {
+        self.peer_urls
+            .iter()
+            .find(|(name, _)| name == service)
+            .map(|(_, url)| url.clone())
+            .unwrap_or_else(|| panic!("no service {service} is running distributed"))
+    }
+
     /// Sends SIGTERM and waits for a clean exit; returns the exit status (of the gateway, in
     /// the distributed mode, after the other services stopped cleanly).
     pub fn terminate(&mut self) -> std::process::ExitStatus {
-        for peer in std::mem::take(&mut self.peers).into_iter().rev() {
+        let peers = std::mem::take(&mut self.peers);
+        for peer in peers.into_iter().rev().filter_map(|peer| peer.child) {
             let status = self.terminate_child(peer);
             assert!(
                 status.success(),
@@ -407,7 +518,8 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        for mut child in self.child.take().into_iter().chain(self.peers.drain(..)) {
+        let peers = self.peers.drain(..).filter_map(|peer| peer.child);
+        for mut child in self.child.take().into_iter().chain(peers) {
             let _ = child.kill();
             let _ = child.wait();
         }
