@@ -68,7 +68,8 @@ fn the_embedded_example_stays_on_loopback_and_the_distributed_one_listens_for_pe
     let peers = &distributed.peers;
     for url in [&peers.gateway, &peers.search, &peers.graph, &peers.scanner] {
         assert!(
-            url.as_deref().is_some_and(|url| url.starts_with("https://")),
+            url.as_deref()
+                .is_some_and(|url| url.starts_with("https://")),
             "{peers:?}"
         );
     }
