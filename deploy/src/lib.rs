@@ -7,6 +7,7 @@
 pub mod error;
 pub mod invariants;
 pub mod manifest;
+pub mod network;
 pub mod quantity;
 pub mod tools;
 

@@ -142,46 +142,6 @@ fn the_default_release_runs_palisade_up_in_one_stateful_set_beside_agents_and_th
 }
 
 #[test]
-fn distributed_mode_renders_one_workload_per_service_with_volumes_for_the_stateful_ones() {
-    let manifest = render_case(&tools(), "distributed", KUBE_VERSIONS[1]);
-    assert_eq!(
-        names_of(&manifest, "StatefulSet"),
-        [
-            "sec-palisade-graph",
-            "sec-palisade-scanner",
-            "sec-palisade-search"
-        ]
-    );
-    assert_eq!(
-        names_of(&manifest, "Deployment"),
-        [
-            "sec-palisade-audit",
-            "sec-palisade-audit-watcher",
-            "sec-palisade-gateway"
-        ]
-    );
-    assert_eq!(
-        names_of(&manifest, "PodDisruptionBudget"),
-        ["sec-palisade-gateway"]
-    );
-    for service in ["gateway", "search", "graph", "scanner", "audit"] {
-        let name = format!("sec-palisade-{service}");
-        let workload = manifest
-            .find("StatefulSet", &name)
-            .or_else(|| manifest.find("Deployment", &name))
-            .unwrap_or_else(|| panic!("{name} is rendered"));
-        assert_eq!(
-            container_args(workload),
-            ["serve", service, "--config", "/etc/palisade/palisade.toml"]
-        );
-    }
-    let gateway = manifest
-        .find("Deployment", "sec-palisade-gateway")
-        .expect("gateway");
-    assert_eq!(gateway["spec"]["replicas"], 3);
-}
-
-#[test]
 fn enrolled_agents_mount_the_credentials_and_the_watcher_verifies_the_gateway_ca() {
     let manifest = render_case(&tools(), "enrollment", KUBE_VERSIONS[1]);
     assert!(names_of(&manifest, "StatefulSet").is_empty());
@@ -252,7 +212,8 @@ fn rendered_config(manifest: &Manifest) -> String {
 #[test]
 fn the_rendered_configuration_is_accepted_by_the_platform_parser_and_matches_the_ports() {
     let tools = tools();
-    for case in ["default", "distributed", "custom", "control-plane-only"] {
+    // The distributed mode writes one file per service: tests/distributed.rs.
+    for case in ["default", "custom", "control-plane-only"] {
         let manifest = render_case(&tools, case, KUBE_VERSIONS[1]);
         let text = rendered_config(&manifest);
         let config = Config::from_toml(&text)

@@ -65,6 +65,15 @@ fn the_embedded_example_stays_on_loopback_and_the_distributed_one_listens_for_pe
             .server_names
             .contains(&"palisade.example.com".to_string())
     );
+    let peers = &distributed.peers;
+    for url in [&peers.gateway, &peers.search, &peers.graph, &peers.scanner] {
+        assert!(
+            url.as_deref()
+                .is_some_and(|url| url.starts_with("https://")),
+            "{peers:?}"
+        );
+    }
+    assert!(peers.service_token_file.is_some() && peers.ca_file.is_some());
 }
 
 #[test]

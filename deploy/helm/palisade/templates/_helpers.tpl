@@ -104,9 +104,10 @@ app.kubernetes.io/component: {{ .component }}
 
 {{/* Probes of a Palisade server: /healthz on the HTTP listener, over HTTPS unless TLS is off
 (the kubelet does not verify probe certificates; its gRPC probes cannot speak TLS at all). The
-listeners open once the platform has started, so the first success means started and ready. */}}
+listeners open once the platform has started, so the first success means started and ready.
+(dict "plainText" BOOL): whether the listener speaks plain HTTP. */}}
 {{- define "palisade.serverProbes" -}}
-{{- $scheme := ternary "HTTP" "HTTPS" (eq .Values.tls.mode "off") -}}
+{{- $scheme := ternary "HTTP" "HTTPS" .plainText -}}
 startupProbe:
   httpGet:
     path: /healthz
@@ -131,16 +132,20 @@ livenessProbe:
   failureThreshold: 3
 {{- end -}}
 
+{{/* (dict "root" $ "agentListener" BOOL): only the gateway (and the embedded server) has the
+agent listener. */}}
 {{- define "palisade.serverPorts" -}}
 - name: grpc
-  containerPort: {{ .Values.ports.grpc }}
+  containerPort: {{ .root.Values.ports.grpc }}
   protocol: TCP
 - name: http
-  containerPort: {{ .Values.ports.http }}
+  containerPort: {{ .root.Values.ports.http }}
   protocol: TCP
+{{- if .agentListener }}
 - name: agent
-  containerPort: {{ .Values.ports.agent }}
+  containerPort: {{ .root.Values.ports.agent }}
   protocol: TCP
+{{- end }}
 {{- end -}}
 
 {{/* The certificate and key of tls.mode files, for the server pods. */}}
@@ -203,6 +208,30 @@ livenessProbe:
 {{- else -}}
 default
 {{- end -}}
+{{- end -}}
+
+{{/* The services of the distributed mode, each a StatefulSet running `palisade serve NAME`.
+The audit watcher is not among them: auditWatcher renders the one watcher of the cluster. */}}
+{{- define "palisade.distributedServices" -}}
+{{- list "gateway" "search" "graph" "scanner" | toJson -}}
+{{- end -}}
+
+{{/* The in-cluster DNS names of a Service: short, .NS, .NS.svc, .NS.svc.cluster.local. */}}
+{{- define "palisade.serviceDnsNames" -}}
+{{- $name := .name -}}
+{{- $namespace := .namespace -}}
+{{- list $name (printf "%s.%s" $name $namespace) (printf "%s.%s.svc" $name $namespace) (printf "%s.%s.svc.cluster.local" $name $namespace) | toJson -}}
+{{- end -}}
+
+{{/* Where the chart's internal TLS Secret (certificate, key, CA bundle) and the service token
+are mounted in the distributed mode's pods; the configuration files name these paths. */}}
+{{- define "palisade.internalTlsDir" -}}/etc/palisade/internal-tls{{- end -}}
+{{- define "palisade.serviceTokenFile" -}}/etc/palisade/service-token/token{{- end -}}
+
+{{/* Whether the distributed gateway's gRPC and HTTP listeners speak plain text (tls.mode off);
+the other services always speak TLS with the internal certificate. */}}
+{{- define "palisade.listenerPlainText" -}}
+{{- if and (eq .service "gateway") (eq .root.Values.tls.mode "off") -}}true{{- end -}}
 {{- end -}}
 
 {{/* A checksum of the configuration, so a changed file rolls the pods that read it. */}}
