@@ -15,6 +15,7 @@ const PROTOS: &[&str] = &[
     "palisade/v1/admin.proto",
     "palisade/v1/enrollment.proto",
     "palisade/v1/log.proto",
+    "palisade/v1/peer.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -145,9 +145,9 @@ async fn the_services_behind_the_gateway_and_its_log_take_only_the_service_crede
 
     // A key of another tenant, naming the default tenant in the forwarded headers, sees only
     // its own (empty) tenant through the gateway.
-    let created = common::json_output(&server.cli(&[
-        "admin", "tenant", "create", "other", "--format", "json",
-    ]));
+    let created = common::json_output(
+        &server.cli(&["admin", "tenant", "create", "other", "--format", "json"]),
+    );
     let other_key = created["api_key"].as_str().expect("api_key").to_string();
     let mut through_gateway = SearchServiceClient::new(server.channel().await);
     let request = with_headers(
@@ -194,13 +194,27 @@ async fn a_killed_search_service_catches_up_from_the_gateways_log() {
         status.message().contains("search service is unreachable"),
         "{status:?}"
     );
-    let status_output = server.cli(&["status"]);
-    assert!(!status_output.status.success(), "status reports the missing service");
-    assert!(
-        String::from_utf8_lossy(&status_output.stdout).contains("search"),
-        "{}",
-        String::from_utf8_lossy(&status_output.stdout)
-    );
+    // The gateway checks its peers every few seconds: status names the one away.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let output = server.cli(&["status", "--format", "json"]);
+        let body: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+        let search_state = body["components"]
+            .as_array()
+            .expect("components")
+            .iter()
+            .find(|component| component["name"] == "search")
+            .map(|component| component["state"].to_string())
+            .expect("a search component");
+        if !output.status.success() && search_state.contains("not serving") {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "status does not report the search service away: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
 
     server.restart_service("search");
     tokio::time::timeout(Duration::from_secs(90), wait_for_total(&server, 500))

@@ -127,7 +127,10 @@ async fn inventory_images_are_scanned_and_their_vulnerabilities_make_attack_path
         corpus_path("vulndb/alpine-secdb/v3.4/main.yaml"),
         corpus_path("vulndb/osv/samples/ghsa/GHSA-xvch-5gv4-984h.json"),
     ] {
-        common::vulndb_import(&data_dir, &file);
+        common::vulndb_import(
+            &palisade_testkit::service_data_dir(&data_dir, "scanner"),
+            &file,
+        );
     }
 
     let manifests = boutique_manifests(temp.path(), &registry);

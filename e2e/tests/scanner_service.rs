@@ -203,7 +203,7 @@ async fn scans_become_findings_that_follow_the_vulnerability_database() {
     assert!(expected.len() > 20, "{} reference findings", expected.len());
 
     // Import into the server's database while it runs: the findings appear without a scan.
-    common::vulndb_import(&data_dir, &secdb);
+    common::vulndb_import(&server.service_data_dir("scanner"), &secdb);
     wait_for(&server, &token, "kind:vulnerability", expected.len() as u64).await;
     let (_, mut indexed) = findings_of(&server, &token, "kind:vulnerability").await;
     indexed.sort();
@@ -325,7 +325,7 @@ async fn scans_become_findings_that_follow_the_vulnerability_database() {
         "{changed_id} once in the secdb"
     );
     std::fs::write(&secdb, text.replace(&changed_id, "CVE-2000-0001")).expect("write");
-    common::vulndb_import(&data_dir, &secdb);
+    common::vulndb_import(&server.service_data_dir("scanner"), &secdb);
     let resolved_query = format!("cve:{changed_id} AND resolved:true");
     wait_for(&server, &token, &resolved_query, affected).await;
     wait_for(

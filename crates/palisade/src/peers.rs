@@ -1,7 +1,7 @@
 //! The peers of a `palisade serve` process: the other services of the distributed mode,
 //! reached over gRPC with the internal service credential (`[peers]` in the configuration).
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -9,18 +9,21 @@ use palisade_core::auth::service::{ServiceToken, write_principal_headers};
 use palisade_core::auth::{Principal, Role as KeyRole};
 use palisade_core::config::Config;
 use palisade_core::ids::TenantId;
-use palisade_core::shutdown::Shutdown;
-use palisade_gateway::StatusProbe;
+use palisade_core::log::remote::FollowerMonitor;
+use palisade_gateway::{AskProbe, StatusProbe};
 use palisade_graph::live::{ImageScanner, ScanOrder};
+use palisade_proto::v1::peer_status_service_client::PeerStatusServiceClient;
+use palisade_proto::v1::peer_status_service_server::PeerStatusService;
 use palisade_proto::v1::scanner_service_client::ScannerServiceClient;
-use palisade_proto::v1::{ComponentStatus, HealthState, ScanImageRequest};
+use palisade_proto::v1::{
+    ComponentStatus, GetComponentsRequest, GetComponentsResponse, HealthState, ScanImageRequest,
+};
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 
 use crate::platform::Role;
 
-/// How often the gateway checks that its peers are serving; sooner while one is not.
-const PROBE_INTERVAL: Duration = Duration::from_secs(5);
-const PROBE_RETRY: Duration = Duration::from_secs(1);
+/// Longest the gateway waits for a peer's status.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Waits for an unreachable scanner service before a scan counts as failed: doubling from the
 /// first to the last (about a minute in all).
 const SCANNER_RETRY_FIRST: Duration = Duration::from_millis(250);
@@ -148,8 +151,8 @@ pub fn remote_image_scanner(scanner: &Peer, token: ServiceToken) -> ImageScanner
             };
             let mut client = ScannerServiceClient::new(channel)
                 .max_decoding_message_size(palisade_core::log::remote::MAX_LOG_MESSAGE_BYTES);
-            // A scanner that is starting or restarting is waited for a while; other failures
-            // are the scan's, and the graph retries those later.
+            // A scanner that cannot be reached (starting, restarting) is waited for a while;
+            // other failures are the scan's, and the graph retries those later.
             let mut delay = SCANNER_RETRY_FIRST;
             loop {
                 let mut request = tonic::Request::new(message.clone());
@@ -157,8 +160,10 @@ pub fn remote_image_scanner(scanner: &Peer, token: ServiceToken) -> ImageScanner
                     .map_err(|error| error.to_string())?;
                 match client.scan_image(request).await {
                     Ok(_) => return Ok(()),
+                    // a transport failure carries its cause; the scanner's own answers do not
                     Err(status)
                         if status.code() == tonic::Code::Unavailable
+                            && std::error::Error::source(&status).is_some()
                             && delay <= SCANNER_RETRY_LAST =>
                     {
                         tokio::time::sleep(delay).await;
@@ -173,35 +178,15 @@ pub fn remote_image_scanner(scanner: &Peer, token: ServiceToken) -> ImageScanner
     })
 }
 
-/// A status probe of a peer: whether its gRPC health service says it serves, checked every
-/// few seconds in the background (a probe must answer at once).
-pub fn peer_probe(peer: &Peer, service: &'static str, shutdown: Shutdown) -> StatusProbe {
-    let unknown = ComponentStatus {
-        name: peer.name.to_string(),
-        state: HealthState::Unspecified as i32,
-        detail: format!("not checked yet ({})", peer.url),
-        metrics: Default::default(),
-    };
-    let last = Arc::new(Mutex::new(unknown));
-    let writer = Arc::clone(&last);
+/// A status probe of a peer: its own account of its component (PeerStatusService), asked at
+/// each status request.
+pub fn peer_probe(peer: &Peer, token: ServiceToken) -> AskProbe {
     let peer = peer.clone();
-    tokio::spawn(async move {
-        loop {
-            let status = check(&peer, service).await;
-            let next = match status.state == HealthState::Serving as i32 {
-                true => PROBE_INTERVAL,
-                false => PROBE_RETRY,
-            };
-            if let Ok(mut last) = writer.lock() {
-                *last = status;
-            }
-            tokio::select! {
-                () = tokio::time::sleep(next) => {},
-                () = shutdown.triggered() => return,
-            }
-        }
-    });
-    Arc::new(move || last.lock().map(|status| status.clone()).unwrap_or_default())
+    Arc::new(move || {
+        let peer = peer.clone();
+        let token = token.clone();
+        Box::pin(async move { check(&peer, &token).await })
+    })
 }
 
 /// The innermost cause of a failed call ("Connection refused (os error 111)"), or its message.
@@ -216,43 +201,92 @@ fn root_cause(status: &tonic::Status) -> String {
     }
 }
 
-async fn check(peer: &Peer, service: &'static str) -> ComponentStatus {
-    use tonic_health::pb::HealthCheckRequest;
-    use tonic_health::pb::health_check_response::ServingStatus;
-    let mut client = tonic_health::pb::health_client::HealthClient::new(peer.channel.clone());
-    let request = HealthCheckRequest {
-        service: service.to_string(),
-    };
-    let answer = tokio::time::timeout(PROBE_INTERVAL, client.check(request)).await;
-    let (state, detail) = match answer {
-        Ok(Ok(response)) => match response.into_inner().status() {
-            ServingStatus::Serving => (HealthState::Serving, format!("serving at {}", peer.url)),
-            other => (
-                HealthState::NotServing,
-                format!("{} at {} says {}", peer.name, peer.url, other.as_str_name()),
-            ),
-        },
-        Ok(Err(status)) => (
-            HealthState::NotServing,
-            format!(
-                "{} at {} is unreachable: {}",
-                peer.name,
-                peer.url,
-                root_cause(&status)
-            ),
-        ),
-        Err(_) => (
-            HealthState::NotServing,
-            format!(
-                "{} at {} did not answer within {PROBE_INTERVAL:?}",
-                peer.name, peer.url
-            ),
-        ),
-    };
-    ComponentStatus {
+async fn check(peer: &Peer, token: &ServiceToken) -> ComponentStatus {
+    let not_serving = |detail: String| ComponentStatus {
         name: peer.name.to_string(),
-        state: state as i32,
+        state: HealthState::NotServing as i32,
         detail,
         metrics: Default::default(),
+    };
+    let mut request = tonic::Request::new(GetComponentsRequest {});
+    match token.bearer() {
+        Ok(bearer) => request.metadata_mut().insert("authorization", bearer),
+        Err(error) => return not_serving(error.to_string()),
+    };
+    let mut client = PeerStatusServiceClient::new(peer.channel.clone());
+    let answer = tokio::time::timeout(PROBE_TIMEOUT, client.get_components(request)).await;
+    match answer {
+        Ok(Ok(response)) => response
+            .into_inner()
+            .components
+            .into_iter()
+            .find(|component| component.name == peer.name)
+            .unwrap_or_else(|| {
+                not_serving(format!(
+                    "{} at {} did not report itself",
+                    peer.name, peer.url
+                ))
+            }),
+        Ok(Err(status)) => not_serving(format!(
+            "{} at {} is unreachable: {}",
+            peer.name,
+            peer.url,
+            root_cause(&status)
+        )),
+        Err(_) => not_serving(format!(
+            "{} at {} did not answer within {PROBE_TIMEOUT:?}",
+            peer.name, peer.url
+        )),
+    }
+}
+
+/// What a service behind the gateway reports of itself: its component, with the state of
+/// its replica of the gateway's log folded in.
+#[derive(Clone)]
+pub struct PeerStatusGrpc {
+    component: StatusProbe,
+    replicas: Vec<FollowerMonitor>,
+}
+
+impl PeerStatusGrpc {
+    pub fn new(component: StatusProbe, replicas: Vec<FollowerMonitor>) -> PeerStatusGrpc {
+        PeerStatusGrpc {
+            component,
+            replicas,
+        }
+    }
+
+    fn component(&self) -> ComponentStatus {
+        let mut component = (self.component)();
+        for (monitor, topic) in self.replicas.iter().zip(["alerts", "findings"]) {
+            let state = monitor.state();
+            let behind = state.source_end.saturating_sub(state.replica_end);
+            component
+                .metrics
+                .insert(format!("replica_{topic}_behind"), behind.to_string());
+            if !state.connected {
+                component.state = component.state.max(HealthState::Degraded as i32);
+                component.detail.push_str(&format!(
+                    "; replica of the {topic} log not following the gateway{}",
+                    state
+                        .last_error
+                        .map(|error| format!(": {error}"))
+                        .unwrap_or_default()
+                ));
+            }
+        }
+        component
+    }
+}
+
+#[tonic::async_trait]
+impl PeerStatusService for PeerStatusGrpc {
+    async fn get_components(
+        &self,
+        _request: tonic::Request<GetComponentsRequest>,
+    ) -> Result<tonic::Response<GetComponentsResponse>, tonic::Status> {
+        Ok(tonic::Response::new(GetComponentsResponse {
+            components: vec![self.component()],
+        }))
     }
 }

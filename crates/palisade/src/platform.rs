@@ -37,18 +37,19 @@ use palisade_gateway::auth::Authenticate;
 use palisade_gateway::forward::Forward;
 use palisade_gateway::ingest::ALERTS_TOPIC;
 use palisade_gateway::{
-    AdminGrpc, AgentGrpc, AgentLimits, AgentRegistry, AlertGrpc, Ingest, StatusProbe,
+    AdminGrpc, AgentGrpc, AgentLimits, AgentRegistry, AlertGrpc, Ingest, Probe, StatusProbe,
 };
 use palisade_proto::v1::log_service_server::LogServiceServer;
 use tonic::server::NamedService;
 
-use crate::peers::{Peer, Peers, peer_probe, remote_image_scanner};
+use crate::peers::{Peer, PeerStatusGrpc, Peers, peer_probe, remote_image_scanner};
 use palisade_graph::grpc::GraphGrpc;
 use palisade_graph::live::{GraphCore, GraphSettings, GraphTopics, ImageScanner, ScanOrder};
 use palisade_proto::v1::admin_service_server::AdminServiceServer;
 use palisade_proto::v1::agent_service_server::AgentServiceServer;
 use palisade_proto::v1::alert_service_server::AlertServiceServer;
 use palisade_proto::v1::graph_service_server::GraphServiceServer;
+use palisade_proto::v1::peer_status_service_server::PeerStatusServiceServer;
 use palisade_proto::v1::scanner_service_server::ScannerServiceServer;
 use palisade_proto::v1::search_service_server::SearchServiceServer;
 use palisade_proto::v1::{ComponentStatus, HealthState, ScanImageRequest};
@@ -417,7 +418,7 @@ pub async fn start_role(config: &Config, role: Role) -> anyhow::Result<Platform>
     let mut agent_task = None;
     let mut notifier = None;
     let mut agent_url = None;
-    let mut gateway_probes: Vec<StatusProbe> = Vec::new();
+    let mut gateway_probes: Vec<Probe> = Vec::new();
     let mut admin_parts = None;
     if let (Some(credentials), Some(ingest), Some(agent_listener), Some(agent_address)) =
         (&credentials, &ingest, agent_listener, agent_address)
@@ -458,8 +459,8 @@ pub async fn start_role(config: &Config, role: Role) -> anyhow::Result<Platform>
         let notify_monitor = started.monitor();
         notifier = Some(started);
         let notify_probe: StatusProbe = Arc::new(move || notify_monitor.component_status());
-        gateway_probes.push(gateway_probe(agent_grpc.registry()));
-        gateway_probes.push(log_probe(&topic));
+        gateway_probes.push(gateway_probe(agent_grpc.registry()).into());
+        gateway_probes.push(log_probe(&topic).into());
         if let Some(peers) = &peers {
             // the distributed gateway: the log for the other services, their APIs forwarded
             let log = LogServiceServer::new(LogGrpc::new([topic.clone(), findings.clone()]))
@@ -470,14 +471,11 @@ pub async fn start_role(config: &Config, role: Role) -> anyhow::Result<Platform>
                 ServiceOnly::new(peers.token.clone()),
             ));
             // in the order of the embedded mode's components
-            for (peer, service) in [
-                (&peers.search, <SearchServiceServer<SearchGrpc>>::NAME),
-                (&peers.scanner, <ScannerServiceServer<ScannerGrpc>>::NAME),
-                (&peers.graph, <GraphServiceServer<GraphGrpc>>::NAME),
-            ] {
-                if let Some(peer) = peer {
-                    gateway_probes.push(peer_probe(peer, service, shutdown.clone()));
-                }
+            for peer in [&peers.search, &peers.scanner, &peers.graph]
+                .into_iter()
+                .flatten()
+            {
+                gateway_probes.push(Probe::Ask(peer_probe(peer, peers.token.clone())));
             }
             let forward = |peer: &Option<Peer>| {
                 peer.as_ref().map(|peer| {
@@ -565,16 +563,16 @@ pub async fn start_role(config: &Config, role: Role) -> anyhow::Result<Platform>
         // the order status lists the components in
         let mut probes = gateway_probes;
         if let Some(search) = &search_actors {
-            probes.push(search_probe(search));
+            probes.push(search_probe(search).into());
         }
         if let Some(scanner) = scanner_probe.clone() {
-            probes.push(scanner_status_probe(scanner));
+            probes.push(scanner_status_probe(scanner).into());
         }
         if let Some(graph) = &graph {
-            probes.push(graph_probe(graph.clone()));
+            probes.push(graph_probe(graph.clone()).into());
         }
-        probes.push(notify_probe);
-        probes.push(storage_probe(&store));
+        probes.push(notify_probe.into());
+        probes.push(storage_probe(&store).into());
         serve_local!(
             AdminServiceServer::new(
                 AdminGrpc::new(credentials, store.clone(), probes, enrollment)
@@ -582,6 +580,20 @@ pub async fn start_role(config: &Config, role: Role) -> anyhow::Result<Platform>
             ),
             authenticate
         );
+    }
+    if let (Some(peers), Role::Search | Role::Graph | Role::Scanner) = (&peers, role) {
+        // what the gateway's status shows of this service
+        let component = match (&search_actors, &scanner_probe, &graph) {
+            (Some(search), _, _) => search_probe(search),
+            (_, Some(scanner), _) => scanner_status_probe(scanner.clone()),
+            (_, _, Some(graph)) => graph_probe(graph.clone()),
+            _ => anyhow::bail!("{} runs no component", role.name()),
+        };
+        let status = PeerStatusServiceServer::new(PeerStatusGrpc::new(component, replicas.clone()));
+        routes.add_service(InterceptedService::new(
+            status,
+            ServiceOnly::new(peers.token.clone()),
+        ));
     }
     for name in &served {
         health_reporter

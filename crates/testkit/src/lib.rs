@@ -10,6 +10,7 @@ mod server;
 
 pub use server::{
     ChildGuard, Server, ServerOptions, TEST_MODE_ENV, distributed_mode, palisade_binary,
+    service_data_dir,
 };
 
 /// Environment variable that names the corpora folder explicitly.

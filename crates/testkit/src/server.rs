@@ -80,6 +80,17 @@ pub fn distributed_mode() -> bool {
     }
 }
 
+/// Where the process running `service` keeps its data when a test's server uses `data_dir`:
+/// `data_dir` itself in the embedded mode (and for the gateway), else a directory beside it.
+/// For data a test puts in place before the server starts (a vulnerability database for the
+/// scanner, say).
+pub fn service_data_dir(data_dir: &Path, service: &str) -> PathBuf {
+    match distributed_mode() && !matches!(service, "gateway" | "up") {
+        true => data_dir.with_extension(service),
+        false => data_dir.to_path_buf(),
+    }
+}
+
 /// A service of the distributed mode other than the gateway.
 struct PeerProcess {
     service: String,
@@ -163,7 +174,10 @@ impl Server {
         // The distributed mode: the gateway first (it makes the internal CA the others share),
         // then the services it forwards to, each on a port chosen now.
         let [grpc, http, agent] = self.options.listen.clone();
-        let gateway_port = match grpc.rsplit_once(':').and_then(|(_, port)| port.parse().ok()) {
+        let gateway_port = match grpc
+            .rsplit_once(':')
+            .and_then(|(_, port)| port.parse().ok())
+        {
             Some(0) | None => free_port(),
             Some(port) => port,
         };
@@ -200,32 +214,43 @@ impl Server {
         self.wait_until_every_service_serves();
     }
 
-    /// Waits until the gateway sees every other service serving (`palisade status` succeeds).
+    /// Waits until the gateway reaches every other service: each reports its component
+    /// (serving, or degraded by what it holds) through the gateway's status.
     fn wait_until_every_service_serves(&self) {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            let status = self.cli(&["status"]);
-            if status.status.success() {
+            let output = self.cli(&["status", "--format", "json"]);
+            let status: serde_json::Value =
+                serde_json::from_slice(&output.stdout).unwrap_or_default();
+            let reached = PEER_SERVICES.iter().all(|service| {
+                status["components"].as_array().is_some_and(|components| {
+                    components.iter().any(|component| {
+                        component["name"] == *service
+                            && matches!(component["state"].as_str(), Some("serving" | "degraded"))
+                    })
+                })
+            });
+            if reached {
                 return;
             }
             if Instant::now() > deadline {
                 panic!(
-                    "the distributed services did not all serve within 30 s:\n{}\n{}\nstderr:\n{}",
-                    String::from_utf8_lossy(&status.stdout),
-                    String::from_utf8_lossy(&status.stderr),
+                    "the gateway did not reach every service within 30 s:\n{}\n{}\nstderr:\n{}",
+                    String::from_utf8_lossy(&output.stdout),
+                    String::from_utf8_lossy(&output.stderr),
                     self.stderr()
                 );
             }
-            std::thread::sleep(Duration::from_millis(200));
+            std::thread::sleep(Duration::from_millis(100));
         }
     }
 
-    /// Where a service of the distributed mode keeps its data: the gateway the test's data
-    /// directory, the others a directory beside it.
-    fn service_data_dir(&self, service: &str) -> PathBuf {
-        match service {
-            "up" | "gateway" => self.data_dir.clone(),
-            other => self.data_dir.with_extension(other),
+    /// Where the process running `service` keeps its data: the test's data directory in the
+    /// embedded mode and for the gateway, else a directory beside it.
+    pub fn service_data_dir(&self, service: &str) -> PathBuf {
+        match (self.options.distributed, service) {
+            (false, _) | (true, "up" | "gateway") => self.data_dir.clone(),
+            (true, other) => self.data_dir.with_extension(other),
         }
     }
 

@@ -30,12 +30,32 @@ use crate::enrollment::EnrollmentSettings;
 /// Reports the health of one component; called for every status request, so it must be cheap.
 pub type StatusProbe = Arc<dyn Fn() -> ComponentStatus + Send + Sync>;
 
+/// Asks another process for the health of its component (a service of the distributed mode);
+/// bounded in time by whoever builds it.
+pub type AskProbe =
+    Arc<dyn Fn() -> futures::future::BoxFuture<'static, ComponentStatus> + Send + Sync>;
+
+/// One component of the status report.
+#[derive(Clone)]
+pub enum Probe {
+    /// A component of this process.
+    Now(StatusProbe),
+    /// A component of another process.
+    Ask(AskProbe),
+}
+
+impl From<StatusProbe> for Probe {
+    fn from(probe: StatusProbe) -> Probe {
+        Probe::Now(probe)
+    }
+}
+
 /// Serves AdminService.
 #[derive(Clone)]
 pub struct AdminGrpc {
     credentials: Credentials,
     store: Store,
-    probes: Vec<StatusProbe>,
+    probes: Vec<Probe>,
     enrollment: EnrollmentSettings,
     started: Timestamp,
     agents: Option<AgentAdmin>,
@@ -47,7 +67,7 @@ impl AdminGrpc {
     pub fn new(
         credentials: Credentials,
         store: Store,
-        probes: Vec<StatusProbe>,
+        probes: Vec<Probe>,
         enrollment: EnrollmentSettings,
     ) -> AdminGrpc {
         let now = chrono::Utc::now();
@@ -151,25 +171,29 @@ impl AdminService for AdminGrpc {
     ) -> Result<Response<GetStatusResponse>, Status> {
         let principal = principal_of(&request)?;
         let operator = require_operator(&principal).is_ok();
-        let components = self
-            .probes
-            .iter()
-            .map(|probe| {
-                let component = probe();
-                if operator {
-                    component
-                } else {
-                    // the details and numbers count every tenant's data: only the state of
-                    // each component is the other tenants' business
-                    ComponentStatus {
-                        name: component.name,
-                        state: component.state,
-                        detail: String::new(),
-                        metrics: Default::default(),
-                    }
+        let components = futures::future::join_all(self.probes.iter().map(|probe| async move {
+            match probe {
+                Probe::Now(probe) => probe(),
+                Probe::Ask(probe) => probe().await,
+            }
+        }))
+        .await
+        .into_iter()
+        .map(|component| {
+            if operator {
+                component
+            } else {
+                // the details and numbers count every tenant's data: only the state of each
+                // component is the other tenants' business
+                ComponentStatus {
+                    name: component.name,
+                    state: component.state,
+                    detail: String::new(),
+                    metrics: Default::default(),
                 }
-            })
-            .collect();
+            }
+        })
+        .collect();
         Ok(Response::new(GetStatusResponse {
             version: env!("CARGO_PKG_VERSION").to_string(),
             components,

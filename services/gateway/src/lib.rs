@@ -19,7 +19,7 @@ mod metrics;
 pub mod rate;
 pub mod registry;
 
-pub use admin::{AdminGrpc, StatusProbe};
+pub use admin::{AdminGrpc, AskProbe, Probe, StatusProbe};
 pub use agents::{AgentGrpc, AgentLimits};
 pub use alerts::AlertGrpc;
 pub use enrollment::{CertificateAuthenticate, EnrollmentGrpc, EnrollmentSettings};
