@@ -382,9 +382,15 @@ fn only_the_gateway_calls_the_services_and_the_graph_the_scanner() {
     }
     for component in components {
         assert_eq!(
-            allows_egress_anywhere(&manifest, &labels[component], 443),
+            allows_egress_anywhere(&manifest, &labels[component], 6443),
             component == "graph" || component == "scanner",
             "{component} -> registries and API servers"
+        );
+        // alert notifications (Splunk HEC's port) leave from the gateway only
+        assert_eq!(
+            allows_egress_anywhere(&manifest, &labels[component], 8088),
+            component == "gateway",
+            "{component} -> notification receivers"
         );
     }
     assert!(allows(
