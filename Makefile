@@ -10,10 +10,12 @@ export PALISADE_PYTHON ?= $(VENV)/bin/python3
 run: setup release
 	./target/release/palisade up
 
-## test: install what is missing, then lints and the whole test suite
+## test: install what is missing, then lints and the whole test suite; the end-to-end tests run
+## a second time against the distributed mode (one process per service)
 test: setup-test lint
 	$(CARGO) build -p palisade
 	$(CARGO) test --workspace --no-fail-fast
+	PALISADE_TEST_MODE=distributed $(CARGO) test -p palisade-e2e --no-fail-fast
 
 setup:
 	@scripts/setup-debian.sh
@@ -39,10 +41,11 @@ lint:
 fmt:
 	$(CARGO) fmt --all
 
-## e2e: only the end-to-end tests (real processes)
+## e2e: only the end-to-end tests (real processes), embedded then distributed
 e2e: setup-test
 	$(CARGO) build -p palisade
 	$(CARGO) test -p palisade-e2e
+	PALISADE_TEST_MODE=distributed $(CARGO) test -p palisade-e2e
 
 ## bench: every benchmark (results go in bench/RESULTS.md)
 bench: setup

@@ -163,7 +163,11 @@ async fn through_the_platform(alerts: &[Alert]) -> anyhow::Result<Duration> {
         publisher.await??;
     }
     let acknowledged = started.elapsed();
-    while platform.search.status().indexed_offset < alerts.len() as u64 {
+    let search = platform
+        .search
+        .clone()
+        .ok_or_else(|| anyhow::anyhow!("the embedded platform runs search"))?;
+    while search.status().indexed_offset < alerts.len() as u64 {
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     let searchable = started.elapsed();

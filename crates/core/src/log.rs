@@ -60,6 +60,8 @@ struct TopicInner {
     next_offset: Mutex<u64>,
     /// Offsets below this are durable and visible to readers.
     durable_end: watch::Sender<u64>,
+    /// Held by the one appender flushing the store for everyone waiting.
+    flusher: tokio::sync::Mutex<()>,
 }
 
 fn offset_key(offset: u64) -> [u8; 8] {
@@ -96,6 +98,7 @@ impl Topic {
                 consumers,
                 next_offset: Mutex::new(next_offset),
                 durable_end,
+                flusher: tokio::sync::Mutex::new(()),
             }),
         })
     }
@@ -114,17 +117,35 @@ impl Topic {
         let (results, end) = tokio::task::spawn_blocking(move || inner.write_batch(&entries))
             .await
             .map_err(|error| CoreError::Task(format!("log append: {error}")))??;
-        self.inner.store.flush().await?;
-        // Every batch written before this one was written before the flush began, so every
-        // offset below `end` is now durable.
-        self.inner.durable_end.send_if_modified(|durable_end| {
-            let advanced = end > *durable_end;
-            if advanced {
-                *durable_end = end;
-            }
-            advanced
-        });
+        self.wait_durable(end).await?;
         Ok(results)
+    }
+
+    /// Returns once every offset below `end` is durable. Group commit: one appender at a time
+    /// flushes, and its flush covers every batch written before it began, so appenders waiting
+    /// meanwhile usually find their batch durable without a flush of their own.
+    async fn wait_durable(&self, end: u64) -> CoreResult<()> {
+        loop {
+            if *self.inner.durable_end.borrow() >= end {
+                return Ok(());
+            }
+            let _flusher = self.inner.flusher.lock().await;
+            if *self.inner.durable_end.borrow() >= end {
+                return Ok(());
+            }
+            // Every batch below `written` was written before this flush begins.
+            let written = *self.inner.next_offset.lock().map_err(|_| {
+                CoreError::Task(format!("log {} writer lock poisoned", self.inner.name))
+            })?;
+            self.inner.store.flush().await?;
+            self.inner.durable_end.send_if_modified(|durable_end| {
+                let advanced = written > *durable_end;
+                if advanced {
+                    *durable_end = written;
+                }
+                advanced
+            });
+        }
     }
 
     /// Appends a batch from a thread that may block; same contract as [`Topic::append`].
@@ -155,15 +176,7 @@ impl Topic {
         let end = tokio::task::spawn_blocking(move || inner.write_replica(&records))
             .await
             .map_err(|error| CoreError::Task(format!("log replica append: {error}")))??;
-        self.inner.store.flush().await?;
-        self.inner.durable_end.send_if_modified(|durable_end| {
-            let advanced = end > *durable_end;
-            if advanced {
-                *durable_end = end;
-            }
-            advanced
-        });
-        Ok(())
+        self.wait_durable(end).await
     }
 
     /// Reads up to `max` durable records starting at `from`.

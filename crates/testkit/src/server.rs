@@ -219,7 +219,15 @@ impl Server {
     fn wait_until_every_service_serves(&self) {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            let output = self.cli(&["status", "--format", "json"]);
+            // from where the server runs (inside its network namespace, when it has one)
+            let mut command = self.wrapped();
+            let output = command
+                .args(["status", "--format", "json", "--server", &self.grpc_url])
+                .env("PALISADE_TOKEN", self.admin_token())
+                .env("PALISADE_CA_FILE", self.ca_file())
+                .env_remove("PALISADE_DATA_DIR")
+                .output()
+                .expect("palisade CLI runs");
             let status: serde_json::Value =
                 serde_json::from_slice(&output.stdout).unwrap_or_default();
             let reached = PEER_SERVICES.iter().all(|service| {
@@ -311,14 +319,7 @@ impl Server {
             .append(true)
             .open(&self.stderr_log)
             .expect("server log file");
-        let mut command = match self.options.wrapper.split_first() {
-            Some((program, arguments)) => {
-                let mut command = Command::new(program);
-                command.args(arguments).arg(palisade_binary());
-                command
-            }
-            None => Command::new(palisade_binary()),
-        };
+        let mut command = self.wrapped();
         match service {
             "up" => command.arg("up"),
             other => command.args(["serve", other]),
@@ -363,6 +364,18 @@ impl Server {
         let ready: serde_json::Value = serde_json::from_str(&ready)
             .unwrap_or_else(|error| panic!("ready line {ready:?}: {error}"));
         (child, ready)
+    }
+
+    /// The palisade binary, run under the server's wrapper (e.g. `ip netns exec NAME`).
+    fn wrapped(&self) -> Command {
+        match self.options.wrapper.split_first() {
+            Some((program, arguments)) => {
+                let mut command = Command::new(program);
+                command.args(arguments).arg(palisade_binary());
+                command
+            }
+            None => Command::new(palisade_binary()),
+        }
     }
 
     fn accept_ready(&mut self, child: Child, ready: &serde_json::Value) {

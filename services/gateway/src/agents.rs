@@ -8,9 +8,8 @@
 //! flush). A crash before that makes the agent resend batches whose alerts are already
 //! stored: they carry stable ids and are stored once, and the ack counts them as duplicates.
 //!
-//! The stream's batches enter the log one at a time (a gateway-wide permit): the store's
-//! asynchronous flush deadlocks when many callers await it at once (sled 0.34, issue 1308),
-//! and one writer at a time also keeps each flush covering a whole batch.
+//! Batches of many agents enter the log at once; the log's group commit makes one flush cover
+//! every batch written before it began.
 //!
 //! Memory per connection is bounded: the task reads the next message only after answering the
 //! previous one, its answers go through a channel of `window + 4` messages, and pushed
@@ -106,7 +105,6 @@ pub struct AgentGrpc {
     registry: Arc<AgentRegistry>,
     configs: Arc<AgentConfigStore>,
     rate: Arc<TenantRateLimiter>,
-    log_writer: Arc<tokio::sync::Semaphore>,
 }
 
 impl AgentGrpc {
@@ -132,7 +130,6 @@ impl AgentGrpc {
             registry: Arc::new(registry),
             configs: Arc::new(configs),
             rate: Arc::new(TenantRateLimiter::new(limits.rate)),
-            log_writer: Arc::new(tokio::sync::Semaphore::new(1)),
         })
     }
 
@@ -567,22 +564,15 @@ impl Session {
             if let Err(retry_after) = self.service.rate.take(&self.principal.tenant, new_alerts) {
                 return self.throttle(batch.first_seq, retry_after);
             }
-            let published = {
-                let _writer = self
-                    .service
-                    .log_writer
-                    .acquire()
-                    .await
-                    .map_err(|_| Status::unavailable("the gateway is shutting down"))?;
-                self.service
-                    .ingest
-                    .send(PublishAlerts {
-                        principal: self.principal.clone(),
-                        alerts: batch.alerts,
-                    })
-                    .await
-                    .map_err(mailbox_status)??
-            };
+            let published = self
+                .service
+                .ingest
+                .send(PublishAlerts {
+                    principal: self.principal.clone(),
+                    alerts: batch.alerts,
+                })
+                .await
+                .map_err(mailbox_status)??;
             duplicates = u64::from(published.duplicates);
             self.service
                 .sequences

@@ -179,3 +179,44 @@ proptest! {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_appenders_each_return_only_once_their_records_are_durable() {
+    let temp = tempfile::tempdir().expect("temp dir");
+    let store = Store::open(temp.path()).expect("open");
+    let topic = Topic::open(&store, "alerts").expect("topic");
+    let appenders = (0..40)
+        .map(|appender| {
+            let topic = topic.clone();
+            tokio::spawn(async move {
+                let batch = (0..25)
+                    .map(|index| entry(Some(&format!("{appender}/{index}")), "x"))
+                    .collect();
+                let results = topic.append(batch).await.expect("append");
+                // at return, every offset of the batch is visible to readers
+                let durable = topic.durable_end();
+                for result in &results {
+                    let AppendResult::Appended(offset) = result else {
+                        panic!("no duplicates here: {result:?}");
+                    };
+                    assert!(
+                        *offset < durable,
+                        "offset {offset} returned before durable {durable}"
+                    );
+                }
+                results.len()
+            })
+        })
+        .collect::<Vec<_>>();
+    let mut appended = 0;
+    for appender in appenders {
+        appended += appender.await.expect("appender");
+    }
+    assert_eq!(appended, 1000);
+    assert_eq!(topic.durable_end(), 1000);
+    drop(topic);
+    drop(store);
+    let store = Store::open(temp.path()).expect("reopen");
+    let topic = Topic::open(&store, "alerts").expect("topic");
+    assert_eq!(topic.read(0, 2000).expect("read").len(), 1000);
+}
