@@ -99,6 +99,21 @@ fn replay_prints_falco_json_alerts_and_a_summary() {
 /// as an offline replay of the same events raises, each distinct alert once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn watch_sends_the_alerts_of_a_tailed_audit_log_to_the_server() {
+    watch_a_tailed_audit_log(Launch::Flags).await;
+}
+
+/// The same watcher as `palisade serve audit --config FILE` runs it, from [audit_watch].
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_audit_runs_the_watcher_its_configuration_describes() {
+    watch_a_tailed_audit_log(Launch::Config).await;
+}
+
+enum Launch {
+    Flags,
+    Config,
+}
+
+async fn watch_a_tailed_audit_log(launch: Launch) {
     let temp = tempfile::tempdir().expect("temp");
     let server = Server::start(&temp.path().join("data"));
 
@@ -119,12 +134,29 @@ async fn watch_sends_the_alerts_of_a_tailed_audit_log_to_the_server() {
 
     let log = temp.path().join("audit.log");
     std::fs::File::create(&log).expect("log");
-    let mut watcher = ChildGuard::new(
-        Command::new(palisade_binary())
+    let mut command = Command::new(palisade_binary());
+    match launch {
+        Launch::Flags => command
             .args(["audit", "watch", "--server", &server.grpc_url, "--file"])
             .arg(&log)
             .arg("--state-dir")
-            .arg(temp.path().join("watch-state"))
+            .arg(temp.path().join("watch-state")),
+        Launch::Config => {
+            let config = temp.path().join("audit.toml");
+            let text = format!(
+                "data_dir = {:?}\n[audit_watch]\nserver = {:?}\nca_file = {:?}\nfiles = [{:?}]\nstate_dir = {:?}\n",
+                temp.path().join("watcher-data").display().to_string(),
+                server.grpc_url,
+                server.ca_file().display().to_string(),
+                log.display().to_string(),
+                temp.path().join("watch-state").display().to_string(),
+            );
+            std::fs::write(&config, text).expect("config");
+            command.args(["serve", "audit", "--config"]).arg(&config)
+        }
+    };
+    let mut watcher = ChildGuard::new(
+        command
             .env("PALISADE_TOKEN", server.admin_token())
             .env("PALISADE_CA_FILE", server.ca_file())
             .stdout(Stdio::null())
