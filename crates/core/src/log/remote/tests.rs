@@ -25,8 +25,14 @@ async fn serve(store: &Store, shutdown: &Shutdown) -> (SocketAddr, Topic) {
         .await
         .expect("bind");
     let address = listener.local_addr().expect("address");
+    serve_topic(listener, topic.clone(), shutdown);
+    (address, topic)
+}
+
+/// Serves `topic` as the gateway's log on `listener` until `shutdown`.
+fn serve_topic(listener: tokio::net::TcpListener, topic: Topic, shutdown: &Shutdown) {
     let service = InterceptedService::new(
-        LogServiceServer::new(LogGrpc::new([topic.clone()])),
+        LogServiceServer::new(LogGrpc::new([topic])),
         ServiceOnly::new(token()),
     );
     let shutdown = shutdown.clone();
@@ -38,7 +44,6 @@ async fn serve(store: &Store, shutdown: &Shutdown) -> (SocketAddr, Topic) {
                 async move { shutdown.triggered().await },
             ),
     );
-    (address, topic)
 }
 
 fn channel(address: SocketAddr) -> Channel {
@@ -139,24 +144,11 @@ async fn a_follower_resumes_from_its_replica_after_the_gateway_restarts() {
         .await
         .expect("append");
     let second = Shutdown::new();
-    let listener_topic = source.clone();
     let listener = tokio::net::TcpListener::bind(address).await;
     let Ok(listener) = listener else {
         panic!("the gateway's port {address} could not be bound again");
     };
-    let service = InterceptedService::new(
-        LogServiceServer::new(LogGrpc::new([listener_topic])),
-        ServiceOnly::new(token()),
-    );
-    let stop = second.clone();
-    tokio::spawn(
-        tonic::transport::Server::builder()
-            .add_service(service)
-            .serve_with_incoming_shutdown(
-                tokio_stream::wrappers::TcpListenerStream::new(listener),
-                async move { stop.triggered().await },
-            ),
-    );
+    serve_topic(listener, source.clone(), &second);
     wait_for(&replica, 25).await;
     assert_eq!(
         replica.read(0, 100).expect("replica"),
