@@ -22,7 +22,7 @@ use std::time::Duration;
 use actix::Actor;
 use anyhow::Context;
 use palisade_core::auth::Credentials;
-use palisade_core::auth::service::{ServiceAuthenticate, ServiceOnly};
+use palisade_core::auth::service::{ServiceAuthenticate, ServiceOnly, ServiceToken};
 use palisade_core::bridge::ActorSystem;
 use palisade_core::config::Config;
 use palisade_core::data_dir::DataDir;
@@ -477,43 +477,27 @@ pub async fn start_role(config: &Config, role: Role) -> anyhow::Result<Platform>
             {
                 gateway_probes.push(Probe::Ask(peer_probe(peer, peers.token.clone())));
             }
-            let forward = |peer: &Option<Peer>| {
-                peer.as_ref().map(|peer| {
-                    (
-                        peer.name,
-                        peer.channel.clone(),
-                        credentials.clone(),
-                        peers.token.clone(),
-                    )
-                })
-            };
-            if let Some((name, channel, credentials, token)) = forward(&peers.search) {
-                served.push(<SearchServiceServer<SearchGrpc>>::NAME);
-                routes.add_service(Forward::<SearchServiceServer<SearchGrpc>>::new(
-                    name,
-                    channel,
-                    credentials,
-                    token,
-                ));
-            }
-            if let Some((name, channel, credentials, token)) = forward(&peers.graph) {
-                served.push(<GraphServiceServer<GraphGrpc>>::NAME);
-                routes.add_service(Forward::<GraphServiceServer<GraphGrpc>>::new(
-                    name,
-                    channel,
-                    credentials,
-                    token,
-                ));
-            }
-            if let Some((name, channel, credentials, token)) = forward(&peers.scanner) {
-                served.push(<ScannerServiceServer<ScannerGrpc>>::NAME);
-                routes.add_service(Forward::<ScannerServiceServer<ScannerGrpc>>::new(
-                    name,
-                    channel,
-                    credentials,
-                    token,
-                ));
-            }
+            forward::<SearchServiceServer<SearchGrpc>>(
+                &peers.search,
+                credentials,
+                &peers.token,
+                &mut served,
+                &mut routes,
+            );
+            forward::<GraphServiceServer<GraphGrpc>>(
+                &peers.graph,
+                credentials,
+                &peers.token,
+                &mut served,
+                &mut routes,
+            );
+            forward::<ScannerServiceServer<ScannerGrpc>>(
+                &peers.scanner,
+                credentials,
+                &peers.token,
+                &mut served,
+                &mut routes,
+            );
         }
         admin_parts = Some((
             credentials.clone(),
@@ -663,6 +647,25 @@ pub async fn start_role(config: &Config, role: Role) -> anyhow::Result<Platform>
             _data_dir: data_dir,
         },
     })
+}
+
+/// Serves service `S` of the distributed mode by forwarding its calls to `peer`, if configured.
+fn forward<S: NamedService + 'static>(
+    peer: &Option<Peer>,
+    credentials: &Credentials,
+    token: &ServiceToken,
+    served: &mut Vec<&'static str>,
+    routes: &mut tonic::service::RoutesBuilder,
+) {
+    if let Some(peer) = peer {
+        served.push(S::NAME);
+        routes.add_service(Forward::<S>::new(
+            peer.name,
+            peer.channel.clone(),
+            credentials.clone(),
+            token.clone(),
+        ));
+    }
 }
 
 /// The gRPC name of a generated server.
