@@ -9,6 +9,11 @@
 //!   processes a record that a crash could take back.
 //! - Delivery to consumers is at-least-once: a consumer records its offset after processing and
 //!   starts from it after a restart; consumers deduplicate by the records' stable ids.
+//! - Every data record is a protobuf message carrying its tenant as field 2, and its dedupe key
+//!   starts with the tenant and `/`. That is how [`Topic::erase_tenant`] finds a tenant's
+//!   records: they are replaced by [`ControlRecord::Erased`] at the same offsets, and a
+//!   [`ControlRecord::TenantErased`] record is appended for consumers (and replicas) to drop
+//!   what they derived from them.
 
 use std::sync::{Arc, Mutex};
 
@@ -19,10 +24,13 @@ use tokio::sync::watch;
 use crate::error::{CoreError, CoreResult};
 use crate::storage::Store;
 
+pub use control::{ControlRecord, record_tenant};
+
 /// One record to append.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogEntry {
-    /// Identity of the record for deduplication (for alerts: tenant and alert id).
+    /// Identity of the record for deduplication, starting with its tenant and `/` (for alerts:
+    /// `tenant/alert-id`).
     pub dedupe_key: Option<Vec<u8>>,
     /// The encoded record.
     pub payload: Vec<u8>,
@@ -62,6 +70,20 @@ struct TopicInner {
     durable_end: watch::Sender<u64>,
     /// Held by the one appender flushing the store for everyone waiting.
     flusher: tokio::sync::Mutex<()>,
+    /// Held while a tenant's records are erased, so erasures do not interleave.
+    eraser: Mutex<()>,
+}
+
+/// Records erased from a topic in one step.
+const ERASE_CHUNK: usize = 4_096;
+
+/// What [`Topic::erase_tenant`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Erasure {
+    /// Records of the tenant replaced by [`ControlRecord::Erased`].
+    pub erased: u64,
+    /// Offset of the [`ControlRecord::TenantErased`] record appended after them.
+    pub marker: u64,
 }
 
 fn offset_key(offset: u64) -> [u8; 8] {
@@ -99,6 +121,7 @@ impl Topic {
                 next_offset: Mutex::new(next_offset),
                 durable_end,
                 flusher: tokio::sync::Mutex::new(()),
+                eraser: Mutex::new(()),
             }),
         })
     }
@@ -179,6 +202,21 @@ impl Topic {
         self.wait_durable(end).await
     }
 
+    /// Erases every record of `tenant`: each is replaced by [`ControlRecord::Erased`] at its
+    /// offset and its dedupe key is removed, then a [`ControlRecord::TenantErased`] record is
+    /// appended; returns once all of it is durable. Appenders wait only while the records
+    /// written during the erasure are checked. Running it again (after a crash part-way) erases
+    /// what is left and appends another marker.
+    pub async fn erase_tenant(&self, tenant: &str) -> CoreResult<Erasure> {
+        let inner = Arc::clone(&self.inner);
+        let tenant = tenant.to_string();
+        let (erasure, end) = tokio::task::spawn_blocking(move || inner.erase_tenant(&tenant))
+            .await
+            .map_err(|error| CoreError::Task(format!("log erase: {error}")))??;
+        self.wait_durable(end).await?;
+        Ok(erasure)
+    }
+
     /// Reads up to `max` durable records starting at `from`.
     pub fn read(&self, from: u64, max: usize) -> CoreResult<Vec<LogRecord>> {
         let end = *self.inner.durable_end.borrow();
@@ -255,13 +293,72 @@ impl Topic {
 }
 
 impl TopicInner {
-    fn write_replica(&self, records: &[LogRecord]) -> CoreResult<u64> {
-        let mut next_offset = self
-            .next_offset
+    fn lock_next_offset(&self) -> CoreResult<std::sync::MutexGuard<'_, u64>> {
+        self.next_offset
             .lock()
-            .map_err(|_| CoreError::Task(format!("log {} writer lock poisoned", self.name)))?;
+            .map_err(|_| CoreError::Task(format!("log {} writer lock poisoned", self.name)))
+    }
+
+    fn erase_tenant(&self, tenant: &str) -> CoreResult<(Erasure, u64)> {
+        let _eraser = self
+            .eraser
+            .lock()
+            .map_err(|_| CoreError::Task(format!("log {} eraser lock poisoned", self.name)))?;
+        let mut prefix = tenant.as_bytes().to_vec();
+        prefix.push(b'/');
+        let mut keys = sled::Batch::default();
+        for item in self.keys.scan_prefix(&prefix) {
+            keys.remove(item?.0);
+        }
+        self.keys.apply_batch(keys)?;
+        let written = *self.lock_next_offset()?;
+        let mut erased = self.erase_records(tenant, 0, written)?;
+        let mut next_offset = self.lock_next_offset()?;
+        erased += self.erase_records(tenant, written, *next_offset)?;
+        let marker = *next_offset;
+        let payload = ControlRecord::TenantErased {
+            tenant: tenant.to_string(),
+        }
+        .encode();
+        self.records.insert(offset_key(marker), payload)?;
+        *next_offset = marker + 1;
+        Ok((Erasure { erased, marker }, marker + 1))
+    }
+
+    /// Replaces the records of `tenant` in `from..to` by [`ControlRecord::Erased`], a chunk at
+    /// a time; returns how many there were.
+    fn erase_records(&self, tenant: &str, from: u64, to: u64) -> CoreResult<u64> {
+        let records_name = format!("log/{}/records", self.name);
+        let erased_payload = ControlRecord::Erased.encode();
+        let mut erased = 0u64;
+        let mut start = from;
+        while start < to {
+            let mut batch = sled::Batch::default();
+            let mut next = to;
+            for (seen, item) in self
+                .records
+                .range(offset_key(start)..offset_key(to))
+                .enumerate()
+            {
+                let (key, payload) = item?;
+                if seen == ERASE_CHUNK {
+                    next = decode_offset(&records_name, &key, &key)?;
+                    break;
+                }
+                if record_tenant(&payload).as_deref() == Some(tenant) {
+                    batch.insert(key, erased_payload.as_slice());
+                    erased += 1;
+                }
+            }
+            self.records.apply_batch(batch)?;
+            start = next;
+        }
+        Ok(erased)
+    }
+
+    fn write_replica(&self, records: &[LogRecord]) -> CoreResult<u64> {
+        let mut next_offset = self.lock_next_offset()?;
         let mut expected = *next_offset;
-        let mut batch = sled::Batch::default();
         for record in records {
             if record.offset != expected {
                 return Err(CoreError::InvalidArgument(format!(
@@ -269,8 +366,37 @@ impl TopicInner {
                     self.name, record.offset
                 )));
             }
-            batch.insert(&offset_key(record.offset), record.payload.as_slice());
             expected += 1;
+        }
+        // The source erased these tenants' records before each marker: the replica does the
+        // same, to what it holds first and then in the batch, before the batch is written, so
+        // a crash in between only repeats the erasure when the batch comes again.
+        let markers: Vec<(String, u64)> = records
+            .iter()
+            .filter_map(|record| match ControlRecord::decode(&record.payload) {
+                Ok(Some(ControlRecord::TenantErased { tenant })) => Some((tenant, record.offset)),
+                _ => None,
+            })
+            .collect();
+        for (tenant, _) in &markers {
+            let erased = self.erase_records(tenant, 0, *next_offset)?;
+            tracing::info!(topic = %self.name, %tenant, erased, "tenant erased from the replica");
+        }
+        let erased_payload = ControlRecord::Erased.encode();
+        let mut batch = sled::Batch::default();
+        for record in records {
+            let erased = !markers.is_empty()
+                && record_tenant(&record.payload).is_some_and(|tenant| {
+                    markers
+                        .iter()
+                        .any(|(erased, marker)| *erased == tenant && record.offset < *marker)
+                });
+            let payload = if erased {
+                erased_payload.as_slice()
+            } else {
+                record.payload.as_slice()
+            };
+            batch.insert(&offset_key(record.offset), payload);
         }
         self.records.apply_batch(batch)?;
         *next_offset = expected;
@@ -278,10 +404,7 @@ impl TopicInner {
     }
 
     fn write_batch(&self, entries: &[LogEntry]) -> CoreResult<(Vec<AppendResult>, u64)> {
-        let mut next_offset = self
-            .next_offset
-            .lock()
-            .map_err(|_| CoreError::Task(format!("log {} writer lock poisoned", self.name)))?;
+        let mut next_offset = self.lock_next_offset()?;
         let first_offset = *next_offset;
         let outcome = (&self.records, &self.keys).transaction(|(records, keys)| {
             let mut offset = first_offset;
@@ -311,6 +434,7 @@ impl TopicInner {
     }
 }
 
+pub mod control;
 pub mod remote;
 
 #[cfg(test)]

@@ -18,7 +18,8 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use palisade_core::ids::TenantId;
-use palisade_core::log::Topic;
+use palisade_core::log::control::CONTROL_PREFIX;
+use palisade_core::log::{ControlRecord, LogRecord, Topic};
 use palisade_proto::v1::{Alert, Finding};
 use prost::Message as _;
 use serde::{Deserialize, Serialize};
@@ -218,6 +219,9 @@ impl Indexer {
         let mut read = 0u64;
         let alerts = self.topics.alerts.read(self.position.alerts, max)?;
         for record in &alerts {
+            if self.apply_control(ALERTS_TOPIC, record)? {
+                continue;
+            }
             if let Some(document) =
                 self.alert_document(&record.payload, record.offset, cutoffs, None)
             {
@@ -231,6 +235,9 @@ impl Indexer {
         }
         let findings = self.topics.findings.read(self.position.findings, max)?;
         for record in &findings {
+            if self.apply_control(FINDINGS_TOPIC, record)? {
+                continue;
+            }
             if let Some((uid, document)) =
                 self.finding_document(&record.payload, record.offset, cutoffs, None)
             {
@@ -251,6 +258,30 @@ impl Indexer {
         Ok(read)
     }
 
+    /// Acts on `record` if it is a control record of the log, and says whether it was one. An
+    /// erased tenant's documents and settings go: the log erased their records before this one.
+    fn apply_control(&mut self, topic: &str, record: &LogRecord) -> Result<bool, SearchError> {
+        match ControlRecord::decode(&record.payload) {
+            Ok(None) => Ok(false),
+            Ok(Some(ControlRecord::Erased)) => Ok(true),
+            Ok(Some(ControlRecord::TenantErased { tenant })) => {
+                self.writer.delete_term(self.schema.tenant_term(&tenant));
+                let settings = self.settings.forget_tenant(&tenant)?;
+                self.pending += 1;
+                if self.first_pending_at.is_none() {
+                    self.first_pending_at = Some(Instant::now());
+                }
+                tracing::info!(topic, offset = record.offset, %tenant, settings, "erased tenant's documents and settings deleted");
+                Ok(true)
+            }
+            Err(error) => {
+                METRICS.undecodable_records.inc();
+                tracing::error!(topic, offset = record.offset, %error, "skipping a control record this version does not know");
+                Ok(true)
+            }
+        }
+    }
+
     fn note_added(&mut self) {
         self.pending += 1;
         if self.first_pending_at.is_none() {
@@ -268,6 +299,9 @@ impl Indexer {
         cutoffs: &HashMap<String, DateTime>,
         only_tenant: Option<&str>,
     ) -> Option<tantivy::TantivyDocument> {
+        if payload.starts_with(CONTROL_PREFIX) {
+            return None;
+        }
         let alert = match Alert::decode(payload) {
             Ok(alert) => alert,
             Err(error) => {
@@ -295,6 +329,9 @@ impl Indexer {
         cutoffs: &HashMap<String, DateTime>,
         only_tenant: Option<&str>,
     ) -> Option<(Term, tantivy::TantivyDocument)> {
+        if payload.starts_with(CONTROL_PREFIX) {
+            return None;
+        }
         let finding = match Finding::decode(payload) {
             Ok(finding) => finding,
             Err(error) => {

@@ -113,6 +113,17 @@ impl SearchSettings {
         Ok(self.retention.get(tenant.as_str())?.unwrap_or(0))
     }
 
+    /// Forgets everything `tenant` kept here (saved searches and retention), because the tenant
+    /// was erased; returns how many settings went.
+    pub fn forget_tenant(&self, tenant: &str) -> Result<usize, SearchError> {
+        let mut forgotten = 0;
+        for (key, _) in self.saved.scan_prefix(&format!("{tenant}/"))? {
+            forgotten += usize::from(self.saved.remove(&key)?);
+        }
+        forgotten += usize::from(self.retention.remove(tenant)?);
+        Ok(forgotten)
+    }
+
     /// Every tenant with a retention, and its days.
     pub fn retentions(&self) -> Result<Vec<(String, u32)>, SearchError> {
         Ok(self.retention.scan_prefix("")?)

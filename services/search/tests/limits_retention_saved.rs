@@ -2,7 +2,8 @@
 //! adapter uses: wildcard expansion, clause count, result window and time budget are refused
 //! with errors that say which bound and where; retention deletes a tenant's old documents (and
 //! keeps them out of a reindex) without touching another tenant; saved searches belong to one
-//! tenant.
+//! tenant; a tenant erased from the log loses its documents and settings, and a tenant of the
+//! same name created afterwards starts empty.
 
 use std::time::Duration;
 
@@ -319,4 +320,75 @@ async fn saved_searches_belong_to_one_tenant() {
         .await
         .expect("delete");
     assert!(!again.deleted);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_erased_tenant_loses_its_documents_and_settings_and_a_new_one_starts_empty() {
+    let service = start(QueryLimits::default());
+    let mut alerts = Vec::new();
+    for tenant in ["acme", "globex"] {
+        alerts.extend((0..30).map(|id| alert(tenant, id, now() - 60, "bash")));
+    }
+    let end = publish(&service.topic, &alerts).await;
+    wait_indexed(&service.actors, end).await;
+    let peer = SearchPeer::Local(service.actors.clone());
+    let acme = principal("acme", Role::Admin);
+    let globex = principal("globex", Role::Admin);
+    for who in [&acme, &globex] {
+        peer.save_search(
+            who,
+            SaveSearchRequest {
+                search: Some(SavedSearch {
+                    name: "shells".into(),
+                    query: "proc.name:bash".into(),
+                    ..Default::default()
+                }),
+            },
+        )
+        .await
+        .expect("save");
+        peer.set_retention(who, SetRetentionRequest { days: 90 })
+            .await
+            .expect("retention");
+    }
+    assert_eq!(total(&peer, &acme, "*").await, 30);
+
+    let erasure = service.topic.erase_tenant("acme").await.expect("erase");
+    assert_eq!(erasure.erased, 30);
+    wait_indexed(&service.actors, erasure.marker + 1).await;
+    assert_eq!(total(&peer, &acme, "*").await, 0);
+    assert_eq!(total(&peer, &globex, "*").await, 30, "globex keeps its own");
+    let listed = peer
+        .list_saved_searches(&acme, ListSavedSearchesRequest {})
+        .await
+        .expect("list");
+    assert!(listed.searches.is_empty(), "{listed:?}");
+    let retention = peer
+        .get_retention(&acme, GetRetentionRequest {})
+        .await
+        .expect("retention");
+    assert_eq!(retention.days, 0);
+    let theirs = peer
+        .list_saved_searches(&globex, ListSavedSearchesRequest {})
+        .await
+        .expect("list");
+    assert_eq!(theirs.searches.len(), 1);
+
+    // a rebuild does not bring the erased documents back; a new acme starts empty
+    peer.reindex(&globex, ReindexRequest::default())
+        .await
+        .expect("reindex");
+    let again = publish(&service.topic, &[alert("acme", 0, now(), "sh")]).await;
+    wait_indexed(&service.actors, again).await;
+    assert_eq!(total(&peer, &acme, "*").await, 1);
+    assert_eq!(total(&peer, &acme, "proc.name:sh").await, 1);
+    peer.reindex(
+        &principal("default", Role::Admin),
+        ReindexRequest { all_tenants: true },
+    )
+    .await
+    .expect("reindex of every tenant");
+    wait_indexed(&service.actors, again).await;
+    assert_eq!(total(&peer, &acme, "*").await, 1);
+    assert_eq!(total(&peer, &globex, "*").await, 30);
 }

@@ -4,6 +4,22 @@ use proptest::prelude::*;
 
 use super::*;
 
+/// Opens the store at `path` again. sled's background flusher of the dropped handle may hold
+/// the database's lock for a moment after the drop (longer on a busy machine).
+fn reopen(path: &std::path::Path) -> Store {
+    let deadline = std::time::SystemTime::now() + std::time::Duration::from_secs(10);
+    loop {
+        match Store::open(path) {
+            Ok(store) => return store,
+            Err(error) if std::time::SystemTime::now() < deadline => {
+                assert!(error.to_string().contains("lock"), "reopen: {error}");
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(error) => panic!("reopen: {error}"),
+        }
+    }
+}
+
 fn entry(key: Option<&str>, payload: &str) -> LogEntry {
     LogEntry {
         dedupe_key: key.map(|key| key.as_bytes().to_vec()),
@@ -27,7 +43,7 @@ async fn appended_records_are_read_back_in_order_and_survive_reopen() {
         );
         assert_eq!(topic.durable_end(), 2);
     }
-    let store = Store::open(temp.path()).expect("reopen");
+    let store = reopen(temp.path());
     let topic = Topic::open(&store, "alerts").expect("topic");
     let records = topic.read(0, 10).expect("read");
     let payloads: Vec<&[u8]> = records
@@ -171,7 +187,7 @@ proptest! {
                 Operation::Reopen => {
                     drop(topic);
                     drop(store);
-                    store = Store::open(temp.path()).expect("reopen");
+                    store = reopen(temp.path());
                     topic = Topic::open(&store, "model").expect("topic");
                 }
             }
@@ -216,7 +232,98 @@ async fn concurrent_appenders_each_return_only_once_their_records_are_durable() 
     assert_eq!(topic.durable_end(), 1000);
     drop(topic);
     drop(store);
-    let store = Store::open(temp.path()).expect("reopen");
+    let store = reopen(temp.path());
     let topic = Topic::open(&store, "alerts").expect("topic");
     assert_eq!(topic.read(0, 2000).expect("read").len(), 1000);
+}
+
+/// An alert record of `tenant` as the gateway appends it.
+fn alert_entry(tenant: &str, id: &str) -> LogEntry {
+    let alert = palisade_proto::v1::Alert {
+        id: id.to_string(),
+        tenant_id: tenant.to_string(),
+        rule: format!("rule of {id}"),
+        ..palisade_proto::v1::Alert::default()
+    };
+    LogEntry {
+        dedupe_key: Some(format!("{tenant}/{id}").into_bytes()),
+        payload: prost::Message::encode_to_vec(&alert),
+    }
+}
+
+#[tokio::test]
+async fn erasing_a_tenant_replaces_its_records_keeps_offsets_and_frees_its_keys() {
+    let temp = tempfile::tempdir().expect("temp dir");
+    let store = Store::open(temp.path()).expect("open");
+    let topic = Topic::open(&store, "alerts").expect("topic");
+    // more records than one erase chunk, the two tenants interleaved
+    let entries: Vec<LogEntry> = (0..10_000)
+        .map(|index| {
+            let tenant = if index % 3 == 0 { "acme" } else { "globex" };
+            alert_entry(tenant, &format!("a-{index}"))
+        })
+        .collect();
+    let acme_count = entries.iter().step_by(3).count() as u64;
+    topic.append(entries.clone()).await.expect("append");
+    // a finding-like record of another tenant whose name acme prefixes is not acme's
+    topic
+        .append(vec![alert_entry("acme-2", "b-0")])
+        .await
+        .expect("append");
+
+    let erasure = topic.erase_tenant("acme").await.expect("erase");
+    assert_eq!(erasure.erased, acme_count);
+    assert_eq!(erasure.marker, 10_001);
+    assert_eq!(topic.durable_end(), 10_002);
+    drop(topic);
+    drop(store);
+
+    let store = reopen(temp.path());
+    let topic = Topic::open(&store, "alerts").expect("topic");
+    let records = topic.read(0, 20_000).expect("read");
+    assert_eq!(records.len(), 10_002, "offsets stay dense");
+    for (record, entry) in records.iter().zip(&entries) {
+        let tenant = record_tenant(&entry.payload).expect("tenant");
+        if tenant == "acme" {
+            assert_eq!(
+                ControlRecord::decode(&record.payload).expect("control"),
+                Some(ControlRecord::Erased),
+                "offset {}",
+                record.offset
+            );
+        } else {
+            assert_eq!(record.payload, entry.payload, "offset {}", record.offset);
+        }
+    }
+    assert_eq!(
+        record_tenant(&records[10_000].payload).as_deref(),
+        Some("acme-2")
+    );
+    assert_eq!(
+        ControlRecord::decode(&records[10_001].payload).expect("marker"),
+        Some(ControlRecord::TenantErased {
+            tenant: "acme".into()
+        })
+    );
+    assert_eq!(topic.offset_of_key(b"acme/a-0").expect("key"), None);
+    assert_eq!(topic.offset_of_key(b"globex/a-1").expect("key"), Some(1));
+    assert_eq!(
+        topic.offset_of_key(b"acme-2/b-0").expect("key"),
+        Some(10_000)
+    );
+    // a tenant created again under the same name starts afresh
+    let again = topic
+        .append(vec![alert_entry("acme", "a-0")])
+        .await
+        .expect("append");
+    assert_eq!(again, vec![AppendResult::Appended(10_002)]);
+    // erasing again erases what came since and appends another marker
+    let second = topic.erase_tenant("acme").await.expect("erase again");
+    assert_eq!(
+        second,
+        Erasure {
+            erased: 1,
+            marker: 10_003
+        }
+    );
 }

@@ -5,6 +5,7 @@ use tonic::service::interceptor::InterceptedService;
 
 use super::*;
 use crate::auth::service::ServiceOnly;
+use crate::log::record_tenant;
 use crate::storage::Store;
 
 fn token() -> ServiceToken {
@@ -209,4 +210,74 @@ async fn a_replica_ahead_of_the_log_is_told_so_and_a_gap_is_refused() {
     assert!(gap.to_string().contains("expected offset 0"), "{gap}");
     assert_eq!(replica.durable_end(), 0);
     shutdown.trigger();
+}
+
+fn alert(tenant: &str, id: &str) -> LogEntry {
+    let alert = palisade_proto::v1::Alert {
+        id: id.to_string(),
+        tenant_id: tenant.to_string(),
+        ..palisade_proto::v1::Alert::default()
+    };
+    LogEntry {
+        dedupe_key: Some(format!("{tenant}/{id}").into_bytes()),
+        payload: prost::Message::encode_to_vec(&alert),
+    }
+}
+
+#[tokio::test]
+async fn a_tenant_erased_at_the_gateway_is_erased_from_replicas_behind_and_caught_up() {
+    let temp = tempfile::tempdir().expect("temp dir");
+    let shutdown = Shutdown::new();
+    let source_store = Store::open(&temp.path().join("gateway")).expect("open");
+    let (address, source) = serve(&source_store, &shutdown).await;
+    let batch = |from: usize| -> Vec<LogEntry> {
+        (from..from + 50)
+            .map(|index| {
+                let tenant = if index % 2 == 0 { "acme" } else { "globex" };
+                alert(tenant, &index.to_string())
+            })
+            .collect()
+    };
+    source.append(batch(0)).await.expect("append");
+
+    // one replica holds the tenant's records when the marker comes
+    let caught_up_store = Store::open(&temp.path().join("search")).expect("open");
+    let caught_up = Topic::open(&caught_up_store, "alerts").expect("replica");
+    let (first, _) = spawn_follower(
+        RemoteTopic::new(channel(address), token(), "alerts"),
+        caught_up.clone(),
+        shutdown.clone(),
+    );
+    wait_for(&caught_up, 50).await;
+    source.append(batch(50)).await.expect("append");
+    let erasure = source.erase_tenant("acme").await.expect("erase");
+    assert_eq!(erasure.erased, 50);
+    source
+        .append(vec![alert("acme", "new")])
+        .await
+        .expect("append");
+    wait_for(&caught_up, 102).await;
+
+    // another starts after the erasure and receives it in one batch
+    let behind_store = Store::open(&temp.path().join("graph")).expect("open");
+    let behind = Topic::open(&behind_store, "alerts").expect("replica");
+    let (second, _) = spawn_follower(
+        RemoteTopic::new(channel(address), token(), "alerts"),
+        behind.clone(),
+        shutdown.clone(),
+    );
+    wait_for(&behind, 102).await;
+
+    let expected = source.read(0, 200).expect("source");
+    assert_eq!(expected.len(), 102);
+    let acme_left = expected
+        .iter()
+        .filter(|record| record_tenant(&record.payload).as_deref() == Some("acme"))
+        .count();
+    assert_eq!(acme_left, 1, "only the record after the marker");
+    assert_eq!(caught_up.read(0, 200).expect("replica"), expected);
+    assert_eq!(behind.read(0, 200).expect("replica"), expected);
+    shutdown.trigger();
+    first.await.expect("follower stops");
+    second.await.expect("follower stops");
 }
