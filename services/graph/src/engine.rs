@@ -514,6 +514,15 @@ impl GraphEngine {
         Ok(())
     }
 
+    /// Removes a tenant and everything held for it, in memory and in the store.
+    pub fn remove_tenant(&mut self, tenant_name: &str) -> Result<()> {
+        self.tenants.remove(tenant_name);
+        if let Some(store) = &self.store {
+            store.remove_tenant(tenant_name)?;
+        }
+        Ok(())
+    }
+
     /// Replaces the scanner findings of a tenant; attack paths are searched again.
     pub fn set_findings(&mut self, tenant_name: &str, findings: Vec<ImageFindings>) -> Result<()> {
         let tenant = self.tenants.entry(tenant_name.to_string()).or_default();

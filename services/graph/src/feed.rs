@@ -105,6 +105,11 @@ fn vulnerability_key(vulnerability: &VulnerabilityFinding) -> (String, String, S
 }
 
 impl FindingsBook {
+    /// Forgets every image of `tenant`.
+    pub fn forget_tenant(&mut self, tenant: &str) {
+        self.tenants.remove(tenant);
+    }
+
     /// A book holding what the graph already has for `tenant` (loaded from its store).
     pub fn load(&mut self, tenant: &str, images: Vec<ImageFindings>) {
         let booked = self.tenants.entry(tenant.to_string()).or_default();

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use palisade_core::config::{GraphConfig, InventorySource};
-use palisade_core::log::Topic;
+use palisade_core::log::{ControlRecord, Topic};
 use palisade_core::shutdown::Shutdown;
 use palisade_proto::v1::{Alert, Finding};
 use prost::Message;
@@ -630,7 +630,11 @@ impl GraphCore {
             let findings = self.book().images(tenant, images);
             self.write().update_image_findings(tenant, findings)?;
         }
-        self.commit_position(FINDINGS_POSITION, step.next, !changed.is_empty())?;
+        if let Some(tenant) = &step.erased_tenant {
+            self.forget_tenant(tenant)?;
+        }
+        let wrote = !changed.is_empty() || step.erased_tenant.is_some();
+        self.commit_position(FINDINGS_POSITION, step.next, wrote)?;
         self.state().positions.0 = step.next;
         Ok(step.read)
     }
@@ -671,7 +675,7 @@ impl GraphCore {
                 slots.insert(runtime.id.clone(), runtime);
             }
         }
-        let wrote = !per_tenant.is_empty();
+        let wrote = !per_tenant.is_empty() || step.erased_tenant.is_some();
         for (tenant, alerts) in per_tenant {
             {
                 let mut state = self.state();
@@ -684,9 +688,38 @@ impl GraphCore {
             self.write()
                 .add_alerts(&tenant, alerts.into_values().collect())?;
         }
+        if let Some(tenant) = &step.erased_tenant {
+            self.forget_tenant(tenant)?;
+        }
         self.commit_position(ALERTS_POSITION, step.next, wrote)?;
         self.state().positions.1 = step.next;
         Ok(step.read)
+    }
+
+    /// Forgets everything of an erased tenant: its graph, findings, alerts and scans. Clusters
+    /// the configuration still names for it come back from their sources; that is reported.
+    fn forget_tenant(&self, tenant: &str) -> Result<()> {
+        if tenant.is_empty() {
+            return Ok(());
+        }
+        self.write().remove_tenant(tenant)?;
+        self.book().forget_tenant(tenant);
+        {
+            let mut state = self.state();
+            state.alert_times.retain(|(owner, _), _| owner != tenant);
+            state.scans.retain(|(owner, _), _| owner != tenant);
+        }
+        let configured = self
+            .sources()
+            .iter()
+            .filter(|source| source.tenant == tenant)
+            .count();
+        if configured > 0 {
+            tracing::warn!(%tenant, configured, "erased tenant still has graph.sources in the configuration: its clusters come back from them; remove them");
+        } else {
+            tracing::info!(%tenant, "erased tenant's graph forgotten");
+        }
+        Ok(())
     }
 
     /// The images the inventory runs that the scanner has not been asked about (or whose scan
@@ -790,10 +823,14 @@ struct Step<M> {
     read: usize,
     /// Position after the last record read.
     next: u64,
+    /// The tenant whose erasure ended the step: the messages before it are applied, then
+    /// everything of the tenant is forgotten.
+    erased_tenant: Option<String>,
 }
 
-/// Up to [`RECORDS_PER_STEP`] records of `topic` from `from`, decoded; an undecodable record is
-/// logged and passed over (it still moves the position). `None` when nothing is new.
+/// Up to [`RECORDS_PER_STEP`] records of `topic` from `from`, decoded, ending early at a
+/// tenant's erasure; an undecodable record is logged and passed over (it still moves the
+/// position). `None` when nothing is new.
 fn read_step<M: Message + Default>(
     topic: &Topic,
     name: &str,
@@ -805,24 +842,33 @@ fn read_step<M: Message + Default>(
             location: format!("log topic {name}"),
             message: error.to_string(),
         })?;
-    let Some(last) = records.last().map(|record| record.offset) else {
-        return Ok(None);
+    let mut step = Step {
+        messages: Vec::new(),
+        read: 0,
+        next: from,
+        erased_tenant: None,
     };
-    let messages = records
-        .iter()
-        .filter_map(|record| match M::decode(record.payload.as_slice()) {
-            Ok(message) => Some(message),
-            Err(error) => {
-                tracing::error!(topic = name, offset = record.offset, %error, "skipping undecodable record");
-                None
+    for record in &records {
+        step.read += 1;
+        step.next = record.offset + 1;
+        match ControlRecord::decode(&record.payload) {
+            Ok(None) => match M::decode(record.payload.as_slice()) {
+                Ok(message) => step.messages.push(message),
+                Err(error) => {
+                    tracing::error!(topic = name, offset = record.offset, %error, "skipping undecodable record");
+                }
+            },
+            Ok(Some(ControlRecord::Erased)) => {}
+            Ok(Some(ControlRecord::TenantErased { tenant })) => {
+                step.erased_tenant = Some(tenant);
+                break;
             }
-        })
-        .collect();
-    Ok(Some(Step {
-        messages,
-        read: records.len(),
-        next: last + 1,
-    }))
+            Err(error) => {
+                tracing::error!(topic = name, offset = record.offset, %error, "skipping a control record this version does not know");
+            }
+        }
+    }
+    Ok((step.read > 0).then_some(step))
 }
 
 fn read_position(store: &GraphStore, key: &str) -> Result<u64> {

@@ -76,6 +76,17 @@ impl GraphStore {
         tenants
     }
 
+    /// Drops every tree of `tenant`: its inventory, findings, alerts, graph and meta.
+    pub fn remove_tenant(&self, tenant: &str) -> Result<()> {
+        let prefix = format!("{tenant}\u{0}");
+        for name in self.db.tree_names() {
+            if name.starts_with(prefix.as_bytes()) {
+                self.db.drop_tree(&name)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Writes object upserts and deletions of one cluster in one batch.
     pub fn write_objects(
         &self,

@@ -102,6 +102,21 @@ fn alert(id: &str, time: i64) -> Vec<u8> {
     .encode_to_vec()
 }
 
+/// An alert or finding of `acme` made `tenant`'s.
+fn of_tenant(payload: &[u8], tenant: &str) -> Vec<u8> {
+    match Alert::decode(payload) {
+        Ok(mut alert) if !alert.rule.is_empty() => {
+            alert.tenant_id = tenant.into();
+            alert.encode_to_vec()
+        }
+        _ => {
+            let mut finding = Finding::decode(payload).expect("a finding");
+            finding.tenant_id = tenant.into();
+            finding.encode_to_vec()
+        }
+    }
+}
+
 fn append(topic: &Topic, payloads: Vec<Vec<u8>>) {
     topic
         .append_blocking(
@@ -127,9 +142,13 @@ async fn wait_until(core: &GraphCore, what: &str, done: impl Fn(&GraphServiceSta
 }
 
 fn critical_count(core: &GraphCore, image: &str) -> Option<u64> {
+    critical_count_of(core, "acme", image)
+}
+
+fn critical_count_of(core: &GraphCore, tenant: &str, image: &str) -> Option<u64> {
     let engine = core.read();
     engine
-        .tenant("acme")?
+        .tenant(tenant)?
         .graph()
         .entity_by_id(&image_id(image))?
         .properties
@@ -138,9 +157,13 @@ fn critical_count(core: &GraphCore, image: &str) -> Option<u64> {
 }
 
 fn recent_alerts(core: &GraphCore) -> usize {
+    recent_alerts_of(core, "acme")
+}
+
+fn recent_alerts_of(core: &GraphCore, tenant: &str) -> usize {
     let engine = core.read();
     engine
-        .tenant("acme")
+        .tenant(tenant)
         .map(|tenant| {
             tenant
                 .insights()
@@ -404,4 +427,75 @@ async fn running_images_are_asked_of_the_scanner_retried_after_a_failure_and_res
     }
     let status = core.status();
     assert_eq!(status.images_failed, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_erased_tenant_is_forgotten_in_memory_and_on_disk_and_another_keeps_its_graph() {
+    let directory = tempfile::tempdir().expect("tempdir");
+    let topics = topics(directory.path());
+    let pod = corpus_path("k8s/badpods/manifests/priv/pod/priv-exec-pod.yaml");
+    let mut globex_source = manifest_source("lab", &pod);
+    globex_source.tenant = "globex".into();
+    let sources = vec![manifest_source("lab", &pod), globex_source];
+    let core =
+        GraphCore::open(settings(directory.path(), sources.clone()), topics.clone()).expect("open");
+    let shutdown = Shutdown::new();
+    let running = tokio::spawn(core.clone().run(None, shutdown.clone()));
+    let finding = vulnerability("CVE-2022-0778", "ubuntu:latest", false);
+    let alerted = alert("a-1", now());
+    append(
+        &topics.findings,
+        vec![finding.clone(), of_tenant(&finding, "globex")],
+    );
+    append(
+        &topics.alerts,
+        vec![alerted.clone(), of_tenant(&alerted, "globex")],
+    );
+    wait_until(&core, "both tenants applied", |status| {
+        (status.findings_position, status.alerts_position) == (2, 2)
+    })
+    .await;
+    let ubuntu = "docker.io/library/ubuntu:latest";
+    for tenant in ["acme", "globex"] {
+        assert_eq!(
+            critical_count_of(&core, tenant, ubuntu),
+            Some(1),
+            "{tenant}"
+        );
+        assert_eq!(recent_alerts_of(&core, tenant), 1, "{tenant}");
+    }
+
+    let findings = topics.findings.erase_tenant("acme").await.expect("erase");
+    let alerts = topics.alerts.erase_tenant("acme").await.expect("erase");
+    wait_until(&core, "erasures applied", |status| {
+        (status.findings_position, status.alerts_position)
+            == (findings.marker + 1, alerts.marker + 1)
+    })
+    .await;
+    assert!(core.read().tenant("acme").is_none(), "acme's graph is gone");
+    assert_eq!(critical_count_of(&core, "globex", ubuntu), Some(1));
+    assert_eq!(recent_alerts_of(&core, "globex"), 1);
+    let stored = core.read().store().expect("persisted").tenants();
+    assert_eq!(stored, ["globex"], "acme's trees are dropped");
+
+    shutdown.trigger();
+    running.await.expect("graph task");
+    drop(core);
+
+    // a restart with acme's source still configured brings its inventory back from the
+    // source, but none of what the log said about it
+    let again =
+        GraphCore::open(settings(directory.path(), sources), topics.clone()).expect("reopen");
+    let shutdown = Shutdown::new();
+    let running = tokio::spawn(again.clone().run(None, shutdown.clone()));
+    wait_until(&again, "acme inventory reloaded", |status| {
+        status.tenants == 2
+    })
+    .await;
+    assert_eq!(critical_count_of(&again, "acme", ubuntu).unwrap_or(0), 0);
+    assert_eq!(recent_alerts_of(&again, "acme"), 0);
+    assert_eq!(critical_count_of(&again, "globex", ubuntu), Some(1));
+    assert_eq!(recent_alerts_of(&again, "globex"), 1);
+    shutdown.trigger();
+    running.await.expect("graph task");
 }
