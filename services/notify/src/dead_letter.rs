@@ -162,6 +162,19 @@ impl DeadLetters {
         Ok(removed)
     }
 
+    /// Removes every letter of `tenant` (an erased tenant); returns how many there were.
+    pub fn remove_tenant(&self, tenant: &str) -> Result<usize> {
+        let mut bounds = self.bounds();
+        let mut removed = 0;
+        for (key, letter) in self.letters.scan_prefix("")? {
+            if letter.tenant == tenant && self.letters.remove(&key)? {
+                removed += 1;
+            }
+        }
+        bounds.kept = bounds.kept.saturating_sub(removed);
+        Ok(removed)
+    }
+
     /// Letters kept.
     pub fn len(&self) -> usize {
         self.bounds().kept

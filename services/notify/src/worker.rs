@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use palisade_core::config::NotifyTarget;
-use palisade_core::log::{LogRecord, Topic};
+use palisade_core::log::{ControlRecord, LogRecord, Topic};
 use palisade_core::shutdown::Shutdown;
 use palisade_core::storage::{Store, TypedTree};
 use palisade_proto::PriorityExt;
@@ -143,6 +143,9 @@ impl Worker {
         let mut step_end = *position;
         for record in records {
             step_end = record.offset + 1;
+            if self.apply_control(&record)? {
+                continue;
+            }
             match Alert::decode(record.payload.as_slice()) {
                 Ok(alert) if filter.matches(&alert) => {
                     offsets.push(record.offset);
@@ -172,6 +175,27 @@ impl Worker {
         }
         self.commit(step_end, position)?;
         Ok(Flow::Continue)
+    }
+
+    /// Acts on `record` if it is a control record of the log, and says whether it was one. An
+    /// erased tenant's dead letters go with it.
+    fn apply_control(&self, record: &LogRecord) -> Result<bool> {
+        match ControlRecord::decode(&record.payload) {
+            Ok(None) => Ok(false),
+            Ok(Some(ControlRecord::Erased)) => Ok(true),
+            Ok(Some(ControlRecord::TenantErased { tenant })) => {
+                let removed = self.dead_letters.remove_tenant(&tenant)?;
+                if removed > 0 {
+                    info!(target_name = %self.target.name, %tenant, removed, "erased tenant's dead letters removed");
+                }
+                Ok(true)
+            }
+            Err(error) => {
+                TargetCounters::add(&self.counters.undecodable, 1);
+                warn!(target_name = %self.target.name, offset = record.offset, %error, "log control record this version does not know, skipped");
+                Ok(true)
+            }
+        }
     }
 
     /// Delivers a batch, retrying; what cannot be delivered becomes dead letters. A batch

@@ -357,6 +357,25 @@ async fn refused_and_exhausted_alerts_become_dead_letters_and_the_target_moves_o
         "{}",
         component.detail
     );
+
+    // the tenant is erased: its dead letters, which hold its alerts, go too
+    topic.erase_tenant("acme").await.expect("erase");
+    wait_until("the erasure read", WAIT, || {
+        notifier.status().targets[0].lag == 0
+    })
+    .await;
+    let left = notifier
+        .dead_letters("soc")
+        .expect("target")
+        .list(None, 10)
+        .expect("list");
+    assert!(left.is_empty(), "{left:?}");
+    assert_eq!(notifier.status().targets[0].undecodable, 0);
+    assert_eq!(
+        receiver.received().len(),
+        1 + 3 + 3,
+        "nothing more was sent"
+    );
     shutdown.trigger();
     notifier.stopped().await.expect("stopped");
 }
