@@ -3,7 +3,8 @@
 //! Alpine's real v3.4 secdb with the CLI while the server runs raises its findings without a
 //! new scan and without reading a layer; the findings are searchable for the tenant that
 //! scanned and invisible to another; changing an advisory resolves the findings it no longer
-//! names and raises the new ones. The offline CLI scan of the same image is the reference.
+//! names and raises the new ones; deleting a tenant erases its findings and what the scanner
+//! kept of it. The offline CLI scan of the same image is the reference.
 
 use std::path::Path;
 use std::process::Command;
@@ -407,4 +408,49 @@ async fn scans_become_findings_that_follow_the_vulnerability_database() {
         .get_vuln_db_status(GetVulnDbStatusRequest {})
         .await
         .expect("read-only status");
+
+    // Deleting globex erases its findings and has the scanner forget what it scanned: a
+    // globex created again and scanning the same image gets every finding raised afresh.
+    let deleted = server.cli(&["admin", "tenant", "delete", "globex", "--format", "json"]);
+    assert!(
+        deleted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&deleted.stderr)
+    );
+    let deleted: serde_json::Value = serde_json::from_slice(&deleted.stdout).expect("json");
+    assert_eq!(deleted["scanned_images_removed"], 1, "{deleted}");
+    let erased = deleted["records_erased"]["findings"]
+        .as_u64()
+        .expect("count");
+    assert_eq!(
+        erased,
+        expected.len() as u64 + 2 * affected,
+        "raised, then resolved and raised anew: {deleted}"
+    );
+    let created = server.cli(&["admin", "tenant", "create", "globex", "--format", "json"]);
+    let created: serde_json::Value = serde_json::from_slice(&created.stdout).expect("json");
+    let globex = created["api_key"].as_str().expect("api key").to_string();
+    wait_for(&server, &globex, "kind:vulnerability", 0).await;
+    let (channel, interceptor) = common::authenticated(&server, &globex).await;
+    let fresh = ScannerServiceClient::with_interceptor(channel, interceptor)
+        .scan_image(scan(&image))
+        .await
+        .expect("scan of the new globex")
+        .into_inner();
+    assert_eq!(fresh.new_findings as usize, expected.len());
+    wait_for(
+        &server,
+        &globex,
+        "kind:vulnerability AND resolved:false",
+        expected.len() as u64,
+    )
+    .await;
+    wait_for(&server, &globex, "resolved:true", 0).await;
+    wait_for(
+        &server,
+        &token,
+        "kind:vulnerability AND resolved:false",
+        expected.len() as u64,
+    )
+    .await;
 }

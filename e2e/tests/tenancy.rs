@@ -454,13 +454,18 @@ async fn tenants_are_confined_and_roles_hold_on_every_api() {
         .await;
     assert_eq!(code(graph), Code::Ok, "a reader queries its graph");
 
-    // deleting a tenant cuts its keys off at once
-    operator
-        .delete_tenant(DeleteTenantRequest {
-            id: "globex".into(),
-        })
-        .await
-        .expect("deleted");
+    // deleting a tenant cuts its keys off at once and erases its data
+    let deleted =
+        json_output(&server.cli(&["admin", "tenant", "delete", "globex", "--format", "json"]));
+    assert_eq!(deleted["deleted"], "globex");
+    assert_eq!(
+        deleted["records_erased"]["alerts"], 20,
+        "globex's 20 alerts: {deleted}"
+    );
+    assert!(
+        deleted["admin_events_removed"].as_u64() >= Some(1),
+        "globex registered a cluster: {deleted}"
+    );
     let after = SearchServiceClient::new(channel_as(&server, &globex_admin).await)
         .search(SearchRequest::default())
         .await;
@@ -473,4 +478,64 @@ async fn tenants_are_confined_and_roles_hold_on_every_api() {
         .map(|tenant| tenant["id"].as_str().expect("id"))
         .collect();
     assert_eq!(ids, ["acme", "default"]);
+
+    // a tenant created again under the same name inherits nothing of the deleted one
+    let globex_again = operator
+        .create_tenant(CreateTenantRequest {
+            name: "globex".into(),
+        })
+        .await
+        .expect("globex again")
+        .into_inner()
+        .api_key;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while search_total(channel_as(&server, &globex_again).await, "*").await > 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the deleted tenant's alerts are still searchable"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let old_alert = AlertServiceClient::new(channel_as(&server, &globex_again).await)
+        .get_alert(GetAlertRequest {
+            id: "globex-rule-0".into(),
+        })
+        .await;
+    assert_eq!(code(old_alert), Code::NotFound);
+    let mut again = AdminServiceClient::new(channel_as(&server, &globex_again).await);
+    let clusters = again
+        .list_clusters(ListClustersRequest {})
+        .await
+        .expect("clusters")
+        .into_inner()
+        .clusters;
+    assert!(clusters.is_empty(), "{clusters:?}");
+    let keys = again
+        .list_api_keys(ListApiKeysRequest {})
+        .await
+        .expect("keys")
+        .into_inner()
+        .keys;
+    assert_eq!(keys.len(), 1, "only the new first admin key: {keys:?}");
+    let events = again
+        .list_admin_events(ListAdminEventsRequest { limit: 100 })
+        .await
+        .expect("events")
+        .into_inner()
+        .events;
+    assert!(
+        events
+            .iter()
+            .all(|event| event.action != "cluster.register"),
+        "{events:?}"
+    );
+    // the old key stays refused, and acme keeps everything
+    let old_key = SearchServiceClient::new(channel_as(&server, &globex_admin).await)
+        .search(SearchRequest::default())
+        .await;
+    assert_eq!(code(old_key), Code::Unauthenticated);
+    assert_eq!(
+        search_total(channel_as(&server, &acme_admin).await, "*").await,
+        31
+    );
 }

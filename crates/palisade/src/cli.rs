@@ -462,7 +462,9 @@ pub enum TenantCommand {
     Create(TenantCreateArgs),
     /// List tenants.
     List(TenantListArgs),
-    /// Delete a tenant: every key, cluster credential and token of it stops working at once.
+    /// Delete a tenant and its data: every key, cluster credential and token of it stops
+    /// working at once; its alerts and findings are erased from the log, and the search index,
+    /// graph, notifications, agent registry and audit log drop what they hold of it.
     Delete(TenantCreateArgs),
 }
 

@@ -10,14 +10,17 @@ use palisade_core::auth::{Principal, Role as KeyRole};
 use palisade_core::config::Config;
 use palisade_core::ids::TenantId;
 use palisade_core::log::remote::FollowerMonitor;
+use palisade_gateway::erasure::ScannerForgetter;
 use palisade_gateway::{AskProbe, StatusProbe};
 use palisade_graph::live::{ImageScanner, ScanOrder};
 use palisade_proto::v1::peer_status_service_client::PeerStatusServiceClient;
 use palisade_proto::v1::peer_status_service_server::PeerStatusService;
 use palisade_proto::v1::scanner_service_client::ScannerServiceClient;
 use palisade_proto::v1::{
-    ComponentStatus, GetComponentsRequest, GetComponentsResponse, HealthState, ScanImageRequest,
+    ComponentStatus, ForgetTenantRequest, ForgetTenantResponse, GetComponentsRequest,
+    GetComponentsResponse, HealthState, ScanImageRequest,
 };
+use palisade_scanner::ScannerCore;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 
 use crate::platform::Role;
@@ -246,13 +249,20 @@ async fn check(peer: &Peer, token: &ServiceToken) -> ComponentStatus {
 pub struct PeerStatusGrpc {
     component: StatusProbe,
     replicas: Vec<FollowerMonitor>,
+    /// What forgets a deleted tenant kept outside the log (the scanner's).
+    forget: Option<ScannerForgetter>,
 }
 
 impl PeerStatusGrpc {
-    pub fn new(component: StatusProbe, replicas: Vec<FollowerMonitor>) -> PeerStatusGrpc {
+    pub fn new(
+        component: StatusProbe,
+        replicas: Vec<FollowerMonitor>,
+        forget: Option<ScannerForgetter>,
+    ) -> PeerStatusGrpc {
         PeerStatusGrpc {
             component,
             replicas,
+            forget,
         }
     }
 
@@ -289,4 +299,58 @@ impl PeerStatusService for PeerStatusGrpc {
             components: vec![self.component()],
         }))
     }
+
+    async fn forget_tenant(
+        &self,
+        request: tonic::Request<ForgetTenantRequest>,
+    ) -> Result<tonic::Response<ForgetTenantResponse>, tonic::Status> {
+        let tenant = TenantId::new(request.into_inner().tenant_id)?;
+        let removed = match &self.forget {
+            Some(forget) => forget(tenant).await?,
+            None => 0,
+        };
+        Ok(tonic::Response::new(ForgetTenantResponse { removed }))
+    }
+}
+
+/// Has the scanner of this process forget a deleted tenant.
+pub fn local_scanner_forgetter(scanner: ScannerCore) -> ScannerForgetter {
+    Arc::new(move |tenant| {
+        let scanner = scanner.clone();
+        Box::pin(async move {
+            scanner.forget_tenant(&tenant).await.map_err(|error| {
+                palisade_core::CoreError::Unavailable(format!(
+                    "the scanner could not forget tenant {tenant}: {error}"
+                ))
+            })
+        })
+    })
+}
+
+/// Has the scanner service behind `peer` forget a deleted tenant.
+pub fn peer_scanner_forgetter(peer: Peer, token: ServiceToken) -> ScannerForgetter {
+    Arc::new(move |tenant| {
+        let peer = peer.clone();
+        let token = token.clone();
+        Box::pin(async move {
+            let unavailable = |message: String| {
+                palisade_core::CoreError::Unavailable(format!(
+                    "the scanner at {} could not forget tenant {tenant}: {message}",
+                    peer.url
+                ))
+            };
+            let mut request = tonic::Request::new(ForgetTenantRequest {
+                tenant_id: tenant.to_string(),
+            });
+            let bearer = token
+                .bearer()
+                .map_err(|error| unavailable(error.to_string()))?;
+            request.metadata_mut().insert("authorization", bearer);
+            let answer = PeerStatusServiceClient::new(peer.channel.clone())
+                .forget_tenant(request)
+                .await
+                .map_err(|status| unavailable(root_cause(&status)))?;
+            Ok(answer.into_inner().removed)
+        })
+    })
 }

@@ -38,11 +38,15 @@ use palisade_gateway::forward::Forward;
 use palisade_gateway::ingest::ALERTS_TOPIC;
 use palisade_gateway::{
     AdminGrpc, AgentGrpc, AgentLimits, AgentRegistry, AlertGrpc, Ingest, Probe, StatusProbe,
+    TenantEraser,
 };
 use palisade_proto::v1::log_service_server::LogServiceServer;
 use tonic::server::NamedService;
 
-use crate::peers::{Peer, PeerStatusGrpc, Peers, peer_probe, remote_image_scanner};
+use crate::peers::{
+    Peer, PeerStatusGrpc, Peers, local_scanner_forgetter, peer_probe, peer_scanner_forgetter,
+    remote_image_scanner,
+};
 use palisade_graph::grpc::GraphGrpc;
 use palisade_graph::live::{GraphCore, GraphSettings, GraphTopics, ImageScanner, ScanOrder};
 use palisade_proto::v1::admin_service_server::AdminServiceServer;
@@ -499,12 +503,28 @@ pub async fn start_role(config: &Config, role: Role) -> anyhow::Result<Platform>
                 &mut routes,
             );
         }
+        let mut eraser = TenantEraser::new(
+            credentials.clone(),
+            store.clone(),
+            vec![topic.clone(), findings.clone()],
+        )
+        .with_agents(&agent_grpc);
+        if let Some(scanner) = &scanner_probe {
+            eraser = eraser.with_scanner(local_scanner_forgetter(scanner.clone()));
+        } else if let Some(scanner) = peers.as_ref().and_then(|peers| {
+            let token = peers.token.clone();
+            peers.scanner.as_ref().map(|peer| (peer.clone(), token))
+        }) {
+            eraser = eraser.with_scanner(peer_scanner_forgetter(scanner.0, scanner.1));
+        }
+        tokio::spawn(eraser.clone().keep_finishing(shutdown.clone()));
         admin_parts = Some((
             credentials.clone(),
             enrollment.clone(),
             agent_grpc,
             notify_probe,
             authenticate,
+            eraser,
         ));
         agent_url = Some(enrollment.agent_url.clone());
         agent_task = Some(crate::agent_listener::serve(
@@ -543,7 +563,9 @@ pub async fn start_role(config: &Config, role: Role) -> anyhow::Result<Platform>
                 .context("embedded graph without credentials")?
         );
     }
-    if let Some((credentials, enrollment, agent_grpc, notify_probe, authenticate)) = admin_parts {
+    if let Some((credentials, enrollment, agent_grpc, notify_probe, authenticate, eraser)) =
+        admin_parts
+    {
         // the order status lists the components in
         let mut probes = gateway_probes;
         if let Some(search) = &search_actors {
@@ -559,7 +581,7 @@ pub async fn start_role(config: &Config, role: Role) -> anyhow::Result<Platform>
         probes.push(storage_probe(&store).into());
         serve_local!(
             AdminServiceServer::new(
-                AdminGrpc::new(credentials, store.clone(), probes, enrollment)
+                AdminGrpc::new(credentials, store.clone(), probes, enrollment, eraser)
                     .with_agents(&agent_grpc),
             ),
             authenticate
@@ -573,7 +595,9 @@ pub async fn start_role(config: &Config, role: Role) -> anyhow::Result<Platform>
             (_, _, Some(graph)) => graph_probe(graph.clone()),
             _ => anyhow::bail!("{} runs no component", role.name()),
         };
-        let status = PeerStatusServiceServer::new(PeerStatusGrpc::new(component, replicas.clone()));
+        let forget = scanner_probe.clone().map(local_scanner_forgetter);
+        let status =
+            PeerStatusServiceServer::new(PeerStatusGrpc::new(component, replicas.clone(), forget));
         routes.add_service(InterceptedService::new(
             status,
             ServiceOnly::new(peers.token.clone()),

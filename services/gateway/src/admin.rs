@@ -26,6 +26,7 @@ use tonic::{Request, Response, Status};
 use crate::agent_admin::AgentAdmin;
 use crate::agents::AgentGrpc;
 use crate::enrollment::EnrollmentSettings;
+use crate::erasure::TenantEraser;
 
 /// Reports the health of one component; called for every status request, so it must be cheap.
 pub type StatusProbe = Arc<dyn Fn() -> ComponentStatus + Send + Sync>;
@@ -59,16 +60,18 @@ pub struct AdminGrpc {
     enrollment: EnrollmentSettings,
     started: Timestamp,
     agents: Option<AgentAdmin>,
+    eraser: TenantEraser,
 }
 
 impl AdminGrpc {
-    /// An adapter over `credentials`, reporting the given components' health and enrolling
-    /// clusters with `enrollment`.
+    /// An adapter over `credentials`, reporting the given components' health, enrolling
+    /// clusters with `enrollment` and deleting tenants with `eraser`.
     pub fn new(
         credentials: Credentials,
         store: Store,
         probes: Vec<Probe>,
         enrollment: EnrollmentSettings,
+        eraser: TenantEraser,
     ) -> AdminGrpc {
         let now = chrono::Utc::now();
         AdminGrpc {
@@ -81,6 +84,7 @@ impl AdminGrpc {
                 nanos: 0,
             },
             agents: None,
+            eraser,
         }
     }
 
@@ -235,11 +239,12 @@ impl AdminService for AdminGrpc {
     ) -> Result<Response<DeleteTenantResponse>, Status> {
         let principal = principal_of(&request)?;
         let id = request.into_inner().id;
-        let outcome = require_operator(&principal).and_then(|()| {
-            let tenant = TenantId::new(id.clone())?;
-            self.credentials.delete_tenant(&tenant)?;
-            Ok(DeleteTenantResponse {})
-        });
+        let outcome = match require_operator(&principal)
+            .and_then(|()| TenantId::new(id.clone()).map_err(Status::from))
+        {
+            Ok(tenant) => self.eraser.delete(&tenant).await.map_err(Status::from),
+            Err(status) => Err(status),
+        };
         self.audited(&principal, "tenant.delete", &id, outcome)
             .await
             .map(Response::new)

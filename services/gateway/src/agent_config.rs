@@ -209,6 +209,18 @@ impl AgentConfigStore {
         self.get(tenant, "")
     }
 
+    /// Removes every configuration of `tenant` (an erased tenant). Its version counter stays,
+    /// so versions never go back for agents that remember one.
+    pub fn forget_tenant(&self, tenant: &TenantId) -> Result<usize, GatewayError> {
+        let mut cache = lock(&self.cache);
+        cache.retain(|(owner, _), _| owner != tenant);
+        let mut removed = 0;
+        for (key, _) in self.configs.scan_prefix(&format!("{tenant}\n"))? {
+            removed += usize::from(self.configs.remove(&key)?);
+        }
+        Ok(removed)
+    }
+
     fn sender(&self, tenant: &TenantId) -> watch::Sender<u64> {
         lock(&self.changes)
             .entry(tenant.clone())

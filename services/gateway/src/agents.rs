@@ -25,6 +25,7 @@ use futures::{Stream, StreamExt};
 use palisade_core::auth::{Credentials, Principal, Role};
 use palisade_core::bridge::{mailbox_status, principal_of};
 use palisade_core::config::AgentsConfig;
+use palisade_core::ids::TenantId;
 use palisade_core::storage::{Store, TypedTree};
 use palisade_proto::prost_types;
 use palisade_proto::v1::agent_service_server::AgentService;
@@ -40,6 +41,7 @@ use tonic::{Request, Response, Status, Streaming};
 use tracing::{debug, info, warn};
 
 use crate::agent_config::AgentConfigStore;
+use crate::error::GatewayError;
 use crate::ingest::{Ingest, PublishAlerts};
 use crate::metrics::METRICS;
 use crate::rate::{RateLimit, TenantRateLimiter};
@@ -141,6 +143,19 @@ impl AgentGrpc {
     /// The pushed configurations, for the admin service.
     pub fn configs(&self) -> Arc<AgentConfigStore> {
         Arc::clone(&self.configs)
+    }
+
+    /// Forgets the agents of `tenant` (an erased tenant): their registry entries, sequence
+    /// numbers and pushed configurations. Returns how many agents and configurations went.
+    pub fn forget_tenant(&self, tenant: &TenantId) -> Result<(usize, usize), GatewayError> {
+        let agents = self.registry.forget_tenant(tenant)?;
+        let configs = self.configs.forget_tenant(tenant)?;
+        // a tenant created again under this id must not find its agents' old sequence
+        // numbers, or their first batches would be taken for ones already stored
+        for (key, _) in self.sequences.scan_prefix(&format!("{tenant}\n"))? {
+            self.sequences.remove(&key)?;
+        }
+        Ok((agents, configs))
     }
 }
 

@@ -236,6 +236,18 @@ impl AgentRegistry {
         })
     }
 
+    /// Forgets every agent of `tenant` (an erased tenant); returns how many there were.
+    pub fn forget_tenant(&self, tenant: &TenantId) -> Result<usize, GatewayError> {
+        let mut inner = self.lock();
+        let before = inner.entries.len();
+        inner.entries.retain(|key, _| key.tenant != *tenant);
+        let forgotten = before - inner.entries.len();
+        for (key, _) in self.records.scan_prefix(&format!("{tenant}\n"))? {
+            self.records.remove(&key)?;
+        }
+        Ok(forgotten)
+    }
+
     /// How long an agent may stay silent before it is dead.
     pub fn dead_after(&self) -> Duration {
         self.heartbeat_interval.saturating_mul(MISSED_HEARTBEATS)

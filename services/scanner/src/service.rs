@@ -328,6 +328,22 @@ impl ScannerCore {
         self.inner.images.len()
     }
 
+    /// Forgets what `tenant` scanned and the state of its findings (a deleted tenant), so a
+    /// tenant created again under its id gets its findings published afresh. Returns how
+    /// many images it had. The SBOM cache is by image digest, shared, and stays.
+    pub async fn forget_tenant(&self, tenant: &TenantId) -> Result<u64, ServiceError> {
+        let _publishing = self.inner.publishing.lock().await;
+        let prefix = format!("{tenant}/");
+        let mut images = 0;
+        for (key, _) in self.inner.images.scan_prefix(&prefix)? {
+            images += u64::from(self.inner.images.remove(&key)?);
+        }
+        for (key, _) in self.inner.states.scan_prefix(&prefix)? {
+            self.inner.states.remove(&key)?;
+        }
+        Ok(images)
+    }
+
     fn check_local(&self, reference: &ImageReference) -> Result<(), ServiceError> {
         let path = match reference {
             ImageReference::OciLayout { directory, .. } | ImageReference::Rootfs { directory } => {

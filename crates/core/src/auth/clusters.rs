@@ -354,6 +354,26 @@ impl Credentials {
         Ok(principal)
     }
 
+    /// Removes every cluster of `tenant` with its certificates and enrollment tokens (a
+    /// deleted tenant). A removed certificate is refused like any unknown one.
+    pub(super) fn remove_clusters(&self, tenant: &TenantId) -> CoreResult<usize> {
+        for (fingerprint, certificate) in self.certificates.scan_prefix("")? {
+            if &certificate.tenant == tenant {
+                self.certificates.remove(&fingerprint)?;
+            }
+        }
+        for (hash, token) in self.enrollment_tokens.scan_prefix("")? {
+            if &token.tenant == tenant {
+                self.enrollment_tokens.remove(&hash)?;
+            }
+        }
+        let mut removed = 0;
+        for (key, _) in self.clusters.scan_prefix(&format!("{tenant}\n"))? {
+            removed += usize::from(self.clusters.remove(&key)?);
+        }
+        Ok(removed)
+    }
+
     pub(super) fn certificate_valid(&self, credential_id: &str) -> CoreResult<bool> {
         let now = now_unix();
         let entries = self.certificates.scan_prefix(credential_id)?;

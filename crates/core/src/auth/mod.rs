@@ -122,6 +122,10 @@ pub struct TenantRecord {
     pub name: String,
     /// RFC 3339.
     pub created: String,
+    /// Set while the tenant's data is being erased: it no longer exists for any caller, and
+    /// its id is not free until the erasure is done.
+    #[serde(default)]
+    pub deleting: bool,
 }
 
 /// Tenants, API keys, clusters and their enrollment tokens and certificates, and the audit
@@ -254,30 +258,59 @@ impl Credentials {
         Ok(())
     }
 
-    /// Deletes a tenant: revokes every key, cluster credential and token of it, then removes
-    /// the tenant, so nothing of it authenticates any more. The `default` tenant, which holds
+    /// Starts deleting a tenant: revokes every key, cluster credential and token of it and
+    /// marks it as being deleted, durably, so nothing of it authenticates any more and the
+    /// deletion is resumed after a crash. Its data is then erased by whoever holds it, and
+    /// [`Credentials::finish_tenant_deletion`] removes it. The `default` tenant, which holds
     /// the operator's key, cannot be deleted.
-    pub fn delete_tenant(&self, tenant: &TenantId) -> CoreResult<()> {
+    pub async fn begin_tenant_deletion(&self, tenant: &TenantId) -> CoreResult<()> {
         if *tenant == TenantId::default_tenant() {
             return Err(CoreError::InvalidArgument(
                 "the default tenant holds the operator's key and cannot be deleted".into(),
             ));
         }
-        if self.tenant(tenant)?.is_none() {
+        let Some(mut record) = self.tenant(tenant)? else {
             return Err(CoreError::NotFound(format!("tenant {tenant}")));
-        }
-        for (hash, mut record) in self.keys.scan_prefix("")? {
-            if &record.tenant == tenant && !record.revoked {
-                record.revoked = true;
-                self.keys.put(&hash, &record)?;
+        };
+        for (hash, mut key) in self.keys.scan_prefix("")? {
+            if &key.tenant == tenant && !key.revoked {
+                key.revoked = true;
+                self.keys.put(&hash, &key)?;
             }
         }
         for cluster in self.clusters(tenant)? {
             self.revoke_cluster(tenant, &cluster.record.id, None)?;
         }
-        self.tenants.remove(tenant.as_str())?;
+        record.deleting = true;
+        self.tenants.put(tenant.as_str(), &record)?;
         self.announce_revocation();
-        Ok(())
+        self.store.flush().await
+    }
+
+    /// Ends the deletion of a tenant whose data is erased: its audit events, keys, clusters,
+    /// certificates and enrollment tokens go (each refused as unknown from then on), then the
+    /// tenant itself, and its id is free again. Returns how many audit events there were.
+    pub fn finish_tenant_deletion(&self, tenant: &TenantId) -> CoreResult<usize> {
+        let events = self.remove_admin_events(tenant)?;
+        for (hash, key) in self.keys.scan_prefix("")? {
+            if &key.tenant == tenant {
+                self.keys.remove(&hash)?;
+            }
+        }
+        self.remove_clusters(tenant)?;
+        self.tenants.remove(tenant.as_str())?;
+        Ok(events)
+    }
+
+    /// Tenants whose deletion was begun and not finished (a crash in between).
+    pub fn tenants_being_deleted(&self) -> CoreResult<Vec<TenantId>> {
+        Ok(self
+            .tenants
+            .scan_prefix("")?
+            .into_iter()
+            .filter(|(_, record)| record.deleting)
+            .map(|(_, record)| record.id)
+            .collect())
     }
 
     /// Creates the tenant if it does not exist; returns whether it was created.
@@ -286,13 +319,17 @@ impl Credentials {
             id: tenant.clone(),
             name: name.to_string(),
             created: now_rfc3339(),
+            deleting: false,
         };
         self.tenants.insert_new(tenant.as_str(), &record)
     }
 
-    /// The tenant, if it exists.
+    /// The tenant, if it exists (a tenant being deleted does not).
     pub fn tenant(&self, tenant: &TenantId) -> CoreResult<Option<TenantRecord>> {
-        self.tenants.get(tenant.as_str())
+        Ok(self
+            .tenants
+            .get(tenant.as_str())?
+            .filter(|record| !record.deleting))
     }
 
     /// Every tenant.
@@ -302,6 +339,7 @@ impl Credentials {
             .scan_prefix("")?
             .into_iter()
             .map(|(_, record)| record)
+            .filter(|record| !record.deleting)
             .collect())
     }
 

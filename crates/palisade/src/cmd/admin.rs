@@ -30,15 +30,34 @@ pub async fn run(command: AdminCommand) -> anyhow::Result<ExitCode> {
         }
         AdminCommand::Tenant(TenantCommand::Delete(args)) => {
             let mut client = AdminServiceClient::new(connect(&args.client).await?).with_limits();
-            client
+            let removed = client
                 .delete_tenant(DeleteTenantRequest {
                     id: args.name.clone(),
                 })
                 .await
-                .map_err(fail)?;
+                .map_err(fail)?
+                .into_inner();
+            let records: u64 = removed.records_erased.values().sum();
             match args.format {
-                OutputFormat::Json => println!("{}", json!({ "deleted": args.name })),
-                OutputFormat::Table => println!("deleted tenant {}", args.name),
+                OutputFormat::Json => println!(
+                    "{}",
+                    json!({
+                        "deleted": args.name,
+                        "records_erased": removed.records_erased,
+                        "agents_removed": removed.agents_removed,
+                        "agent_configs_removed": removed.agent_configs_removed,
+                        "admin_events_removed": removed.admin_events_removed,
+                        "scanned_images_removed": removed.scanned_images_removed,
+                    })
+                ),
+                OutputFormat::Table => println!(
+                    "deleted tenant {}: {records} log records erased; {} agents, {} agent configurations, {} audit events and {} scanned images removed",
+                    args.name,
+                    removed.agents_removed,
+                    removed.agent_configs_removed,
+                    removed.admin_events_removed,
+                    removed.scanned_images_removed
+                ),
             }
         }
         AdminCommand::Key(KeyCommand::List(args)) => {

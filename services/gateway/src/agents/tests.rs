@@ -56,8 +56,20 @@ impl Gateway {
             token_ttl: Duration::from_secs(3600),
             certificate_validity: Duration::from_secs(3600),
         };
-        let admin = AdminGrpc::new(credentials.clone(), store.clone(), Vec::new(), enrollment)
-            .with_agents(&agents);
+        let eraser = crate::erasure::TenantEraser::new(
+            credentials.clone(),
+            store.clone(),
+            vec![topic.clone()],
+        )
+        .with_agents(&agents);
+        let admin = AdminGrpc::new(
+            credentials.clone(),
+            store.clone(),
+            Vec::new(),
+            enrollment,
+            eraser,
+        )
+        .with_agents(&agents);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");

@@ -1,0 +1,226 @@
+//! Deleting a tenant with its data. The tenant is first marked as being deleted, durably, with
+//! every credential of it revoked; then its records are erased from the log topics (the
+//! search index, the graph and the notifiers, here or behind the log's followers, drop what
+//! they derived as they read the erasure); then its agents, pushed configurations and audit
+//! events go, and the tenant with them. A crash part-way leaves the mark, and the next start
+//! finishes the deletion.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+
+use palisade_core::CoreError;
+use palisade_core::auth::Credentials;
+use palisade_core::ids::TenantId;
+use palisade_core::log::Topic;
+use palisade_core::shutdown::Shutdown;
+use palisade_core::storage::Store;
+use palisade_proto::v1::DeleteTenantResponse;
+
+use crate::agents::AgentGrpc;
+use crate::error::GatewayError;
+
+/// How often deletions that could not finish (a service unreachable) are tried again.
+const RETRY_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Asks the scanner, in this process or behind the gateway, to forget a tenant's scanned
+/// images and finding states; answers how many images it had.
+pub type ScannerForgetter =
+    Arc<dyn Fn(TenantId) -> BoxFuture<'static, Result<u64, CoreError>> + Send + Sync>;
+
+/// Deletes tenants and their data.
+#[derive(Clone)]
+pub struct TenantEraser {
+    credentials: Credentials,
+    store: Store,
+    topics: Vec<Topic>,
+    agents: Option<AgentGrpc>,
+    scanner: Option<ScannerForgetter>,
+    /// One erasure at a time: each walks whole topics.
+    running: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl TenantEraser {
+    /// An eraser over the log `topics` kept in `store` beside `credentials`.
+    pub fn new(credentials: Credentials, store: Store, topics: Vec<Topic>) -> TenantEraser {
+        TenantEraser {
+            credentials,
+            store,
+            topics,
+            agents: None,
+            scanner: None,
+            running: Arc::default(),
+        }
+    }
+
+    /// Also has the scanner forget the tenant's scanned images and finding states.
+    pub fn with_scanner(mut self, forget: ScannerForgetter) -> TenantEraser {
+        self.scanner = Some(forget);
+        self
+    }
+
+    /// Also forgets the tenant's agents and their configurations kept by the agent stream.
+    pub fn with_agents(mut self, agents: &AgentGrpc) -> TenantEraser {
+        self.agents = Some(agents.clone());
+        self
+    }
+
+    /// Deletes `tenant` and its data; returns what was removed.
+    pub async fn delete(&self, tenant: &TenantId) -> Result<DeleteTenantResponse, GatewayError> {
+        self.credentials.begin_tenant_deletion(tenant).await?;
+        self.erase(tenant).await.map_err(|error| {
+            GatewayError::Core(CoreError::Unavailable(format!(
+                "tenant {tenant} no longer exists for any caller, but erasing its data stopped: \
+                 {error}; the gateway finishes it by itself (it tries every minute and at start)"
+            )))
+        })
+    }
+
+    /// Finishes the deletions a stop or an unreachable service interrupted.
+    pub async fn resume(&self) -> Result<(), GatewayError> {
+        for tenant in self.credentials.tenants_being_deleted()? {
+            tracing::info!(%tenant, "finishing the deletion of a tenant begun earlier");
+            let report = self.erase(&tenant).await?;
+            tracing::info!(%tenant, ?report, "tenant deleted");
+        }
+        Ok(())
+    }
+
+    /// Finishes interrupted deletions now and then every minute, until `shutdown`.
+    pub async fn keep_finishing(self, shutdown: Shutdown) {
+        loop {
+            if let Err(error) = self.resume().await {
+                tracing::warn!(%error, "an interrupted tenant deletion could not be finished yet; trying again in a minute");
+            }
+            tokio::select! {
+                () = tokio::time::sleep(RETRY_INTERVAL) => {}
+                () = shutdown.triggered() => return,
+            }
+        }
+    }
+
+    async fn erase(&self, tenant: &TenantId) -> Result<DeleteTenantResponse, GatewayError> {
+        let _one = self.running.lock().await;
+        let mut records_erased = BTreeMap::new();
+        for topic in &self.topics {
+            let erasure = topic.erase_tenant(tenant.as_str()).await?;
+            records_erased.insert(topic.name().to_string(), erasure.erased);
+        }
+        let scanned_images_removed = match &self.scanner {
+            Some(forget) => forget(tenant.clone()).await?,
+            None => 0,
+        };
+        let (agents_removed, agent_configs_removed) = match &self.agents {
+            Some(agents) => agents.forget_tenant(tenant)?,
+            None => (0, 0),
+        };
+        let admin_events_removed = self.credentials.finish_tenant_deletion(tenant)?;
+        self.store.flush().await?;
+        Ok(DeleteTenantResponse {
+            records_erased: records_erased.into_iter().collect(),
+            agents_removed: agents_removed as u64,
+            agent_configs_removed: agent_configs_removed as u64,
+            admin_events_removed: admin_events_removed as u64,
+            scanned_images_removed,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use palisade_core::auth::Role;
+    use palisade_core::log::{ControlRecord, LogEntry, record_tenant};
+    use palisade_proto::v1::Alert;
+    use prost::Message as _;
+
+    use super::*;
+
+    fn alert(tenant: &str, id: usize) -> LogEntry {
+        let alert = Alert {
+            id: format!("a-{id}"),
+            tenant_id: tenant.to_string(),
+            ..Alert::default()
+        };
+        LogEntry {
+            dedupe_key: Some(crate::ingest::alert_key(tenant, &alert.id)),
+            payload: alert.encode_to_vec(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_deletion_interrupted_after_its_start_is_finished_at_the_next_start() {
+        let temp = tempfile::tempdir().expect("temp dir");
+        let acme = TenantId::new("acme").expect("tenant");
+        let token = {
+            let store = Store::open(temp.path()).expect("store");
+            let credentials = Credentials::open(&store).expect("credentials");
+            credentials.ensure_tenant(&acme, "Acme").expect("tenant");
+            let globex = TenantId::new("globex").expect("tenant");
+            credentials
+                .ensure_tenant(&globex, "Globex")
+                .expect("tenant");
+            let key = credentials
+                .create_api_key(&acme, Role::Admin, "first")
+                .expect("key");
+            let topic = Topic::open(&store, "alerts").expect("topic");
+            let entries = (0..20)
+                .map(|id| alert(if id % 2 == 0 { "acme" } else { "globex" }, id))
+                .collect();
+            topic.append(entries).await.expect("append");
+            // the deletion begins, and the process dies before erasing anything
+            credentials
+                .begin_tenant_deletion(&acme)
+                .await
+                .expect("begun");
+            assert!(credentials.authenticate_token(&key.token).is_err());
+            assert!(credentials.tenant(&acme).expect("read").is_none());
+            assert!(
+                !credentials
+                    .ensure_tenant(&acme, "Acme again")
+                    .expect("create"),
+                "the id is not free while its data is still there"
+            );
+            key.token
+        };
+
+        let store = Store::open(temp.path()).expect("reopen");
+        let credentials = Credentials::open(&store).expect("credentials");
+        let topic = Topic::open(&store, "alerts").expect("topic");
+        let eraser = TenantEraser::new(credentials.clone(), store.clone(), vec![topic.clone()]);
+        eraser.resume().await.expect("resumed");
+        assert!(
+            credentials
+                .tenants_being_deleted()
+                .expect("read")
+                .is_empty()
+        );
+        let records = topic.read(0, 100).expect("read");
+        assert_eq!(records.len(), 21, "20 records and the erasure's marker");
+        let tenants: Vec<Option<String>> = records
+            .iter()
+            .map(|record| record_tenant(&record.payload))
+            .collect();
+        assert_eq!(
+            tenants.iter().flatten().collect::<Vec<_>>(),
+            vec!["globex"; 10]
+        );
+        assert_eq!(
+            ControlRecord::decode(&records[20].payload).expect("marker"),
+            Some(ControlRecord::TenantErased {
+                tenant: "acme".into()
+            })
+        );
+
+        // the id is free again; the old key stays refused
+        assert!(
+            credentials
+                .ensure_tenant(&acme, "Acme again")
+                .expect("create")
+        );
+        assert!(credentials.authenticate_token(&token).is_err());
+        let deleted = eraser.delete(&acme).await.expect("deleted again");
+        assert_eq!(deleted.records_erased.get("alerts"), Some(&0));
+    }
+}
