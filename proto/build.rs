@@ -16,6 +16,7 @@ const PROTOS: &[&str] = &[
     "palisade/v1/enrollment.proto",
     "palisade/v1/log.proto",
     "palisade/v1/peer.proto",
+    "palisade/v1/notify.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

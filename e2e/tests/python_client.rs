@@ -87,6 +87,7 @@ async fn python_grpcio_checks_health_lists_services_and_searches_through_reflect
             "palisade.v1.AgentService",
             "palisade.v1.AlertService",
             "palisade.v1.GraphService",
+            "palisade.v1.NotifyService",
             "palisade.v1.ScannerService",
             "palisade.v1.SearchService",
         ]

@@ -56,6 +56,10 @@ pub enum Command {
     /// Manage tenants, API keys and clusters; read the audit log of admin actions.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Alert notification targets of your tenant ([[notify.targets]]): their delivery
+    /// numbers, the alerts they did not take (dead letters), and sending those again.
+    #[command(subcommand)]
+    Notify(NotifyCommand),
     /// Exchange a cluster's one-time enrollment token for its credential (a client
     /// certificate of Palisade's CA), which its agents and audit watcher then use.
     Enroll(EnrollArgs),
@@ -140,6 +144,58 @@ pub struct ClientArgs {
     /// the data directory when present, else the system's roots].
     #[arg(long, env = "PALISADE_CA_FILE")]
     pub ca_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NotifyCommand {
+    /// Your tenant's notification targets: kind, lag, delivered, dead letters, last error.
+    Targets(NotifyTargetsArgs),
+    /// The dead letters of a target, oldest first: sequence, alert, rule, attempts, error.
+    DeadLetters(DeadLettersArgs),
+    /// Send dead letters to their target again (one attempt each); those delivered are
+    /// removed, the others stay with the new error. Needs an admin key.
+    Resend(ResendArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct NotifyTargetsArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct DeadLettersArgs {
+    /// The target's name.
+    pub target: String,
+    /// Start after this sequence (the `next_after` of the previous page).
+    #[arg(long)]
+    pub after: Option<u64>,
+    /// At most this many letters (1-1000).
+    #[arg(long, default_value_t = 100)]
+    pub limit: u32,
+    #[command(flatten)]
+    pub client: ClientArgs,
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("which").required(true).args(["sequence", "all"])))]
+pub struct ResendArgs {
+    /// The target's name.
+    pub target: String,
+    /// A dead letter to send again (repeat for several).
+    #[arg(long)]
+    pub sequence: Vec<u64>,
+    /// Send every kept dead letter of the target again.
+    #[arg(long)]
+    pub all: bool,
+    #[command(flatten)]
+    pub client: ClientArgs,
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: OutputFormat,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

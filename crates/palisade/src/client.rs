@@ -119,6 +119,7 @@ client_limits!(
     palisade_proto::v1::alert_service_client::AlertServiceClient<AuthChannel>,
     palisade_proto::v1::search_service_client::SearchServiceClient<AuthChannel>,
     palisade_proto::v1::admin_service_client::AdminServiceClient<AuthChannel>,
+    palisade_proto::v1::notify_service_client::NotifyServiceClient<AuthChannel>,
 );
 
 /// A status error in words a user can act on.

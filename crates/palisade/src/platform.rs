@@ -53,6 +53,7 @@ use palisade_proto::v1::admin_service_server::AdminServiceServer;
 use palisade_proto::v1::agent_service_server::AgentServiceServer;
 use palisade_proto::v1::alert_service_server::AlertServiceServer;
 use palisade_proto::v1::graph_service_server::GraphServiceServer;
+use palisade_proto::v1::notify_service_server::NotifyServiceServer;
 use palisade_proto::v1::peer_status_service_server::PeerStatusServiceServer;
 use palisade_proto::v1::scanner_service_server::ScannerServiceServer;
 use palisade_proto::v1::search_service_server::SearchServiceServer;
@@ -462,6 +463,10 @@ pub async fn start_role(config: &Config, role: Role) -> anyhow::Result<Platform>
             .context("cannot start the alert notifications")?;
         let notify_monitor = started.monitor();
         notifier = Some(started);
+        serve_local!(
+            NotifyServiceServer::new(palisade_notify::NotifyGrpc::new(notify_monitor.clone())),
+            authenticate.clone()
+        );
         let notify_probe: StatusProbe = Arc::new(move || notify_monitor.component_status());
         gateway_probes.push(gateway_probe(agent_grpc.registry()).into());
         gateway_probes.push(log_probe(&topic).into());

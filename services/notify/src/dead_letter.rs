@@ -152,6 +152,18 @@ impl DeadLetters {
         Ok(self.letters.get(&sequence_key(sequence))?)
     }
 
+    /// Stores `letter` again under its own sequence (after another failed attempt); false if it
+    /// is no longer kept.
+    pub fn update(&self, letter: &DeadLetter) -> Result<bool> {
+        let _bounds = self.bounds();
+        let key = sequence_key(letter.sequence);
+        if self.letters.get(&key)?.is_none() {
+            return Ok(false);
+        }
+        self.letters.put(&key, letter)?;
+        Ok(true)
+    }
+
     /// Removes a letter (once it has been dealt with); false if it was not kept.
     pub fn remove(&self, sequence: u64) -> Result<bool> {
         let mut bounds = self.bounds();

@@ -24,6 +24,7 @@
 pub mod dead_letter;
 pub mod error;
 pub mod filter;
+mod grpc;
 mod notifier;
 pub mod retry;
 mod secret;
@@ -39,6 +40,7 @@ mod worker;
 
 pub use dead_letter::{DeadLetter, DeadLetters};
 pub use error::{NotifyError, Result};
-pub use notifier::{Notifier, NotifierHandle, NotifyMonitor};
+pub use grpc::NotifyGrpc;
+pub use notifier::{Notifier, NotifierHandle, NotifyMonitor, Resent};
 pub use status::{NotifyStatus, TargetStatus};
 pub use worker::consumer_name;

@@ -7,7 +7,8 @@ use palisade_core::config::{NotifyConfig, NotifyTarget};
 use palisade_core::log::Topic;
 use palisade_core::shutdown::Shutdown;
 use palisade_core::storage::Store;
-use palisade_proto::v1::ComponentStatus;
+use palisade_proto::v1::{Alert, ComponentStatus};
+use prost::Message as _;
 use tokio::task::JoinHandle;
 
 use crate::dead_letter::DeadLetters;
@@ -31,6 +32,18 @@ struct TargetState {
 pub struct NotifyMonitor {
     targets: Arc<Vec<TargetState>>,
     topic: Topic,
+    store: Store,
+}
+
+/// What sending dead letters again did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Resent {
+    /// Delivered and removed.
+    pub delivered: u64,
+    /// Refused again; kept with the new error.
+    pub failed: u64,
+    /// Asked for but not kept.
+    pub missing: Vec<u64>,
 }
 
 /// The running notifier.
@@ -83,6 +96,7 @@ impl Notifier {
             monitor: NotifyMonitor {
                 targets: Arc::new(states),
                 topic: alerts.clone(),
+                store: store.clone(),
             },
             store: store.clone(),
             tasks,
@@ -132,11 +146,99 @@ impl NotifyMonitor {
 
     /// The dead letters of a target.
     pub fn dead_letters(&self, target: &str) -> Result<DeadLetters> {
+        self.target_state(target)
+            .map(|state| state.dead_letters.clone())
+    }
+
+    /// The configuration of a target.
+    pub fn target(&self, target: &str) -> Result<&NotifyTarget> {
+        self.target_state(target).map(|state| &state.target)
+    }
+
+    fn target_state(&self, target: &str) -> Result<&TargetState> {
         self.targets
             .iter()
             .find(|state| state.target.name == target)
-            .map(|state| state.dead_letters.clone())
             .ok_or_else(|| NotifyError::UnknownTarget(target.to_string()))
+    }
+
+    /// Sends dead letters of `target` again, one attempt each: `sequences`, or every kept
+    /// letter when it is `None`. The alert is read back from the log at the letter's offset.
+    /// Delivered letters are removed; refused ones are kept with one more attempt and the new
+    /// error. Durable when it returns.
+    pub async fn resend(&self, target: &str, sequences: Option<Vec<u64>>) -> Result<Resent> {
+        let state = self.target_state(target)?;
+        let letters = &state.dead_letters;
+        let mut outcome = Resent::default();
+        let chosen = match sequences {
+            None => letters.list(None, usize::MAX)?,
+            Some(sequences) => {
+                let mut chosen = Vec::with_capacity(sequences.len());
+                for sequence in sequences {
+                    match letters.get(sequence)? {
+                        Some(letter) => chosen.push(letter),
+                        None => outcome.missing.push(sequence),
+                    }
+                }
+                chosen
+            }
+        };
+        if chosen.is_empty() {
+            return Ok(outcome);
+        }
+        let mut sink = Sink::for_target(&state.target)?;
+        for mut letter in chosen {
+            let failure = match self.alert_of(&letter, &state.target) {
+                Ok(alert) => match sink.deliver(std::slice::from_ref(&alert)).await {
+                    Ok(()) => None,
+                    Err(failure) => Some(failure.message),
+                },
+                Err(message) => Some(message),
+            };
+            match failure {
+                None => {
+                    letters.remove(letter.sequence)?;
+                    TargetCounters::add(&state.counters.delivered, 1);
+                    outcome.delivered += 1;
+                }
+                Some(message) => {
+                    letter.attempts = letter.attempts.saturating_add(1);
+                    letter.error = message;
+                    letter.failed_at =
+                        chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+                    letters.update(&letter)?;
+                    outcome.failed += 1;
+                }
+            }
+        }
+        self.store.flush().await?;
+        Ok(outcome)
+    }
+
+    /// The alert a letter stands for, read back from the log.
+    fn alert_of(
+        &self,
+        letter: &crate::DeadLetter,
+        target: &NotifyTarget,
+    ) -> std::result::Result<Alert, String> {
+        let record = self
+            .topic
+            .get(letter.offset)
+            .map_err(|error| error.to_string())?
+            .ok_or_else(|| format!("alert log offset {} is not in the log", letter.offset))?;
+        let alert = Alert::decode(record.payload.as_slice()).map_err(|_| {
+            format!(
+                "alert log offset {} no longer holds an alert (erased)",
+                letter.offset
+            )
+        })?;
+        if alert.tenant_id != target.tenant || alert.id != letter.alert_id {
+            return Err(format!(
+                "alert log offset {} holds another alert than {}",
+                letter.offset, letter.alert_id
+            ));
+        }
+        Ok(alert)
     }
 }
 

@@ -12,6 +12,7 @@ mod alerts;
 pub(crate) mod audit;
 mod clusters;
 mod graph;
+mod notify;
 mod rules;
 mod scan;
 mod search;
@@ -33,6 +34,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Alerts(command) => client_runtime(&log)?.block_on(alerts::run(command)),
         Command::Search(args) => client_runtime(&log)?.block_on(search::run(args)),
         Command::Admin(command) => client_runtime(&log)?.block_on(admin::run(command)),
+        Command::Notify(command) => client_runtime(&log)?.block_on(notify::run(command)),
         Command::Enroll(args) => client_runtime(&log)?.block_on(clusters::enroll(args)),
         Command::Agent(args) => {
             palisade_core::telemetry::init_tracing(&LogConfig {
