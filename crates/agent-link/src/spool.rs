@@ -44,11 +44,10 @@ pub struct SledStore {
 impl SledStore {
     /// Opens (or creates) the store in `dir`.
     pub fn open(dir: &Path) -> Result<Self, String> {
-        let db = sled::Config::new()
-            .path(dir)
-            .flush_every_ms(Some(500))
-            .open()
-            .map_err(|error| error.to_string())?;
+        let db = palisade_core::storage::open_sled(
+            &sled::Config::new().path(dir).flush_every_ms(Some(500)),
+        )
+        .map_err(|error| error.to_string())?;
         let alerts = db.open_tree("alerts").map_err(|error| error.to_string())?;
         let meta = db.open_tree("meta").map_err(|error| error.to_string())?;
         Ok(Self { alerts, meta, db })

@@ -18,13 +18,37 @@ pub struct Store {
     db: sled::Db,
 }
 
+/// How long [`open_sled`] waits for a database whose lock is held.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Opens the sled database `config` describes, waiting up to five seconds while its lock is
+/// held. A handle dropped in this process keeps the lock until sled's background flusher has
+/// stopped, so opening the same database again right away (a restart inside one process, a
+/// store opened per use) would otherwise fail. Another process holding it still fails, after
+/// the wait, with sled's own error.
+pub fn open_sled(config: &sled::Config) -> sled::Result<sled::Db> {
+    let deadline = std::time::SystemTime::now() + LOCK_WAIT;
+    loop {
+        match config.open() {
+            Err(sled::Error::Io(io))
+                if io.to_string().contains("could not acquire lock")
+                    && std::time::SystemTime::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            outcome => return outcome,
+        }
+    }
+}
+
 impl Store {
     /// Opens (or creates) the database at `path`.
     pub fn open(path: &Path) -> CoreResult<Store> {
-        let db = sled::Config::new()
-            .path(path)
-            .mode(sled::Mode::HighThroughput)
-            .open()?;
+        let db = open_sled(
+            &sled::Config::new()
+                .path(path)
+                .mode(sled::Mode::HighThroughput),
+        )?;
         Ok(Store { db })
     }
 

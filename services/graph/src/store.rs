@@ -45,7 +45,7 @@ impl GraphStore {
     /// Opens (or creates) the store in a directory.
     pub fn open(path: &Path) -> Result<GraphStore> {
         Ok(GraphStore {
-            db: sled::open(path)?,
+            db: palisade_core::storage::open_sled(&sled::Config::new().path(path))?,
         })
     }
 
