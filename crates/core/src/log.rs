@@ -72,6 +72,47 @@ struct TopicInner {
     flusher: tokio::sync::Mutex<()>,
     /// Held while a tenant's records are erased, so erasures do not interleave.
     eraser: Mutex<()>,
+    /// Batches waiting for the writer: one blocking task at a time writes every batch queued,
+    /// in one transaction, instead of a thread per appender contending for the offsets.
+    queue: Mutex<WriteQueue>,
+}
+
+/// Most entries written in one transaction by the writer.
+const ENTRIES_PER_WRITE: usize = 8_192;
+
+#[derive(Default)]
+struct WriteQueue {
+    pending: Vec<PendingBatch>,
+    /// A writer task is running and will take what is queued.
+    writing: bool,
+}
+
+/// What the writer answers an appender: each entry's result, and the end offset its batch
+/// needs durable.
+type WriteOutcome = CoreResult<(Vec<AppendResult>, u64)>;
+
+struct PendingBatch {
+    entries: Vec<LogEntry>,
+    reply: tokio::sync::oneshot::Sender<WriteOutcome>,
+}
+
+/// The writer task's hold on the topic. Should the task end without emptying the queue (a
+/// panic, or a runtime shutting down before it ran), it clears the writing flag so a later
+/// appender starts another writer.
+struct WriterGuard {
+    inner: Arc<TopicInner>,
+    /// The queue was emptied and the flag cleared by the writer itself.
+    finished: bool,
+}
+
+impl Drop for WriterGuard {
+    fn drop(&mut self) {
+        if !self.finished
+            && let Ok(mut queue) = self.inner.queue.lock()
+        {
+            queue.writing = false;
+        }
+    }
 }
 
 /// Records erased from a topic in one step.
@@ -122,6 +163,7 @@ impl Topic {
                 durable_end,
                 flusher: tokio::sync::Mutex::new(()),
                 eraser: Mutex::new(()),
+                queue: Mutex::new(WriteQueue::default()),
             }),
         })
     }
@@ -136,10 +178,25 @@ impl Topic {
         if entries.is_empty() {
             return Ok(Vec::new());
         }
-        let inner = Arc::clone(&self.inner);
-        let (results, end) = tokio::task::spawn_blocking(move || inner.write_batch(&entries))
-            .await
-            .map_err(|error| CoreError::Task(format!("log append: {error}")))??;
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let start_writer = {
+            let mut queue = self.inner.lock_queue()?;
+            queue.pending.push(PendingBatch { entries, reply });
+            !std::mem::replace(&mut queue.writing, true)
+        };
+        if start_writer {
+            let mut guard = WriterGuard {
+                inner: Arc::clone(&self.inner),
+                finished: false,
+            };
+            tokio::task::spawn_blocking(move || {
+                let inner = Arc::clone(&guard.inner);
+                inner.drain_queue(&mut guard);
+            });
+        }
+        let (results, end) = answer.await.map_err(|_| {
+            CoreError::Task(format!("log {}: the writer stopped", self.inner.name))
+        })??;
         self.wait_durable(end).await?;
         Ok(results)
     }
@@ -293,6 +350,70 @@ impl Topic {
 }
 
 impl TopicInner {
+    fn lock_queue(&self) -> CoreResult<std::sync::MutexGuard<'_, WriteQueue>> {
+        self.queue
+            .lock()
+            .map_err(|_| CoreError::Task(format!("log {} write queue poisoned", self.name)))
+    }
+
+    /// Writes queued batches until the queue is empty, several per transaction, and answers
+    /// each appender. A failed transaction is written again batch by batch, so each appender
+    /// gets its own batch's error.
+    fn drain_queue(&self, guard: &mut WriterGuard) {
+        loop {
+            let taken = {
+                let Ok(mut queue) = self.lock_queue() else {
+                    return;
+                };
+                let mut entries = 0;
+                let count = queue
+                    .pending
+                    .iter()
+                    .take_while(|batch| {
+                        let take =
+                            entries == 0 || entries + batch.entries.len() <= ENTRIES_PER_WRITE;
+                        entries += batch.entries.len();
+                        take
+                    })
+                    .count();
+                if count == 0 {
+                    queue.writing = false;
+                    guard.finished = true;
+                    return;
+                }
+                queue.pending.drain(..count).collect::<Vec<_>>()
+            };
+            let mut sizes = Vec::with_capacity(taken.len());
+            let mut replies = Vec::with_capacity(taken.len());
+            let mut all = Vec::new();
+            for batch in taken {
+                sizes.push(batch.entries.len());
+                replies.push(batch.reply);
+                all.extend(batch.entries);
+            }
+            match self.write_batch(&all) {
+                Ok((mut results, end)) => {
+                    for (size, reply) in sizes.into_iter().zip(replies).rev() {
+                        let own = results.split_off(results.len() - size);
+                        let _ = reply.send(Ok((own, end)));
+                    }
+                }
+                Err(error) if replies.len() == 1 => {
+                    if let Some(reply) = replies.pop() {
+                        let _ = reply.send(Err(error));
+                    }
+                }
+                Err(_) => {
+                    let mut rest = all.into_iter();
+                    for (size, reply) in sizes.into_iter().zip(replies) {
+                        let own: Vec<LogEntry> = rest.by_ref().take(size).collect();
+                        let _ = reply.send(self.write_batch(&own));
+                    }
+                }
+            }
+        }
+    }
+
     fn lock_next_offset(&self) -> CoreResult<std::sync::MutexGuard<'_, u64>> {
         self.next_offset
             .lock()

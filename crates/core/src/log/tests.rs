@@ -4,22 +4,6 @@ use proptest::prelude::*;
 
 use super::*;
 
-/// Opens the store at `path` again. sled's background flusher of the dropped handle may hold
-/// the database's lock for a moment after the drop (longer on a busy machine).
-fn reopen(path: &std::path::Path) -> Store {
-    let deadline = std::time::SystemTime::now() + std::time::Duration::from_secs(10);
-    loop {
-        match Store::open(path) {
-            Ok(store) => return store,
-            Err(error) if std::time::SystemTime::now() < deadline => {
-                assert!(error.to_string().contains("lock"), "reopen: {error}");
-                std::thread::sleep(std::time::Duration::from_millis(20));
-            }
-            Err(error) => panic!("reopen: {error}"),
-        }
-    }
-}
-
 fn entry(key: Option<&str>, payload: &str) -> LogEntry {
     LogEntry {
         dedupe_key: key.map(|key| key.as_bytes().to_vec()),
@@ -43,7 +27,7 @@ async fn appended_records_are_read_back_in_order_and_survive_reopen() {
         );
         assert_eq!(topic.durable_end(), 2);
     }
-    let store = reopen(temp.path());
+    let store = Store::open(temp.path()).expect("reopen");
     let topic = Topic::open(&store, "alerts").expect("topic");
     let records = topic.read(0, 10).expect("read");
     let payloads: Vec<&[u8]> = records
@@ -187,7 +171,7 @@ proptest! {
                 Operation::Reopen => {
                     drop(topic);
                     drop(store);
-                    store = reopen(temp.path());
+                    store = Store::open(temp.path()).expect("reopen");
                     topic = Topic::open(&store, "model").expect("topic");
                 }
             }
@@ -232,7 +216,7 @@ async fn concurrent_appenders_each_return_only_once_their_records_are_durable() 
     assert_eq!(topic.durable_end(), 1000);
     drop(topic);
     drop(store);
-    let store = reopen(temp.path());
+    let store = Store::open(temp.path()).expect("reopen");
     let topic = Topic::open(&store, "alerts").expect("topic");
     assert_eq!(topic.read(0, 2000).expect("read").len(), 1000);
 }
@@ -278,7 +262,7 @@ async fn erasing_a_tenant_replaces_its_records_keeps_offsets_and_frees_its_keys(
     drop(topic);
     drop(store);
 
-    let store = reopen(temp.path());
+    let store = Store::open(temp.path()).expect("reopen");
     let topic = Topic::open(&store, "alerts").expect("topic");
     let records = topic.read(0, 20_000).expect("read");
     assert_eq!(records.len(), 10_002, "offsets stay dense");
@@ -326,4 +310,52 @@ async fn erasing_a_tenant_replaces_its_records_keeps_offsets_and_frees_its_keys(
             marker: 10_003
         }
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_batches_sharing_keys_store_each_key_once_at_the_offset_all_are_told() {
+    let store = Store::temporary().expect("store");
+    let topic = Topic::open(&store, "alerts").expect("topic");
+    // 30 appenders, each sending the same 50 keys in its own order
+    let appenders = (0..30u64)
+        .map(|appender| {
+            let topic = topic.clone();
+            tokio::spawn(async move {
+                let batch = (0..50u64)
+                    .map(|index| {
+                        let key = (index + appender * 7) % 50;
+                        entry(Some(&format!("t/{key}")), &format!("{appender}"))
+                    })
+                    .collect();
+                topic.append(batch).await.expect("append")
+            })
+        })
+        .collect::<Vec<_>>();
+    let mut offsets_of: HashMap<u64, std::collections::BTreeSet<u64>> = HashMap::new();
+    let mut appended = 0;
+    for (appender, task) in appenders.into_iter().enumerate() {
+        for (index, result) in task.await.expect("appender").into_iter().enumerate() {
+            let key = (index as u64 + appender as u64 * 7) % 50;
+            let offset = match result {
+                AppendResult::Appended(offset) => {
+                    appended += 1;
+                    offset
+                }
+                AppendResult::Duplicate(offset) => offset,
+            };
+            offsets_of.entry(key).or_default().insert(offset);
+        }
+    }
+    assert_eq!(appended, 50, "each key stored once");
+    assert!(offsets_of.values().all(|offsets| offsets.len() == 1));
+    assert_eq!(topic.durable_end(), 50);
+    for (key, offsets) in &offsets_of {
+        let offset = *offsets.iter().next().expect("offset");
+        assert_eq!(
+            topic
+                .offset_of_key(format!("t/{key}").as_bytes())
+                .expect("key"),
+            Some(offset)
+        );
+    }
 }
