@@ -72,6 +72,9 @@ struct TopicInner {
     flusher: tokio::sync::Mutex<()>,
     /// Held while a tenant's records are erased, so erasures do not interleave.
     eraser: Mutex<()>,
+    /// Tenants being erased: their records are refused until [`Topic::reopen_tenant`], so
+    /// nothing of theirs lands after the erasure's marker.
+    closed: Mutex<std::collections::HashSet<String>>,
     /// Batches waiting for the writer: one blocking task at a time writes every batch queued,
     /// in one transaction, instead of a thread per appender contending for the offsets.
     queue: Mutex<WriteQueue>,
@@ -111,6 +114,9 @@ impl Drop for WriterGuard {
             && let Ok(mut queue) = self.inner.queue.lock()
         {
             queue.writing = false;
+            // their senders go with them: each waiting appender gets "the writer stopped"
+            // instead of waiting for a writer some later append would start
+            queue.pending.clear();
         }
     }
 }
@@ -164,6 +170,7 @@ impl Topic {
                 flusher: tokio::sync::Mutex::new(()),
                 eraser: Mutex::new(()),
                 queue: Mutex::new(WriteQueue::default()),
+                closed: Mutex::default(),
             }),
         })
     }
@@ -272,6 +279,13 @@ impl Topic {
             .map_err(|error| CoreError::Task(format!("log erase: {error}")))??;
         self.wait_durable(end).await?;
         Ok(erasure)
+    }
+
+    /// Accepts records of `tenant` again after its erasure (the tenant's deletion is done; its
+    /// id may be given to a new tenant).
+    pub fn reopen_tenant(&self, tenant: &str) -> CoreResult<()> {
+        self.inner.lock_closed()?.remove(tenant);
+        Ok(())
     }
 
     /// Reads up to `max` durable records starting at `from`.
@@ -420,11 +434,25 @@ impl TopicInner {
             .map_err(|_| CoreError::Task(format!("log {} writer lock poisoned", self.name)))
     }
 
+    fn lock_closed(
+        &self,
+    ) -> CoreResult<std::sync::MutexGuard<'_, std::collections::HashSet<String>>> {
+        self.closed
+            .lock()
+            .map_err(|_| CoreError::Task(format!("log {} closed tenants poisoned", self.name)))
+    }
+
     fn erase_tenant(&self, tenant: &str) -> CoreResult<(Erasure, u64)> {
         let _eraser = self
             .eraser
             .lock()
             .map_err(|_| CoreError::Task(format!("log {} eraser lock poisoned", self.name)))?;
+        {
+            // taken under the writer's lock: every batch written before is in the log (and is
+            // erased below), every batch after it sees the tenant closed
+            let _writer = self.lock_next_offset()?;
+            self.lock_closed()?.insert(tenant.to_string());
+        }
         let mut prefix = tenant.as_bytes().to_vec();
         prefix.push(b'/');
         let mut keys = sled::Batch::default();
@@ -444,6 +472,35 @@ impl TopicInner {
         self.records.insert(offset_key(marker), payload)?;
         *next_offset = marker + 1;
         Ok((Erasure { erased, marker }, marker + 1))
+    }
+
+    /// Refuses a batch holding a control record (only the log writes those) or a record of a
+    /// tenant being erased.
+    fn refuse_closed_or_control(&self, entries: &[LogEntry]) -> CoreResult<()> {
+        if let Some(index) = entries
+            .iter()
+            .position(|entry| entry.payload.starts_with(control::CONTROL_PREFIX))
+        {
+            return Err(CoreError::InvalidArgument(format!(
+                "log {}: record {index} of the batch is a control record, which only the log writes",
+                self.name
+            )));
+        }
+        let closed = self.lock_closed()?;
+        if closed.is_empty() {
+            return Ok(());
+        }
+        for entry in entries {
+            if let Some(tenant) = record_tenant(&entry.payload)
+                && closed.contains(&tenant)
+            {
+                return Err(CoreError::Unavailable(format!(
+                    "log {}: tenant {tenant} is being deleted; its records are refused",
+                    self.name
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// Replaces the records of `tenant` in `from..to` by [`ControlRecord::Erased`], a chunk at
@@ -526,6 +583,7 @@ impl TopicInner {
 
     fn write_batch(&self, entries: &[LogEntry]) -> CoreResult<(Vec<AppendResult>, u64)> {
         let mut next_offset = self.lock_next_offset()?;
+        self.refuse_closed_or_control(entries)?;
         let first_offset = *next_offset;
         let outcome = (&self.records, &self.keys).transaction(|(records, keys)| {
             let mut offset = first_offset;

@@ -108,21 +108,25 @@ impl TenantEraser {
         if !self.credentials.tenants_being_deleted()?.contains(tenant) {
             return Ok(DeleteTenantResponse::default());
         }
+        // the scanner first: while it cannot be reached, a retry repeats no log erasure
+        let scanned_images_removed = match &self.scanner {
+            Some(forget) => forget(tenant.clone()).await?,
+            None => 0,
+        };
         let mut records_erased = BTreeMap::new();
         for topic in &self.topics {
             let erasure = topic.erase_tenant(tenant.as_str()).await?;
             records_erased.insert(topic.name().to_string(), erasure.erased);
         }
-        let scanned_images_removed = match &self.scanner {
-            Some(forget) => forget(tenant.clone()).await?,
-            None => 0,
-        };
         let (agents_removed, agent_configs_removed) = match &self.agents {
             Some(agents) => agents.forget_tenant(tenant)?,
             None => (0, 0),
         };
         let admin_events_removed = self.credentials.finish_tenant_deletion(tenant)?;
         self.store.flush().await?;
+        for topic in &self.topics {
+            topic.reopen_tenant(tenant.as_str())?;
+        }
         Ok(DeleteTenantResponse {
             records_erased: records_erased.into_iter().collect(),
             agents_removed: agents_removed as u64,

@@ -112,7 +112,7 @@ impl NotifyService for NotifyGrpc {
             0 => DEFAULT_LIMIT,
             limit => (limit as usize).min(MAX_LIMIT),
         };
-        let after = (!request.from_start && request.after > 0).then_some(request.after);
+        let after = (!request.from_start).then_some(request.after);
         let letters = self
             .monitor
             .dead_letters(&request.target)

@@ -31,7 +31,7 @@ use tokio::time::Instant;
 
 use crate::error::SearchError;
 use crate::metrics::METRICS;
-use crate::schema::{IndexSchema, timestamp_to_date};
+use crate::schema::{IndexSchema, KIND_ALERT, timestamp_to_date};
 use crate::settings::SearchSettings;
 
 /// Name of the log topic of alerts.
@@ -265,8 +265,37 @@ impl Indexer {
             Ok(None) => Ok(false),
             Ok(Some(ControlRecord::Erased)) => Ok(true),
             Ok(Some(ControlRecord::TenantErased { tenant })) => {
-                self.writer.delete_term(self.schema.tenant_term(&tenant));
-                let settings = self.settings.forget_tenant(&tenant)?;
+                // only the documents of this topic: the other topic's marker may come later,
+                // after a new tenant of the same id has documents from this one
+                let alerts_only = topic == ALERTS_TOPIC;
+                let kind = self.schema.keyword("kind").map(|field| {
+                    let occur = if alerts_only {
+                        Occur::Must
+                    } else {
+                        Occur::MustNot
+                    };
+                    let term = Term::from_field_text(field, KIND_ALERT);
+                    (
+                        occur,
+                        Box::new(TermQuery::new(term, IndexRecordOption::Basic)) as Box<dyn Query>,
+                    )
+                });
+                let tenant_clause = (
+                    Occur::Must,
+                    Box::new(TermQuery::new(
+                        self.schema.tenant_term(&tenant),
+                        IndexRecordOption::Basic,
+                    )) as Box<dyn Query>,
+                );
+                let erased =
+                    BooleanQuery::new(std::iter::once(tenant_clause).chain(kind).collect());
+                self.writer.delete_query(Box::new(erased))?;
+                // settings belong to the tenant, not to a topic: they go with its alerts
+                let settings = if alerts_only {
+                    self.settings.forget_tenant(&tenant)?
+                } else {
+                    0
+                };
                 self.pending += 1;
                 if self.first_pending_at.is_none() {
                     self.first_pending_at = Some(Instant::now());

@@ -378,6 +378,7 @@ async fn an_erased_tenant_loses_its_documents_and_settings_and_a_new_one_starts_
     peer.reindex(&globex, ReindexRequest::default())
         .await
         .expect("reindex");
+    service.topic.reopen_tenant("acme").expect("deletion done");
     let again = publish(&service.topic, &[alert("acme", 0, now(), "sh")]).await;
     wait_indexed(&service.actors, again).await;
     assert_eq!(total(&peer, &acme, "*").await, 1);

@@ -259,6 +259,25 @@ async fn erasing_a_tenant_replaces_its_records_keeps_offsets_and_frees_its_keys(
     assert_eq!(erasure.erased, acme_count);
     assert_eq!(erasure.marker, 10_001);
     assert_eq!(topic.durable_end(), 10_002);
+    // the tenant's records are refused until its deletion is done, and control records always
+    let refused = topic
+        .append(vec![alert_entry("acme", "late")])
+        .await
+        .expect_err("acme is closed");
+    assert!(refused.to_string().contains("being deleted"), "{refused}");
+    let forged = LogEntry {
+        dedupe_key: None,
+        payload: ControlRecord::TenantErased {
+            tenant: "globex".into(),
+        }
+        .encode(),
+    };
+    let forged = topic
+        .append(vec![forged])
+        .await
+        .expect_err("only the log writes them");
+    assert!(forged.to_string().contains("control record"), "{forged}");
+    assert_eq!(topic.durable_end(), 10_002, "nothing of either was written");
     drop(topic);
     drop(store);
 
@@ -295,7 +314,8 @@ async fn erasing_a_tenant_replaces_its_records_keeps_offsets_and_frees_its_keys(
         topic.offset_of_key(b"acme-2/b-0").expect("key"),
         Some(10_000)
     );
-    // a tenant created again under the same name starts afresh
+    // a tenant created again under the same name starts afresh (the closing of a tenant
+    // lasts until its deletion is done or the process restarts, when the deletion resumes)
     let again = topic
         .append(vec![alert_entry("acme", "a-0")])
         .await

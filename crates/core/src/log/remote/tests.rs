@@ -252,6 +252,7 @@ async fn a_tenant_erased_at_the_gateway_is_erased_from_replicas_behind_and_caugh
     source.append(batch(50)).await.expect("append");
     let erasure = source.erase_tenant("acme").await.expect("erase");
     assert_eq!(erasure.erased, 50);
+    source.reopen_tenant("acme").expect("deletion done");
     source
         .append(vec![alert("acme", "new")])
         .await
