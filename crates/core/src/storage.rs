@@ -175,6 +175,16 @@ impl<V: Serialize + DeserializeOwned> TypedTree<V> {
         Ok(self.tree.remove(key.as_bytes())?.is_some())
     }
 
+    /// Removes every entry whose key starts with `prefix`; returns how many there were.
+    pub fn remove_prefix(&self, prefix: &str) -> CoreResult<usize> {
+        let mut removed = 0;
+        for item in self.tree.scan_prefix(prefix.as_bytes()) {
+            let (key, _) = item?;
+            removed += usize::from(self.tree.remove(key)?.is_some());
+        }
+        Ok(removed)
+    }
+
     /// Every entry whose key starts with `prefix`, in key order.
     pub fn scan_prefix(&self, prefix: &str) -> CoreResult<Vec<(String, V)>> {
         let mut entries = Vec::new();

@@ -214,11 +214,7 @@ impl AgentConfigStore {
     pub fn forget_tenant(&self, tenant: &TenantId) -> Result<usize, GatewayError> {
         let mut cache = lock(&self.cache);
         cache.retain(|(owner, _), _| owner != tenant);
-        let mut removed = 0;
-        for (key, _) in self.configs.scan_prefix(&format!("{tenant}\n"))? {
-            removed += usize::from(self.configs.remove(&key)?);
-        }
-        Ok(removed)
+        Ok(self.configs.remove_prefix(&format!("{tenant}\n"))?)
     }
 
     fn sender(&self, tenant: &TenantId) -> watch::Sender<u64> {

@@ -152,9 +152,7 @@ impl AgentGrpc {
         let configs = self.configs.forget_tenant(tenant)?;
         // a tenant created again under this id must not find its agents' old sequence
         // numbers, or their first batches would be taken for ones already stored
-        for (key, _) in self.sequences.scan_prefix(&format!("{tenant}\n"))? {
-            self.sequences.remove(&key)?;
-        }
+        self.sequences.remove_prefix(&format!("{tenant}\n"))?;
         Ok((agents, configs))
     }
 }

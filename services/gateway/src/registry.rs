@@ -242,9 +242,7 @@ impl AgentRegistry {
         let before = inner.entries.len();
         inner.entries.retain(|key, _| key.tenant != *tenant);
         let forgotten = before - inner.entries.len();
-        for (key, _) in self.records.scan_prefix(&format!("{tenant}\n"))? {
-            self.records.remove(&key)?;
-        }
+        self.records.remove_prefix(&format!("{tenant}\n"))?;
         Ok(forgotten)
     }
 

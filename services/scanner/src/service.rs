@@ -334,14 +334,9 @@ impl ScannerCore {
     pub async fn forget_tenant(&self, tenant: &TenantId) -> Result<u64, ServiceError> {
         let _publishing = self.inner.publishing.lock().await;
         let prefix = format!("{tenant}/");
-        let mut images = 0;
-        for (key, _) in self.inner.images.scan_prefix(&prefix)? {
-            images += u64::from(self.inner.images.remove(&key)?);
-        }
-        for (key, _) in self.inner.states.scan_prefix(&prefix)? {
-            self.inner.states.remove(&key)?;
-        }
-        Ok(images)
+        let images = self.inner.images.remove_prefix(&prefix)?;
+        self.inner.states.remove_prefix(&prefix)?;
+        Ok(images as u64)
     }
 
     fn check_local(&self, reference: &ImageReference) -> Result<(), ServiceError> {

@@ -367,11 +367,7 @@ impl Credentials {
                 self.enrollment_tokens.remove(&hash)?;
             }
         }
-        let mut removed = 0;
-        for (key, _) in self.clusters.scan_prefix(&format!("{tenant}\n"))? {
-            removed += usize::from(self.clusters.remove(&key)?);
-        }
-        Ok(removed)
+        self.clusters.remove_prefix(&format!("{tenant}\n"))
     }
 
     pub(super) fn certificate_valid(&self, credential_id: &str) -> CoreResult<bool> {

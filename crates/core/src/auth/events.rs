@@ -68,11 +68,7 @@ impl Credentials {
 
     /// Removes every audit event of `tenant` (a deleted tenant); returns how many there were.
     pub(crate) fn remove_admin_events(&self, tenant: &TenantId) -> CoreResult<usize> {
-        let mut removed = 0;
-        for (key, _) in self.events.scan_prefix(&format!("{tenant}\n"))? {
-            removed += usize::from(self.events.remove(&key)?);
-        }
-        Ok(removed)
+        self.events.remove_prefix(&format!("{tenant}\n"))
     }
 }
 
