@@ -99,13 +99,34 @@ struct PeerProcess {
     listen: [String; 3],
 }
 
-/// A free TCP port on loopback (bound and released; the distributed mode's services must know
-/// each other's ports before they start).
+/// Ports [`free_port`] hands out: below Linux's ephemeral range (32768-60999), so a listener
+/// bound to port 0 or an outgoing connection cannot take one between the check and the
+/// service's bind.
+const TEST_PORTS: std::ops::Range<u32> = 20_000..32_000;
+
+/// A free TCP port on loopback, for a service that must know the others' ports before they
+/// start (the distributed mode). Each call in this process gives another port, from an offset
+/// of its own, so neither parallel tests nor other test processes pick the same one.
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|address| address.port())
-        .expect("a free port on loopback")
+    static NEXT: std::sync::OnceLock<std::sync::atomic::AtomicU32> = std::sync::OnceLock::new();
+    let next = NEXT.get_or_init(|| {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|elapsed| elapsed.subsec_nanos())
+            .unwrap_or(0);
+        std::sync::atomic::AtomicU32::new(std::process::id().wrapping_mul(7_919) ^ nanos)
+    });
+    let span = TEST_PORTS.end - TEST_PORTS.start;
+    for _ in 0..span {
+        let offset = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % span;
+        let Ok(port) = u16::try_from(TEST_PORTS.start + offset) else {
+            continue;
+        };
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port on loopback in {TEST_PORTS:?}")
 }
 
 /// The platform (one `palisade up` process, or the distributed mode's four) on a data
@@ -353,10 +374,21 @@ impl Server {
         });
         let ready = match receiver.recv_timeout(Duration::from_secs(60)) {
             Ok(line) => line,
-            Err(_) => {
+            Err(error) => {
                 let _ = child.kill();
+                let how = match error {
+                    std::sync::mpsc::RecvTimeoutError::Timeout => {
+                        "did not become ready within 60 s".to_string()
+                    }
+                    std::sync::mpsc::RecvTimeoutError::Disconnected => format!(
+                        "ended before it was ready ({})",
+                        child
+                            .wait()
+                            .map_or_else(|error| error.to_string(), |status| status.to_string())
+                    ),
+                };
                 panic!(
-                    "palisade {service} did not become ready; the servers' stderr:\n{}",
+                    "palisade {service} {how}; the servers' stderr:\n{}",
                     self.stderr()
                 );
             }
