@@ -17,10 +17,10 @@ use palisade_proto::v1::search_service_client::SearchServiceClient;
 use palisade_proto::v1::{
     Alert, CreateApiKeyRequest, CreateTenantRequest, DeleteTenantRequest, GetAlertRequest,
     GetStatusRequest, GetVulnDbStatusRequest, GraphQueryRequest, ListAdminEventsRequest,
-    ListApiKeysRequest, ListAttackPathsRequest, ListClustersRequest, ListTenantsRequest, Priority,
-    PublishAlertsRequest, RegisterClusterRequest, RevokeClusterCredentialsRequest, Role,
-    SaveSearchRequest, SavedSearch, ScanImageRequest, SearchRequest, SetRetentionRequest,
-    TailRequest,
+    ListApiKeysRequest, ListAttackPathsRequest, ListClustersRequest, ListSavedSearchesRequest,
+    ListTenantsRequest, Priority, PublishAlertsRequest, RegisterClusterRequest,
+    RevokeClusterCredentialsRequest, Role, SaveSearchRequest, SavedSearch, ScanImageRequest,
+    SearchRequest, SetRetentionRequest, TailRequest,
 };
 use palisade_testkit::Server;
 use tonic::Code;
@@ -455,6 +455,16 @@ async fn tenants_are_confined_and_roles_hold_on_every_api() {
     assert_eq!(code(graph), Code::Ok, "a reader queries its graph");
 
     // deleting a tenant cuts its keys off at once and erases its data
+    SearchServiceClient::new(channel_as(&server, &globex_admin).await)
+        .save_search(SaveSearchRequest {
+            search: Some(SavedSearch {
+                name: "shells".into(),
+                query: "proc.name:bash".into(),
+                ..SavedSearch::default()
+            }),
+        })
+        .await
+        .expect("globex saves a search");
     let deleted =
         json_output(&server.cli(&["admin", "tenant", "delete", "globex", "--format", "json"]));
     assert_eq!(deleted["deleted"], "globex");
@@ -465,6 +475,10 @@ async fn tenants_are_confined_and_roles_hold_on_every_api() {
     assert!(
         deleted["admin_events_removed"].as_u64() >= Some(1),
         "globex registered a cluster: {deleted}"
+    );
+    assert_eq!(
+        deleted["search_settings_removed"], 1,
+        "globex's saved search: {deleted}"
     );
     let after = SearchServiceClient::new(channel_as(&server, &globex_admin).await)
         .search(SearchRequest::default())
@@ -502,6 +516,13 @@ async fn tenants_are_confined_and_roles_hold_on_every_api() {
         })
         .await;
     assert_eq!(code(old_alert), Code::NotFound);
+    let saved = SearchServiceClient::new(channel_as(&server, &globex_again).await)
+        .list_saved_searches(ListSavedSearchesRequest {})
+        .await
+        .expect("saved searches")
+        .into_inner()
+        .searches;
+    assert!(saved.is_empty(), "{saved:?}");
     let mut again = AdminServiceClient::new(channel_as(&server, &globex_again).await);
     let clusters = again
         .list_clusters(ListClustersRequest {})

@@ -10,9 +10,9 @@ use palisade_core::auth::{Principal, Role as KeyRole};
 use palisade_core::config::Config;
 use palisade_core::ids::TenantId;
 use palisade_core::log::remote::FollowerMonitor;
-use palisade_gateway::erasure::ScannerForgetter;
+use palisade_gateway::erasure::{Forgetter, Keeper};
 use palisade_gateway::{AskProbe, StatusProbe};
-use palisade_graph::live::{ImageScanner, ScanOrder};
+use palisade_graph::live::{GraphCore, ImageScanner, ScanOrder};
 use palisade_proto::v1::peer_status_service_client::PeerStatusServiceClient;
 use palisade_proto::v1::peer_status_service_server::PeerStatusService;
 use palisade_proto::v1::scanner_service_client::ScannerServiceClient;
@@ -21,12 +21,16 @@ use palisade_proto::v1::{
     GetComponentsResponse, HealthState, ScanImageRequest,
 };
 use palisade_scanner::ScannerCore;
+use palisade_search::settings::SearchSettings;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 
 use crate::platform::Role;
 
 /// Longest the gateway waits for a peer's status.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+/// Longest the gateway waits for a peer to forget a deleted tenant; the deletion is tried
+/// again a minute later.
+const FORGET_TIMEOUT: Duration = Duration::from_secs(60);
 /// Waits for an unreachable scanner service before a scan counts as failed: doubling from the
 /// first to the last (about a minute in all).
 const SCANNER_RETRY_FIRST: Duration = Duration::from_millis(250);
@@ -249,15 +253,15 @@ async fn check(peer: &Peer, token: &ServiceToken) -> ComponentStatus {
 pub struct PeerStatusGrpc {
     component: StatusProbe,
     replicas: Vec<FollowerMonitor>,
-    /// What forgets a deleted tenant kept outside the log (the scanner's).
-    forget: Option<ScannerForgetter>,
+    /// What forgets what this service keeps of a deleted tenant outside the log.
+    forget: Option<Forgetter>,
 }
 
 impl PeerStatusGrpc {
     pub fn new(
         component: StatusProbe,
         replicas: Vec<FollowerMonitor>,
-        forget: Option<ScannerForgetter>,
+        forget: Option<Forgetter>,
     ) -> PeerStatusGrpc {
         PeerStatusGrpc {
             component,
@@ -314,7 +318,7 @@ impl PeerStatusService for PeerStatusGrpc {
 }
 
 /// Has the scanner of this process forget a deleted tenant.
-pub fn local_scanner_forgetter(scanner: ScannerCore) -> ScannerForgetter {
+pub fn local_scanner_forgetter(scanner: ScannerCore) -> Forgetter {
     Arc::new(move |tenant| {
         let scanner = scanner.clone();
         Box::pin(async move {
@@ -327,28 +331,71 @@ pub fn local_scanner_forgetter(scanner: ScannerCore) -> ScannerForgetter {
     })
 }
 
-/// Has the scanner service behind `peer` forget a deleted tenant.
-pub fn peer_scanner_forgetter(peer: Peer, token: ServiceToken) -> ScannerForgetter {
+/// Has the search service of this process forget a deleted tenant's saved searches and
+/// retention.
+pub fn local_search_forgetter(settings: SearchSettings) -> Forgetter {
+    Arc::new(move |tenant| {
+        let settings = settings.clone();
+        Box::pin(async move {
+            let forget = move || settings.forget_tenant(tenant.as_str());
+            let removed = tokio::task::spawn_blocking(forget)
+                .await
+                .map_err(|error| palisade_core::CoreError::Task(error.to_string()))?
+                .map_err(|error| {
+                    palisade_core::CoreError::Unavailable(format!(
+                        "the search service could not forget a tenant's settings: {error}"
+                    ))
+                })?;
+            Ok(removed as u64)
+        })
+    })
+}
+
+/// Has the graph of this process forget a deleted tenant.
+pub fn local_graph_forgetter(graph: GraphCore) -> Forgetter {
+    Arc::new(move |tenant| {
+        let graph = graph.clone();
+        Box::pin(async move {
+            let forget = move || graph.forget_tenant(tenant.as_str());
+            let clusters = tokio::task::spawn_blocking(forget)
+                .await
+                .map_err(|error| palisade_core::CoreError::Task(error.to_string()))?
+                .map_err(|error| {
+                    palisade_core::CoreError::Unavailable(format!(
+                        "the graph could not forget a tenant: {error}"
+                    ))
+                })?;
+            Ok(clusters as u64)
+        })
+    })
+}
+
+/// Has the service behind `peer` forget a deleted tenant (`PeerStatusService/ForgetTenant`),
+/// waiting at most [`FORGET_TIMEOUT`].
+pub fn peer_forgetter(keeper: Keeper, peer: Peer, token: ServiceToken) -> Forgetter {
     Arc::new(move |tenant| {
         let peer = peer.clone();
         let token = token.clone();
         Box::pin(async move {
             let unavailable = |message: String| {
                 palisade_core::CoreError::Unavailable(format!(
-                    "the scanner at {} could not forget tenant {tenant}: {message}",
+                    "the {} service at {} could not forget tenant {tenant}: {message}",
+                    keeper.name(),
                     peer.url
                 ))
             };
             let mut request = tonic::Request::new(ForgetTenantRequest {
                 tenant_id: tenant.to_string(),
             });
+            request.set_timeout(FORGET_TIMEOUT);
             let bearer = token
                 .bearer()
                 .map_err(|error| unavailable(error.to_string()))?;
             request.metadata_mut().insert("authorization", bearer);
-            let answer = PeerStatusServiceClient::new(peer.channel.clone())
-                .forget_tenant(request)
+            let mut client = PeerStatusServiceClient::new(peer.channel.clone());
+            let answer = tokio::time::timeout(FORGET_TIMEOUT, client.forget_tenant(request))
                 .await
+                .map_err(|_| unavailable(format!("no answer within {FORGET_TIMEOUT:?}")))?
                 .map_err(|status| unavailable(root_cause(&status)))?;
             Ok(answer.into_inner().removed)
         })

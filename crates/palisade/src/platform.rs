@@ -34,6 +34,7 @@ use palisade_core::pki::Authority;
 use palisade_core::shutdown::Shutdown;
 use palisade_core::storage::Store;
 use palisade_gateway::auth::Authenticate;
+use palisade_gateway::erasure::{Forgetter, Keeper};
 use palisade_gateway::forward::Forward;
 use palisade_gateway::ingest::ALERTS_TOPIC;
 use palisade_gateway::{
@@ -44,8 +45,8 @@ use palisade_proto::v1::log_service_server::LogServiceServer;
 use tonic::server::NamedService;
 
 use crate::peers::{
-    Peer, PeerStatusGrpc, Peers, local_scanner_forgetter, peer_probe, peer_scanner_forgetter,
-    remote_image_scanner,
+    Peer, PeerStatusGrpc, Peers, local_graph_forgetter, local_scanner_forgetter,
+    local_search_forgetter, peer_forgetter, peer_probe, remote_image_scanner,
 };
 use palisade_graph::grpc::GraphGrpc;
 use palisade_graph::live::{GraphCore, GraphSettings, GraphTopics, ImageScanner, ScanOrder};
@@ -514,13 +515,21 @@ pub async fn start_role(config: &Config, role: Role) -> anyhow::Result<Platform>
             vec![topic.clone(), findings.clone()],
         )
         .with_agents(&agent_grpc);
-        if let Some(scanner) = &scanner_probe {
-            eraser = eraser.with_scanner(local_scanner_forgetter(scanner.clone()));
-        } else if let Some(scanner) = peers.as_ref().and_then(|peers| {
-            let token = peers.token.clone();
-            peers.scanner.as_ref().map(|peer| (peer.clone(), token))
-        }) {
-            eraser = eraser.with_scanner(peer_scanner_forgetter(scanner.0, scanner.1));
+        // each service forgets the tenant in this process, or behind the gateway
+        for keeper in [Keeper::Scanner, Keeper::Search, Keeper::Graph] {
+            let local = local_forgetter(keeper, &scanner_probe, &search_actors, &graph);
+            let remote = peers.as_ref().and_then(|peers| {
+                let peer = match keeper {
+                    Keeper::Scanner => &peers.scanner,
+                    Keeper::Search => &peers.search,
+                    Keeper::Graph => &peers.graph,
+                };
+                let token = peers.token.clone();
+                peer.clone().map(|peer| peer_forgetter(keeper, peer, token))
+            });
+            if let Some(forget) = local.or(remote) {
+                eraser = eraser.with_forgetter(keeper, forget);
+            }
         }
         tokio::spawn(eraser.clone().keep_finishing(shutdown.clone()));
         admin_parts = Some((
@@ -600,7 +609,12 @@ pub async fn start_role(config: &Config, role: Role) -> anyhow::Result<Platform>
             (_, _, Some(graph)) => graph_probe(graph.clone()),
             _ => anyhow::bail!("{} runs no component", role.name()),
         };
-        let forget = scanner_probe.clone().map(local_scanner_forgetter);
+        let keeper = match role {
+            Role::Search => Keeper::Search,
+            Role::Graph => Keeper::Graph,
+            _ => Keeper::Scanner,
+        };
+        let forget = local_forgetter(keeper, &scanner_probe, &search_actors, &graph);
         let status =
             PeerStatusServiceServer::new(PeerStatusGrpc::new(component, replicas.clone(), forget));
         routes.add_service(InterceptedService::new(
@@ -839,6 +853,22 @@ fn scanner_status_probe(scanner: ScannerCore) -> StatusProbe {
             ),
         }
     })
+}
+
+/// What forgets a deleted tenant in `keeper`, when that service runs in this process.
+fn local_forgetter(
+    keeper: Keeper,
+    scanner: &Option<ScannerCore>,
+    search: &Option<SearchActors>,
+    graph: &Option<GraphCore>,
+) -> Option<Forgetter> {
+    match keeper {
+        Keeper::Scanner => scanner.clone().map(local_scanner_forgetter),
+        Keeper::Search => search
+            .as_ref()
+            .map(|search| local_search_forgetter(search.settings.clone())),
+        Keeper::Graph => graph.clone().map(local_graph_forgetter),
+    }
 }
 
 /// Opens the graph service's store under the data directory and loads what it holds.

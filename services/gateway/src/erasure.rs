@@ -25,9 +25,32 @@ use crate::error::GatewayError;
 /// How often deletions that could not finish (a service unreachable) are tried again.
 const RETRY_INTERVAL: Duration = Duration::from_secs(60);
 
-/// Asks the scanner, in this process or behind the gateway, to forget a tenant's scanned
-/// images and finding states; answers how many images it had.
-pub type ScannerForgetter =
+/// A service that keeps a tenant's state outside the log and forgets it when the tenant is
+/// deleted, before the log is erased.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Keeper {
+    /// Scanned images and finding states; counted in images.
+    Scanner,
+    /// Saved searches and the retention; counted in settings.
+    Search,
+    /// The tenant's graph (inventory, findings, alerts, scans); counted in clusters.
+    Graph,
+}
+
+impl Keeper {
+    /// The service's name, as the operator knows it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Keeper::Scanner => "scanner",
+            Keeper::Search => "search",
+            Keeper::Graph => "graph",
+        }
+    }
+}
+
+/// Asks a service, in this process or behind the gateway, to forget what it keeps of a
+/// deleted tenant outside the log; answers how many items went.
+pub type Forgetter =
     Arc<dyn Fn(TenantId) -> BoxFuture<'static, Result<u64, CoreError>> + Send + Sync>;
 
 /// Deletes tenants and their data.
@@ -37,7 +60,7 @@ pub struct TenantEraser {
     store: Store,
     topics: Vec<Topic>,
     agents: Option<AgentGrpc>,
-    scanner: Option<ScannerForgetter>,
+    forgetters: Vec<(Keeper, Forgetter)>,
     /// One erasure at a time: each walks whole topics.
     running: Arc<tokio::sync::Mutex<()>>,
 }
@@ -50,14 +73,14 @@ impl TenantEraser {
             store,
             topics,
             agents: None,
-            scanner: None,
+            forgetters: Vec::new(),
             running: Arc::default(),
         }
     }
 
-    /// Also has the scanner forget the tenant's scanned images and finding states.
-    pub fn with_scanner(mut self, forget: ScannerForgetter) -> TenantEraser {
-        self.scanner = Some(forget);
+    /// Also has `keeper` forget what it keeps of the tenant outside the log.
+    pub fn with_forgetter(mut self, keeper: Keeper, forget: Forgetter) -> TenantEraser {
+        self.forgetters.push((keeper, forget));
         self
     }
 
@@ -108,11 +131,13 @@ impl TenantEraser {
         if !self.credentials.tenants_being_deleted()?.contains(tenant) {
             return Ok(DeleteTenantResponse::default());
         }
-        // the scanner first: while it cannot be reached, a retry repeats no log erasure
-        let scanned_images_removed = match &self.scanner {
-            Some(forget) => forget(tenant.clone()).await?,
-            None => 0,
-        };
+        // the services first: while one cannot be reached, a retry repeats no log erasure;
+        // and they forget while the id is reserved, so nothing of a new tenant goes with it
+        let mut forgotten = BTreeMap::new();
+        for (keeper, forget) in &self.forgetters {
+            forgotten.insert(*keeper, forget(tenant.clone()).await?);
+        }
+        let forgotten_by = |keeper| forgotten.get(&keeper).copied().unwrap_or(0);
         let mut records_erased = BTreeMap::new();
         for topic in &self.topics {
             let erasure = topic.erase_tenant(tenant.as_str()).await?;
@@ -132,7 +157,9 @@ impl TenantEraser {
             agents_removed: agents_removed as u64,
             agent_configs_removed: agent_configs_removed as u64,
             admin_events_removed: admin_events_removed as u64,
-            scanned_images_removed,
+            scanned_images_removed: forgotten_by(Keeper::Scanner),
+            search_settings_removed: forgotten_by(Keeper::Search),
+            graph_clusters_removed: forgotten_by(Keeper::Graph),
         })
     }
 }

@@ -523,6 +523,36 @@ impl GraphEngine {
         Ok(())
     }
 
+    /// Drops every scanner finding of a tenant held here (their records were erased from the
+    /// log); returns how many images had findings. A tenant not held stays absent.
+    pub fn clear_findings(&mut self, tenant_name: &str) -> Result<usize> {
+        let Some(tenant) = self.tenants.get(tenant_name) else {
+            return Ok(0);
+        };
+        let images = tenant.findings.len();
+        self.set_findings(tenant_name, Vec::new())?;
+        Ok(images)
+    }
+
+    /// Drops every alert of a tenant held here (their records were erased from the log);
+    /// the attack paths through the containers they named are searched again. Returns how
+    /// many alerts went.
+    pub fn clear_alerts(&mut self, tenant_name: &str) -> Result<usize> {
+        let Some(tenant) = self.tenants.get_mut(tenant_name) else {
+            return Ok(0);
+        };
+        let alerts = std::mem::take(&mut tenant.alerts);
+        if let Some(store) = &self.store {
+            store.remove_alerts(tenant_name)?;
+        }
+        let mut changes = PathChanges::default();
+        for alert in alerts.values() {
+            changes.add_containers(tenant.alert_containers(alert));
+        }
+        tenant.update_paths(&changes);
+        Ok(alerts.len())
+    }
+
     /// Replaces the scanner findings of a tenant; attack paths are searched again.
     pub fn set_findings(&mut self, tenant_name: &str, findings: Vec<ImageFindings>) -> Result<()> {
         let tenant = self.tenants.entry(tenant_name.to_string()).or_default();

@@ -631,7 +631,7 @@ impl GraphCore {
             self.write().update_image_findings(tenant, findings)?;
         }
         if let Some(tenant) = &step.erased_tenant {
-            self.forget_tenant(tenant)?;
+            self.forget_findings(tenant)?;
         }
         let wrote = !changed.is_empty() || step.erased_tenant.is_some();
         self.commit_position(FINDINGS_POSITION, step.next, wrote)?;
@@ -689,20 +689,51 @@ impl GraphCore {
                 .add_alerts(&tenant, alerts.into_values().collect())?;
         }
         if let Some(tenant) = &step.erased_tenant {
-            self.forget_tenant(tenant)?;
+            self.forget_alerts(tenant)?;
         }
         self.commit_position(ALERTS_POSITION, step.next, wrote)?;
         self.state().positions.1 = step.next;
         Ok(step.read)
     }
 
-    /// Forgets everything of an erased tenant: its graph, findings, alerts and scans. Clusters
-    /// the configuration still names for it come back from their sources; that is reported.
-    fn forget_tenant(&self, tenant: &str) -> Result<()> {
+    /// Drops what the findings log said about a tenant whose records it erased. Only the
+    /// findings: by the time this reader reaches the erasure, a new tenant of the same id may
+    /// have an inventory and alerts here, and those stay.
+    fn forget_findings(&self, tenant: &str) -> Result<()> {
+        self.book().forget_tenant(tenant);
+        let images = self.write().clear_findings(tenant)?;
+        tracing::info!(%tenant, images, "erased tenant's findings forgotten");
+        Ok(())
+    }
+
+    /// Drops what the alerts log said about a tenant whose records it erased; only the
+    /// alerts, as [`GraphCore::forget_findings`] keeps to the findings.
+    fn forget_alerts(&self, tenant: &str) -> Result<()> {
+        self.state()
+            .alert_times
+            .retain(|(owner, _), _| owner != tenant);
+        let alerts = self.write().clear_alerts(tenant)?;
+        tracing::info!(%tenant, alerts, "erased tenant's alerts forgotten");
+        Ok(())
+    }
+
+    /// Forgets everything of a tenant being deleted: its graph, findings, alerts and scans,
+    /// in memory and on disk; returns how many clusters it had. The tenant deletion calls this
+    /// while the id is still reserved; the log's erasure markers later drop whatever a read
+    /// already under way adds back. Clusters the configuration still names for the tenant
+    /// come back from their sources; that is reported.
+    pub fn forget_tenant(&self, tenant: &str) -> Result<usize> {
         if tenant.is_empty() {
-            return Ok(());
+            return Ok(0);
         }
-        self.write().remove_tenant(tenant)?;
+        let clusters = {
+            let mut engine = self.write();
+            let clusters = engine
+                .tenant(tenant)
+                .map_or(0, |state| state.clusters().count());
+            engine.remove_tenant(tenant)?;
+            clusters
+        };
         self.book().forget_tenant(tenant);
         {
             let mut state = self.state();
@@ -717,9 +748,12 @@ impl GraphCore {
         if configured > 0 {
             tracing::warn!(%tenant, configured, "erased tenant still has graph.sources in the configuration: its clusters come back from them; remove them");
         } else {
-            tracing::info!(%tenant, "erased tenant's graph forgotten");
+            tracing::info!(%tenant, clusters, "deleted tenant's graph forgotten");
         }
-        Ok(())
+        if let Some(store) = self.store() {
+            store.flush_blocking()?;
+        }
+        Ok(clusters)
     }
 
     /// The images the inventory runs that the scanner has not been asked about (or whose scan

@@ -180,6 +180,12 @@ impl GraphStore {
         Ok(())
     }
 
+    /// Removes every stored alert of a tenant.
+    pub fn remove_alerts(&self, tenant: &str) -> Result<()> {
+        self.db.drop_tree(format!("{tenant}\u{0}alerts"))?;
+        Ok(())
+    }
+
     /// Stored alerts of a tenant.
     pub fn load_alerts(&self, tenant: &str) -> Result<Vec<RuntimeAlert>> {
         let tree = self.tree(tenant, "alerts")?;

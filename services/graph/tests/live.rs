@@ -465,6 +465,10 @@ async fn an_erased_tenant_is_forgotten_in_memory_and_on_disk_and_another_keeps_i
         assert_eq!(recent_alerts_of(&core, tenant), 1, "{tenant}");
     }
 
+    // the tenant deletion has the graph forget the tenant, then erases its records
+    let forgotten = core.forget_tenant("acme").expect("forget");
+    assert_eq!(forgotten, 1, "acme had one cluster");
+    assert!(core.read().tenant("acme").is_none(), "acme's graph is gone");
     let findings = topics.findings.erase_tenant("acme").await.expect("erase");
     let alerts = topics.alerts.erase_tenant("acme").await.expect("erase");
     wait_until(&core, "erasures applied", |status| {
@@ -496,6 +500,81 @@ async fn an_erased_tenant_is_forgotten_in_memory_and_on_disk_and_another_keeps_i
     assert_eq!(recent_alerts_of(&again, "acme"), 0);
     assert_eq!(critical_count_of(&again, "globex", ubuntu), Some(1));
     assert_eq!(recent_alerts_of(&again, "globex"), 1);
+    shutdown.trigger();
+    running.await.expect("graph task");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_erasure_marker_drops_only_what_its_own_log_said_about_the_tenant() {
+    let directory = tempfile::tempdir().expect("tempdir");
+    let topics = topics(directory.path());
+    let pod = corpus_path("k8s/badpods/manifests/priv/pod/priv-exec-pod.yaml");
+    let core = GraphCore::open(
+        settings(directory.path(), vec![manifest_source("lab", &pod)]),
+        topics.clone(),
+    )
+    .expect("open");
+    let shutdown = Shutdown::new();
+    let running = tokio::spawn(core.clone().run(None, shutdown.clone()));
+    let ubuntu = "docker.io/library/ubuntu:latest";
+    append(
+        &topics.findings,
+        vec![vulnerability("CVE-2022-0778", "ubuntu:latest", false)],
+    );
+    append(&topics.alerts, vec![alert("a-1", now())]);
+    wait_until(&core, "acme applied", |status| {
+        (status.findings_position, status.alerts_position) == (1, 1)
+    })
+    .await;
+    assert_eq!(critical_count_of(&core, "acme", ubuntu), Some(1));
+    assert_eq!(recent_alerts_of(&core, "acme"), 1);
+
+    // the findings log reaches its marker first: the alerts and the inventory stay
+    let findings = topics.findings.erase_tenant("acme").await.expect("erase");
+    wait_until(&core, "findings erasure applied", |status| {
+        status.findings_position == findings.marker + 1
+    })
+    .await;
+    assert_eq!(critical_count_of(&core, "acme", ubuntu).unwrap_or(0), 0);
+    assert_eq!(
+        recent_alerts_of(&core, "acme"),
+        1,
+        "the alerts log said nothing yet"
+    );
+    assert!(core.read().tenant("acme").is_some(), "the inventory stays");
+
+    // findings of the id after the marker (a new tenant's) survive the alerts log's marker
+    topics.findings.reopen_tenant("acme").expect("reopen");
+    append(
+        &topics.findings,
+        vec![vulnerability("CVE-2022-0778", "ubuntu:latest", false)],
+    );
+    let position = topics.findings.durable_end();
+    wait_until(&core, "new findings applied", |status| {
+        status.findings_position == position
+    })
+    .await;
+    let alerts = topics.alerts.erase_tenant("acme").await.expect("erase");
+    wait_until(&core, "alerts erasure applied", |status| {
+        status.alerts_position == alerts.marker + 1
+    })
+    .await;
+    assert_eq!(recent_alerts_of(&core, "acme"), 0);
+    assert_eq!(
+        critical_count_of(&core, "acme", ubuntu),
+        Some(1),
+        "findings after their marker stay"
+    );
+    let stored = core
+        .read()
+        .store()
+        .expect("persisted")
+        .load_alerts("acme")
+        .expect("alerts");
+    assert!(
+        stored.is_empty(),
+        "acme's stored alerts are gone: {stored:?}"
+    );
     shutdown.trigger();
     running.await.expect("graph task");
 }

@@ -259,7 +259,10 @@ impl Indexer {
     }
 
     /// Acts on `record` if it is a control record of the log, and says whether it was one. An
-    /// erased tenant's documents and settings go: the log erased their records before this one.
+    /// erased tenant's documents of this topic go: the log erased their records before this
+    /// one. Its settings are not the log's: the tenant deletion removes them itself, while the
+    /// id is still reserved, since a new tenant of the id may have settings by the time the
+    /// indexer reaches this record.
     fn apply_control(&mut self, topic: &str, record: &LogRecord) -> Result<bool, SearchError> {
         match ControlRecord::decode(&record.payload) {
             Ok(None) => Ok(false),
@@ -290,17 +293,11 @@ impl Indexer {
                 let erased =
                     BooleanQuery::new(std::iter::once(tenant_clause).chain(kind).collect());
                 self.writer.delete_query(Box::new(erased))?;
-                // settings belong to the tenant, not to a topic: they go with its alerts
-                let settings = if alerts_only {
-                    self.settings.forget_tenant(&tenant)?
-                } else {
-                    0
-                };
                 self.pending += 1;
                 if self.first_pending_at.is_none() {
                     self.first_pending_at = Some(Instant::now());
                 }
-                tracing::info!(topic, offset = record.offset, %tenant, settings, "erased tenant's documents and settings deleted");
+                tracing::info!(topic, offset = record.offset, %tenant, "erased tenant's documents deleted");
                 Ok(true)
             }
             Err(error) => {

@@ -353,6 +353,13 @@ async fn an_erased_tenant_loses_its_documents_and_settings_and_a_new_one_starts_
     }
     assert_eq!(total(&peer, &acme, "*").await, 30);
 
+    // the tenant deletion removes the settings itself, then erases the records
+    let forgotten = service
+        .actors
+        .settings
+        .forget_tenant("acme")
+        .expect("forget settings");
+    assert_eq!(forgotten, 2, "one saved search and the retention");
     let erasure = service.topic.erase_tenant("acme").await.expect("erase");
     assert_eq!(erasure.erased, 30);
     wait_indexed(&service.actors, erasure.marker + 1).await;
@@ -373,6 +380,29 @@ async fn an_erased_tenant_loses_its_documents_and_settings_and_a_new_one_starts_
         .await
         .expect("list");
     assert_eq!(theirs.searches.len(), 1);
+
+    // the marker leaves settings alone: a new acme's, saved before the indexer reached an
+    // erasure of the old one, stay
+    peer.save_search(
+        &acme,
+        SaveSearchRequest {
+            search: Some(SavedSearch {
+                name: "fresh".into(),
+                query: "proc.name:sh".into(),
+                ..Default::default()
+            }),
+        },
+    )
+    .await
+    .expect("save");
+    let second = service.topic.erase_tenant("acme").await.expect("erase");
+    assert_eq!(second.erased, 0);
+    wait_indexed(&service.actors, second.marker + 1).await;
+    let listed = peer
+        .list_saved_searches(&acme, ListSavedSearchesRequest {})
+        .await
+        .expect("list");
+    assert_eq!(listed.searches.len(), 1, "{listed:?}");
 
     // a rebuild does not bring the erased documents back; a new acme starts empty
     peer.reindex(&globex, ReindexRequest::default())

@@ -48,15 +48,19 @@ pub async fn run(command: AdminCommand) -> anyhow::Result<ExitCode> {
                         "agent_configs_removed": removed.agent_configs_removed,
                         "admin_events_removed": removed.admin_events_removed,
                         "scanned_images_removed": removed.scanned_images_removed,
+                        "search_settings_removed": removed.search_settings_removed,
+                        "graph_clusters_removed": removed.graph_clusters_removed,
                     })
                 ),
                 OutputFormat::Table => println!(
-                    "deleted tenant {}: {records} log records erased; {} agents, {} agent configurations, {} audit events and {} scanned images removed",
+                    "deleted tenant {}: {records} log records erased; {} agents, {} agent configurations, {} audit events, {} scanned images, {} search settings and {} graph clusters removed",
                     args.name,
                     removed.agents_removed,
                     removed.agent_configs_removed,
                     removed.admin_events_removed,
-                    removed.scanned_images_removed
+                    removed.scanned_images_removed,
+                    removed.search_settings_removed,
+                    removed.graph_clusters_removed
                 ),
             }
         }
