@@ -89,6 +89,9 @@ pub enum ServiceError {
     /// A worker stopped.
     #[error("scan worker stopped: {0}")]
     Worker(String),
+    /// The tenant was deleted while the scan ran.
+    #[error("tenant {tenant} was deleted while the scan ran: nothing of the scan was recorded")]
+    TenantForgotten { tenant: String },
     /// A configured registry password cannot be read.
     #[error("scanner.registries: the password file of {host} ({path}) cannot be read: {reason}")]
     RegistryLogin {
@@ -105,6 +108,7 @@ impl From<ServiceError> for tonic::Status {
             ServiceError::Reference(_) => tonic::Status::invalid_argument(message),
             ServiceError::LocalPathRefused { .. } => tonic::Status::permission_denied(message),
             ServiceError::Busy { .. } => tonic::Status::resource_exhausted(message),
+            ServiceError::TenantForgotten { .. } => tonic::Status::aborted(message),
             ServiceError::Scan(scan) => match scan {
                 ScanError::InvalidReference { .. } => tonic::Status::invalid_argument(message),
                 ScanError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
@@ -285,10 +289,30 @@ struct Inner {
     waiting: AtomicUsize,
     /// One user of the vulnerability database at a time in this process.
     database: std::sync::Mutex<()>,
-    /// One publisher at a time, so two matches of an image do not interleave.
-    publishing: tokio::sync::Mutex<()>,
+    /// One publisher at a time, so two matches of an image do not interleave; it also
+    /// guards which tenants were forgotten when.
+    publishing: tokio::sync::Mutex<Forgotten>,
     /// The runtime scans run on (not the actor's thread).
     runtime: tokio::runtime::Handle,
+}
+
+/// Which tenants were forgotten (deleted), and when, counted in forgets since the start.
+#[derive(Debug, Default)]
+struct Forgotten {
+    epoch: u64,
+    tenants: std::collections::HashMap<String, u64>,
+}
+
+impl Forgotten {
+    /// Refuses to record for `tenant` what work that `began` at an earlier epoch found.
+    fn check(&self, tenant: &str, began: u64) -> Result<(), ServiceError> {
+        match self.tenants.get(tenant) {
+            Some(forgotten) if *forgotten > began => Err(ServiceError::TenantForgotten {
+                tenant: tenant.to_string(),
+            }),
+            _ => Ok(()),
+        }
+    }
 }
 
 impl ScannerCore {
@@ -311,7 +335,7 @@ impl ScannerCore {
                 slots: tokio::sync::Semaphore::new(settings.config.max_concurrent_scans.max(1)),
                 waiting: AtomicUsize::new(0),
                 database: std::sync::Mutex::new(()),
-                publishing: tokio::sync::Mutex::new(()),
+                publishing: tokio::sync::Mutex::new(Forgotten::default()),
                 settings,
                 runtime,
             }),
@@ -332,7 +356,10 @@ impl ScannerCore {
     /// tenant created again under its id gets its findings published afresh. Returns how
     /// many images it had. The SBOM cache is by image digest, shared, and stays.
     pub async fn forget_tenant(&self, tenant: &TenantId) -> Result<u64, ServiceError> {
-        let _publishing = self.inner.publishing.lock().await;
+        let mut forgotten = self.inner.publishing.lock().await;
+        forgotten.epoch += 1;
+        let epoch = forgotten.epoch;
+        forgotten.tenants.insert(tenant.to_string(), epoch);
         let prefix = format!("{tenant}/");
         let images = self.inner.images.remove_prefix(&prefix)?;
         self.inner.states.remove_prefix(&prefix)?;
@@ -459,16 +486,25 @@ impl ScannerCore {
             .map_err(|error| ServiceError::Worker(error.to_string()))?
     }
 
+    /// Where forgetting stands: work that records what it found for a tenant takes this
+    /// before it begins, and records nothing if the tenant was forgotten since.
+    async fn epoch(&self) -> u64 {
+        self.inner.publishing.lock().await.epoch
+    }
+
     /// Publishes what changed for one image and remembers it; returns the counts and the
-    /// image's current (unresolved) findings.
+    /// image's current (unresolved) findings. Work `began` before the tenant was forgotten
+    /// (a deletion while it ran) records nothing.
     async fn publish(
         &self,
         tenant: &str,
         subject: &ImageSubject,
         vulnerabilities: &[Vulnerability],
         now: i64,
+        began: u64,
     ) -> Result<(findings::Changes, BTreeMap<String, FindingState>), ServiceError> {
-        let _publishing = self.inner.publishing.lock().await;
+        let forgotten = self.inner.publishing.lock().await;
+        forgotten.check(tenant, began)?;
         let prefix = format!("{}/", image_key(tenant, &subject.image_digest));
         let mut states: BTreeMap<String, FindingState> = self
             .inner
@@ -548,6 +584,7 @@ impl ScannerCore {
         options.containerd_socket = settings.config.containerd_socket.clone();
         options.containerd_namespace = settings.config.containerd_namespace.clone();
         options.progress = counter.clone();
+        let began = self.epoch().await;
         let sbom = build_sbom(&options).await.map_err(ServiceError::Scan)?;
         let from_cache = counter.0.load(Ordering::Relaxed) == 0
             && !matches!(reference, ImageReference::Rootfs { .. });
@@ -566,12 +603,14 @@ impl ScannerCore {
             Some(mut matched) => {
                 let vulnerabilities = matched.vulnerabilities.pop().unwrap_or_default();
                 let (changes, current) = self
-                    .publish(tenant.as_str(), &subject, &vulnerabilities, now)
+                    .publish(tenant.as_str(), &subject, &vulnerabilities, now, began)
                     .await?;
                 (changes.new, changes.resolved, current)
             }
             None => {
                 // no data yet: the image is matched once a database is imported
+                let forgotten = self.inner.publishing.lock().await;
+                forgotten.check(tenant.as_str(), began)?;
                 self.remember_image(tenant.as_str(), &subject, now)?;
                 (0, 0, BTreeMap::new())
             }
@@ -651,6 +690,7 @@ impl ScannerCore {
         if self.inner.meta.get("matched_generation")? == Some(generation) {
             return Ok(None);
         }
+        let began = self.epoch().await;
         let records: Vec<(String, ImageRecord)> = self.inner.images.scan_prefix("")?;
         let mut report = RematchReport::default();
         // in chunks: the SBOMs of one chunk are in memory at a time, and an import waiting for
@@ -682,9 +722,15 @@ impl ScannerCore {
                 let Some((tenant, _)) = key.split_once('/') else {
                     continue;
                 };
-                let (changes, _) = self
-                    .publish(tenant, &record.subject, &vulnerabilities, now)
-                    .await?;
+                let published = self
+                    .publish(tenant, &record.subject, &vulnerabilities, now, began)
+                    .await;
+                let changes = match published {
+                    Ok((changes, _)) => changes,
+                    // deleted since the records were read: its images are gone
+                    Err(ServiceError::TenantForgotten { .. }) => continue,
+                    Err(error) => return Err(error),
+                };
                 report.images += 1;
                 report.new += u64::from(changes.new);
                 report.updated += u64::from(changes.updated);
@@ -834,4 +880,61 @@ impl Handler<VulnDbStatus> for ScannerActor {
 /// The SBOM cache directory inside a data directory.
 pub fn default_cache_dir(data_dir: &Path) -> PathBuf {
     data_dir.join("scan-cache")
+}
+
+#[cfg(test)]
+mod tests {
+    use palisade_core::log::Topic;
+
+    use super::*;
+
+    fn core(directory: &Path, store: &Store) -> ScannerCore {
+        let topic = Topic::open(store, "findings").expect("topic");
+        let settings = ScannerSettings {
+            vulndb: directory.join("vulndb"),
+            cache_dir: directory.join("cache"),
+            config: ScannerConfig::default(),
+        };
+        ScannerCore::new(settings, store, topic, tokio::runtime::Handle::current())
+            .expect("scanner")
+    }
+
+    #[tokio::test]
+    async fn a_scan_that_began_before_its_tenant_was_forgotten_records_nothing() {
+        let directory = tempfile::tempdir().expect("tempdir");
+        let store = Store::temporary().expect("store");
+        let core = core(directory.path(), &store);
+        let acme = TenantId::new("acme").expect("tenant");
+        let subject = ImageSubject {
+            image: "docker.io/library/alpine:3.20".into(),
+            image_digest: format!("sha256:{}", "a".repeat(64)),
+            cluster_id: String::new(),
+        };
+        let globex_began = core.epoch().await;
+        let began = core.epoch().await;
+        core.publish("acme", &subject, &[], 1, began)
+            .await
+            .expect("recorded");
+        assert_eq!(core.image_count(), 1);
+
+        // a deletion while a scan of acme runs: the scan ends after it and records nothing
+        let running = core.epoch().await;
+        assert_eq!(core.forget_tenant(&acme).await.expect("forget"), 1);
+        let late = core.publish("acme", &subject, &[], 2, running).await;
+        assert!(
+            matches!(late, Err(ServiceError::TenantForgotten { ref tenant }) if tenant == "acme"),
+            "{late:?}"
+        );
+        assert_eq!(core.image_count(), 0, "the image stays forgotten");
+
+        // another tenant's scan of the same time records, and so does acme's next one
+        core.publish("globex", &subject, &[], 2, globex_began)
+            .await
+            .expect("globex records");
+        let after = core.epoch().await;
+        core.publish("acme", &subject, &[], 3, after)
+            .await
+            .expect("a new acme records");
+        assert_eq!(core.image_count(), 2);
+    }
 }
