@@ -25,6 +25,9 @@ struct TargetState {
     target: NotifyTarget,
     counters: Arc<TargetCounters>,
     dead_letters: DeadLetters,
+    /// One resend of the target's dead letters at a time, so two callers asking for the same
+    /// letters do not both deliver them.
+    resending: tokio::sync::Mutex<()>,
 }
 
 /// Reads the notifier's status; cheap to clone into a status probe.
@@ -86,6 +89,7 @@ impl Notifier {
                 target: target.clone(),
                 counters,
                 dead_letters,
+                resending: tokio::sync::Mutex::new(()),
             });
         }
         let tasks = workers
@@ -168,6 +172,9 @@ impl NotifyMonitor {
     /// error. Durable when it returns.
     pub async fn resend(&self, target: &str, sequences: Option<Vec<u64>>) -> Result<Resent> {
         let state = self.target_state(target)?;
+        // the letters are chosen under the lock: a resend that waited finds those the one
+        // before it delivered gone
+        let _one = state.resending.lock().await;
         let letters = &state.dead_letters;
         let mut outcome = Resent::default();
         let chosen = match sequences {

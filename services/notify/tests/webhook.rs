@@ -358,6 +358,43 @@ async fn refused_and_exhausted_alerts_become_dead_letters_and_the_target_moves_o
         component.detail
     );
 
+    // two callers send every letter again at once while the receiver is slow: the second
+    // waits for the first, which delivers the failing alert; each arrives once more
+    let (refused, failing) = (refused_id.clone(), failing_id.clone());
+    receiver.decide(move |body| {
+        String::from_utf8_lossy(body)
+            .contains(&refused)
+            .then(|| Answer::status(422))
+    });
+    receiver.set_delay(Duration::from_millis(200));
+    let monitor = notifier.monitor();
+    let (first, second) = tokio::join!(monitor.resend("soc", None), monitor.resend("soc", None));
+    let (first, second) = (first.expect("resend"), second.expect("resend"));
+    receiver.set_delay(Duration::ZERO);
+    assert_eq!(
+        first.delivered + second.delivered,
+        1,
+        "{first:?} {second:?}"
+    );
+    assert_eq!(
+        first.failed + second.failed,
+        2,
+        "the 422 is refused by each"
+    );
+    assert_eq!(
+        attempts_of(&failing),
+        3 + 1,
+        "delivered once more, not twice"
+    );
+    let left = notifier
+        .dead_letters("soc")
+        .expect("target")
+        .list(None, 10)
+        .expect("list");
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert_eq!(left[0].alert_id, refused_id);
+    assert_eq!(left[0].attempts, 3, "refused on each of the three tries");
+
     // the tenant is erased: its dead letters, which hold its alerts, go too
     topic.erase_tenant("acme").await.expect("erase");
     wait_until("the erasure read", WAIT, || {
@@ -373,7 +410,7 @@ async fn refused_and_exhausted_alerts_become_dead_letters_and_the_target_moves_o
     assert_eq!(notifier.status().targets[0].undecodable, 0);
     assert_eq!(
         receiver.received().len(),
-        1 + 3 + 3,
+        1 + 3 + 3 + 3,
         "nothing more was sent"
     );
     shutdown.trigger();
