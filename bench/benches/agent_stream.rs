@@ -10,6 +10,11 @@
 //! default 5 s: 4,000 alerts/s from 1,000 agents) for send-to-ack latency at a load below the
 //! gateway's capacity.
 //!
+//! A third row bounds what any gateway on this storage can do: the durable log alone
+//! (`palisade_core::log::Topic` on sled in a temporary directory, in this process), 64
+//! appenders writing the same batches with their dedupe keys, each waiting until its batch is
+//! durable, with no gRPC, TLS, normalising or indexing.
+//!
 //!     cargo build --release -p palisade && cargo bench -p palisade-bench --bench agent_stream
 //!     PALISADE_BENCH_AGENTS=200 PALISADE_BENCH_SECONDS=5 cargo bench -p palisade-bench --bench agent_stream
 
@@ -467,6 +472,50 @@ async fn measure(
     })
 }
 
+/// Appenders writing to the log concurrently in the log-alone measurement.
+const LOG_APPENDERS: usize = 64;
+
+/// Alerts per second the durable log takes from [`LOG_APPENDERS`] appenders of `BATCH`-alert
+/// batches over `seconds`.
+async fn measure_log_alone(directory: &std::path::Path, seconds: u64) -> anyhow::Result<f64> {
+    use palisade_core::log::{LogEntry, Topic};
+    use prost::Message as _;
+    let store = palisade_core::storage::Store::open(directory)?;
+    let topic = Topic::open(&store, "alerts")?;
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let started = Instant::now();
+    let mut appenders = Vec::with_capacity(LOG_APPENDERS);
+    for appender in 0..LOG_APPENDERS {
+        let topic = topic.clone();
+        appenders.push(tokio::spawn(async move {
+            let mut written = 0u64;
+            let mut seq = 1u64;
+            while Instant::now() < deadline {
+                let entries = (seq..seq + BATCH as u64)
+                    .map(|seq| {
+                        let mut alert = alert(appender, seq);
+                        alert.id = format!("a{appender}-{seq}");
+                        alert.tenant_id = "bench".into();
+                        LogEntry {
+                            dedupe_key: Some(format!("bench/{}", alert.id).into_bytes()),
+                            payload: alert.encode_to_vec(),
+                        }
+                    })
+                    .collect();
+                topic.append(entries).await?;
+                written += BATCH as u64;
+                seq += BATCH as u64;
+            }
+            Ok::<u64, anyhow::Error>(written)
+        }));
+    }
+    let mut total = 0u64;
+    for appender in appenders {
+        total += appender.await??;
+    }
+    Ok(total as f64 / started.elapsed().as_secs_f64())
+}
+
 fn main() -> anyhow::Result<()> {
     if std::env::var(ROLE_VARIABLE).as_deref() == Ok("drop-server") {
         return run_drop_server();
@@ -485,8 +534,12 @@ fn main() -> anyhow::Result<()> {
         drop(gateway);
         let drop_server = start_drop_server()?;
         let limit = measure(&drop_server, agent_count, seconds, pace).await?;
-        Ok::<_, anyhow::Error>([real, limit])
+        drop(drop_server);
+        eprintln!("the durable log alone: {LOG_APPENDERS} appenders for {seconds} s");
+        let log_alone = measure_log_alone(&temp.path().join("log-alone"), seconds).await?;
+        Ok::<_, anyhow::Error>(([real, limit], log_alone))
     })?;
+    let (results, log_alone) = results;
     println!(
         "agent stream: {agent_count} agents, each its own TCP connection and stream; batches of {BATCH} alerts; {seconds} s per load; saturating = {WINDOW} batches in flight per agent, paced = 1 batch per agent every {} ms",
         pace.as_millis()
@@ -521,6 +574,11 @@ fn main() -> anyhow::Result<()> {
         real.paced.batches,
         limit.saturating.batches,
         limit.paced.batches,
+    );
+    println!(
+        "the durable log alone ({LOG_APPENDERS} appenders of {BATCH}-alert batches, no gRPC, TLS, normalising or indexing): {log_alone:.0} alerts/s; gateway / log alone {:.2}, log alone / limit {:.2}",
+        real.saturating.alerts_per_second / log_alone,
+        log_alone / limit.saturating.alerts_per_second,
     );
     Ok(())
 }
