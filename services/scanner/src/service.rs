@@ -292,6 +292,8 @@ struct Inner {
     /// One publisher at a time, so two matches of an image do not interleave; it also
     /// guards which tenants were forgotten when.
     publishing: tokio::sync::Mutex<Forgotten>,
+    /// Forgets so far: read without the lock when work begins, raised under it.
+    forgets: AtomicU64,
     /// The runtime scans run on (not the actor's thread).
     runtime: tokio::runtime::Handle,
 }
@@ -299,7 +301,7 @@ struct Inner {
 /// Which tenants were forgotten (deleted), and when, counted in forgets since the start.
 #[derive(Debug, Default)]
 struct Forgotten {
-    epoch: u64,
+    /// The count of forgets ([`Inner::forgets`]) each forgotten tenant was forgotten at.
     tenants: std::collections::HashMap<String, u64>,
 }
 
@@ -336,6 +338,7 @@ impl ScannerCore {
                 waiting: AtomicUsize::new(0),
                 database: std::sync::Mutex::new(()),
                 publishing: tokio::sync::Mutex::new(Forgotten::default()),
+                forgets: AtomicU64::new(0),
                 settings,
                 runtime,
             }),
@@ -357,8 +360,7 @@ impl ScannerCore {
     /// many images it had. The SBOM cache is by image digest, shared, and stays.
     pub async fn forget_tenant(&self, tenant: &TenantId) -> Result<u64, ServiceError> {
         let mut forgotten = self.inner.publishing.lock().await;
-        forgotten.epoch += 1;
-        let epoch = forgotten.epoch;
+        let epoch = self.inner.forgets.fetch_add(1, Ordering::SeqCst) + 1;
         forgotten.tenants.insert(tenant.to_string(), epoch);
         let prefix = format!("{tenant}/");
         let images = self.inner.images.remove_prefix(&prefix)?;
@@ -488,8 +490,8 @@ impl ScannerCore {
 
     /// Where forgetting stands: work that records what it found for a tenant takes this
     /// before it begins, and records nothing if the tenant was forgotten since.
-    async fn epoch(&self) -> u64 {
-        self.inner.publishing.lock().await.epoch
+    fn epoch(&self) -> u64 {
+        self.inner.forgets.load(Ordering::SeqCst)
     }
 
     /// Publishes what changed for one image and remembers it; returns the counts and the
@@ -584,7 +586,7 @@ impl ScannerCore {
         options.containerd_socket = settings.config.containerd_socket.clone();
         options.containerd_namespace = settings.config.containerd_namespace.clone();
         options.progress = counter.clone();
-        let began = self.epoch().await;
+        let began = self.epoch();
         let sbom = build_sbom(&options).await.map_err(ServiceError::Scan)?;
         let from_cache = counter.0.load(Ordering::Relaxed) == 0
             && !matches!(reference, ImageReference::Rootfs { .. });
@@ -690,7 +692,7 @@ impl ScannerCore {
         if self.inner.meta.get("matched_generation")? == Some(generation) {
             return Ok(None);
         }
-        let began = self.epoch().await;
+        let began = self.epoch();
         let records: Vec<(String, ImageRecord)> = self.inner.images.scan_prefix("")?;
         let mut report = RematchReport::default();
         // in chunks: the SBOMs of one chunk are in memory at a time, and an import waiting for
@@ -910,15 +912,15 @@ mod tests {
             image_digest: format!("sha256:{}", "a".repeat(64)),
             cluster_id: String::new(),
         };
-        let globex_began = core.epoch().await;
-        let began = core.epoch().await;
+        let globex_began = core.epoch();
+        let began = core.epoch();
         core.publish("acme", &subject, &[], 1, began)
             .await
             .expect("recorded");
         assert_eq!(core.image_count(), 1);
 
         // a deletion while a scan of acme runs: the scan ends after it and records nothing
-        let running = core.epoch().await;
+        let running = core.epoch();
         assert_eq!(core.forget_tenant(&acme).await.expect("forget"), 1);
         let late = core.publish("acme", &subject, &[], 2, running).await;
         assert!(
@@ -931,7 +933,7 @@ mod tests {
         core.publish("globex", &subject, &[], 2, globex_began)
             .await
             .expect("globex records");
-        let after = core.epoch().await;
+        let after = core.epoch();
         core.publish("acme", &subject, &[], 3, after)
             .await
             .expect("a new acme records");
