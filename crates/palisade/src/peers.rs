@@ -334,38 +334,38 @@ pub fn local_scanner_forgetter(scanner: ScannerCore) -> Forgetter {
 /// Has the search service of this process forget a deleted tenant's saved searches and
 /// retention.
 pub fn local_search_forgetter(settings: SearchSettings) -> Forgetter {
-    Arc::new(move |tenant| {
-        let settings = settings.clone();
-        Box::pin(async move {
-            let forget = move || settings.forget_tenant(tenant.as_str());
-            let removed = tokio::task::spawn_blocking(forget)
-                .await
-                .map_err(|error| palisade_core::CoreError::Task(error.to_string()))?
-                .map_err(|error| {
-                    palisade_core::CoreError::Unavailable(format!(
-                        "the search service could not forget a tenant's settings: {error}"
-                    ))
-                })?;
-            Ok(removed as u64)
-        })
-    })
+    blocking_forgetter(Keeper::Search, move |tenant| settings.forget_tenant(tenant))
 }
 
 /// Has the graph of this process forget a deleted tenant.
 pub fn local_graph_forgetter(graph: GraphCore) -> Forgetter {
+    blocking_forgetter(Keeper::Graph, move |tenant| graph.forget_tenant(tenant))
+}
+
+/// Runs `forget`, a service's own forgetting in this process, on a blocking thread: it
+/// writes to sled and flushes. Answers how many items went.
+fn blocking_forgetter<E>(
+    keeper: Keeper,
+    forget: impl Fn(&str) -> Result<usize, E> + Send + Sync + 'static,
+) -> Forgetter
+where
+    E: std::fmt::Display + Send + 'static,
+{
+    let forget = Arc::new(forget);
     Arc::new(move |tenant| {
-        let graph = graph.clone();
+        let forget = Arc::clone(&forget);
         Box::pin(async move {
-            let forget = move || graph.forget_tenant(tenant.as_str());
-            let clusters = tokio::task::spawn_blocking(forget)
+            let id = tenant.to_string();
+            let forgotten = tokio::task::spawn_blocking(move || forget(&id))
                 .await
                 .map_err(|error| palisade_core::CoreError::Task(error.to_string()))?
                 .map_err(|error| {
                     palisade_core::CoreError::Unavailable(format!(
-                        "the graph could not forget a tenant: {error}"
+                        "the {} service could not forget tenant {tenant}: {error}",
+                        keeper.name()
                     ))
                 })?;
-            Ok(clusters as u64)
+            Ok(forgotten as u64)
         })
     })
 }

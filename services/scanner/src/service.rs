@@ -494,6 +494,18 @@ impl ScannerCore {
         self.inner.forgets.load(Ordering::SeqCst)
     }
 
+    /// The publishing lock, once it is clear that work for `tenant` that `began` then may
+    /// still record what it found: not if the tenant was forgotten since.
+    async fn publishing_for(
+        &self,
+        tenant: &str,
+        began: u64,
+    ) -> Result<tokio::sync::MutexGuard<'_, Forgotten>, ServiceError> {
+        let forgotten = self.inner.publishing.lock().await;
+        forgotten.check(tenant, began)?;
+        Ok(forgotten)
+    }
+
     /// Publishes what changed for one image and remembers it; returns the counts and the
     /// image's current (unresolved) findings. Work `began` before the tenant was forgotten
     /// (a deletion while it ran) records nothing.
@@ -505,8 +517,7 @@ impl ScannerCore {
         now: i64,
         began: u64,
     ) -> Result<(findings::Changes, BTreeMap<String, FindingState>), ServiceError> {
-        let forgotten = self.inner.publishing.lock().await;
-        forgotten.check(tenant, began)?;
+        let _publishing = self.publishing_for(tenant, began).await?;
         let prefix = format!("{}/", image_key(tenant, &subject.image_digest));
         let mut states: BTreeMap<String, FindingState> = self
             .inner
@@ -611,8 +622,7 @@ impl ScannerCore {
             }
             None => {
                 // no data yet: the image is matched once a database is imported
-                let forgotten = self.inner.publishing.lock().await;
-                forgotten.check(tenant.as_str(), began)?;
+                let _publishing = self.publishing_for(tenant.as_str(), began).await?;
                 self.remember_image(tenant.as_str(), &subject, now)?;
                 (0, 0, BTreeMap::new())
             }

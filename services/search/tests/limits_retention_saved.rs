@@ -322,6 +322,17 @@ async fn saved_searches_belong_to_one_tenant() {
     assert!(!again.deleted);
 }
 
+/// Saving a search named `name` for `query`, nothing else set.
+fn save_request(name: &str, query: &str) -> SaveSearchRequest {
+    SaveSearchRequest {
+        search: Some(SavedSearch {
+            name: name.into(),
+            query: query.into(),
+            ..Default::default()
+        }),
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn an_erased_tenant_loses_its_documents_and_settings_and_a_new_one_starts_empty() {
     let service = start(QueryLimits::default());
@@ -335,18 +346,9 @@ async fn an_erased_tenant_loses_its_documents_and_settings_and_a_new_one_starts_
     let acme = principal("acme", Role::Admin);
     let globex = principal("globex", Role::Admin);
     for who in [&acme, &globex] {
-        peer.save_search(
-            who,
-            SaveSearchRequest {
-                search: Some(SavedSearch {
-                    name: "shells".into(),
-                    query: "proc.name:bash".into(),
-                    ..Default::default()
-                }),
-            },
-        )
-        .await
-        .expect("save");
+        peer.save_search(who, save_request("shells", "proc.name:bash"))
+            .await
+            .expect("save");
         peer.set_retention(who, SetRetentionRequest { days: 90 })
             .await
             .expect("retention");
@@ -383,18 +385,9 @@ async fn an_erased_tenant_loses_its_documents_and_settings_and_a_new_one_starts_
 
     // the marker leaves settings alone: a new acme's, saved before the indexer reached an
     // erasure of the old one, stay
-    peer.save_search(
-        &acme,
-        SaveSearchRequest {
-            search: Some(SavedSearch {
-                name: "fresh".into(),
-                query: "proc.name:sh".into(),
-                ..Default::default()
-            }),
-        },
-    )
-    .await
-    .expect("save");
+    peer.save_search(&acme, save_request("fresh", "proc.name:sh"))
+        .await
+        .expect("save");
     let second = service.topic.erase_tenant("acme").await.expect("erase");
     assert_eq!(second.erased, 0);
     wait_indexed(&service.actors, second.marker + 1).await;
