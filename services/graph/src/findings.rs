@@ -46,6 +46,15 @@ impl Severity {
         }
     }
 
+    /// The rank of a severity given as a property value: its name, or `None` for a value
+    /// that names no severity ("unknown" itself ranks lowest).
+    pub fn rank_of(value: &serde_json::Value) -> Option<f64> {
+        let text = value.as_str()?;
+        let severity = Severity::parse(text);
+        (severity != Severity::Unknown || text.eq_ignore_ascii_case("unknown"))
+            .then_some(severity as u8 as f64)
+    }
+
     /// Lower-case name.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -2,9 +2,13 @@
 //! contribution of each source unit (a cluster, or the scanner findings) so that a unit's new
 //! derivation is applied as a diff: only what changed is touched.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+use serde_json::Value;
 
 use crate::derive::Derived;
+use crate::findings::Severity;
 use crate::model::{EdgeKind, Entity, EntityKind};
 
 /// Index of an entity slot.
@@ -27,7 +31,8 @@ struct UnitState {
 
 #[derive(Debug)]
 struct Node {
-    entity: Entity,
+    /// Shared, so that query answers hold entities without copying them.
+    entity: Arc<Entity>,
     owners: u32,
 }
 
@@ -75,7 +80,81 @@ pub struct TenantGraph {
     free: Vec<Slot>,
     units: HashMap<Unit, UnitState>,
     by_kind: HashMap<EntityKind, BTreeSet<Slot>>,
+    /// The kind of the entity in each slot, beside the entities so that walks filtering
+    /// on kind read a dense array.
+    kinds: Vec<Option<EntityKind>>,
+    indexes: PropertyIndexes,
     edge_count: usize,
+}
+
+/// Where the severity of an entity puts it in [`PropertyIndexes::ranked`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum SeverityBucket {
+    /// The entity's severity rank (`severity_rank`, or its `severity` by name).
+    Rank(u8),
+    /// A severity that ranks as no name: only a comparison of the value itself tells.
+    Unranked,
+}
+
+/// Entities by the values of the properties queries select on most.
+#[derive(Debug, Default)]
+struct PropertyIndexes {
+    /// Entities whose property is `true`, by (kind, property).
+    flagged: HashMap<(EntityKind, String), BTreeSet<Slot>>,
+    /// Entities with a severity, by kind and severity.
+    ranked: HashMap<EntityKind, BTreeMap<SeverityBucket, BTreeSet<Slot>>>,
+}
+
+impl PropertyIndexes {
+    /// Adds (or removes) an entity to (from) the indexes.
+    fn update(&mut self, slot: Slot, entity: &Entity, add: bool) {
+        for (property, value) in &entity.properties {
+            if *value != Value::Bool(true) {
+                continue;
+            }
+            let key = (entity.kind, property.clone());
+            if add {
+                self.flagged.entry(key).or_default().insert(slot);
+            } else if let Some(set) = self.flagged.get_mut(&key) {
+                set.remove(&slot);
+                if set.is_empty() {
+                    self.flagged.remove(&key);
+                }
+            }
+        }
+        let Some(bucket) = severity_bucket(entity) else {
+            return;
+        };
+        let buckets = self.ranked.entry(entity.kind).or_default();
+        if add {
+            buckets.entry(bucket).or_default().insert(slot);
+        } else if let Some(set) = buckets.get_mut(&bucket) {
+            set.remove(&slot);
+            if set.is_empty() {
+                buckets.remove(&bucket);
+            }
+        }
+    }
+}
+
+/// The severity bucket of an entity, as the explorer compares severities: the numeric
+/// `severity_rank` when there is one, else the rank of the `severity` name; `None` without
+/// either property.
+fn severity_bucket(entity: &Entity) -> Option<SeverityBucket> {
+    let rank = match entity
+        .properties
+        .get("severity_rank")
+        .and_then(Value::as_f64)
+    {
+        Some(rank) => Some(rank),
+        None => Severity::rank_of(entity.properties.get("severity")?),
+    };
+    Some(match rank {
+        Some(rank) if rank.fract() == 0.0 && (0.0..=255.0).contains(&rank) => {
+            SeverityBucket::Rank(rank as u8)
+        }
+        _ => SeverityBucket::Unranked,
+    })
 }
 
 impl TenantGraph {
@@ -106,6 +185,11 @@ impl TenantGraph {
 
     /// The entity in a slot.
     pub fn entity(&self, slot: Slot) -> Option<&Entity> {
+        self.shared_entity(slot).map(Arc::as_ref)
+    }
+
+    /// The entity in a slot, to keep beyond the graph's lock without copying it.
+    pub fn shared_entity(&self, slot: Slot) -> Option<&Arc<Entity>> {
         self.nodes
             .get(slot as usize)
             .and_then(Option::as_ref)
@@ -143,12 +227,40 @@ impl TenantGraph {
         self.by_kind.get(&kind).map(BTreeSet::len).unwrap_or(0)
     }
 
+    /// The kind of the entity in a slot.
+    pub fn kind_of(&self, slot: Slot) -> Option<EntityKind> {
+        self.kinds.get(slot as usize).copied().flatten()
+    }
+
+    /// Slots, in order, of the entities of a kind whose property is `true`.
+    pub fn flagged(&self, kind: EntityKind, property: &str) -> impl Iterator<Item = Slot> + '_ {
+        self.indexes
+            .flagged
+            .get(&(kind, property.to_string()))
+            .into_iter()
+            .flatten()
+            .copied()
+    }
+
+    /// Entities of a kind that have a severity, by severity bucket (each set in slot order).
+    pub fn by_severity(
+        &self,
+        kind: EntityKind,
+    ) -> impl Iterator<Item = (SeverityBucket, &BTreeSet<Slot>)> + '_ {
+        self.indexes
+            .ranked
+            .get(&kind)
+            .into_iter()
+            .flatten()
+            .map(|(bucket, slots)| (*bucket, slots))
+    }
+
     /// Every entity.
     pub fn entities(&self) -> impl Iterator<Item = (Slot, &Entity)> {
         self.nodes
             .iter()
             .enumerate()
-            .filter_map(|(slot, node)| node.as_ref().map(|node| (slot as Slot, &node.entity)))
+            .filter_map(|(slot, node)| node.as_ref().map(|node| (slot as Slot, &*node.entity)))
     }
 
     /// Every edge as (from, kind, to).
@@ -168,19 +280,27 @@ impl TenantGraph {
         debug_assert!(!self.ids.contains_key(&entity.id));
         let kind = entity.kind;
         let id = entity.id.clone();
-        let node = Node { entity, owners: 0 };
+        let node = Node {
+            entity: Arc::new(entity),
+            owners: 0,
+        };
         let slot = match self.free.pop() {
             Some(slot) => {
                 self.nodes[slot as usize] = Some(node);
+                self.kinds[slot as usize] = Some(kind);
                 slot
             }
             None => {
                 self.nodes.push(Some(node));
+                self.kinds.push(Some(kind));
                 self.out.push(Vec::new());
                 self.inc.push(Vec::new());
                 (self.nodes.len() - 1) as Slot
             }
         };
+        if let Some(Some(node)) = self.nodes.get(slot as usize) {
+            self.indexes.update(slot, &node.entity, true);
+        }
         self.ids.insert(id, slot);
         self.by_kind.entry(kind).or_default().insert(slot);
         slot
@@ -317,8 +437,10 @@ impl TenantGraph {
         if let Some(Some(node)) = self.nodes.get_mut(slot as usize) {
             let other_owners = node.owners - u32::from(already_owned);
             let bare_over_shared = other_owners > 0 && entity.properties.is_empty();
-            if !bare_over_shared && node.entity != entity {
-                node.entity = entity;
+            if !bare_over_shared && *node.entity != entity {
+                self.indexes.update(slot, &node.entity, false);
+                self.indexes.update(slot, &entity, true);
+                node.entity = Arc::new(entity);
                 diff.upserted_entities.push(slot);
             }
             if !already_owned {
@@ -353,7 +475,8 @@ impl TenantGraph {
             // Only the findings give a shared entity properties (see contribute_entity): the
             // entity the other units still claim is the bare one.
             if *unit == Unit::Findings && !node.entity.properties.is_empty() {
-                node.entity.properties.clear();
+                self.indexes.update(slot, &node.entity, false);
+                Arc::make_mut(&mut node.entity).properties.clear();
                 diff.upserted_entities.push(slot);
             }
             return;
@@ -375,11 +498,13 @@ impl TenantGraph {
             }
         }
         if let Some(node) = self.nodes[slot as usize].take() {
+            self.indexes.update(slot, &node.entity, false);
+            self.kinds[slot as usize] = None;
             self.ids.remove(&node.entity.id);
             if let Some(set) = self.by_kind.get_mut(&node.entity.kind) {
                 set.remove(&slot);
             }
-            diff.removed_entities.push(node.entity.id);
+            diff.removed_entities.push(node.entity.id.clone());
         }
         self.free.push(slot);
     }

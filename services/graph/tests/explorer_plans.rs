@@ -229,3 +229,147 @@ fn related_conditions_answer_the_same_from_either_end() {
     );
     assert_eq!(found, expected);
 }
+
+fn flagged_pods(graph: &TenantGraph) -> BTreeSet<String> {
+    ids(
+        graph,
+        graph.of_kind(EntityKind::Pod).filter(|pod| {
+            graph
+                .entity(*pod)
+                .is_some_and(|entity| entity.flag("exposed_to_internet"))
+        }),
+    )
+}
+
+fn vulnerabilities_ranked(graph: &TenantGraph, keep: impl Fn(u64) -> bool) -> BTreeSet<String> {
+    ids(
+        graph,
+        graph
+            .of_kind(EntityKind::Vulnerability)
+            .filter(|vulnerability| keep(rank(graph, *vulnerability))),
+    )
+}
+
+/// Flags, severities and related-entity conditions narrow the candidates from the graph's
+/// indexes and backward walks; every answer is checked against the graph read directly,
+/// before and after changes that move entities in and out of those indexes.
+#[test]
+fn candidates_taken_from_indexes_answer_like_reading_every_entity() {
+    let mut engine = fleet();
+    let check = |engine: &GraphEngine| {
+        let graph = engine.tenant("t").expect("tenant").graph();
+        let exposed = flagged_pods(graph);
+        assert_eq!(
+            answer(graph, "pod where exposed_to_internet").0,
+            exposed,
+            "flag"
+        );
+        assert_eq!(
+            answer(graph, "vulnerability where severity >= high").0,
+            vulnerabilities_ranked(graph, |rank| rank >= 4),
+            "severity"
+        );
+        assert_eq!(
+            answer(
+                graph,
+                "vulnerability where severity = critical or severity < medium"
+            )
+            .0,
+            vulnerabilities_ranked(graph, |rank| rank == 5 || rank < 3),
+            "either severity"
+        );
+        let critical = ids(
+            graph,
+            graph.of_kind(EntityKind::Pod).filter(|pod| {
+                pod_vulnerabilities(graph, *pod)
+                    .iter()
+                    .any(|v| rank(graph, *v) >= 5)
+            }),
+        );
+        assert_eq!(
+            answer(graph, "pod where has vulnerability(severity >= critical)").0,
+            critical,
+            "related condition alone, from the far end"
+        );
+        let creators = ids(
+            graph,
+            graph.of_kind(EntityKind::ServiceAccount).filter(|account| {
+                neighbours(graph, *account, EdgeKind::PermissionDiscover, true)
+                    .into_iter()
+                    .any(|set| {
+                        graph.entity(set).is_some_and(|set| {
+                            set.text("creates_pods")
+                                .is_some_and(|scope| scope == "*" || scope == "kube-system")
+                        })
+                    })
+            }),
+        );
+        assert_eq!(
+            answer(
+                graph,
+                "service_account where has permission_set(creates_pods = \"kube-system\" or creates_pods = \"*\")"
+            )
+            .0,
+            creators,
+            "related condition alone"
+        );
+        (exposed, creators)
+    };
+    let (exposed_before, creators) = check(&engine);
+    assert!(!exposed_before.is_empty() && !creators.is_empty());
+
+    // The boutique's load balancer removed from one copy: its pods leave the flag index.
+    let service = engine
+        .tenant("t")
+        .and_then(|tenant| tenant.inventory("boutique-1"))
+        .and_then(|inventory| {
+            inventory
+                .of_kind(palisade_graph::object::ObjectKind::Service)
+                .find(|object| object.key().name == "frontend-external")
+                .map(|object| object.key())
+        })
+        .expect("the boutique's load balancer");
+    engine
+        .apply_changes("t", "boutique-1", vec![InventoryChange::Delete(service)])
+        .expect("delete");
+    let (exposed_after, _) = check(&engine);
+    assert!(
+        exposed_after.len() < exposed_before.len(),
+        "the load balancer's pods are no longer exposed"
+    );
+
+    // New findings: every vulnerability critical, then none left.
+    let graph = engine.tenant("t").expect("tenant").graph();
+    let images: Vec<String> = graph
+        .of_kind(EntityKind::Image)
+        .filter_map(|slot| graph.entity(slot))
+        .map(|image| image.name.clone())
+        .collect();
+    let findings = images
+        .iter()
+        .map(|image| ImageFindings {
+            image: image.clone(),
+            digest: String::new(),
+            vulnerabilities: vec![VulnerabilityFinding {
+                id: "CVE-2099-9999".to_string(),
+                severity: Severity::Critical,
+                ..VulnerabilityFinding::default()
+            }],
+        })
+        .collect();
+    engine.set_findings("t", findings).expect("findings");
+    check(&engine);
+    let graph = engine.tenant("t").expect("tenant").graph();
+    assert_eq!(
+        answer(graph, "vulnerability where severity >= critical").0,
+        BTreeSet::from(["vulnerability/CVE-2099-9999".to_string()])
+    );
+    engine.set_findings("t", Vec::new()).expect("no findings");
+    check(&engine);
+    let graph = engine.tenant("t").expect("tenant").graph();
+    assert!(
+        answer(graph, "vulnerability where severity >= low")
+            .0
+            .is_empty()
+    );
+}

@@ -4,12 +4,14 @@
 //! and fails with a clear error instead of running away.
 
 pub mod ast;
+mod candidates;
 mod semijoin;
 pub mod text;
 
 use semijoin::{RelatedState, compare_numbers};
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
 
 use serde::Serialize;
 use serde_json::Value;
@@ -47,7 +49,7 @@ impl Default for QueryLimits {
 #[derive(Debug, Clone, Serialize)]
 pub struct QueryRow {
     /// The matching entity.
-    pub entity: Entity,
+    pub entity: Arc<Entity>,
     /// Related entities by kind (ids).
     pub related: BTreeMap<String, Vec<String>>,
 }
@@ -390,7 +392,7 @@ fn plan(
                 op,
                 value: value.clone(),
                 severity_rank: (property == "severity")
-                    .then(|| severity_rank(value))
+                    .then(|| Severity::rank_of(value))
                     .flatten(),
             }
         }
@@ -403,13 +405,6 @@ struct Evaluator<'g> {
     limits: QueryLimits,
     /// Per related-entity condition (by plan index): how it is evaluated.
     related_states: Vec<RelatedState>,
-}
-
-fn severity_rank(value: &Value) -> Option<f64> {
-    let text = value.as_str()?;
-    let severity = Severity::parse(text);
-    (severity != Severity::Unknown || text.eq_ignore_ascii_case("unknown"))
-        .then_some(severity as u8 as f64)
 }
 
 impl Evaluator<'_> {
@@ -437,10 +432,7 @@ impl Evaluator<'_> {
                 Value::Bool(self.graph.out_edges(slot).iter().any(|(target, kind)| {
                     kind.is_technique()
                         && *kind != EdgeKind::PodAttach
-                        && self
-                            .graph
-                            .entity(*target)
-                            .is_some_and(|target| target.kind == EntityKind::Node)
+                        && self.graph.kind_of(*target) == Some(EntityKind::Node)
                 }))
             }
             _ => return entity.properties.get(name).cloned(),
@@ -469,7 +461,7 @@ impl Evaluator<'_> {
         }
         let ordered = |left: f64, right: f64| compare_numbers(op, left, right);
         if property == "severity"
-            && let (Some(left), Some(right)) = (severity_rank(&found), severity_rank(value))
+            && let (Some(left), Some(right)) = (Severity::rank_of(&found), Severity::rank_of(value))
         {
             return ordered(left, right);
         }
@@ -575,12 +567,7 @@ impl Evaluator<'_> {
         };
         self.charge(list.len())?;
         for &(next, found) in list {
-            if found == edge
-                && self
-                    .graph
-                    .entity(next)
-                    .is_some_and(|entity| entity.kind == kind)
-            {
+            if found == edge && self.graph.kind_of(next) == Some(kind) {
                 output.push(next);
             }
         }
@@ -601,20 +588,42 @@ impl Evaluator<'_> {
         Ok(frontier)
     }
 
+    /// Whether `slot` has a related entity along `chain` satisfying `condition`; adds what
+    /// each step looked at to `step_costs` (one per step of the chain).
     fn related_exists(
         &mut self,
         slot: Slot,
         chain: &[(Step, EntityKind)],
         condition: Option<&Plan>,
+        step_costs: &mut [usize],
     ) -> Result<bool> {
-        for candidate in self.related(slot, chain)? {
-            match condition {
-                None => return Ok(true),
-                Some(plan) if self.matches(candidate, plan)? => return Ok(true),
-                Some(_) => {}
+        let mut frontier = vec![slot];
+        for (&(step, kind), cost) in chain.iter().zip(step_costs.iter_mut()) {
+            let before = self.visits;
+            let mut next = Vec::new();
+            for current in frontier {
+                self.walk(current, step, kind, &mut next)?;
+            }
+            next.sort_unstable();
+            next.dedup();
+            frontier = next;
+            *cost += self.visits - before;
+        }
+        let before = self.visits;
+        let mut found = false;
+        for candidate in frontier {
+            found = match condition {
+                None => true,
+                Some(plan) => self.matches(candidate, plan)?,
+            };
+            if found {
+                break;
             }
         }
-        Ok(false)
+        if let Some(last) = step_costs.last_mut() {
+            *last += self.visits - before;
+        }
+        Ok(found)
     }
 }
 
@@ -696,24 +705,28 @@ pub fn run(
             .map(|_| RelatedState::default())
             .collect(),
     };
+    let (candidates, residual) = match &plan {
+        Some(plan) => evaluator.candidates(kind, plan)?,
+        None => (None, Vec::new()),
+    };
+    let slots: Box<dyn Iterator<Item = Slot>> = match candidates {
+        Some(candidates) => Box::new(candidates.into_iter()),
+        None => Box::new(graph.of_kind(kind)),
+    };
     let mut total = 0;
     let mut rows = Vec::new();
-    for slot in graph.of_kind(kind) {
-        let matched = match &plan {
-            Some(plan) => evaluator.matches(slot, plan)?,
-            None => {
-                evaluator.charge(1)?;
-                true
+    'candidates: for slot in slots {
+        evaluator.charge(1)?;
+        for part in &residual {
+            if !evaluator.matches(slot, part)? {
+                continue 'candidates;
             }
-        };
-        if !matched {
-            continue;
         }
         total += 1;
         if total <= offset || rows.len() >= limit {
             continue;
         }
-        let Some(entity) = graph.entity(slot) else {
+        let Some(entity) = graph.shared_entity(slot) else {
             continue;
         };
         let mut related = BTreeMap::new();
@@ -727,7 +740,7 @@ pub fn run(
             related.insert(name.clone(), ids);
         }
         rows.push(QueryRow {
-            entity: entity.clone(),
+            entity: Arc::clone(entity),
             related,
         });
     }

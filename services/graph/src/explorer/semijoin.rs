@@ -13,21 +13,27 @@ use crate::model::EntityKind;
 
 /// Forward evaluations of a related condition before it is planned from the other end: a
 /// condition checked for a handful of entities never pays for the backward walk.
-const FORWARD_EVALUATIONS_BEFORE_REVERSE: usize = 64;
+pub(super) const FORWARD_EVALUATIONS_BEFORE_REVERSE: usize = 64;
 
 /// How a related-entity condition is evaluated.
 #[derive(Debug)]
 pub(super) enum RelatedState {
-    /// Forward from each candidate: evaluations so far and the entities and edges they
-    /// looked at.
-    Forward(usize, usize),
+    /// Forward from each candidate: evaluations so far and the entities and edges each step
+    /// of the chain looked at in them (the far entities' own condition counts in the last).
+    Forward {
+        evaluations: usize,
+        step_costs: Vec<usize>,
+    },
     /// Candidates walk the first `level` steps and test membership of what they reach.
     Reverse { level: usize, members: Vec<bool> },
 }
 
 impl Default for RelatedState {
     fn default() -> Self {
-        RelatedState::Forward(0, 0)
+        RelatedState::Forward {
+            evaluations: 0,
+            step_costs: Vec::new(),
+        }
     }
 }
 
@@ -56,64 +62,131 @@ impl Evaluator<'_> {
     ) -> Result<bool> {
         let state = std::mem::take(&mut self.related_states[index]);
         let state = match state {
-            RelatedState::Forward(count, visits) if count < FORWARD_EVALUATIONS_BEFORE_REVERSE => {
-                let before = self.visits;
-                let answer = self.related_exists(slot, chain, condition)?;
-                let cost = self.visits - before;
-                self.related_states[index] = RelatedState::Forward(count + 1, visits + cost);
+            RelatedState::Forward {
+                evaluations,
+                mut step_costs,
+            } if evaluations < FORWARD_EVALUATIONS_BEFORE_REVERSE => {
+                step_costs.resize(chain.len(), 0);
+                let answer = self.related_exists(slot, chain, condition, &mut step_costs)?;
+                self.related_states[index] = RelatedState::Forward {
+                    evaluations: evaluations + 1,
+                    step_costs,
+                };
                 return Ok(answer);
             }
-            RelatedState::Forward(count, visits) => {
-                // Walking forwards from every remaining candidate would cost about this much.
-                let forward_cost = visits / count.max(1) * self.graph.count_of_kind(from);
-                self.plan_reverse(from, chain, condition, forward_cost)?
+            RelatedState::Forward {
+                evaluations,
+                step_costs,
+            } => {
+                let remaining = self.graph.count_of_kind(from).saturating_sub(evaluations);
+                let budgets = step_budgets(&step_costs, evaluations, remaining);
+                self.plan_reverse(from, chain, condition, &budgets)?
             }
             reverse @ RelatedState::Reverse { .. } => reverse,
         };
         let answer = match &state {
-            RelatedState::Reverse { level, members } => {
-                let reached = if *level == 0 {
-                    vec![slot]
-                } else {
-                    self.related(slot, &chain[..*level])?
-                };
-                reached
-                    .iter()
-                    .any(|found| members.get(*found as usize).copied().unwrap_or(false))
+            RelatedState::Reverse { level: 0, members } => {
+                members.get(slot as usize).copied().unwrap_or(false)
             }
-            RelatedState::Forward(..) => self.related_exists(slot, chain, condition)?,
+            RelatedState::Reverse { level, members } => {
+                self.reaches_member(slot, &chain[..*level], members)?
+            }
+            RelatedState::Forward { .. } => {
+                let mut step_costs = vec![0; chain.len()];
+                self.related_exists(slot, chain, condition, &mut step_costs)?
+            }
         };
         self.related_states[index] = state;
         Ok(answer)
     }
 
-    /// Finds the far entities satisfying the condition and walks the chain backwards while
-    /// the backward steps together cost less than walking forwards from every candidate.
-    fn plan_reverse(
+    /// Whether walking `chain` from `slot` reaches a member, depth first and without
+    /// collecting what it passes.
+    fn reaches_member(
+        &mut self,
+        slot: Slot,
+        chain: &[(Step, EntityKind)],
+        members: &[bool],
+    ) -> Result<bool> {
+        let Some((&((edge, forward), kind), rest)) = chain.split_first() else {
+            return Ok(members.get(slot as usize).copied().unwrap_or(false));
+        };
+        let graph = self.graph;
+        let list = if forward {
+            graph.out_edges(slot)
+        } else {
+            graph.in_edges(slot)
+        };
+        self.charge(list.len())?;
+        for &(next, found) in list {
+            if found == edge
+                && graph.kind_of(next) == Some(kind)
+                && self.reaches_member(next, rest, members)?
+            {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// Plans a condition from the far end: see [`Evaluator::walk_back`]. An empty chain
+    /// stays forward.
+    pub(super) fn plan_reverse(
         &mut self,
         from: EntityKind,
         chain: &[(Step, EntityKind)],
         condition: Option<&Plan>,
-        forward_cost: usize,
+        budgets: &[usize],
     ) -> Result<RelatedState> {
+        let Some((level, reached)) = self.walk_back(from, chain, condition, budgets)? else {
+            return Ok(RelatedState::default());
+        };
+        let mut members = vec![false; self.graph.slot_capacity()];
+        for slot in reached {
+            members[slot as usize] = true;
+        }
+        Ok(RelatedState::Reverse { level, members })
+    }
+
+    /// Finds the far entities satisfying the condition and walks the chain backwards, one
+    /// step at a time while the step costs less backwards than the candidates would pay to
+    /// walk it forwards (`budgets`, per step). Returns the level it stopped at and the
+    /// entities it reached there, in slot order (at level 0, exactly the entities of kind
+    /// `from` that satisfy the condition); `None` for an empty chain.
+    pub(super) fn walk_back(
+        &mut self,
+        from: EntityKind,
+        chain: &[(Step, EntityKind)],
+        condition: Option<&Plan>,
+        budgets: &[usize],
+    ) -> Result<Option<(usize, Vec<Slot>)>> {
         let graph = self.graph;
         let Some(&(_, far_kind)) = chain.last() else {
-            return Ok(RelatedState::Forward(0, 0));
+            return Ok(None);
+        };
+        let narrowed = match condition {
+            Some(plan) => self.narrow(far_kind, plan, graph.count_of_kind(far_kind))?,
+            None => None,
+        };
+        let (pool, exact) = match narrowed {
+            Some(narrowed) => (narrowed.slots, narrowed.exact),
+            None => (graph.of_kind(far_kind).collect(), condition.is_none()),
         };
         let mut current: Vec<Slot> = Vec::new();
-        for candidate in graph.of_kind(far_kind) {
-            let holds = match condition {
-                Some(plan) => self.matches(candidate, plan)?,
-                None => {
-                    self.charge(1)?;
-                    true
+        match condition {
+            Some(plan) if !exact => {
+                for candidate in pool {
+                    if self.matches(candidate, plan)? {
+                        current.push(candidate);
+                    }
                 }
-            };
-            if holds {
-                current.push(candidate);
+            }
+            _ => {
+                self.charge(pool.len())?;
+                current = pool;
             }
         }
-        let mut budget = forward_cost.max(1_000);
+        let mut seen = vec![false; graph.slot_capacity()];
         let mut level = chain.len();
         while level > 0 {
             let ((edge, forward), _) = chain[level - 1];
@@ -126,32 +199,41 @@ impl Evaluator<'_> {
                 }
             };
             let cost: usize = current.iter().map(|slot| backward(*slot).len()).sum();
-            if cost > budget {
+            if cost > budgets.get(level - 1).copied().unwrap_or(0).max(1_000) {
                 break;
             }
-            budget -= cost;
             self.charge(cost)?;
             let mut previous: Vec<Slot> = Vec::new();
             for &slot in &current {
                 for &(next, found) in backward(slot) {
                     if found == edge
-                        && graph
-                            .entity(next)
-                            .is_some_and(|entity| entity.kind == previous_kind)
+                        && graph.kind_of(next) == Some(previous_kind)
+                        && !std::mem::replace(&mut seen[next as usize], true)
                     {
                         previous.push(next);
                     }
                 }
             }
+            for slot in &previous {
+                seen[*slot as usize] = false;
+            }
             previous.sort_unstable();
-            previous.dedup();
             current = previous;
             level -= 1;
         }
-        let mut members = vec![false; graph.slot_capacity()];
-        for slot in current {
-            members[slot as usize] = true;
-        }
-        Ok(RelatedState::Reverse { level, members })
+        Ok(Some((level, current)))
     }
+}
+
+/// What each step of a chain would cost `remaining` candidates walking it forwards, from
+/// what it cost `evaluations` of them.
+pub(super) fn step_budgets(
+    step_costs: &[usize],
+    evaluations: usize,
+    remaining: usize,
+) -> Vec<usize> {
+    step_costs
+        .iter()
+        .map(|cost| cost / evaluations.max(1) * remaining)
+        .collect()
 }
