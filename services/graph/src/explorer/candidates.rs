@@ -208,11 +208,10 @@ impl Evaluator<'_> {
         let Some((level, reached)) = self.walk_back(from, chain, condition, &budgets)? else {
             return Ok(None);
         };
-        let mut members = vec![false; graph.slot_capacity()];
-        for slot in &reached {
-            members[*slot as usize] = true;
-        }
-        self.related_states[index] = RelatedState::Reverse { level, members };
+        self.related_states[index] = RelatedState::Reverse {
+            level,
+            members: self.member_set(&reached),
+        };
         Ok((level == 0).then_some(Narrowed {
             slots: reached,
             exact: true,

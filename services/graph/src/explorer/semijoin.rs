@@ -6,6 +6,8 @@
 //! reaches a satisfying far entity along the chain exactly when the entities it reaches at
 //! the level where the backward walk stopped include one that leads to such an entity.
 
+use fixedbitset::FixedBitSet;
+
 use super::{Evaluator, Op, Plan, Step};
 use crate::error::Result;
 use crate::graph::Slot;
@@ -25,7 +27,7 @@ pub(super) enum RelatedState {
         step_costs: Vec<usize>,
     },
     /// Candidates walk the first `level` steps and test membership of what they reach.
-    Reverse { level: usize, members: Vec<bool> },
+    Reverse { level: usize, members: FixedBitSet },
 }
 
 impl Default for RelatedState {
@@ -85,9 +87,7 @@ impl Evaluator<'_> {
             reverse @ RelatedState::Reverse { .. } => reverse,
         };
         let answer = match &state {
-            RelatedState::Reverse { level: 0, members } => {
-                members.get(slot as usize).copied().unwrap_or(false)
-            }
+            RelatedState::Reverse { level: 0, members } => members.contains(slot as usize),
             RelatedState::Reverse { level, members } => {
                 self.reaches_member(slot, &chain[..*level], members)?
             }
@@ -106,10 +106,10 @@ impl Evaluator<'_> {
         &mut self,
         slot: Slot,
         chain: &[(Step, EntityKind)],
-        members: &[bool],
+        members: &FixedBitSet,
     ) -> Result<bool> {
         let Some((&((edge, forward), kind), rest)) = chain.split_first() else {
-            return Ok(members.get(slot as usize).copied().unwrap_or(false));
+            return Ok(members.contains(slot as usize));
         };
         let graph = self.graph;
         let list = if forward {
@@ -129,6 +129,13 @@ impl Evaluator<'_> {
         Ok(false)
     }
 
+    /// The slots as a set.
+    pub(super) fn member_set(&self, slots: &[Slot]) -> FixedBitSet {
+        let mut members = FixedBitSet::with_capacity(self.graph.slot_capacity());
+        members.extend(slots.iter().map(|slot| *slot as usize));
+        members
+    }
+
     /// Plans a condition from the far end: see [`Evaluator::walk_back`]. An empty chain
     /// stays forward.
     pub(super) fn plan_reverse(
@@ -141,11 +148,10 @@ impl Evaluator<'_> {
         let Some((level, reached)) = self.walk_back(from, chain, condition, budgets)? else {
             return Ok(RelatedState::default());
         };
-        let mut members = vec![false; self.graph.slot_capacity()];
-        for slot in reached {
-            members[slot as usize] = true;
-        }
-        Ok(RelatedState::Reverse { level, members })
+        Ok(RelatedState::Reverse {
+            level,
+            members: self.member_set(&reached),
+        })
     }
 
     /// Finds the far entities satisfying the condition and walks the chain backwards, one
@@ -186,7 +192,7 @@ impl Evaluator<'_> {
                 current = pool;
             }
         }
-        let mut seen = vec![false; graph.slot_capacity()];
+        let mut seen = FixedBitSet::with_capacity(graph.slot_capacity());
         let mut level = chain.len();
         while level > 0 {
             let ((edge, forward), _) = chain[level - 1];
@@ -208,15 +214,13 @@ impl Evaluator<'_> {
                 for &(next, found) in backward(slot) {
                     if found == edge
                         && graph.kind_of(next) == Some(previous_kind)
-                        && !std::mem::replace(&mut seen[next as usize], true)
+                        && !seen.put(next as usize)
                     {
                         previous.push(next);
                     }
                 }
             }
-            for slot in &previous {
-                seen[*slot as usize] = false;
-            }
+            seen.clear();
             previous.sort_unstable();
             current = previous;
             level -= 1;
