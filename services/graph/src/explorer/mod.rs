@@ -574,16 +574,21 @@ impl Evaluator<'_> {
         Ok(())
     }
 
+    /// The entities one step from `frontier`, in slot order, once each.
+    fn step(&mut self, frontier: Vec<Slot>, step: Step, kind: EntityKind) -> Result<Vec<Slot>> {
+        let mut next = Vec::new();
+        for current in frontier {
+            self.walk(current, step, kind, &mut next)?;
+        }
+        next.sort_unstable();
+        next.dedup();
+        Ok(next)
+    }
+
     fn related(&mut self, slot: Slot, chain: &[(Step, EntityKind)]) -> Result<Vec<Slot>> {
         let mut frontier = vec![slot];
         for &(step, kind) in chain {
-            let mut next = Vec::new();
-            for current in frontier {
-                self.walk(current, step, kind, &mut next)?;
-            }
-            next.sort_unstable();
-            next.dedup();
-            frontier = next;
+            frontier = self.step(frontier, step, kind)?;
         }
         Ok(frontier)
     }
@@ -600,13 +605,7 @@ impl Evaluator<'_> {
         let mut frontier = vec![slot];
         for (&(step, kind), cost) in chain.iter().zip(step_costs.iter_mut()) {
             let before = self.visits;
-            let mut next = Vec::new();
-            for current in frontier {
-                self.walk(current, step, kind, &mut next)?;
-            }
-            next.sort_unstable();
-            next.dedup();
-            frontier = next;
+            frontier = self.step(frontier, step, kind)?;
             *cost += self.visits - before;
         }
         let before = self.visits;
