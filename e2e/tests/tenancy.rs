@@ -8,6 +8,7 @@ mod common;
 use std::time::Duration;
 
 use common::json_output;
+use palisade_core::auth::BearerToken;
 use palisade_proto::v1::admin_service_client::AdminServiceClient;
 use palisade_proto::v1::agent_service_client::AgentServiceClient;
 use palisade_proto::v1::alert_service_client::AlertServiceClient;
@@ -27,28 +28,14 @@ use tonic::Code;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
-/// Sends a bearer token with every call.
-#[derive(Clone)]
-struct Bearer(tonic::metadata::MetadataValue<tonic::metadata::Ascii>);
-
-impl tonic::service::Interceptor for Bearer {
-    fn call(
-        &mut self,
-        mut request: tonic::Request<()>,
-    ) -> Result<tonic::Request<()>, tonic::Status> {
-        request
-            .metadata_mut()
-            .insert("authorization", self.0.clone());
-        Ok(request)
-    }
-}
-
-type Authed = InterceptedService<Channel, Bearer>;
+type Authed = InterceptedService<Channel, BearerToken>;
 
 async fn channel_as(server: &Server, token: &str) -> Authed {
     let channel = anonymous(server).await;
-    let header = format!("Bearer {token}").parse().expect("header");
-    InterceptedService::new(channel, Bearer(header))
+    InterceptedService::new(
+        channel,
+        BearerToken::new(token).expect("a key a header can carry"),
+    )
 }
 
 async fn anonymous(server: &Server) -> Channel {

@@ -3,10 +3,9 @@
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use palisade_core::auth::BearerToken;
 use palisade_core::config::default_data_dir;
 use palisade_core::data_dir::{admin_token_path, ca_path};
-use tonic::metadata::MetadataValue;
-use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 
@@ -17,22 +16,6 @@ const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
 
 /// A channel that adds the caller's token to every request.
 pub type AuthChannel = InterceptedService<Channel, BearerToken>;
-
-/// Adds `authorization: Bearer TOKEN`.
-#[derive(Clone)]
-pub struct BearerToken(MetadataValue<tonic::metadata::Ascii>);
-
-impl Interceptor for BearerToken {
-    fn call(
-        &mut self,
-        mut request: tonic::Request<()>,
-    ) -> Result<tonic::Request<()>, tonic::Status> {
-        request
-            .metadata_mut()
-            .insert("authorization", self.0.clone());
-        Ok(request)
-    }
-}
 
 /// The token to use: --token / PALISADE_TOKEN, else the admin token of the data directory.
 pub fn resolve_token(args: &ClientArgs) -> anyhow::Result<String> {
@@ -53,11 +36,10 @@ pub fn resolve_token(args: &ClientArgs) -> anyhow::Result<String> {
 /// Connects to the server and returns an authenticated channel.
 pub async fn connect(args: &ClientArgs) -> anyhow::Result<AuthChannel> {
     let token = resolve_token(args)?;
-    let header: MetadataValue<_> = format!("Bearer {token}")
-        .parse()
+    let bearer = BearerToken::new(&token)
         .context("the token contains characters that cannot be sent in a header")?;
     let channel = plain_channel(args).await?;
-    Ok(InterceptedService::new(channel, BearerToken(header)))
+    Ok(InterceptedService::new(channel, bearer))
 }
 
 /// How to verify an https:// server: --ca-file, else the internal CA of the data directory

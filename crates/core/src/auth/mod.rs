@@ -22,10 +22,12 @@ use crate::error::{CoreError, CoreResult};
 use crate::ids::TenantId;
 use crate::storage::{Store, TypedTree};
 
+pub mod bearer;
 pub mod clusters;
 pub mod events;
 pub mod service;
 
+pub use bearer::BearerToken;
 pub use clusters::{CertificateRecord, ClusterRecord, ClusterSummary, Enrolled, EnrollmentToken};
 pub use events::AdminEvent;
 
