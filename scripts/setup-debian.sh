@@ -20,10 +20,13 @@ if $want_test; then
   # Python clients and format validators; real images (a Debian rootfs, OCI tools, a registry,
   # containerd and runc); busybox for the agent's containers; Debian's Python packages whose
   # egg-info metadata the scanner's tests read; iproute2 and util-linux (nsenter) for the
-  # fleet test's network namespaces; npm for scripts/install-deploy-tools.sh (helm).
+  # fleet test's network namespaces; npm for scripts/install-deploy-tools.sh (helm); Chromium
+  # and its WebDriver server (/usr/bin/chromium, /usr/bin/chromedriver) for the console's
+  # browser tests.
   packages+=(python3 python3-venv debootstrap skopeo umoci docker-registry apache2-utils
     containerd runc openssl binutils busybox-static
-    python3-pip python3-six python3-pygments python3-toml iproute2 util-linux)
+    python3-pip python3-six python3-pygments python3-toml iproute2 util-linux
+    chromium chromium-driver)
 fi
 
 missing=()

@@ -631,9 +631,20 @@ pub async fn start_role(config: &Config, role: Role) -> anyhow::Result<Platform>
     let reflection_v1alpha = reflection_builder(&served).build_v1alpha()?;
     routes.add_service(reflection_v1);
     routes.add_service(reflection_v1alpha);
+    let grpc_routes = routes.routes();
+    if role.gateway() {
+        // The console calls these same routes in process, as the signed-in key.
+        http_router = http_router.merge(palisade_gateway::console::router(
+            grpc_routes.clone(),
+            palisade_gateway::console::ConsoleSettings {
+                secure: listener_certificate.is_some(),
+                ..Default::default()
+            },
+        ));
+    }
     let grpc_server = grpc_builder
         .concurrency_limit_per_connection(256)
-        .add_routes(routes.routes())
+        .add_routes(grpc_routes)
         .serve_with_incoming_shutdown(TcpListenerStream::new(grpc_listener), {
             let shutdown = shutdown.clone();
             async move { shutdown.triggered().await }

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 mod server;
 
 pub use server::{
-    ChildGuard, Server, ServerOptions, TEST_MODE_ENV, distributed_mode, palisade_binary,
+    ChildGuard, Server, ServerOptions, TEST_MODE_ENV, distributed_mode, free_port, palisade_binary,
     service_data_dir,
 };
 

@@ -107,7 +107,7 @@ const TEST_PORTS: std::ops::Range<u32> = 20_000..32_000;
 /// A free TCP port on loopback, for a service that must know the others' ports before they
 /// start (the distributed mode). Each call in this process gives another port, from an offset
 /// of its own, so neither parallel tests nor other test processes pick the same one.
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     static NEXT: std::sync::OnceLock<std::sync::atomic::AtomicU32> = std::sync::OnceLock::new();
     let next = NEXT.get_or_init(|| {
         let nanos = std::time::SystemTime::now()

@@ -9,6 +9,7 @@ pub mod agent_config;
 pub mod agents;
 pub mod alerts;
 pub mod auth;
+pub mod console;
 pub mod enrollment;
 pub mod erasure;
 pub mod error;
