@@ -448,14 +448,83 @@ async fn a_tenant_signs_in_searches_alerts_follows_an_attack_path_explores_and_s
         "explorer share link {share}: the same tr.result rows as the template"
     );
 
+    // Images: the images the fleet runs, and for one of them the pods running it.
+    browser.goto("images", &format!("{console}/images")).await;
+    browser.wait_for("images", "table#images tr.image").await;
+    let image = browser.wait_for("images", "a.image-link").await;
+    browser
+        .click_and_wait_for_page(&image, "a.image-link on images")
+        .await;
+    let pods = browser.find_all("image detail", "ul#workloads li").await;
+    assert!(
+        !pods.is_empty(),
+        "image detail: ul#workloads lists the pods running the image"
+    );
+    browser.screenshot("09-image-detail").await;
+
+    // Keyboard: from the top of a page, Tab reaches the skip link first, then the pages.
+    browser
+        .goto("alerts by keyboard", &format!("{console}/alerts?range=all"))
+        .await;
+    let body = browser.wait_for("alerts by keyboard", "body").await;
+    let tab = char::from(fantoccini::key::Key::Tab).to_string();
+    let mut focused = Vec::new();
+    for _ in 0..3 {
+        body.send_keys(&tab).await.expect("alerts by keyboard: Tab");
+        let answer = browser
+            .client()
+            .execute(
+                "const e = document.activeElement; return e.className + '|' + (e.dataset.page || '');",
+                vec![],
+            )
+            .await
+            .expect("alerts by keyboard: the focused element");
+        focused.push(answer.as_str().unwrap_or_default().to_string());
+    }
+    assert_eq!(
+        focused,
+        ["skip|", "|overview", "|alerts"],
+        "alerts by keyboard: Tab goes to the skip link, then the pages in order"
+    );
+
+    // On a phone's width the alerts page fits the screen: tables scroll inside their box.
+    browser
+        .client()
+        .set_window_size(390, 844)
+        .await
+        .expect("a phone's window size");
+    browser
+        .goto("alerts on a phone", &format!("{console}/alerts?range=all"))
+        .await;
+    browser.wait_for("alerts on a phone", "table#alerts").await;
+    let overflow = browser
+        .client()
+        .execute(
+            "return document.documentElement.scrollWidth - window.innerWidth;",
+            vec![],
+        )
+        .await
+        .expect("alerts on a phone: the page's width");
+    browser.screenshot("10-alerts-phone").await;
+    assert!(
+        overflow.as_i64().is_some_and(|wider| wider <= 0),
+        "alerts on a phone: the page is {overflow} px wider than the screen"
+    );
+    browser
+        .client()
+        .set_window_size(1280, 900)
+        .await
+        .expect("the desktop window size");
+
     // Sign-out: the alerts page then leads to the sign-in page.
+    browser.goto("explorer share link", &share).await;
     let sign_out = browser
         .wait_for("explorer share link", "form#signout button#signout-submit")
         .await;
     browser
         .click_and_wait_for_page(&sign_out, "button#signout-submit on explorer")
         .await;
-    browser.screenshot("09-signed-out").await;
+    browser.screenshot("11-signed-out").await;
     browser
         .goto("alerts after sign-out", &format!("{console}/alerts"))
         .await;
@@ -467,7 +536,7 @@ async fn a_tenant_signs_in_searches_alerts_follows_an_attack_path_explores_and_s
         "/console/signin",
         "alerts after sign-out: redirected to the sign-in page"
     );
-    browser.screenshot("10-alerts-after-signout").await;
+    browser.screenshot("12-alerts-after-signout").await;
     browser.shutdown().await;
 }
 

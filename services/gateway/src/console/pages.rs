@@ -62,7 +62,29 @@ const RANGES: &[(&str, &str, Option<i64>)] = &[
     ("7d", "Last 7 days", Some(7 * 86_400)),
     ("30d", "Last 30 days", Some(30 * 86_400)),
     ("all", "All time", None),
+    ("custom", "From … to …", None),
 ];
+
+/// A `datetime-local` value ("2026-11-28T09:30"), read as UTC.
+fn moment(text: &str) -> Option<prost_types::Timestamp> {
+    let parsed = chrono::NaiveDateTime::parse_from_str(text.trim(), "%Y-%m-%dT%H:%M")
+        .or_else(|_| chrono::NaiveDateTime::parse_from_str(text.trim(), "%Y-%m-%dT%H:%M:%S"))
+        .ok()?;
+    Some(prost_types::Timestamp {
+        seconds: parsed.and_utc().timestamp(),
+        nanos: 0,
+    })
+}
+
+/// The time range of the range picker: a preset, or `custom` between `from` and `to` (either
+/// may be empty).
+fn custom_range(range: &str, from: &str, to: &str) -> Option<TimeRange> {
+    if range != "custom" {
+        return time_range(range);
+    }
+    let (start, end) = (moment(from), moment(to));
+    (start.is_some() || end.is_some()).then_some(TimeRange { start, end })
+}
 
 fn time_range(range: &str) -> Option<TimeRange> {
     let seconds = RANGES
@@ -95,6 +117,18 @@ fn refine(query: &str, field: &str, value: &str) -> String {
     match query.trim() {
         "" | "*" => term,
         query => format!("{query} AND {term}"),
+    }
+}
+
+/// A value as a string of the explorer's text form, which has no escapes: in double quotes,
+/// else in single quotes; `None` for a value holding both.
+fn graph_quote(value: &str) -> Option<String> {
+    if !value.contains('"') {
+        Some(format!("\"{value}\""))
+    } else if !value.contains('\'') {
+        Some(format!("'{value}'"))
+    } else {
+        None
     }
 }
 
@@ -349,6 +383,11 @@ pub struct AlertsParameters {
     sort: String,
     #[serde(default)]
     cursor: String,
+    /// With `range=custom`: UTC, as a `datetime-local` input gives it.
+    #[serde(default)]
+    from: String,
+    #[serde(default)]
+    to: String,
 }
 
 /// The search page.
@@ -374,7 +413,7 @@ pub async fn alerts(signed_in: SignedIn, Query(parameters): Query<AlertsParamete
             } else {
                 query.clone()
             },
-            time_range: time_range(range),
+            time_range: custom_range(range, &parameters.from, &parameters.to),
             page: Some(PageRequest {
                 limit: 50,
                 cursor: parameters.cursor.clone(),
@@ -401,6 +440,8 @@ pub async fn alerts(signed_in: SignedIn, Query(parameters): Query<AlertsParamete
             &[
                 ("q", &query),
                 ("range", range),
+                ("from", &parameters.from),
+                ("to", &parameters.to),
                 ("sort", sort),
                 ("cursor", cursor),
             ],
@@ -416,6 +457,10 @@ pub async fn alerts(signed_in: SignedIn, Query(parameters): Query<AlertsParamete
                     option value=(id) selected[*id == range] { (label) }
                 }
             }
+            label for="from" { "from" }
+            input #from type="datetime-local" name="from" value=(parameters.from) title="UTC; used with the range \"From … to …\"";
+            label for="to" { "to" }
+            input #to type="datetime-local" name="to" value=(parameters.to) title="UTC; used with the range \"From … to …\"";
             label.visually-hidden for="sort" { "Order" }
             select #sort name="sort" {
                 @for (id, label) in [("newest", "Newest first"), ("oldest", "Oldest first"), ("severity", "Most severe first"), ("relevance", "Most relevant first")] {
@@ -446,7 +491,7 @@ pub async fn alerts(signed_in: SignedIn, Query(parameters): Query<AlertsParamete
                             ul {
                                 @for bucket in &facet.buckets {
                                     li {
-                                        a.facet-value data-value=(bucket.value) href=(url("/console/alerts", &[("q", &refine(&query, query_field, &bucket.value)), ("range", range), ("sort", &parameters.sort)])) {
+                                        a.facet-value data-value=(bucket.value) href=(url("/console/alerts", &[("q", &refine(&query, query_field, &bucket.value)), ("range", range), ("from", &parameters.from), ("to", &parameters.to), ("sort", &parameters.sort)])) {
                                             (bucket.value)
                                         }
                                         span.count { (bucket.count) }
@@ -565,7 +610,10 @@ pub async fn alert(signed_in: SignedIn, Path(id): Path<String>) -> Response {
                 @for entity in &alert.entities {
                     li {
                         (entity.kind) " "
-                        a href=(url("/console/explorer", &[("q", &format!("{} where name = \"{}\"", entity.kind, entity.name.replace('"', "\\\"")))])) { (entity.name) }
+                        @match graph_quote(&entity.name) {
+                            Some(name) => { a href=(url("/console/explorer", &[("q", &format!("{} where name = {name}", entity.kind))])) { (entity.name) } }
+                            None => { (entity.name) }
+                        }
                         @if !entity.namespace.is_empty() { " in " (entity.namespace) }
                     }
                 }
@@ -644,11 +692,47 @@ pub async fn path(signed_in: SignedIn, Path(id): Path<String>) -> Response {
     let Some(path) = paths.into_iter().find(|path| path.id == id) else {
         return not_found("no attack path of your tenant has this id");
     };
+    // The most severe vulnerabilities of each image on the path, to draw under it.
+    let mut cves: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let images = path
+        .steps
+        .iter()
+        .filter_map(|step| step.entity.as_ref()?.r#ref.as_ref())
+        .filter(|reference| reference.kind == "image");
+    for image in images {
+        let Some(name) = graph_quote(&image.name) else {
+            continue;
+        };
+        let answer = signed_in
+            .api
+            .graph()
+            .query(GraphQueryRequest {
+                query: format!("vulnerability where severity >= high and has image(name = {name})"),
+                query_json: String::new(),
+                page: Some(PageRequest {
+                    limit: 3,
+                    cursor: String::new(),
+                }),
+            })
+            .await;
+        match answer {
+            Ok(answer) => {
+                let names = answer
+                    .into_inner()
+                    .entities
+                    .into_iter()
+                    .filter_map(|entity| entity.r#ref.map(|reference| reference.name))
+                    .collect();
+                cves.insert(image.name.clone(), names);
+            }
+            Err(status) => return status_page(&status),
+        }
+    }
     let body = html! {
         p.lead { "Risk " strong { (format!("{:.1}", path.risk_score)) } " — " (path.title) }
         section.card {
             h2 { "The path" }
-            div.scroll { (svg::attack_path(&path)) }
+            div.scroll { (svg::attack_path(&path, &cves)) }
         }
         div.grid {
             section.card {
@@ -1017,21 +1101,37 @@ pub struct ImagesParameters {
 /// Images with vulnerabilities, and one image's vulnerabilities and the workloads running it.
 pub async fn images(signed_in: SignedIn, Query(parameters): Query<ImagesParameters>) -> Response {
     let mut search = signed_in.api.search();
-    let listing = search
-        .search(SearchRequest {
-            query: "kind:vulnerability".to_string(),
+    // The images some pod of the fleet runs, with the scanner's counts on each.
+    let listing = signed_in
+        .api
+        .graph()
+        .query(GraphQueryRequest {
+            query: "image where has pod".to_string(),
+            query_json: String::new(),
             page: Some(PageRequest {
-                limit: 1,
+                limit: 1_000,
                 cursor: String::new(),
             }),
-            facets: vec!["image:200".to_string()],
-            ..SearchRequest::default()
         })
         .await;
-    let listing = match listing {
-        Ok(listing) => listing.into_inner(),
+    let mut images = match listing {
+        Ok(listing) => listing.into_inner().entities,
         Err(status) => return status_page(&status),
     };
+    let count = |image: &palisade_proto::v1::Entity, property: &str| -> u64 {
+        image
+            .properties
+            .get(property)
+            .and_then(|value| value.parse().ok())
+            .unwrap_or(0)
+    };
+    images.sort_by_key(|image| {
+        (
+            std::cmp::Reverse(count(image, "critical_vulnerabilities")),
+            std::cmp::Reverse(count(image, "high_vulnerabilities")),
+            image.r#ref.as_ref().map(|reference| reference.name.clone()),
+        )
+    });
     let mut detail = None;
     if !parameters.image.is_empty() {
         let vulnerabilities = search
@@ -1054,8 +1154,8 @@ pub async fn images(signed_in: SignedIn, Query(parameters): Query<ImagesParamete
             .graph()
             .query(GraphQueryRequest {
                 query: format!(
-                    "pod where has image(name = \"{}\")",
-                    parameters.image.replace('\\', "\\\\").replace('"', "\\\"")
+                    "pod where has image(name = {})",
+                    graph_quote(&parameters.image).unwrap_or_default()
                 ),
                 query_json: String::new(),
                 page: Some(PageRequest {
@@ -1068,22 +1168,25 @@ pub async fn images(signed_in: SignedIn, Query(parameters): Query<ImagesParamete
             .unwrap_or_default();
         detail = Some((vulnerabilities, workloads));
     }
-    let images = listing
-        .facets
-        .first()
-        .map(|facet| facet.buckets.clone())
-        .unwrap_or_default();
     let body = html! {
-        div.results-layout {
+        div.results-layout.wide-aside {
             aside.facets aria-label="Images" {
                 section.facet data-field="image" {
-                    h2 { "Images with vulnerabilities" }
-                    @if images.is_empty() { p.empty { "No vulnerability found yet." } }
-                    ul #images {
-                        @for bucket in &images {
-                            li {
-                                a.image-link href=(url("/console/images", &[("image", &bucket.value)])) { (bucket.value) }
-                                span.count { (bucket.count) }
+                    h2 { "Images running in the fleet (" (images.len()) ")" }
+                    @if images.is_empty() { p.empty { "No pod in the inventory yet." } }
+                    table #images {
+                        thead { tr { th { "Image" } th title="critical / high vulnerabilities" { "Crit. / high" } } }
+                        tbody {
+                            @for image in &images {
+                                @let name = image.r#ref.as_ref().map(|reference| reference.name.as_str()).unwrap_or("");
+                                tr.image {
+                                    td { a.image-link href=(url("/console/images", &[("image", name)])) { (name) } }
+                                    td.count {
+                                        @if image.properties.get("scanned").map(String::as_str) == Some("true") {
+                                            (count(image, "critical_vulnerabilities")) " / " (count(image, "high_vulnerabilities"))
+                                        } @else { "not scanned" }
+                                    }
+                                }
                             }
                         }
                     }
@@ -1239,6 +1342,29 @@ mod tests {
         assert_eq!(refine("bash", "cluster", "c1"), "bash AND cluster:\"c1\"");
         assert_eq!(error_column("at column 7: expected a value"), Some(7));
         assert_eq!(error_column("no position"), None);
+    }
+
+    #[test]
+    fn explorer_strings_take_the_quote_they_do_not_hold() {
+        assert_eq!(graph_quote("web"), Some("\"web\"".to_string()));
+        assert_eq!(graph_quote("a\"b"), Some("'a\"b'".to_string()));
+        assert_eq!(graph_quote("a\"b'c"), None);
+    }
+
+    #[test]
+    fn a_custom_range_reads_the_pickers_as_utc() {
+        let range = custom_range("custom", "2026-11-28T09:30", "").expect("range");
+        assert_eq!(range.start.map(|start| start.seconds), Some(1_795_858_200));
+        assert_eq!(range.end, None);
+        assert!(
+            custom_range("custom", "", "").is_none(),
+            "no bound: all time"
+        );
+        assert!(custom_range("custom", "yesterday", "").is_none());
+        assert!(
+            custom_range("all", "2026-11-28T09:30", "").is_none(),
+            "presets ignore them"
+        );
     }
 
     #[test]

@@ -2,6 +2,8 @@
 //! from the stylesheet's classes (no inline style, which the Content-Security-Policy
 //! forbids); every mark also carries its value as text, so nothing is told by colour alone.
 
+use std::collections::BTreeMap;
+
 use maud::{Markup, PreEscaped, html};
 use palisade_proto::v1::AttackPath;
 
@@ -108,13 +110,13 @@ fn shorten(text: &str, most: usize) -> String {
 }
 
 /// An attack path from left to right: a box per entity (its kind as an icon and a word,
-/// its name, and for images the vulnerability counts), an arrow per move with the technique
-/// and its MITRE id.
-pub fn attack_path(path: &AttackPath) -> Markup {
+/// its name, and for images the vulnerability counts with the most severe CVEs of `cves`,
+/// by image name, under the box), an arrow per move with the technique and its MITRE id.
+pub fn attack_path(path: &AttackPath, cves: &BTreeMap<String, Vec<String>>) -> Markup {
     let steps = &path.steps;
     let count = steps.len() as u64;
     let width = 2 * PATH_PAD + count * STEP_WIDTH + count.saturating_sub(1) * STEP_GAP;
-    let height = STEP_HEIGHT + 2 * PATH_PAD + 40;
+    let height = STEP_HEIGHT + 2 * PATH_PAD + 40 + if cves.is_empty() { 0 } else { 54 };
     let top = PATH_PAD + 30;
     html! {
         svg #path-graph.path-graph viewBox={ "0 0 " (width) " " (height) } width=(width) height=(height) role="img" aria-label={ "Attack path: " (path.title) } {
@@ -141,6 +143,9 @@ pub fn attack_path(path: &AttackPath) -> Markup {
                         @let high = properties.get("high_vulnerabilities").cloned().unwrap_or_else(|| "0".to_string());
                         a href={ "/console/images?image=" (encode(&reference.name)) } {
                             text.cves x=(x + 10) y=(top + 84) { (critical) " critical, " (high) " high CVEs" }
+                            @for (line, cve) in cves.get(&reference.name).into_iter().flatten().enumerate() {
+                                text.cve x=(x + 10) y=(top + STEP_HEIGHT + 16 + 16 * line as u64) { (cve) }
+                            }
                         }
                     }
                 }
@@ -198,11 +203,19 @@ mod tests {
             ],
             ..AttackPath::default()
         };
-        let drawn = attack_path(&path).into_string();
+        let cves = BTreeMap::from([("web<script>".to_string(), vec!["CVE-1".to_string()])]);
+        let drawn = attack_path(&path, &BTreeMap::new()).into_string();
         assert_eq!(drawn.matches("<g class=\"step\"").count(), 3);
         assert_eq!(drawn.matches("class=\"technique\"").count(), 2);
         assert!(drawn.contains("web&lt;script&gt;"), "names are escaped");
         assert!(!drawn.contains("style="), "no inline style");
+        let mut with_image = path.clone();
+        with_image.steps[1] = step("image", "web<script>", "exploit");
+        let drawn = attack_path(&with_image, &cves).into_string();
+        assert!(
+            drawn.contains(">CVE-1<"),
+            "an image's CVEs are drawn under it"
+        );
     }
 
     #[test]
