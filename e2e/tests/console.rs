@@ -1,19 +1,20 @@
 //! The web console over HTTP against a real server: every page carries the security headers;
 //! nothing but the sign-in page answers without a session; sign-in and sign-out refuse a
 //! form without the right CSRF token; a second tenant's key sees none of the first tenant's
-//! alerts on any page; a revoked key's session ends at once.
+//! alerts or graph (paths, entities, images) on any page; a revoked key's session ends at once.
 
 mod common;
 
 use palisade_core::auth::BearerToken;
 use palisade_proto::v1::admin_service_client::AdminServiceClient;
 use palisade_proto::v1::alert_service_client::AlertServiceClient;
+use palisade_proto::v1::graph_service_client::GraphServiceClient;
 use palisade_proto::v1::search_service_client::SearchServiceClient;
 use palisade_proto::v1::{
-    Alert, CreateTenantRequest, ListApiKeysRequest, Mitre, Priority, PublishAlertsRequest,
-    RevokeApiKeyRequest, SearchRequest,
+    Alert, CreateTenantRequest, ListApiKeysRequest, ListAttackPathsRequest, Mitre, Priority,
+    PublishAlertsRequest, RevokeApiKeyRequest, SearchRequest,
 };
-use palisade_testkit::Server;
+use palisade_testkit::{Server, corpus_path};
 use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
 use tonic::service::interceptor::InterceptedService;
@@ -195,7 +196,20 @@ fn alerts(rule: &str, technique: &str) -> Vec<Alert> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn console_sessions_csrf_headers_and_tenant_isolation() {
     let temp = tempfile::tempdir().expect("temp");
-    let server = Server::start(&temp.path().join("data"));
+    // Tenant A also has a graph: Kubernetes Goat's manifests, with their attack paths.
+    let config = temp.path().join("palisade.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[graph]\nscan_images = false\n\
+             [[graph.sources]]\ntenant = \"console-a\"\ncluster = \"goat\"\npath = {:?}\n",
+            corpus_path("k8s/kubernetes-goat/scenarios")
+                .display()
+                .to_string(),
+        ),
+    )
+    .expect("config");
+    let server = Server::start_with_config(&temp.path().join("data"), Some(&config));
     let admin = server.admin_token();
 
     // Two tenants, each with alerts of its own rule.
@@ -240,6 +254,27 @@ async fn console_sessions_csrf_headers_and_tenant_isolation() {
         }
         assert_eq!(total, 3, "each tenant's alerts searchable");
     }
+
+    // Tenant A's attack paths are on its graph before anything is compared.
+    let mut graph_a = GraphServiceClient::new(channel_as(&server, &key_a).await);
+    let mut paths_a = Vec::new();
+    for _ in 0..120 {
+        paths_a = graph_a
+            .list_attack_paths(ListAttackPathsRequest::default())
+            .await
+            .expect("tenant A's paths")
+            .into_inner()
+            .paths;
+        if !paths_a.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    let path_a = paths_a
+        .first()
+        .expect("tenant A has attack paths")
+        .id
+        .clone();
 
     // Without a session: only the sign-in page and the assets answer; every page sends the
     // browser to sign in, and sign-out is refused.
@@ -303,6 +338,45 @@ async fn console_sessions_csrf_headers_and_tenant_isolation() {
             "{path} shows tenant A's data"
         );
     }
+    // Nor tenant A's graph: no path, entity or image of it is listed for B (the query itself
+    // is echoed in its box, so rows are counted rather than names looked for).
+    for path in [
+        "/console/paths",
+        "/console/explorer?q=container",
+        "/console/explorer?q=container%20where%20name%20%3D%20%22health-check%22",
+        "/console/explorer?entity=pod&include=image",
+        "/console/images",
+        "/console/images?image=madhuakula%2Fk8s-goat-health-check",
+    ] {
+        let page = browser.get(path).await;
+        assert_eq!(page.status, StatusCode::OK, "{path}");
+        for row in [
+            "<tr class=\"path\"",
+            "<tr class=\"result\"",
+            "<tr class=\"image\"",
+            "<li>goat / ",
+        ] {
+            assert!(
+                !page.body.contains(row),
+                "{path} lists tenant A's graph ({row})"
+            );
+        }
+    }
+    for path in [
+        "/console/paths",
+        "/console/images",
+        "/console/explorer?q=pod",
+    ] {
+        let page = browser.get(path).await;
+        assert!(
+            !page.body.contains("madhuakula") && !page.body.contains("health-check"),
+            "{path}"
+        );
+    }
+    let other_path = browser.get(&format!("/console/paths/{path_a}")).await;
+    assert_eq!(other_path.status, StatusCode::NOT_FOUND, "tenant A's path");
+    assert!(!other_path.body.contains("health-check"));
+
     let own = browser.get("/console/alerts?range=all&q=rule%3AB").await;
     assert!(own.body.contains("Tenant B own rule"), "{}", own.body);
     let own_alert = browser.get("/console/alerts/Tenant-B-own-rule-0").await;
@@ -347,7 +421,7 @@ async fn console_sessions_csrf_headers_and_tenant_isolation() {
     let after = browser.get("/console/alerts").await;
     assert_eq!(location(&after), "/console/signin", "signed out");
 
-    // A revoked key's session ends at once.
+    // Tenant A's own view, then a revoked key's session ends at once.
     let mut revoked = Browser::new(&server);
     revoked.sign_in(&key_a).await;
     assert!(
@@ -357,6 +431,15 @@ async fn console_sessions_csrf_headers_and_tenant_isolation() {
             .body
             .contains("Tenant A secret rule")
     );
+    // What B could not see, A sees: the rows the isolation checks above count.
+    for (path, row) in [
+        ("/console/paths", "<tr class=\"path\""),
+        ("/console/explorer?q=container", "<tr class=\"result\""),
+        ("/console/images", "<tr class=\"image\""),
+    ] {
+        let page = revoked.get(path).await;
+        assert!(page.body.contains(row), "tenant A's {path} lists {row}");
+    }
     let mut admin_a = AdminServiceClient::new(channel_as(&server, &key_a).await);
     let listed = admin_a
         .list_api_keys(ListApiKeysRequest::default())
