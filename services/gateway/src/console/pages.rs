@@ -226,11 +226,24 @@ fn alert_namespace(alert: &Alert) -> &str {
 /// The overview: alerts over time by severity, top rules, namespaces and clusters, and the
 /// agents with their health.
 pub async fn overview(signed_in: SignedIn) -> Response {
+    // The last 7 calendar days (UTC), today included, so that every alert counted is drawn.
+    let today = chrono::Utc::now().date_naive();
+    let first_day = today - chrono::Days::new(6);
+    let week = Some(TimeRange {
+        start: Some(prost_types::Timestamp {
+            seconds: first_day
+                .and_time(chrono::NaiveTime::MIN)
+                .and_utc()
+                .timestamp(),
+            nanos: 0,
+        }),
+        end: None,
+    });
     let mut search = signed_in.api.search();
     let answer = search
         .search(SearchRequest {
             query: "kind:alert".to_string(),
-            time_range: time_range("7d"),
+            time_range: week,
             page: Some(PageRequest {
                 limit: 1,
                 cursor: String::new(),
@@ -263,7 +276,6 @@ pub async fn overview(signed_in: SignedIn) -> Response {
         })
         .unwrap_or_default();
     severities.sort_by_key(|name| priority_rank(name));
-    let today = chrono::Utc::now().date_naive();
     let days: Vec<String> = (0..7)
         .rev()
         .map(|back| {
@@ -276,7 +288,7 @@ pub async fn overview(signed_in: SignedIn) -> Response {
         let histogram = search
             .search(SearchRequest {
                 query: format!("kind:alert AND severity:\"{level}\""),
-                time_range: time_range("7d"),
+                time_range: week,
                 page: Some(PageRequest {
                     limit: 1,
                     cursor: String::new(),
