@@ -5,24 +5,25 @@
 //! 2,000-pod cluster) and applies it as a diff; only that cluster's attack paths are searched
 //! again. Findings and alerts re-search the clusters they touch.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
 // Update statistics time synchronous CPU work, never a timer or sleep: std's clock is the right one.
 #[allow(clippy::disallowed_types)]
 use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::derive::{ClusterView, derive_from_view};
+use crate::derive::{ClusterView, Derived, PodContext, derive_cluster_part, derive_pod};
 use crate::error::Result;
 use crate::findings::{
     FindingsByImage, ImageFindings, RuntimeAlert, derive_groups, group_by_image,
 };
 use crate::findings_patch::{findings_patch, replace_images};
 use crate::graph::{GraphDiff, Slot, TenantGraph, Unit};
-use crate::insights::{self, Insight, cluster_insights};
+use crate::insights::{self, Insight, cluster_level_insights, pod_insights};
 use crate::inventory::ClusterInventory;
 use crate::model::{EdgeKind, EntityKind, entity_id};
-use crate::object::{Object, ObjectKey, ObjectKind};
+use crate::object::{Body, Object, ObjectKey, ObjectKind};
 use crate::path_cache::{PathCache, PathChanges};
 use crate::paths::{AttackPath, FleetReport, cluster_paths, fleet_report, sort_paths};
 use crate::search::Searcher;
@@ -65,6 +66,20 @@ pub struct UpdateStats {
     pub cluster_paths: usize,
     /// Entry points whose paths were searched again.
     pub entries_searched: usize,
+    /// Pods whose part of the graph was derived again.
+    pub pods_derived: usize,
+    /// Whether the whole cluster was derived again (otherwise only the pods on the nodes the
+    /// change touched).
+    pub cluster_derived: bool,
+}
+
+/// The pods of one cluster as the graph holds them: each is a unit of its own.
+#[derive(Debug, Default)]
+struct ClusterPods {
+    /// Insights of each pod, by the pod's entity id; the keys are the pod units.
+    insights: HashMap<String, Vec<Insight>>,
+    /// Whether a pod not scheduled may reach the tokens of every node's pods.
+    reaches_every_node: bool,
 }
 
 /// The state of one tenant.
@@ -75,7 +90,8 @@ pub struct Tenant {
     findings: FindingsByImage,
     alerts: BTreeMap<String, RuntimeAlert>,
     insights: BTreeMap<String, Vec<Insight>>,
-    paths: BTreeMap<String, Vec<AttackPath>>,
+    pods: BTreeMap<String, ClusterPods>,
+    paths: BTreeMap<String, Vec<Arc<AttackPath>>>,
     path_cache: PathCache,
     searcher: Searcher,
 }
@@ -132,20 +148,83 @@ impl Tenant {
     /// Re-derives a cluster and applies the change.
     #[allow(clippy::disallowed_types)] // CPU-time statistics, see the import.
     fn refresh_cluster(&mut self, cluster: &str) -> (GraphDiff, UpdateStats) {
-        let mut stats = UpdateStats::default();
+        let mut stats = UpdateStats {
+            cluster_derived: true,
+            ..UpdateStats::default()
+        };
         let started = Instant::now();
         let empty = ClusterInventory::new();
         let inventory = self.inventories.get(cluster).unwrap_or(&empty);
         let view = ClusterView::build(cluster, inventory);
-        let derived = derive_from_view(&view);
-        let insights = cluster_insights(&view);
+        stats.pods_derived = view.pods.len();
+        let context = PodContext::build(&view);
+        let mut units = vec![(
+            Unit::Cluster(cluster.to_string()),
+            derive_cluster_part(&view),
+        )];
+        let mut pods = ClusterPods {
+            insights: HashMap::with_capacity(view.pods.len()),
+            reaches_every_node: view.reaches_every_node(),
+        };
+        for pod in &view.pods {
+            units.push((pod_unit(cluster, &pod.id), derive_pod(&view, &context, pod)));
+            pods.insights
+                .insert(pod.id.clone(), pod_insights(&view, &context, pod));
+        }
+        let insights = cluster_level_insights(&view);
+        if let Some(previous) = self.pods.get(cluster) {
+            for gone in previous.insights.keys() {
+                if !pods.insights.contains_key(gone) {
+                    units.push((pod_unit(cluster, gone), Derived::default()));
+                }
+            }
+        }
         stats.derive_micros = started.elapsed().as_micros();
         let applied = Instant::now();
-        let diff = self
-            .graph
-            .apply(Unit::Cluster(cluster.to_string()), derived);
+        let diff = self.graph.apply_units(units);
         stats.apply_micros = applied.elapsed().as_micros();
         self.insights.insert(cluster.to_string(), insights);
+        self.pods.insert(cluster.to_string(), pods);
+        self.search_changes(cluster, diff, stats)
+    }
+
+    /// Re-derives the pods on the nodes named (entity ids), the only parts a change to pods
+    /// scheduled there can touch (see [`derive_pod`]), and applies them.
+    #[allow(clippy::disallowed_types)] // CPU-time statistics, see the import.
+    fn refresh_pods(
+        &mut self,
+        cluster: &str,
+        nodes: &BTreeSet<String>,
+    ) -> (GraphDiff, UpdateStats) {
+        let mut stats = UpdateStats::default();
+        let started = Instant::now();
+        let empty = ClusterInventory::new();
+        let inventory = self.inventories.get(cluster).unwrap_or(&empty);
+        let view = ClusterView::build_scoped(cluster, inventory, nodes);
+        stats.pods_derived = view.pods.len();
+        let context = PodContext::build(&view);
+        let pods = self.pods.entry(cluster.to_string()).or_default();
+        let mut units = Vec::with_capacity(view.pods.len());
+        for pod in &view.pods {
+            units.push((pod_unit(cluster, &pod.id), derive_pod(&view, &context, pod)));
+            pods.insights
+                .insert(pod.id.clone(), pod_insights(&view, &context, pod));
+        }
+        stats.derive_micros = started.elapsed().as_micros();
+        let applied = Instant::now();
+        let diff = self.graph.apply_units(units);
+        stats.apply_micros = applied.elapsed().as_micros();
+        self.search_changes(cluster, diff, stats)
+    }
+
+    /// Brings the attack paths up to date with a change of a cluster's graph.
+    #[allow(clippy::disallowed_types)] // CPU-time statistics, see the import.
+    fn search_changes(
+        &mut self,
+        cluster: &str,
+        diff: GraphDiff,
+        mut stats: UpdateStats,
+    ) -> (GraphDiff, UpdateStats) {
         stats.entities_changed = diff.upserted_entities.len();
         stats.entities_removed = diff.removed_entities.len();
         stats.edges_added = diff.added_edges.len();
@@ -161,6 +240,38 @@ impl Tenant {
         stats.paths_micros = searched.elapsed().as_micros();
         stats.cluster_paths = self.paths.get(cluster).map(Vec::len).unwrap_or(0);
         (diff, stats)
+    }
+
+    /// The nodes (entity ids) whose pods a batch of changes touches, when every change is a
+    /// new version of a pod scheduled before and after on a node, with the same owners: then
+    /// nothing but the parts of the pods on those nodes can change. `None` otherwise.
+    fn pod_only_scope(
+        &self,
+        cluster: &str,
+        changes: &[InventoryChange],
+    ) -> Option<BTreeSet<String>> {
+        let inventory = self.inventories.get(cluster)?;
+        let pods = self.pods.get(cluster)?;
+        if pods.reaches_every_node || !self.path_cache.has_cluster(cluster) {
+            return None;
+        }
+        let mut nodes = BTreeSet::new();
+        for change in changes {
+            let InventoryChange::Upsert(object) = change else {
+                return None;
+            };
+            if object.kind != ObjectKind::Pod {
+                return None;
+            }
+            let previous = inventory.get(&object.key())?;
+            if previous.meta.owner_references != object.meta.owner_references {
+                return None;
+            }
+            for version in [previous, object.as_ref()] {
+                nodes.insert(scheduled_node(cluster, version)?);
+            }
+        }
+        Some(nodes)
     }
 
     fn search_cluster(&mut self, cluster: &str) {
@@ -198,7 +309,7 @@ impl Tenant {
 
     /// Every attack path, highest risk first.
     pub fn attack_paths(&self) -> Vec<&AttackPath> {
-        let mut paths: Vec<&AttackPath> = self.paths.values().flatten().collect();
+        let mut paths: Vec<&AttackPath> = self.paths.values().flatten().map(Arc::as_ref).collect();
         paths.sort_by(|first, second| {
             second
                 .risk_score
@@ -210,7 +321,13 @@ impl Tenant {
 
     /// Attack paths of one cluster, highest risk first.
     pub fn cluster_attack_paths(&self, cluster: &str) -> Vec<AttackPath> {
-        let mut paths = self.paths.get(cluster).cloned().unwrap_or_default();
+        let mut paths: Vec<AttackPath> = self
+            .paths
+            .get(cluster)
+            .into_iter()
+            .flatten()
+            .map(|path| AttackPath::clone(path))
+            .collect();
         sort_paths(&mut paths);
         paths
     }
@@ -218,6 +335,12 @@ impl Tenant {
     /// Every insight: posture controls, vulnerabilities and alerts.
     pub fn insights(&self) -> Vec<Insight> {
         let mut all: Vec<Insight> = self.insights.values().flatten().cloned().collect();
+        all.extend(
+            self.pods
+                .values()
+                .flat_map(|pods| pods.insights.values().flatten())
+                .cloned(),
+        );
         all.extend(self.exposure_insights());
         all.extend(self.vulnerability_insights());
         all.extend(self.alert_insights());
@@ -362,6 +485,24 @@ impl Tenant {
     }
 }
 
+fn pod_unit(cluster: &str, pod: &str) -> Unit {
+    Unit::Pod {
+        cluster: cluster.to_string(),
+        pod: pod.to_string(),
+    }
+}
+
+/// Entity id of the node a pod is scheduled on, if it is.
+fn scheduled_node(cluster: &str, pod: &Object) -> Option<String> {
+    let Body::Pod(spec) = &pod.body else {
+        return None;
+    };
+    spec.node_name
+        .as_deref()
+        .filter(|node| !node.is_empty())
+        .map(|node| entity_id(cluster, EntityKind::Node, "", node))
+}
+
 /// Every tenant's graph, optionally persisted.
 #[derive(Debug, Default)]
 pub struct GraphEngine {
@@ -444,6 +585,7 @@ impl GraphEngine {
         changes: Vec<InventoryChange>,
     ) -> Result<UpdateStats> {
         let tenant = self.tenants.entry(tenant_name.to_string()).or_default();
+        let pod_scope = tenant.pod_only_scope(cluster, &changes);
         let inventory = tenant.inventories.entry(cluster.to_string()).or_default();
         let mut upserts: Vec<Object> = Vec::new();
         let mut deletes: Vec<ObjectKey> = Vec::new();
@@ -481,7 +623,10 @@ impl GraphEngine {
                 ..UpdateStats::default()
             });
         }
-        let (diff, stats) = tenant.refresh_cluster(cluster);
+        let (diff, stats) = match pod_scope {
+            Some(nodes) => tenant.refresh_pods(cluster, &nodes),
+            None => tenant.refresh_cluster(cluster),
+        };
         if let Some(store) = &self.store {
             let references: Vec<&Object> = upserts.iter().collect();
             store.write_objects(tenant_name, cluster, &references, &deletes)?;
@@ -496,10 +641,15 @@ impl GraphEngine {
         let Some(inventory) = tenant.inventories.remove(cluster) else {
             return Ok(());
         };
-        let diff = tenant.graph.apply(
-            Unit::Cluster(cluster.to_string()),
-            crate::derive::Derived::default(),
-        );
+        let mut units = vec![(Unit::Cluster(cluster.to_string()), Derived::default())];
+        if let Some(pods) = tenant.pods.remove(cluster) {
+            units.extend(
+                pods.insights
+                    .keys()
+                    .map(|pod| (pod_unit(cluster, pod), Derived::default())),
+            );
+        }
+        let diff = tenant.graph.apply_units(units);
         tenant.insights.remove(cluster);
         tenant.paths.remove(cluster);
         tenant.path_cache.forget_cluster(cluster);

@@ -21,6 +21,14 @@ pub enum Unit {
     Cluster(String),
     /// Scanner findings (images and their vulnerabilities).
     Findings,
+    /// One pod of a cluster: its own entities, the shared ones it names bare (image, service
+    /// account, secrets), and every edge that touches its own.
+    Pod {
+        /// Cluster.
+        cluster: String,
+        /// Entity id of the pod.
+        pod: String,
+    },
 }
 
 #[derive(Debug, Default)]
@@ -332,34 +340,55 @@ impl TenantGraph {
 
     /// Replaces what `unit` contributes with `derived`, touching only what changed.
     pub fn apply(&mut self, unit: Unit, derived: Derived) -> GraphDiff {
+        self.apply_units(vec![(unit, derived)])
+    }
+
+    /// Replaces what each unit contributes, touching only what changed. Edges may end at
+    /// entities another unit of the batch contributes.
+    pub fn apply_units(&mut self, units: Vec<(Unit, Derived)>) -> GraphDiff {
         let mut diff = GraphDiff::default();
-        let old = self.units.remove(&unit).unwrap_or_default();
-        let mut new_state = UnitState::default();
-        for (_, entity) in derived.entities {
-            let slot = self.contribute_entity(&old, entity, &mut diff);
-            new_state.entities.insert(slot);
+        // Every unit's entities first, so that edges between units of the batch resolve.
+        let mut pending = Vec::with_capacity(units.len());
+        for (unit, derived) in units {
+            let old = self.units.remove(&unit).unwrap_or_default();
+            let mut entities = BTreeSet::new();
+            for (_, entity) in derived.entities {
+                entities.insert(self.contribute_entity(&old, entity, &mut diff));
+            }
+            let released: Vec<Slot> = old.entities.difference(&entities).copied().collect();
+            self.units.insert(unit.clone(), old);
+            pending.push((unit, entities, released, derived.edges));
         }
-        for edge in derived.edges {
-            let (Some(from), Some(to)) = (self.ids.get(&edge.from), self.ids.get(&edge.to)) else {
-                continue;
+        // Entities no unit contributes any more go, with every edge that touches them.
+        for (unit, _, released, _) in &pending {
+            for &slot in released {
+                self.release_entity(unit, slot, &mut diff);
+            }
+        }
+        for (unit, entities, _, edges) in pending {
+            let old = self.units.remove(&unit).unwrap_or_default();
+            let mut new_state = UnitState {
+                entities,
+                edges: BTreeSet::new(),
             };
-            new_state.edges.insert((*from, edge.kind, *to));
+            for edge in edges {
+                let (Some(from), Some(to)) = (self.ids.get(&edge.from), self.ids.get(&edge.to))
+                else {
+                    continue;
+                };
+                new_state.edges.insert((*from, edge.kind, *to));
+            }
+            for &(from, kind, to) in old.edges.difference(&new_state.edges) {
+                self.remove_edge_recorded(from, kind, to, &mut diff);
+            }
+            for &(from, kind, to) in new_state.edges.difference(&old.edges) {
+                self.add_edge_recorded(from, kind, to, &mut diff);
+            }
+            if new_state.entities.is_empty() && new_state.edges.is_empty() {
+                continue;
+            }
+            self.units.insert(unit, new_state);
         }
-        for &(from, kind, to) in old.edges.difference(&new_state.edges) {
-            self.remove_edge_recorded(from, kind, to, &mut diff);
-        }
-        for &(from, kind, to) in new_state.edges.difference(&old.edges) {
-            self.add_edge_recorded(from, kind, to, &mut diff);
-        }
-        let released: Vec<Slot> = old
-            .entities
-            .difference(&new_state.entities)
-            .copied()
-            .collect();
-        for slot in released {
-            self.release_entity(&unit, slot, &mut diff);
-        }
-        self.units.insert(unit, new_state);
         diff
     }
 
@@ -472,9 +501,10 @@ impl TenantGraph {
         };
         node.owners = node.owners.saturating_sub(1);
         if node.owners > 0 {
-            // Only the findings give a shared entity properties (see contribute_entity): the
-            // entity the other units still claim is the bare one.
-            if *unit == Unit::Findings && !node.entity.properties.is_empty() {
+            // A pod names the shared entities it uses bare; the cluster's objects and the
+            // findings give them their properties (see contribute_entity). When the one that
+            // did goes, the entity the pods still claim is the bare one.
+            if !matches!(unit, Unit::Pod { .. }) && !node.entity.properties.is_empty() {
                 self.indexes.update(slot, &node.entity, false);
                 Arc::make_mut(&mut node.entity).properties.clear();
                 diff.upserted_entities.push(slot);

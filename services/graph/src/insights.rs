@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::derive::techniques_support::{clean_path, is_runtime_socket_path};
-use crate::derive::{ClusterView, ContainerView, PodView};
+use crate::derive::{ClusterView, ContainerView, PodContext, PodView};
 use crate::findings::Severity;
 use crate::model::{EntityKind, entity_id};
 use crate::object::{Body, ObjectKind};
@@ -701,19 +701,42 @@ pub fn cluster_insights(view: &ClusterView<'_>) -> Vec<Insight> {
         view,
         insights: BTreeMap::new(),
     };
-    let policies: Vec<(&str, &crate::k8s::LabelSelector)> = view
-        .inventory
-        .of_kind(ObjectKind::NetworkPolicy)
-        .filter_map(|policy| match &policy.body {
-            Body::NetworkPolicy(spec) => Some((policy.meta.namespace.as_str(), &spec.pod_selector)),
-            _ => None,
-        })
-        .collect();
+    let context = PodContext::build(view);
     for pod in &view.pods {
-        workload_insights(&mut collector, pod, &policies);
+        workload_insights(&mut collector, pod, context.policies_of(&pod.namespace));
     }
+    collect_cluster_level(&mut collector);
+    collector.insights.into_values().collect()
+}
+
+/// The insights of one pod (and its containers).
+pub fn pod_insights(
+    view: &ClusterView<'_>,
+    context: &PodContext<'_>,
+    pod: &PodView<'_>,
+) -> Vec<Insight> {
+    let mut collector = Collector {
+        view,
+        insights: BTreeMap::new(),
+    };
+    workload_insights(&mut collector, pod, context.policies_of(&pod.namespace));
+    collector.insights.into_values().collect()
+}
+
+/// The insights of a cluster that are not about a pod: RBAC, bindings and roles.
+pub fn cluster_level_insights(view: &ClusterView<'_>) -> Vec<Insight> {
+    let mut collector = Collector {
+        view,
+        insights: BTreeMap::new(),
+    };
+    collect_cluster_level(&mut collector);
+    collector.insights.into_values().collect()
+}
+
+fn collect_cluster_level(collector: &mut Collector<'_>) {
+    let view = collector.view;
     for set in &view.rbac.permission_sets {
-        rbac_insights(&mut collector, set);
+        rbac_insights(collector, set);
     }
     // Bindings to anonymous users count even when the role is not in the inventory.
     for binding in view
@@ -794,13 +817,12 @@ pub fn cluster_insights(view: &ClusterView<'_>) -> Vec<Insight> {
             ));
         }
     }
-    collector.insights.into_values().collect()
 }
 
 fn workload_insights(
     collector: &mut Collector<'_>,
     pod: &PodView<'_>,
-    policies: &[(&str, &crate::k8s::LabelSelector)],
+    policies: &[(String, &crate::k8s::LabelSelector)],
 ) {
     let view = collector.view;
     let spec = pod.spec;
@@ -825,7 +847,7 @@ fn workload_insights(
     }
     if !policies
         .iter()
-        .any(|(namespace, selector)| *namespace == pod.namespace && selector.matches(pod.labels))
+        .any(|(_, selector)| selector.matches(pod.labels))
     {
         collector.pod(
             &NO_NETWORK_POLICY,

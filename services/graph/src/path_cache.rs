@@ -2,22 +2,28 @@
 //! points whose search can see a change are searched again.
 //!
 //! Why this equals searching everything again: the paths of an entry point are a function of
-//! (a) the entities its search reaches within [`MAX_HOPS`] and their outgoing edges (which
-//! also fix the search order) and (b) the image, the pod and the alerted state of the first
-//! container of each path, which is the entry itself or, for an endpoint, a container its
-//! `endpoint_exploit` edges lead to (an endpoint has no other outgoing edges). For (a): a
-//! change to an entity or to the outgoing edges of a slot `s` can alter the paths of an entry
-//! point only if the entry's search reaches `s`, i.e. if `s` lies within [`MAX_HOPS`] walked
-//! edges of it. For an added edge that is read off the graph after the change. For a removed
-//! edge, take the entry's shortest old route to `s`: its first slot whose outgoing edges
-//! changed is reached over edges that all still exist, and that slot is a seed too. So a
-//! reverse search from the changed slots over the same edges finds every entry point whose
-//! paths may differ. For (b) the containers of changed images and pods and of changed alerts
-//! are entry points themselves, and the endpoints exploiting them are one edge away. All
-//! other entry points keep their paths; a cluster's list is then the same merge, in the same
-//! order, as a full search.
+//! (a) its breadth-first search tree within [`MAX_HOPS`] (which slots it reaches, at which
+//! depth, and by which edge: of several shortest ways the search keeps one fixed by ids, not
+//! by the order edges were added), (b) the flags that make a reached permission set or group a
+//! target, and (c) the image, the pod and the alerted state of the first container of each
+//! path, which is the entry itself or, for an endpoint, a container its `endpoint_exploit`
+//! edges lead to, and the endpoint's own exposure. Other entities appear in paths only by
+//! their id, kind, name, namespace and cluster, which the id fixes.
+//!
+//! For (a): a walked edge `u -> v` that came or went can change a tree only if the tree
+//! expands `u` and `v` lies one hop beyond `u` (it then is, or may become, the edge `v` is
+//! reached by). Reverse searches from `u` and from `v` on the graph after the change give
+//! every entry point's distance to both; the entry points that reach `v` no further than `u`
+//! keep their tree. If no changed edge moves a tree, distances equal those of the edges both
+//! graphs share, so the argument holds for any number of changes at once. Edges that
+//! searches do not walk, and changed permission sets and groups (b), make every entry point
+//! that reaches them within [`MAX_HOPS`] search again. For (c) the containers of changed
+//! images and pods and of changed alerts are entry points themselves, and the endpoints
+//! exploiting them are one edge away. All other entry points keep their paths; a cluster's
+//! list is then the same merge, in the same order, as a full search.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
 
 use crate::graph::{GraphDiff, Slot, TenantGraph};
 use crate::model::{EdgeKind, EntityKind};
@@ -32,23 +38,36 @@ type EntryKey = (EntryPoint, String);
 /// What changed since the paths were last brought up to date.
 #[derive(Debug, Default)]
 pub struct PathChanges {
-    /// Slots whose entity or outgoing edges changed: searched for in reverse.
+    /// Slots whose outgoing edges changed in a way searches cannot tell apart: every entry
+    /// point that reaches one is searched again.
     seeds: Vec<Slot>,
+    /// Walked edges added or removed, as (from, to).
+    edges: Vec<(Slot, Slot)>,
+    /// Entities that changed: what they are decides who reads them.
+    entities: Vec<Slot>,
+    /// Slots that are searched again themselves if they are entry points.
+    entries: Vec<Slot>,
     /// Containers whose image, pod or alerted state changed: only the paths they start
     /// (as entry, or one edge after an endpoint) read that.
     first_containers: Vec<Slot>,
-    /// Images and pods whose entity changed (their containers are first containers).
-    owners: Vec<Slot>,
     removed: Vec<String>,
 }
+
+/// Above this many walked edge changes, the entry points reaching their sources are all
+/// searched again instead of being told apart one edge at a time.
+const MAX_EDGE_CHECKS: usize = 256;
 
 impl PathChanges {
     /// Records a graph diff.
     pub fn add_diff(&mut self, diff: &GraphDiff) {
-        self.seeds.extend(diff.upserted_entities.iter().copied());
-        self.owners.extend(diff.upserted_entities.iter().copied());
+        self.entities.extend(diff.upserted_entities.iter().copied());
         for &(from, kind, to) in &diff.changed_edges {
-            self.seeds.push(from);
+            if walks(kind) {
+                self.edges.push((from, to));
+            } else {
+                self.seeds.push(from);
+                self.entries.push(to);
+            }
             // A container's pod is looked up through its incoming `runs` edge.
             if kind == EdgeKind::Runs {
                 self.first_containers.push(to);
@@ -64,7 +83,12 @@ impl PathChanges {
 
     /// Whether nothing was recorded.
     pub fn is_empty(&self) -> bool {
-        self.seeds.is_empty() && self.first_containers.is_empty() && self.removed.is_empty()
+        self.seeds.is_empty()
+            && self.edges.is_empty()
+            && self.entities.is_empty()
+            && self.entries.is_empty()
+            && self.first_containers.is_empty()
+            && self.removed.is_empty()
     }
 }
 
@@ -80,7 +104,7 @@ pub struct PathUpdate {
 /// Attack paths of every cluster, per entry point.
 #[derive(Debug, Default)]
 pub struct PathCache {
-    clusters: BTreeMap<String, BTreeMap<EntryKey, Vec<AttackPath>>>,
+    clusters: BTreeMap<String, BTreeMap<EntryKey, Vec<Arc<AttackPath>>>>,
     located: HashMap<String, (String, EntryPoint)>,
 }
 
@@ -102,7 +126,7 @@ impl PathCache {
             }
             self.located
                 .insert(id.clone(), (cluster.to_string(), point));
-            entries.insert((point, id), paths);
+            entries.insert((point, id), paths.into_iter().map(Arc::new).collect());
         }
         self.clusters.insert(cluster.to_string(), entries);
     }
@@ -122,7 +146,7 @@ impl PathCache {
     }
 
     /// A cluster's paths, merged as a full search merges them and sorted.
-    pub fn cluster_paths(&self, cluster: &str) -> Vec<AttackPath> {
+    pub fn cluster_paths(&self, cluster: &str) -> Vec<Arc<AttackPath>> {
         match self.clusters.get(cluster) {
             Some(entries) => merge_entry_paths(entries.values().map(Vec::as_slice)),
             None => Vec::new(),
@@ -148,29 +172,44 @@ impl PathCache {
                 changed_clusters.insert(cluster);
             }
         }
-        let seeds: Vec<Slot> = changes
-            .seeds
-            .iter()
-            .copied()
-            .filter(|slot| graph.entity(*slot).is_some())
-            .collect();
+        let mut seeds: Vec<Slot> = changes.seeds.clone();
+        let mut candidates: Vec<Slot> = changes.entries.clone();
         let mut first_containers: Vec<Slot> = changes.first_containers.clone();
-        for &slot in &changes.owners {
-            // Paths read an image's vulnerability summary and a pod's host network through
-            // the containers that run them.
-            let (edges, edge) = match graph.entity(slot).map(|entity| entity.kind) {
-                Some(EntityKind::Image) => (graph.in_edges(slot), EdgeKind::UsesImage),
-                Some(EntityKind::Pod) => (graph.out_edges(slot), EdgeKind::Runs),
-                _ => continue,
-            };
-            first_containers.extend(
-                edges
-                    .iter()
-                    .filter(|(_, kind)| *kind == edge)
-                    .map(|(container, _)| *container),
-            );
+        for &slot in &changes.entities {
+            // Paths read the flags that make a permission set or group a target anywhere on
+            // the way, an endpoint's exposure where it is the entry, a container's image where
+            // it is the first container, and through those containers an image's
+            // vulnerability summary and a pod's host network. Other entities show only their
+            // id, kind, name, namespace and cluster, which their id fixes.
+            match graph.entity(slot).map(|entity| entity.kind) {
+                Some(EntityKind::PermissionSet | EntityKind::Group) => seeds.push(slot),
+                Some(EntityKind::Endpoint) => candidates.push(slot),
+                Some(EntityKind::Container) => first_containers.push(slot),
+                Some(EntityKind::Image) => first_containers.extend(
+                    graph
+                        .in_edges(slot)
+                        .iter()
+                        .filter(|(_, kind)| *kind == EdgeKind::UsesImage)
+                        .map(|(container, _)| *container),
+                ),
+                Some(EntityKind::Pod) => first_containers.extend(
+                    graph
+                        .out_edges(slot)
+                        .iter()
+                        .filter(|(_, kind)| *kind == EdgeKind::Runs)
+                        .map(|(container, _)| *container),
+                ),
+                _ => {}
+            }
         }
-        let mut candidates: Vec<Slot> = Vec::new();
+        if changes.edges.len() > MAX_EDGE_CHECKS {
+            seeds.extend(changes.edges.iter().map(|(from, _)| *from));
+        } else {
+            for &(from, to) in &changes.edges {
+                affected_by_edge(graph, from, to, searcher, &mut candidates);
+            }
+        }
+        seeds.retain(|slot| graph.entity(*slot).is_some());
         if !seeds.is_empty() {
             searcher.run_reverse(graph, &seeds, MAX_HOPS, walks);
             candidates.extend(searcher.reached.iter().copied());
@@ -216,9 +255,47 @@ impl PathCache {
                 continue;
             }
             self.located.insert(id.clone(), (cluster.clone(), point));
-            entries.insert((point, id), paths);
+            entries.insert((point, id), paths.into_iter().map(Arc::new).collect());
             changed_clusters.insert(cluster);
         }
         (changed_clusters, update)
     }
+}
+
+/// The entry points whose search an added or removed walked edge `from -> to` can change,
+/// added to `out`. Distances are those of the graph after the change, from reverse searches.
+/// A search is a breadth-first tree: an edge changes it only if it is, or was, the edge by
+/// which `to` is first reached, which needs `to` one hop further than `from`. So an entry
+/// point that reaches `to` no further than `from` keeps its tree (and its paths), whether the
+/// edge came or went; so does one that does not expand `from`.
+fn affected_by_edge(
+    graph: &TenantGraph,
+    from: Slot,
+    to: Slot,
+    searcher: &mut Searcher,
+    out: &mut Vec<Slot>,
+) {
+    if graph.entity(from).is_none() {
+        // Its incoming edges went with it and are changes of their own.
+        return;
+    }
+    searcher.run_reverse(graph, &[from], MAX_HOPS - 1, walks);
+    if graph.entity(to).is_none() {
+        out.extend(searcher.reached.iter().copied());
+        return;
+    }
+    let from_depths: Vec<(Slot, u8)> = searcher
+        .reached
+        .iter()
+        .map(|&slot| (slot, searcher.depth_of(slot)))
+        .collect();
+    searcher.run_reverse(graph, &[to], MAX_HOPS, walks);
+    for (slot, from_depth) in from_depths {
+        let keeps_tree = searcher.was_reached(slot) && searcher.depth_of(slot) <= from_depth;
+        if !keeps_tree {
+            out.push(slot);
+        }
+    }
+    // `to` may have become (or stopped being) an entry point itself.
+    out.push(to);
 }

@@ -2,6 +2,7 @@
 //! container) to targets (node takeover, cluster-takeover permissions, secrets, cloud
 //! credentials), Defender's container attack paths, and KubeHound's four fleet questions.
 
+use std::borrow::Borrow;
 use std::collections::{BTreeMap, HashSet};
 
 use serde::Serialize;
@@ -448,13 +449,16 @@ pub fn entry_paths(
 
 /// Merges the paths of a cluster's entry points, given in search order: of several paths
 /// with one id (the internet's paths to one target through different endpoints), the first
-/// is kept. The result is sorted with [`sort_paths`].
-pub fn merge_entry_paths<'p>(per_entry: impl Iterator<Item = &'p [AttackPath]>) -> Vec<AttackPath> {
+/// is kept. The result is sorted with [`sort_paths`]. Paths may be shared (`Arc`).
+pub fn merge_entry_paths<'p, P>(per_entry: impl Iterator<Item = &'p [P]>) -> Vec<P>
+where
+    P: Borrow<AttackPath> + Clone + 'p,
+{
     let mut seen: HashSet<&str> = HashSet::new();
-    let mut paths: Vec<AttackPath> = Vec::new();
+    let mut paths: Vec<P> = Vec::new();
     for entry in per_entry {
         for path in entry {
-            if seen.insert(path.id.as_str()) {
+            if seen.insert(path.borrow().id.as_str()) {
                 paths.push(path.clone());
             }
         }
@@ -478,8 +482,9 @@ pub fn cluster_paths(
 }
 
 /// Orders paths by risk (highest first), then id.
-pub fn sort_paths(paths: &mut [AttackPath]) {
+pub fn sort_paths<P: Borrow<AttackPath>>(paths: &mut [P]) {
     paths.sort_by(|first, second| {
+        let (first, second) = (first.borrow(), second.borrow());
         second
             .risk_score
             .total_cmp(&first.risk_score)
@@ -495,18 +500,24 @@ fn collect(
     prefix: Option<(Slot, Option<EdgeKind>)>,
 ) {
     let graph = builder.graph;
-    let mut found = 0;
-    for &slot in searcher.reached.iter().skip(1) {
+    // The nearest targets, of one distance by id: the same ones whatever order the search
+    // visited a level in.
+    let mut targets: Vec<(u8, &str, Slot, TargetClass)> = searcher
+        .reached
+        .iter()
+        .skip(1)
+        .filter_map(|&slot| {
+            let entity = graph.entity(slot)?;
+            let class = target_class(entity)?;
+            Some((searcher.depth_of(slot), entity.id.as_str(), slot, class))
+        })
+        .collect();
+    targets.sort_unstable_by(|first, second| (first.0, first.1).cmp(&(second.0, second.1)));
+    targets.truncate(MAX_PATHS_PER_ENTRY);
+    for (_, _, slot, class) in targets {
         let Some(entity) = graph.entity(slot) else {
             continue;
         };
-        let Some(class) = target_class(entity) else {
-            continue;
-        };
-        if found >= MAX_PATHS_PER_ENTRY {
-            break;
-        }
-        found += 1;
         let mut route = Vec::new();
         if let Some(prefix) = prefix {
             route.push(prefix);

@@ -51,6 +51,9 @@ impl Searcher {
     }
 
     /// Searches from `starts` along outgoing edges accepted by `walk`, up to `max_depth` hops.
+    /// Of several shortest ways to a slot, [`Searcher::path_to`] gives the one whose last
+    /// step leaves the entity with the smallest id (then the smallest edge kind): the same
+    /// path whatever order the graph's edges were added in.
     pub fn run(
         &mut self,
         graph: &TenantGraph,
@@ -58,7 +61,7 @@ impl Searcher {
         max_depth: u8,
         walk: impl Fn(EdgeKind) -> bool,
     ) {
-        self.run_along(graph, starts, max_depth, walk, TenantGraph::out_edges);
+        self.run_along(graph, starts, max_depth, walk, TenantGraph::out_edges, true);
     }
 
     /// Searches from `starts` against the direction of edges accepted by `walk`, up to
@@ -71,7 +74,7 @@ impl Searcher {
         max_depth: u8,
         walk: impl Fn(EdgeKind) -> bool,
     ) {
-        self.run_along(graph, starts, max_depth, walk, TenantGraph::in_edges);
+        self.run_along(graph, starts, max_depth, walk, TenantGraph::in_edges, false);
     }
 
     fn run_along(
@@ -81,6 +84,7 @@ impl Searcher {
         max_depth: u8,
         walk: impl Fn(EdgeKind) -> bool,
         neighbours: impl Fn(&TenantGraph, Slot) -> &[(Slot, EdgeKind)],
+        canonical: bool,
     ) {
         self.prepare(graph.slot_capacity());
         for &start in starts {
@@ -103,7 +107,18 @@ impl Searcher {
             }
             for &(next, kind) in neighbours(graph, current) {
                 self.edges_scanned += 1;
-                if !walk(kind) || self.stamp[next as usize] == self.generation {
+                if !walk(kind) {
+                    continue;
+                }
+                if self.stamp[next as usize] == self.generation {
+                    // Slots of one depth are all expanded before the next depth: every way
+                    // to `next` of the same length is seen here, in any order.
+                    if canonical
+                        && self.depth[next as usize] == depth + 1
+                        && precedes(graph, (current, kind), self.parent[next as usize])
+                    {
+                        self.parent[next as usize] = (current, kind);
+                    }
                     continue;
                 }
                 self.stamp[next as usize] = self.generation;
@@ -128,4 +143,14 @@ impl Searcher {
         reversed.reverse();
         reversed
     }
+}
+
+/// Whether the step `(from, kind)` sorts before `other`: by the id of the entity it leaves,
+/// then by edge kind.
+fn precedes(graph: &TenantGraph, step: (Slot, EdgeKind), other: (Slot, EdgeKind)) -> bool {
+    if step.0 == other.0 {
+        return step.1 < other.1;
+    }
+    let id = |slot| graph.entity(slot).map(|entity| entity.id.as_str());
+    (id(step.0), step.1) < (id(other.0), other.1)
 }

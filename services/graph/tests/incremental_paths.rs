@@ -246,3 +246,98 @@ fn random_updates_keep_attack_paths_equal_to_a_full_search() {
         "{partial_updates} updates searched entries again"
     );
 }
+
+/// A second shortest way to a target, through an entity whose id sorts first, moves the
+/// target's path to it: the entry point searches again although its distances stay the same.
+#[test]
+fn an_equally_short_way_added_moves_the_path_to_it() {
+    use palisade_graph::derive::Derived;
+    use palisade_graph::graph::{TenantGraph, Unit};
+    use palisade_graph::model::{EdgeKind, Entity};
+    use palisade_graph::path_cache::{PathCache, PathChanges};
+    use palisade_graph::paths::cluster_paths;
+    use palisade_graph::search::Searcher;
+
+    // entry -escape-> node-1 -attach-> pod-z -attach-> ctr-z -escape-> node-2
+    //                        -attach-> pod-a -attach-> ctr-a (-escape-> node-2, added)
+    let graph_with = |second_way: bool| {
+        let mut derived = Derived::default();
+        let entity = |kind, name: &str| Entity::new(kind, "c", "ns", name, format!("c/{name}"));
+        for (kind, name) in [
+            (EntityKind::Container, "entry"),
+            (EntityKind::Node, "node-1"),
+            (EntityKind::Node, "node-2"),
+            (EntityKind::Pod, "pod-z"),
+            (EntityKind::Pod, "pod-a"),
+            (EntityKind::Container, "ctr-z"),
+            (EntityKind::Container, "ctr-a"),
+        ] {
+            derived.entity(entity(kind, name));
+        }
+        let mut edges = vec![
+            ("entry", EdgeKind::CePrivMount, "node-1"),
+            ("node-1", EdgeKind::PodAttach, "pod-z"),
+            ("node-1", EdgeKind::PodAttach, "pod-a"),
+            ("pod-z", EdgeKind::ContainerAttach, "ctr-z"),
+            ("pod-a", EdgeKind::ContainerAttach, "ctr-a"),
+            ("ctr-z", EdgeKind::CePrivMount, "node-2"),
+        ];
+        if second_way {
+            edges.push(("ctr-a", EdgeKind::CePrivMount, "node-2"));
+        }
+        for (from, kind, to) in edges {
+            derived.edge(&format!("c/{from}"), kind, &format!("c/{to}"));
+        }
+        derived
+    };
+    let route_to_node_2 = |paths: &[palisade_graph::paths::AttackPath]| -> Vec<String> {
+        paths
+            .iter()
+            .find(|path| {
+                path.steps[0].name == "entry"
+                    && path.steps.last().is_some_and(|step| step.name == "node-2")
+            })
+            .map(|path| path.steps.iter().map(|step| step.name.clone()).collect())
+            .unwrap_or_default()
+    };
+    let alerted = Default::default();
+    let mut searcher = Searcher::new();
+    let mut graph = TenantGraph::new();
+    graph.apply(Unit::Cluster("c".into()), graph_with(false));
+    let mut cache = PathCache::default();
+    cache.rebuild_cluster(&graph, "c", &alerted, &mut searcher);
+    let before: Vec<_> = cache
+        .cluster_paths("c")
+        .iter()
+        .map(|path| (**path).clone())
+        .collect();
+    assert_eq!(
+        route_to_node_2(&before),
+        ["entry", "node-1", "pod-z", "ctr-z", "node-2"]
+    );
+    let diff = graph.apply(Unit::Cluster("c".into()), graph_with(true));
+    let mut changes = PathChanges::default();
+    changes.add_diff(&diff);
+    cache.update(&graph, &changes, &alerted, &mut searcher);
+    let kept: Vec<_> = cache
+        .cluster_paths("c")
+        .iter()
+        .map(|path| (**path).clone())
+        .collect();
+    assert_eq!(
+        route_to_node_2(&kept),
+        ["entry", "node-1", "pod-a", "ctr-a", "node-2"]
+    );
+    assert_eq!(kept, cluster_paths(&graph, "c", &alerted, &mut searcher));
+    // And back: the way that goes leaves the path to the other one.
+    let diff = graph.apply(Unit::Cluster("c".into()), graph_with(false));
+    let mut changes = PathChanges::default();
+    changes.add_diff(&diff);
+    cache.update(&graph, &changes, &alerted, &mut searcher);
+    let kept: Vec<_> = cache
+        .cluster_paths("c")
+        .iter()
+        .map(|path| (**path).clone())
+        .collect();
+    assert_eq!(kept, before);
+}

@@ -10,10 +10,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::Value;
 
 use crate::derive::structure::cluster_entity;
-use crate::derive::{ClusterView, Derived, PodView};
-use crate::k8s::ServicePort;
+use crate::derive::{ClusterView, Derived, PodContext, PodView};
+use crate::k8s::{IngressSpec, ServicePort, ServiceSpec};
 use crate::model::{EdgeKind, Entity, EntityKind, INTERNET_ID, entity_id};
-use crate::object::{Body, ObjectKind};
+use crate::object::{Body, Object, ObjectKind};
 
 fn internet() -> Entity {
     Entity::new(
@@ -67,9 +67,168 @@ fn port_targets<'p>(pod: &'p PodView<'_>, port: &ServicePort) -> Vec<(&'p str, i
     targets
 }
 
-pub(crate) fn add_exposure(view: &ClusterView<'_>, derived: &mut Derived) {
+/// Names of the services an ingress routes to.
+fn ingress_backends(spec: &IngressSpec) -> Vec<String> {
+    spec.default_backend
+        .iter()
+        .chain(spec.backend.iter())
+        .chain(
+            spec.rules
+                .iter()
+                .filter_map(|rule| rule.http.as_ref())
+                .flat_map(|http| http.paths.iter().map(|path| &path.backend)),
+        )
+        .filter_map(|backend| {
+            backend
+                .service
+                .as_ref()
+                .map(|service| service.name.clone())
+                .or_else(|| backend.service_name.clone())
+        })
+        .filter(|name| !name.is_empty())
+        .collect()
+}
+
+/// A service and what makes it reachable from outside the cluster.
+pub(crate) struct ServiceExposure<'v> {
+    /// The service object.
+    pub object: &'v Object,
+    /// Its spec.
+    pub spec: &'v ServiceSpec,
+    /// Addresses of its load balancer.
+    pub load_balancer_ingress: &'v [String],
+    /// Entity id.
+    pub id: String,
+    /// ClusterIP, NodePort, LoadBalancer or ExternalName.
+    pub service_type: String,
+    /// Why the internet reaches it, when it does.
+    pub reason: Option<String>,
+}
+
+impl ServiceExposure<'_> {
+    /// Entity id of the endpoint of one of the service's ports.
+    pub fn endpoint_id(&self, view: &ClusterView<'_>, port: &ServicePort) -> String {
+        let port_label = if port.name.is_empty() {
+            port.port.to_string()
+        } else {
+            port.name.clone()
+        };
+        format!(
+            "{}:{port_label}",
+            entity_id(
+                &view.cluster,
+                EntityKind::Endpoint,
+                &self.object.meta.namespace,
+                &self.object.meta.name
+            )
+        )
+    }
+}
+
+/// Every service of the cluster with its exposure.
+pub(crate) fn service_exposures<'v>(view: &'v ClusterView<'_>) -> Vec<ServiceExposure<'v>> {
     // Services reachable from outside through an ingress.
-    let mut ingress_backends: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
+    let mut routed: BTreeMap<(&str, String), &str> = BTreeMap::new();
+    for ingress in view.inventory.of_kind(ObjectKind::Ingress) {
+        if let Body::Ingress(spec) = &ingress.body {
+            for backend in ingress_backends(spec) {
+                routed
+                    .entry((ingress.meta.namespace.as_str(), backend))
+                    .or_insert(ingress.meta.name.as_str());
+            }
+        }
+    }
+    let mut services = Vec::new();
+    for service in view.inventory.of_kind(ObjectKind::Service) {
+        let Body::Service {
+            spec,
+            load_balancer_ingress,
+        } = &service.body
+        else {
+            continue;
+        };
+        let namespace = &service.meta.namespace;
+        let service_type = spec
+            .service_type
+            .clone()
+            .unwrap_or_else(|| "ClusterIP".to_string());
+        let reason = if service_type == "LoadBalancer" {
+            Some(format!("LoadBalancer service {}", service.meta.name))
+        } else if service_type == "NodePort" {
+            Some(format!(
+                "NodePort service {} (reachable on every node address)",
+                service.meta.name
+            ))
+        } else if !spec.external_ips.is_empty() {
+            Some(format!("service {} has external IPs", service.meta.name))
+        } else {
+            routed
+                .get(&(namespace.as_str(), service.meta.name.clone()))
+                .map(|ingress| format!("ingress {ingress} routes to service {}", service.meta.name))
+        };
+        services.push(ServiceExposure {
+            object: service,
+            spec,
+            load_balancer_ingress,
+            id: entity_id(
+                &view.cluster,
+                EntityKind::Service,
+                namespace,
+                &service.meta.name,
+            ),
+            service_type,
+            reason,
+        });
+    }
+    services
+}
+
+/// Pods behind services without a selector, from EndpointSlices and Endpoints: pod names by
+/// (namespace, service).
+pub(crate) fn endpoint_targets<'v>(
+    view: &'v ClusterView<'_>,
+) -> BTreeMap<(&'v str, &'v str), BTreeSet<&'v str>> {
+    let mut targets: BTreeMap<(&str, &str), BTreeSet<&str>> = BTreeMap::new();
+    for kind in [ObjectKind::EndpointSlice, ObjectKind::Endpoints] {
+        for object in view.inventory.of_kind(kind) {
+            if let Body::Endpoints {
+                service_name,
+                endpoints,
+            } = &object.body
+            {
+                for endpoint in endpoints {
+                    if let Some(target) = &endpoint.target_ref
+                        && target.kind == "Pod"
+                    {
+                        targets
+                            .entry((object.meta.namespace.as_str(), service_name.as_str()))
+                            .or_default()
+                            .insert(target.name.as_str());
+                    }
+                }
+            }
+        }
+    }
+    targets
+}
+
+/// Entity ids of the nodes with an external address.
+pub(crate) fn exposed_nodes(view: &ClusterView<'_>) -> BTreeSet<String> {
+    view.inventory
+        .of_kind(ObjectKind::Node)
+        .filter(|node| match &node.body {
+            Body::Node { addresses, .. } => addresses
+                .iter()
+                .any(|address| address.address_type == "ExternalIP"),
+            _ => false,
+        })
+        .map(|node| entity_id(&view.cluster, EntityKind::Node, "", &node.meta.name))
+        .collect()
+}
+
+/// Ingresses, services, their endpoints and load balancers: the exposure that does not depend
+/// on the pods.
+pub(crate) fn add_exposure(view: &ClusterView<'_>, derived: &mut Derived) {
     for ingress in view.inventory.of_kind(ObjectKind::Ingress) {
         let Body::Ingress(spec) = &ingress.body else {
             continue;
@@ -85,28 +244,7 @@ pub(crate) fn add_exposure(view: &ClusterView<'_>, derived: &mut Derived) {
         derived.entity(entity);
         derived.entity(internet());
         derived.edge(INTERNET_ID, EdgeKind::RoutesTo, &ingress_id);
-        let mut backends = Vec::new();
-        for backend in spec
-            .default_backend
-            .iter()
-            .chain(spec.backend.iter())
-            .chain(
-                spec.rules
-                    .iter()
-                    .filter_map(|rule| rule.http.as_ref())
-                    .flat_map(|http| http.paths.iter().map(|path| &path.backend)),
-            )
-        {
-            let name = backend
-                .service
-                .as_ref()
-                .map(|service| service.name.clone())
-                .or_else(|| backend.service_name.clone());
-            if let Some(name) = name.filter(|name| !name.is_empty()) {
-                backends.push(name);
-            }
-        }
-        for backend in backends {
+        for backend in ingress_backends(spec) {
             let service_id = entity_id(
                 &view.cluster,
                 EntityKind::Service,
@@ -114,154 +252,36 @@ pub(crate) fn add_exposure(view: &ClusterView<'_>, derived: &mut Derived) {
                 &backend,
             );
             derived.edge(&ingress_id, EdgeKind::RoutesTo, &service_id);
-            ingress_backends
-                .entry((ingress.meta.namespace.clone(), backend))
-                .or_default()
-                .push(ingress.meta.name.clone());
         }
     }
-    // Pods behind services without a selector, from EndpointSlices / Endpoints.
-    let mut slice_targets: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();
-    for kind in [ObjectKind::EndpointSlice, ObjectKind::Endpoints] {
-        for object in view.inventory.of_kind(kind) {
-            if let Body::Endpoints {
-                service_name,
-                endpoints,
-            } = &object.body
-            {
-                for endpoint in endpoints {
-                    if let Some(target) = &endpoint.target_ref
-                        && target.kind == "Pod"
-                    {
-                        slice_targets
-                            .entry((object.meta.namespace.clone(), service_name.clone()))
-                            .or_default()
-                            .insert(target.name.clone());
-                    }
-                }
-            }
-        }
-    }
-    // Nodes with an external address. A pod not yet scheduled may land on any node.
-    let exposed_node_ids: BTreeSet<String> = view
-        .inventory
-        .of_kind(ObjectKind::Node)
-        .filter(|node| match &node.body {
-            Body::Node { addresses, .. } => addresses
-                .iter()
-                .any(|address| address.address_type == "ExternalIP"),
-            _ => false,
-        })
-        .map(|node| entity_id(&view.cluster, EntityKind::Node, "", &node.meta.name))
-        .collect();
-    let unscheduled_node = entity_id(
-        &view.cluster,
-        EntityKind::Node,
-        "",
-        crate::derive::UNSCHEDULED_NODE,
-    );
-    let on_exposed_node = |node_id: &str| {
-        exposed_node_ids.contains(node_id)
-            || (node_id == unscheduled_node && !exposed_node_ids.is_empty())
-    };
-    let mut covered_ports: BTreeSet<(String, i64)> = BTreeSet::new();
-    for service in view.inventory.of_kind(ObjectKind::Service) {
-        let Body::Service {
-            spec,
-            load_balancer_ingress,
-        } = &service.body
-        else {
-            continue;
-        };
-        let namespace = &service.meta.namespace;
-        let service_type = spec
-            .service_type
-            .clone()
-            .unwrap_or_else(|| "ClusterIP".to_string());
-        let ingresses = ingress_backends
-            .get(&(namespace.clone(), service.meta.name.clone()))
-            .cloned()
-            .unwrap_or_default();
-        let exposure_reason = if service_type == "LoadBalancer" {
-            Some(format!("LoadBalancer service {}", service.meta.name))
-        } else if service_type == "NodePort" {
-            Some(format!(
-                "NodePort service {} (reachable on every node address)",
-                service.meta.name
-            ))
-        } else if !spec.external_ips.is_empty() {
-            Some(format!("service {} has external IPs", service.meta.name))
-        } else {
-            ingresses
-                .first()
-                .map(|ingress| format!("ingress {ingress} routes to service {}", service.meta.name))
-        };
-        let entity = cluster_entity(view, EntityKind::Service, namespace, &service.meta.name)
-            .with("service_type", service_type.clone())
-            .with("exposed_to_internet", exposure_reason.is_some());
-        let service_id = entity.id.clone();
+    for service in service_exposures(view) {
+        let namespace = &service.object.meta.namespace;
+        let name = &service.object.meta.name;
+        let entity = cluster_entity(view, EntityKind::Service, namespace, name)
+            .with("service_type", service.service_type.clone())
+            .with("exposed_to_internet", service.reason.is_some());
         derived.entity(entity);
         derived.edge(
             &entity_id(&view.cluster, EntityKind::Namespace, "", namespace),
             EdgeKind::Contains,
-            &service_id,
+            &service.id,
         );
-        if service_type == "LoadBalancer" {
-            let balancer = cluster_entity(
-                view,
-                EntityKind::LoadBalancer,
-                namespace,
-                &service.meta.name,
-            )
-            .with("addresses", load_balancer_ingress.clone());
+        if service.service_type == "LoadBalancer" {
+            let balancer = cluster_entity(view, EntityKind::LoadBalancer, namespace, name)
+                .with("addresses", service.load_balancer_ingress.to_vec());
             let balancer_id = balancer.id.clone();
             derived.entity(balancer);
             derived.entity(internet());
             derived.edge(INTERNET_ID, EdgeKind::RoutesTo, &balancer_id);
-            derived.edge(&balancer_id, EdgeKind::RoutesTo, &service_id);
+            derived.edge(&balancer_id, EdgeKind::RoutesTo, &service.id);
         }
-        let selected: Vec<&PodView<'_>> = match &spec.selector {
-            Some(selector) if !selector.is_empty() => view
-                .pods
-                .iter()
-                .filter(|pod| {
-                    pod.namespace == *namespace
-                        && selector
-                            .iter()
-                            .all(|(key, value)| pod.labels.get(key) == Some(value))
-                })
-                .collect(),
-            _ => {
-                let names = slice_targets.get(&(namespace.clone(), service.meta.name.clone()));
-                view.pods
-                    .iter()
-                    .filter(|pod| {
-                        pod.namespace == *namespace
-                            && names.is_some_and(|names| names.contains(&pod.name))
-                    })
-                    .collect()
-            }
-        };
-        for port in &spec.ports {
-            let port_label = if port.name.is_empty() {
-                port.port.to_string()
-            } else {
-                port.name.clone()
-            };
-            let endpoint_id = format!(
-                "{}:{port_label}",
-                entity_id(
-                    &view.cluster,
-                    EntityKind::Endpoint,
-                    namespace,
-                    &service.meta.name
-                )
-            );
+        for port in &service.spec.ports {
+            let endpoint_id = service.endpoint_id(view, port);
             let mut endpoint = Entity::new(
                 EntityKind::Endpoint,
                 &view.cluster,
                 namespace,
-                &service.meta.name,
+                name,
                 endpoint_id.clone(),
             )
             .with("port", port.port)
@@ -274,10 +294,10 @@ pub(crate) fn add_exposure(view: &ClusterView<'_>, derived: &mut Derived) {
                     port.protocol.clone()
                 },
             )
-            .with("service", service.meta.name.clone())
+            .with("service", name.clone())
             .with(
                 "exposure",
-                if exposure_reason.is_some() {
+                if service.reason.is_some() {
                     "internet"
                 } else {
                     "service"
@@ -286,94 +306,107 @@ pub(crate) fn add_exposure(view: &ClusterView<'_>, derived: &mut Derived) {
             if let Some(node_port) = port.node_port {
                 endpoint.set("node_port", node_port);
             }
-            if let Some(reason) = &exposure_reason {
+            if let Some(reason) = &service.reason {
                 endpoint.set("exposure_reason", reason.clone());
             }
             derived.entity(endpoint);
-            derived.edge(&service_id, EdgeKind::Exposes, &endpoint_id);
-            if exposure_reason.is_some() {
+            derived.edge(&service.id, EdgeKind::Exposes, &endpoint_id);
+            if service.reason.is_some() {
                 derived.entity(internet());
                 derived.edge(INTERNET_ID, EdgeKind::RoutesTo, &endpoint_id);
             }
-            for pod in &selected {
-                derived.edge(&service_id, EdgeKind::RoutesTo, &pod.id);
-                for (container_id, container_port, _) in port_targets(pod, port) {
-                    covered_ports.insert((container_id.to_string(), container_port));
-                    derived.edge(&endpoint_id, EdgeKind::EndpointExploit, container_id);
-                    if let Some(reason) = &exposure_reason {
-                        derived.set(container_id, "exposed_to_internet", true);
-                        derived.set(&pod.id, "exposed_to_internet", true);
-                        derived.set(&pod.id, "exposure_reason", reason.clone());
-                    }
-                }
+        }
+    }
+}
+
+/// A pod's exposure: the services that route to it and the ports of its containers, those
+/// no service covers included.
+pub(crate) fn add_pod_exposure(
+    view: &ClusterView<'_>,
+    context: &PodContext<'_>,
+    pod: &PodView<'_>,
+    derived: &mut Derived,
+) {
+    let mut covered_ports: BTreeSet<(&str, i64)> = BTreeSet::new();
+    for selection in context.selections_of(pod) {
+        derived.edge(selection.service_id, EdgeKind::RoutesTo, &pod.id);
+        for (container_id, container_port, _) in port_targets(pod, selection.port) {
+            covered_ports.insert((container_id, container_port));
+            derived.edge(
+                selection.endpoint_id,
+                EdgeKind::EndpointExploit,
+                container_id,
+            );
+            if let Some(reason) = selection.reason {
+                derived.set(container_id, "exposed_to_internet", true);
+                derived.set(&pod.id, "exposed_to_internet", true);
+                derived.set(&pod.id, "exposure_reason", reason.to_string());
             }
         }
     }
     // Container ports no service covers.
-    for pod in &view.pods {
-        let host_network = pod.spec.host_network.unwrap_or(false);
-        for container in &pod.containers {
-            for port in &container.spec.ports {
-                if covered_ports.contains(&(container.id.clone(), port.container_port)) {
-                    continue;
-                }
-                let port_label = if port.name.is_empty() {
-                    port.container_port.to_string()
+    let host_network = pod.spec.host_network.unwrap_or(false);
+    for container in &pod.containers {
+        for port in &container.spec.ports {
+            if covered_ports.contains(&(container.id.as_str(), port.container_port)) {
+                continue;
+            }
+            let port_label = if port.name.is_empty() {
+                port.container_port.to_string()
+            } else {
+                port.name.clone()
+            };
+            let on_node = host_network || port.host_port.is_some_and(|host_port| host_port > 0);
+            let endpoint_id = format!(
+                "{}:{port_label}",
+                container.id.replacen("/container/", "/endpoint/", 1)
+            );
+            let internet_reachable = on_node && context.on_exposed_node(&pod.node_id);
+            let mut endpoint = Entity::new(
+                EntityKind::Endpoint,
+                &view.cluster,
+                &pod.namespace,
+                &port_label,
+                endpoint_id.clone(),
+            )
+            .with(
+                "port",
+                port.host_port
+                    .filter(|_| !host_network)
+                    .unwrap_or(port.container_port),
+            )
+            .with("port_name", port.name.clone())
+            .with(
+                "exposure",
+                if internet_reachable {
+                    "internet"
+                } else if on_node {
+                    "node"
                 } else {
-                    port.name.clone()
-                };
-                let on_node = host_network || port.host_port.is_some_and(|host_port| host_port > 0);
-                let endpoint_id = format!(
-                    "{}:{port_label}",
-                    container.id.replacen("/container/", "/endpoint/", 1)
-                );
-                let internet_reachable = on_node && on_exposed_node(&pod.node_id);
-                let mut endpoint = Entity::new(
-                    EntityKind::Endpoint,
-                    &view.cluster,
-                    &pod.namespace,
-                    &port_label,
-                    endpoint_id.clone(),
-                )
-                .with(
-                    "port",
-                    port.host_port
-                        .filter(|_| !host_network)
-                        .unwrap_or(port.container_port),
-                )
-                .with("port_name", port.name.clone())
-                .with(
-                    "exposure",
-                    if internet_reachable {
-                        "internet"
-                    } else if on_node {
-                        "node"
+                    "container"
+                },
+            );
+            if internet_reachable {
+                let reason = format!(
+                    "{} of pod {} listens on an internet-facing node",
+                    if host_network {
+                        "host network"
                     } else {
-                        "container"
+                        "hostPort"
                     },
+                    pod.name
                 );
-                if internet_reachable {
-                    let reason = format!(
-                        "{} of pod {} listens on an internet-facing node",
-                        if host_network {
-                            "host network"
-                        } else {
-                            "hostPort"
-                        },
-                        pod.name
-                    );
-                    endpoint.set("exposure_reason", reason.clone());
-                    derived.set(&container.id, "exposed_to_internet", true);
-                    derived.set(&pod.id, "exposed_to_internet", true);
-                    derived.set(&pod.id, "exposure_reason", reason);
-                }
-                derived.entity(endpoint);
-                derived.edge(&container.id, EdgeKind::Exposes, &endpoint_id);
-                derived.edge(&endpoint_id, EdgeKind::EndpointExploit, &container.id);
-                if internet_reachable {
-                    derived.entity(internet());
-                    derived.edge(INTERNET_ID, EdgeKind::RoutesTo, &endpoint_id);
-                }
+                endpoint.set("exposure_reason", reason.clone());
+                derived.set(&container.id, "exposed_to_internet", true);
+                derived.set(&pod.id, "exposed_to_internet", true);
+                derived.set(&pod.id, "exposure_reason", reason);
+            }
+            derived.entity(endpoint);
+            derived.edge(&container.id, EdgeKind::Exposes, &endpoint_id);
+            derived.edge(&endpoint_id, EdgeKind::EndpointExploit, &container.id);
+            if internet_reachable {
+                derived.entity(internet());
+                derived.edge(INTERNET_ID, EdgeKind::RoutesTo, &endpoint_id);
             }
         }
     }

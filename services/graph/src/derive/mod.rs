@@ -2,6 +2,7 @@
 //! technique edges, from its inventory.
 
 mod exposure;
+mod pod;
 mod structure;
 mod techniques;
 pub mod view;
@@ -20,6 +21,7 @@ use serde::Serialize;
 use crate::inventory::ClusterInventory;
 use crate::model::{EdgeKind, Entity};
 
+pub use pod::{PodContext, derive_pod};
 pub use view::{ClusterView, ContainerView, PodView, UNSCHEDULED_NODE};
 
 /// An edge between two entities named by their stable ids.
@@ -65,6 +67,14 @@ impl Derived {
         });
     }
 
+    /// Adds everything `other` holds, merging entities as [`Derived::entity`] does.
+    pub fn merge(&mut self, other: Derived) {
+        for (_, entity) in other.entities {
+            self.entity(entity);
+        }
+        self.edges.extend(other.edges);
+    }
+
     /// Sets a property on an entity already added.
     pub fn set(&mut self, id: &str, key: &str, value: impl Into<serde_json::Value>) {
         if let Some(entity) = self.entities.get_mut(id) {
@@ -79,12 +89,51 @@ pub fn derive_cluster(cluster: &str, inventory: &ClusterInventory) -> Derived {
     derive_from_view(&view)
 }
 
+/// A cluster's graph in parts: what the cluster's objects contribute apart from its pods, and
+/// what each pod contributes (see [`derive_pod`]). Edges of a part may end at entities of
+/// another part.
+#[derive(Debug, Default)]
+pub struct Parts {
+    /// Everything but the pods.
+    pub cluster: Derived,
+    /// Each pod's part, by the pod's entity id.
+    pub pods: Vec<(String, Derived)>,
+}
+
+/// Derives the graph of a view in parts.
+pub fn derive_parts(view: &ClusterView<'_>) -> Parts {
+    Parts {
+        cluster: derive_cluster_part(view),
+        pods: derive_pods(view),
+    }
+}
+
+/// What a cluster's objects contribute apart from its pods. It depends on the pods only
+/// through the namespaces they imply and whether one is not scheduled.
+pub fn derive_cluster_part(view: &ClusterView<'_>) -> Derived {
+    let mut cluster = Derived::default();
+    structure::add_structure(view, &mut cluster);
+    exposure::add_exposure(view, &mut cluster);
+    techniques::add_techniques(view, &mut cluster);
+    cluster
+}
+
+/// The part of every pod of the view.
+pub fn derive_pods(view: &ClusterView<'_>) -> Vec<(String, Derived)> {
+    let context = PodContext::build(view);
+    view.pods
+        .iter()
+        .map(|pod| (pod.id.clone(), derive_pod(view, &context, pod)))
+        .collect()
+}
+
 /// Derives the graph from an already resolved view.
 pub fn derive_from_view(view: &ClusterView<'_>) -> Derived {
-    let mut derived = Derived::default();
-    structure::add_structure(view, &mut derived);
-    exposure::add_exposure(view, &mut derived);
-    techniques::add_techniques(view, &mut derived);
+    let parts = derive_parts(view);
+    let mut derived = parts.cluster;
+    for (_, pod) in parts.pods {
+        derived.merge(pod);
+    }
     // Bindings to missing roles and owners that are not in the inventory leave edges without
     // an end; they describe nothing that exists.
     let Derived { entities, edges } = &mut derived;

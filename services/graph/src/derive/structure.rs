@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::derive::{ClusterView, Derived, UNSCHEDULED_NODE};
+use crate::derive::{ClusterView, Derived, PodView, UNSCHEDULED_NODE};
 use crate::model::{EdgeKind, Entity, EntityKind, entity_id, image_id, normalize_image};
 use crate::object::{Body, ObjectKind};
 use crate::rbac::{CRITICAL_ROLES, has_wildcard};
@@ -83,7 +83,6 @@ pub(crate) fn add_structure(view: &ClusterView<'_>, derived: &mut Derived) {
         derived.edge(&cluster_id, EdgeKind::Contains, &id);
     }
     add_workloads(view, derived);
-    add_pods(view, derived);
     add_identities(view, derived);
     add_rbac(view, derived);
     add_config_objects(view, derived);
@@ -125,198 +124,198 @@ fn add_workloads(view: &ClusterView<'_>, derived: &mut Derived) {
     }
 }
 
-fn add_pods(view: &ClusterView<'_>, derived: &mut Derived) {
-    for pod in &view.pods {
+/// A pod's own entities: the pod, its containers, images, volumes and the secrets and
+/// service account it names, with the edges between them and to its node and namespace.
+pub(crate) fn add_pod(view: &ClusterView<'_>, pod: &PodView<'_>, derived: &mut Derived) {
+    let mut entity = Entity::new(
+        EntityKind::Pod,
+        &view.cluster,
+        &pod.namespace,
+        &pod.name,
+        pod.id.clone(),
+    )
+    .with("host_network", pod.spec.host_network.unwrap_or(false))
+    .with("host_pid", pod.spec.host_pid.unwrap_or(false))
+    .with("host_ipc", pod.spec.host_ipc.unwrap_or(false))
+    .with("service_account", pod.service_account.clone())
+    .with("token_mounted", pod.token_mounted)
+    .with("template", pod.is_template)
+    .with("source", pod.source.to_string());
+    if pod.is_template {
+        entity.set("template_of", pod.source.to_string());
+    }
+    derived.entity(entity);
+    derived.edge(
+        &namespace_id(view, &pod.namespace),
+        EdgeKind::Contains,
+        &pod.id,
+    );
+    derived.edge(&pod.id, EdgeKind::ScheduledOn, &pod.node_id);
+    if let Some((kind, name)) = &pod.owner {
+        let owner_id = entity_id(
+            &view.cluster,
+            EntityKind::Workload,
+            &pod.namespace,
+            &format!("{}/{name}", kind.name()),
+        );
+        derived.edge(&owner_id, EdgeKind::Owns, &pod.id);
+    }
+    let account_id = entity_id(
+        &view.cluster,
+        EntityKind::ServiceAccount,
+        &pod.namespace,
+        &pod.service_account,
+    );
+    derived.entity(cluster_entity(
+        view,
+        EntityKind::ServiceAccount,
+        &pod.namespace,
+        &pod.service_account,
+    ));
+    derived.edge(&pod.id, EdgeKind::RunsAs, &account_id);
+    for container in &pod.containers {
+        let image = normalize_image(&container.spec.image);
         let mut entity = Entity::new(
-            EntityKind::Pod,
+            EntityKind::Container,
             &view.cluster,
             &pod.namespace,
-            &pod.name,
-            pod.id.clone(),
+            &container.spec.name,
+            container.id.clone(),
         )
-        .with("host_network", pod.spec.host_network.unwrap_or(false))
-        .with("host_pid", pod.spec.host_pid.unwrap_or(false))
-        .with("host_ipc", pod.spec.host_ipc.unwrap_or(false))
-        .with("service_account", pod.service_account.clone())
-        .with("token_mounted", pod.token_mounted)
-        .with("template", pod.is_template)
-        .with("source", pod.source.to_string());
-        if pod.is_template {
-            entity.set("template_of", pod.source.to_string());
+        .with("pod", pod.name.clone())
+        .with("image", image.clone())
+        .with("privileged", container.privileged)
+        .with("container_role", container.role)
+        .with(
+            "capabilities_added",
+            container.caps_add.iter().cloned().collect::<Vec<_>>(),
+        );
+        if let Some(user) = container.run_as_user {
+            entity.set("run_as_user", user);
         }
         derived.entity(entity);
-        derived.edge(
-            &namespace_id(view, &pod.namespace),
-            EdgeKind::Contains,
-            &pod.id,
-        );
-        derived.edge(&pod.id, EdgeKind::ScheduledOn, &pod.node_id);
-        if let Some((kind, name)) = &pod.owner {
-            let owner_id = entity_id(
-                &view.cluster,
-                EntityKind::Workload,
-                &pod.namespace,
-                &format!("{}/{name}", kind.name()),
-            );
-            derived.edge(&owner_id, EdgeKind::Owns, &pod.id);
+        derived.edge(&pod.id, EdgeKind::Runs, &container.id);
+        if !image.is_empty() {
+            let image_entity_id = image_id(&image);
+            derived.entity(Entity::new(
+                EntityKind::Image,
+                "",
+                "",
+                &image,
+                image_entity_id.clone(),
+            ));
+            derived.edge(&container.id, EdgeKind::UsesImage, &image_entity_id);
         }
-        let account_id = entity_id(
+    }
+    for volume in view.mounted_volumes(pod) {
+        let id = volume_id(&pod.id, &volume.name);
+        let volume_type = if volume.host_path.is_some() {
+            "hostPath"
+        } else if volume.projected.is_some() {
+            "projected"
+        } else if volume.secret.is_some() {
+            "secret"
+        } else if volume.config_map.is_some() {
+            "configMap"
+        } else if volume.persistent_volume_claim.is_some() {
+            "persistentVolumeClaim"
+        } else {
+            "other"
+        };
+        let mut entity = Entity::new(
+            EntityKind::Volume,
             &view.cluster,
-            EntityKind::ServiceAccount,
             &pod.namespace,
-            &pod.service_account,
-        );
-        derived.entity(cluster_entity(
-            view,
-            EntityKind::ServiceAccount,
-            &pod.namespace,
-            &pod.service_account,
-        ));
-        derived.edge(&pod.id, EdgeKind::RunsAs, &account_id);
+            &volume.name,
+            id.clone(),
+        )
+        .with("volume_type", volume_type)
+        .with("pod", pod.name.clone());
+        if let Some(path) = view.host_path_of(&pod.namespace, volume) {
+            entity.set("host_path", path);
+        }
+        derived.entity(entity);
         for container in &pod.containers {
-            let image = normalize_image(&container.spec.image);
-            let mut entity = Entity::new(
-                EntityKind::Container,
-                &view.cluster,
-                &pod.namespace,
-                &container.spec.name,
-                container.id.clone(),
-            )
-            .with("pod", pod.name.clone())
-            .with("image", image.clone())
-            .with("privileged", container.privileged)
-            .with("container_role", container.role)
-            .with(
-                "capabilities_added",
-                container.caps_add.iter().cloned().collect::<Vec<_>>(),
-            );
-            if let Some(user) = container.run_as_user {
-                entity.set("run_as_user", user);
-            }
-            derived.entity(entity);
-            derived.edge(&pod.id, EdgeKind::Runs, &container.id);
-            if !image.is_empty() {
-                let image_entity_id = image_id(&image);
-                derived.entity(Entity::new(
-                    EntityKind::Image,
-                    "",
-                    "",
-                    &image,
-                    image_entity_id.clone(),
-                ));
-                derived.edge(&container.id, EdgeKind::UsesImage, &image_entity_id);
+            if container.mounts_of(&volume.name).next().is_some() {
+                derived.edge(&container.id, EdgeKind::Mounts, &id);
             }
         }
-        for volume in view.mounted_volumes(pod) {
-            let id = volume_id(&pod.id, &volume.name);
-            let volume_type = if volume.host_path.is_some() {
-                "hostPath"
-            } else if volume.projected.is_some() {
-                "projected"
-            } else if volume.secret.is_some() {
-                "secret"
-            } else if volume.config_map.is_some() {
-                "configMap"
-            } else if volume.persistent_volume_claim.is_some() {
-                "persistentVolumeClaim"
-            } else {
-                "other"
-            };
-            let mut entity = Entity::new(
+        if let Some(secret) = &volume.secret {
+            let secret_id = entity_id(
+                &view.cluster,
+                EntityKind::Secret,
+                &pod.namespace,
+                &secret.secret_name,
+            );
+            derived.entity(cluster_entity(
+                view,
+                EntityKind::Secret,
+                &pod.namespace,
+                &secret.secret_name,
+            ));
+            derived.edge(&pod.id, EdgeKind::UsesSecret, &secret_id);
+        }
+    }
+    // The admission controller mounts the token into every container; only tokens that
+    // grant something are worth an entity (KubeHound keeps none for default accounts).
+    if pod.token_mounted && view.account_is_privileged(&pod.namespace, &pod.service_account) {
+        let id = volume_id(&pod.id, TOKEN_VOLUME);
+        derived.entity(
+            Entity::new(
                 EntityKind::Volume,
                 &view.cluster,
                 &pod.namespace,
-                &volume.name,
+                TOKEN_VOLUME,
                 id.clone(),
             )
-            .with("volume_type", volume_type)
-            .with("pod", pod.name.clone());
-            if let Some(path) = view.host_path_of(&pod.namespace, volume) {
-                entity.set("host_path", path);
-            }
-            derived.entity(entity);
-            for container in &pod.containers {
-                if container.mounts_of(&volume.name).next().is_some() {
-                    derived.edge(&container.id, EdgeKind::Mounts, &id);
-                }
-            }
-            if let Some(secret) = &volume.secret {
+            .with("volume_type", "projected")
+            .with("service_account_token", true)
+            .with("pod", pod.name.clone()),
+        );
+        for container in &pod.containers {
+            derived.edge(&container.id, EdgeKind::Mounts, &id);
+        }
+    }
+    for container in &pod.containers {
+        for variable in &container.spec.env {
+            if let Some(reference) = variable
+                .value_from
+                .as_ref()
+                .and_then(|source| source.secret_key_ref.as_ref())
+                && !reference.name.is_empty()
+            {
                 let secret_id = entity_id(
                     &view.cluster,
                     EntityKind::Secret,
                     &pod.namespace,
-                    &secret.secret_name,
+                    &reference.name,
                 );
                 derived.entity(cluster_entity(
                     view,
                     EntityKind::Secret,
                     &pod.namespace,
-                    &secret.secret_name,
+                    &reference.name,
                 ));
                 derived.edge(&pod.id, EdgeKind::UsesSecret, &secret_id);
             }
         }
-        // The admission controller mounts the token into every container; only tokens that
-        // grant something are worth an entity (KubeHound keeps none for default accounts).
-        if pod.token_mounted && view.account_is_privileged(&pod.namespace, &pod.service_account) {
-            let id = volume_id(&pod.id, TOKEN_VOLUME);
-            derived.entity(
-                Entity::new(
-                    EntityKind::Volume,
+        for source in &container.spec.env_from {
+            if let Some(reference) = &source.secret_ref
+                && !reference.name.is_empty()
+            {
+                let secret_id = entity_id(
                     &view.cluster,
+                    EntityKind::Secret,
                     &pod.namespace,
-                    TOKEN_VOLUME,
-                    id.clone(),
-                )
-                .with("volume_type", "projected")
-                .with("service_account_token", true)
-                .with("pod", pod.name.clone()),
-            );
-            for container in &pod.containers {
-                derived.edge(&container.id, EdgeKind::Mounts, &id);
-            }
-        }
-        for container in &pod.containers {
-            for variable in &container.spec.env {
-                if let Some(reference) = variable
-                    .value_from
-                    .as_ref()
-                    .and_then(|source| source.secret_key_ref.as_ref())
-                    && !reference.name.is_empty()
-                {
-                    let secret_id = entity_id(
-                        &view.cluster,
-                        EntityKind::Secret,
-                        &pod.namespace,
-                        &reference.name,
-                    );
-                    derived.entity(cluster_entity(
-                        view,
-                        EntityKind::Secret,
-                        &pod.namespace,
-                        &reference.name,
-                    ));
-                    derived.edge(&pod.id, EdgeKind::UsesSecret, &secret_id);
-                }
-            }
-            for source in &container.spec.env_from {
-                if let Some(reference) = &source.secret_ref
-                    && !reference.name.is_empty()
-                {
-                    let secret_id = entity_id(
-                        &view.cluster,
-                        EntityKind::Secret,
-                        &pod.namespace,
-                        &reference.name,
-                    );
-                    derived.entity(cluster_entity(
-                        view,
-                        EntityKind::Secret,
-                        &pod.namespace,
-                        &reference.name,
-                    ));
-                    derived.edge(&pod.id, EdgeKind::UsesSecret, &secret_id);
-                }
+                    &reference.name,
+                );
+                derived.entity(cluster_entity(
+                    view,
+                    EntityKind::Secret,
+                    &pod.namespace,
+                    &reference.name,
+                ));
+                derived.edge(&pod.id, EdgeKind::UsesSecret, &secret_id);
             }
         }
     }
@@ -607,14 +606,5 @@ fn add_config_objects(view: &ClusterView<'_>, derived: &mut Derived) {
             EdgeKind::Contains,
             &id,
         );
-        for pod in view
-            .pods
-            .iter()
-            .filter(|pod| pod.namespace == policy.meta.namespace)
-        {
-            if spec.pod_selector.matches(pod.labels) {
-                derived.edge(&id, EdgeKind::Selects, &pod.id);
-            }
-        }
     }
 }

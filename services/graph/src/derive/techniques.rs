@@ -4,9 +4,9 @@
 //! aggregated ClusterRoles.
 
 use crate::derive::structure::{TOKEN_VOLUME, cluster_entity, volume_id};
-use crate::derive::{ClusterView, ContainerView, Derived, PodView};
+use crate::derive::{ClusterView, ContainerView, Derived, PodContext, PodView};
 use crate::model::{EdgeKind, Entity, EntityKind, entity_id};
-use crate::object::{Body, ObjectKind};
+use crate::object::{Body, Object, ObjectKind};
 use crate::rbac::{PermissionSet, grants_everything};
 
 const RBAC_GROUP: &str = "rbac.authorization.k8s.io";
@@ -48,7 +48,7 @@ fn is_safe_write_path(path: &str) -> bool {
 }
 
 /// Host paths from which other pods' projected tokens are reachable.
-fn reaches_kubelet_pods(path: &str) -> bool {
+pub(crate) fn reaches_kubelet_pods(path: &str) -> bool {
     matches!(
         path,
         "/" | "/var" | "/var/lib" | "/var/lib/kubelet" | "/var/lib/kubelet/pods"
@@ -136,71 +136,109 @@ pub fn is_takeover_set(set: &PermissionSet) -> bool {
 }
 
 pub fn add_techniques(view: &ClusterView<'_>, derived: &mut Derived) {
-    add_container_techniques(view, derived);
     add_node_techniques(view, derived);
     add_rbac_techniques(view, derived);
-    add_cloud_techniques(view, derived);
+    add_cloud_identities(view, derived);
 }
 
-fn add_container_techniques(view: &ClusterView<'_>, derived: &mut Derived) {
-    for pod in &view.pods {
-        let host_pid = pod.spec.host_pid.unwrap_or(false);
-        for container in &pod.containers {
-            derived.edge(&pod.id, EdgeKind::ContainerAttach, &container.id);
-            let node = pod.node_id.as_str();
-            if container.privileged || container.adds_cap("SYS_MODULE") {
-                derived.edge(&container.id, EdgeKind::CeModuleLoad, node);
-            }
-            if container.privileged && host_pid {
-                derived.edge(&container.id, EdgeKind::CeNsenter, node);
-            }
-            if container.privileged {
-                derived.edge(&container.id, EdgeKind::CePrivMount, node);
-            }
-            let apparmor_applies = view.kubelet_minor.is_none_or(|minor| minor >= 31);
-            if host_pid
-                && container.adds_cap("SYS_PTRACE")
-                && container.adds_cap("SYS_ADMIN")
-                && (container.apparmor_unconfined || !apparmor_applies)
+/// Attack techniques from and to one pod: container escapes, its token, host mounts, and the
+/// permission sets that may exec into or patch it.
+pub(crate) fn add_pod_techniques(
+    view: &ClusterView<'_>,
+    context: &PodContext<'_>,
+    pod: &PodView<'_>,
+    derived: &mut Derived,
+) {
+    let host_pid = pod.spec.host_pid.unwrap_or(false);
+    let host_network = pod.spec.host_network.unwrap_or(false);
+    let node = pod.node_id.as_str();
+    for container in &pod.containers {
+        derived.edge(&pod.id, EdgeKind::ContainerAttach, &container.id);
+        if container.privileged || container.adds_cap("SYS_MODULE") {
+            derived.edge(&container.id, EdgeKind::CeModuleLoad, node);
+        }
+        if container.privileged && host_pid {
+            derived.edge(&container.id, EdgeKind::CeNsenter, node);
+        }
+        if container.privileged {
+            derived.edge(&container.id, EdgeKind::CePrivMount, node);
+        }
+        let apparmor_applies = view.kubelet_minor.is_none_or(|minor| minor >= 31);
+        if host_pid
+            && container.adds_cap("SYS_PTRACE")
+            && container.adds_cap("SYS_ADMIN")
+            && (container.apparmor_unconfined || !apparmor_applies)
+        {
+            derived.edge(&container.id, EdgeKind::CeSysPtrace, node);
+        }
+        if host_network && container.has_cap("NET_ADMIN") {
+            for other in view
+                .pods
+                .iter()
+                .filter(|other| other.node_id == pod.node_id && other.id != pod.id)
             {
-                derived.edge(&container.id, EdgeKind::CeSysPtrace, node);
+                derived.edge(&container.id, EdgeKind::CeNetMitm, &other.id);
             }
-            if pod.spec.host_network.unwrap_or(false) && container.has_cap("NET_ADMIN") {
-                for other in view
-                    .pods
-                    .iter()
-                    .filter(|other| other.node_id == pod.node_id && other.id != pod.id)
-                {
-                    derived.edge(&container.id, EdgeKind::CeNetMitm, &other.id);
-                }
-            }
-            add_mount_techniques(view, pod, container, derived);
         }
-        if pod.spec.share_process_namespace.unwrap_or(false) {
-            for first in &pod.containers {
-                for second in &pod.containers {
-                    if first.id != second.id {
-                        derived.edge(&first.id, EdgeKind::SharePsNamespace, &second.id);
-                    }
+        add_mount_techniques(view, pod, container, derived);
+    }
+    if pod.spec.share_process_namespace.unwrap_or(false) {
+        for first in &pod.containers {
+            for second in &pod.containers {
+                if first.id != second.id {
+                    derived.edge(&first.id, EdgeKind::SharePsNamespace, &second.id);
                 }
             }
         }
-        let token =
-            pod.token_mounted && view.account_is_privileged(&pod.namespace, &pod.service_account);
-        if token {
-            let account_id = entity_id(
-                &view.cluster,
-                EntityKind::ServiceAccount,
-                &pod.namespace,
-                &pod.service_account,
-            );
-            let token_volume = volume_id(&pod.id, TOKEN_VOLUME);
-            derived.edge(&token_volume, EdgeKind::TokenSteal, &account_id);
-            derived.edge(&pod.node_id, EdgeKind::VolumeAccess, &token_volume);
-            for container in &pod.containers {
-                derived.edge(&container.id, EdgeKind::IdentityAssume, &account_id);
-                derived.edge(&container.id, EdgeKind::VolumeDiscover, &token_volume);
-            }
+    }
+    let token =
+        pod.token_mounted && view.account_is_privileged(&pod.namespace, &pod.service_account);
+    if token {
+        let account_id = entity_id(
+            &view.cluster,
+            EntityKind::ServiceAccount,
+            &pod.namespace,
+            &pod.service_account,
+        );
+        let token_volume = volume_id(&pod.id, TOKEN_VOLUME);
+        derived.edge(&token_volume, EdgeKind::TokenSteal, &account_id);
+        derived.edge(&pod.node_id, EdgeKind::VolumeAccess, &token_volume);
+        for container in &pod.containers {
+            derived.edge(&container.id, EdgeKind::IdentityAssume, &account_id);
+            derived.edge(&container.id, EdgeKind::VolumeDiscover, &token_volume);
+        }
+    }
+    derived.edge(&pod.node_id, EdgeKind::PodAttach, &pod.id);
+    for set in view
+        .rbac
+        .permission_sets
+        .iter()
+        .filter(|set| in_scope(set, &pod.namespace))
+    {
+        let source = set_id(view, set);
+        if set.allows("create", "", "pods/exec", &pod.namespace, Some(&pod.name)) {
+            derived.edge(&source, EdgeKind::PodExec, &pod.id);
+        }
+        let patch_pod = ["patch", "update"]
+            .iter()
+            .any(|verb| set.allows(verb, "", "pods", &pod.namespace, Some(&pod.name)));
+        let patch_owner = pod.owner.as_ref().is_some_and(|(kind, name)| {
+            let (group, _, resource) = kind.api_resource();
+            ["patch", "update"]
+                .iter()
+                .any(|verb| set.allows(verb, group, resource, &pod.namespace, Some(name)))
+        });
+        if patch_pod || patch_owner {
+            derived.edge(&source, EdgeKind::PodPatch, &pod.id);
+        }
+    }
+    // Pod-network traffic to the metadata service is cut by IMDSv2's hop limit (the
+    // managed-node default) and NetworkPolicies; the host network bypasses both. Whether a
+    // node still serves IMDSv1 is not visible in the inventory, so only the host network
+    // counts as certain.
+    if host_network && let Some(identity) = context.node_identities.get(&pod.node_id) {
+        for container in &pod.containers {
+            derived.edge(&container.id, EdgeKind::ImdsAccess, identity);
         }
     }
 }
@@ -322,9 +360,6 @@ fn add_node_techniques(view: &ClusterView<'_>, derived: &mut Derived) {
             }
         }
     }
-    for pod in &view.pods {
-        derived.edge(&pod.node_id, EdgeKind::PodAttach, &pod.id);
-    }
 }
 
 fn set_id(view: &ClusterView<'_>, set: &PermissionSet) -> String {
@@ -391,23 +426,6 @@ fn add_rbac_techniques(view: &ClusterView<'_>, derived: &mut Derived) {
                 if derived.entities.contains_key(node) {
                     derived.edge(&source, EdgeKind::PodCreate, node);
                 }
-            }
-        }
-        for pod in view.pods.iter().filter(|pod| in_scope(set, &pod.namespace)) {
-            if set.allows("create", "", "pods/exec", &pod.namespace, Some(&pod.name)) {
-                derived.edge(&source, EdgeKind::PodExec, &pod.id);
-            }
-            let patch_pod = ["patch", "update"]
-                .iter()
-                .any(|verb| set.allows(verb, "", "pods", &pod.namespace, Some(&pod.name)));
-            let patch_owner = pod.owner.as_ref().is_some_and(|(kind, name)| {
-                let (group, _, resource) = kind.api_resource();
-                ["patch", "update"]
-                    .iter()
-                    .any(|verb| set.allows(verb, group, resource, &pod.namespace, Some(name)))
-            });
-            if patch_pod || patch_owner {
-                derived.edge(&source, EdgeKind::PodPatch, &pod.id);
             }
         }
         for (namespace, account) in privileged_accounts
@@ -533,47 +551,35 @@ fn add_role_bind(view: &ClusterView<'_>, set: &PermissionSet, source: &str, deri
     }
 }
 
-fn add_cloud_techniques(view: &ClusterView<'_>, derived: &mut Derived) {
-    let mut node_identities = Vec::new();
+/// The cloud a node runs in, from its provider id.
+pub(crate) fn node_cloud_provider(node: &Object) -> Option<&'static str> {
+    let Body::Node { provider_id, .. } = &node.body else {
+        return None;
+    };
+    ["aws", "gce", "azure"]
+        .into_iter()
+        .find(|provider| provider_id.starts_with(&format!("{provider}://")))
+}
+
+/// Entity id of a node's instance identity.
+pub(crate) fn node_identity_id(cluster: &str, node: &str) -> String {
+    format!("{cluster}/cloud_identity/node/{node}")
+}
+
+/// The instance identity of each cloud node (what a pod on the host network can assume).
+fn add_cloud_identities(view: &ClusterView<'_>, derived: &mut Derived) {
     for node in view.inventory.of_kind(ObjectKind::Node) {
-        let Body::Node { provider_id, .. } = &node.body else {
-            continue;
-        };
-        let provider = ["aws", "gce", "azure"]
-            .into_iter()
-            .find(|provider| provider_id.starts_with(&format!("{provider}://")));
-        if let Some(provider) = provider {
-            let identity = Entity::new(
-                EntityKind::CloudIdentity,
-                &view.cluster,
-                "",
-                &format!("instance identity of {}", node.meta.name),
-                format!("{}/cloud_identity/node/{}", view.cluster, node.meta.name),
-            )
-            .with("provider", provider);
-            let node_id = entity_id(&view.cluster, EntityKind::Node, "", &node.meta.name);
-            node_identities.push((node_id, identity.id.clone()));
-            derived.entity(identity);
-        }
-    }
-    if node_identities.is_empty() {
-        return;
-    }
-    for pod in &view.pods {
-        let Some((_, identity)) = node_identities
-            .iter()
-            .find(|(node, _)| *node == pod.node_id)
-        else {
-            continue;
-        };
-        // Pod-network traffic to the metadata service is cut by IMDSv2's hop limit (the
-        // managed-node default) and NetworkPolicies; the host network bypasses both. Whether a
-        // node still serves IMDSv1 is not visible in the inventory, so only the host network
-        // counts as certain.
-        if pod.spec.host_network.unwrap_or(false) {
-            for container in &pod.containers {
-                derived.edge(&container.id, EdgeKind::ImdsAccess, identity);
-            }
+        if let Some(provider) = node_cloud_provider(node) {
+            derived.entity(
+                Entity::new(
+                    EntityKind::CloudIdentity,
+                    &view.cluster,
+                    "",
+                    &format!("instance identity of {}", node.meta.name),
+                    node_identity_id(&view.cluster, &node.meta.name),
+                )
+                .with("provider", provider),
+            );
         }
     }
 }

@@ -191,6 +191,26 @@ fn template_spec(object: &Object) -> Option<TemplateParts<'_>> {
 impl<'a> ClusterView<'a> {
     /// Resolves the inventory of `cluster`.
     pub fn build(cluster: &str, inventory: &'a ClusterInventory) -> ClusterView<'a> {
+        ClusterView::build_with(cluster, inventory, None)
+    }
+
+    /// Resolves the inventory of `cluster` with only the pods on the nodes named (entity ids;
+    /// the placeholder node's id brings the pods not scheduled and the workload templates).
+    /// `uses_placeholder_node` then speaks of those pods only.
+    pub fn build_scoped(
+        cluster: &str,
+        inventory: &'a ClusterInventory,
+        nodes: &BTreeSet<String>,
+    ) -> ClusterView<'a> {
+        ClusterView::build_with(cluster, inventory, Some(nodes))
+    }
+
+    fn build_with(
+        cluster: &str,
+        inventory: &'a ClusterInventory,
+        nodes: Option<&BTreeSet<String>>,
+    ) -> ClusterView<'a> {
+        let in_scope = |node_id: &str| nodes.is_none_or(|nodes| nodes.contains(node_id));
         let rbac = RbacIndex::build(inventory);
         let node_names: BTreeSet<String> = inventory
             .of_kind(ObjectKind::Node)
@@ -232,10 +252,16 @@ impl<'a> ClusterView<'a> {
         };
         view.privileged_accounts = view.compute_privileged_accounts(&service_accounts);
         let placeholder = entity_id(cluster, EntityKind::Node, "", UNSCHEDULED_NODE);
-        let with_pods = owner_chain_roots(inventory);
+        let node_of = |spec: &PodSpec| match spec.node_name.as_deref() {
+            Some(node) if !node.is_empty() => entity_id(cluster, EntityKind::Node, "", node),
+            _ => placeholder.clone(),
+        };
         let mut pods = Vec::new();
         for pod in inventory.of_kind(ObjectKind::Pod) {
             let Body::Pod(spec) = &pod.body else { continue };
+            if !in_scope(&node_of(spec)) {
+                continue;
+            }
             let owner = pod.meta.owner_references.first().and_then(|owner| {
                 ObjectKind::from_name(&owner.kind).map(|kind| (kind, owner.name.clone()))
             });
@@ -248,21 +274,33 @@ impl<'a> ClusterView<'a> {
                 false,
             ));
         }
+        // Workloads with no live pod below them: their template pods, resolved when one is
+        // in scope (a template may name its node).
+        let mut with_pods: Option<BTreeSet<(ObjectKind, String, String)>> = None;
         for workload in inventory.iter().filter(|object| object.kind.is_workload()) {
             let has_owner = workload.meta.owner_references.iter().any(|owner| {
                 ObjectKind::from_name(&owner.kind).is_some_and(ObjectKind::is_workload)
             });
-            let key = (
-                workload.kind,
-                workload.meta.namespace.clone(),
-                workload.meta.name.clone(),
-            );
-            if has_owner || with_pods.contains(&key) {
+            if has_owner {
                 continue;
             }
             let Some((labels, annotations, spec)) = template_spec(workload) else {
                 continue;
             };
+            if !in_scope(&node_of(spec)) {
+                continue;
+            }
+            let key = (
+                workload.kind,
+                workload.meta.namespace.clone(),
+                workload.meta.name.clone(),
+            );
+            if with_pods
+                .get_or_insert_with(|| owner_chain_roots(inventory))
+                .contains(&key)
+            {
+                continue;
+            }
             pods.push((
                 workload,
                 labels,
@@ -285,13 +323,10 @@ impl<'a> ClusterView<'a> {
             } else {
                 entity_id(cluster, EntityKind::Pod, &namespace, &name)
             };
-            let node_id = match spec.node_name.as_deref() {
-                Some(node) if !node.is_empty() => entity_id(cluster, EntityKind::Node, "", node),
-                _ => {
-                    view.uses_placeholder_node = true;
-                    placeholder.clone()
-                }
-            };
+            let node_id = node_of(spec);
+            if node_id == placeholder {
+                view.uses_placeholder_node = true;
+            }
             let service_account = spec
                 .service_account_name
                 .clone()
@@ -405,6 +440,24 @@ impl<'a> ClusterView<'a> {
                 .iter()
                 .any(|subject| subject_is_service_account(subject, namespace, name))
         })
+    }
+
+    /// Whether a pod not scheduled mounts the kubelet's pod directory: it may land on any
+    /// node, so its part depends on every pod of the cluster, not only on those of one node.
+    pub fn reaches_every_node(&self) -> bool {
+        self.pods
+            .iter()
+            .filter(|pod| pod.node_id.ends_with(UNSCHEDULED_NODE))
+            .any(|pod| {
+                self.mounted_volumes(pod).iter().any(|volume| {
+                    self.host_path_of(&pod.namespace, volume)
+                        .is_some_and(|path| {
+                            crate::derive::techniques::reaches_kubelet_pods(
+                                &crate::derive::techniques::clean_path(&path),
+                            )
+                        })
+                })
+            })
     }
 
     /// Volumes of a pod mounted by at least one of its containers.

@@ -1,0 +1,379 @@
+//! A change to pods scheduled on nodes re-derives only the pods on those nodes. After every one
+//! of a random sequence of such changes to real clusters, the graph, the insights and the attack
+//! paths equal those of an engine that derives the same inventory from scratch.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use palisade_graph::engine::{GraphEngine, InventoryChange};
+use palisade_graph::object::{Object, ObjectKind};
+use palisade_graph::source::{ProblemKind, SourceLimits, load_path};
+use palisade_testkit::corpus_path;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde_json::{Value, json};
+
+fn objects_of(path: PathBuf) -> Vec<Object> {
+    let report = load_path(&path, &SourceLimits::default()).expect("corpus");
+    // Kinds the graph does not model (CRDs, events, storage classes) are skipped, nothing else.
+    let other: Vec<_> = report
+        .problems
+        .iter()
+        .filter(|problem| problem.kind != ProblemKind::UnknownKind)
+        .collect();
+    assert!(other.is_empty(), "{}: {other:?}", path.display());
+    report.objects
+}
+
+/// Two live clusters: KubeHound's kind cluster with its attack pods running, and a kURL
+/// cluster's support-bundle dump.
+fn clusters() -> Vec<(&'static str, Vec<Object>)> {
+    vec![
+        (
+            "kubehound",
+            objects_of(corpus_path("k8s-api/dumps/kubehound-kind-v1.27")),
+        ),
+        (
+            "kurl",
+            objects_of(corpus_path("k8s-api/dumps/sbctl-kurl-v1.23.5-all.json")),
+        ),
+    ]
+}
+
+/// Everything the engine shows of a tenant, by id, so that two engines compare equal
+/// whatever slots they use.
+#[derive(Debug, PartialEq)]
+struct Snapshot {
+    entities: BTreeMap<String, Value>,
+    edges: Vec<(String, String, String)>,
+    insights: Vec<String>,
+    paths: BTreeMap<String, Vec<String>>,
+}
+
+fn snapshot(engine: &GraphEngine) -> Snapshot {
+    let tenant = engine.tenant("t").expect("tenant");
+    let graph = tenant.graph();
+    let id = |slot| graph.entity(slot).expect("entity").id.clone();
+    let entities = graph
+        .entities()
+        .map(|(_, entity)| {
+            (
+                entity.id.clone(),
+                serde_json::to_value(entity).expect("json"),
+            )
+        })
+        .collect();
+    let mut edges: Vec<(String, String, String)> = graph
+        .edges()
+        .map(|(from, kind, to)| (id(from), format!("{kind:?}"), id(to)))
+        .collect();
+    edges.sort();
+    let mut insights: Vec<String> = tenant
+        .insights()
+        .iter()
+        .map(|insight| serde_json::to_string(insight).expect("json"))
+        .collect();
+    insights.sort();
+    let paths = tenant
+        .clusters()
+        .map(|cluster| {
+            let paths = tenant
+                .cluster_attack_paths(cluster)
+                .iter()
+                .map(|path| serde_json::to_string(path).expect("json"))
+                .collect();
+            (cluster.to_string(), paths)
+        })
+        .collect();
+    Snapshot {
+        entities,
+        edges,
+        insights,
+        paths,
+    }
+}
+
+/// An engine that derives the inventory `engine` holds now from scratch.
+fn from_scratch(engine: &GraphEngine) -> GraphEngine {
+    let tenant = engine.tenant("t").expect("tenant");
+    let mut fresh = GraphEngine::in_memory();
+    for cluster in tenant.clusters() {
+        let objects = tenant
+            .inventory(cluster)
+            .expect("inventory")
+            .iter()
+            .cloned()
+            .map(InventoryChange::upsert)
+            .collect();
+        fresh.apply_changes("t", cluster, objects).expect("load");
+    }
+    fresh
+}
+
+fn first_difference(kept: &Snapshot, fresh: &Snapshot) -> String {
+    for (id, entity) in &kept.entities {
+        if fresh.entities.get(id) != Some(entity) {
+            return format!(
+                "entity {id}: kept {entity}, fresh {:?}",
+                fresh.entities.get(id)
+            );
+        }
+    }
+    for id in fresh.entities.keys() {
+        if !kept.entities.contains_key(id) {
+            return format!("entity {id} only in the fresh graph");
+        }
+    }
+    let kept_only: Vec<_> = kept
+        .edges
+        .iter()
+        .filter(|edge| !fresh.edges.contains(edge))
+        .take(3)
+        .collect();
+    let fresh_only: Vec<_> = fresh
+        .edges
+        .iter()
+        .filter(|edge| !kept.edges.contains(edge))
+        .take(3)
+        .collect();
+    if !kept_only.is_empty() || !fresh_only.is_empty() || kept.edges.len() != fresh.edges.len() {
+        return format!(
+            "edges: {} kept, {} fresh; kept only {kept_only:?}; fresh only {fresh_only:?}",
+            kept.edges.len(),
+            fresh.edges.len()
+        );
+    }
+    if kept.insights != fresh.insights {
+        return format!(
+            "insights: {} kept, {} fresh",
+            kept.insights.len(),
+            fresh.insights.len()
+        );
+    }
+    for (cluster, paths) in &kept.paths {
+        let other = &fresh.paths[cluster];
+        let kept_only: Vec<_> = paths
+            .iter()
+            .filter(|path| !other.contains(path))
+            .take(2)
+            .collect();
+        let fresh_only: Vec<_> = other
+            .iter()
+            .filter(|path| !paths.contains(path))
+            .take(2)
+            .collect();
+        if !kept_only.is_empty() || !fresh_only.is_empty() {
+            return format!(
+                "{cluster}: {} kept paths, {} fresh; kept only {kept_only:?}; fresh only {fresh_only:?}",
+                paths.len(),
+                other.len()
+            );
+        }
+    }
+    "attack paths in another order".to_string()
+}
+
+/// The spec of the first container, created as needed.
+fn first_container(spec: &mut Value) -> Option<&mut serde_json::Map<String, Value>> {
+    spec.get_mut("containers")?.get_mut(0)?.as_object_mut()
+}
+
+/// A change to a pod of the kind a cluster sees: security settings, node, service account,
+/// labels, ports and mounts. Owners stay as they are.
+fn mutate(rng: &mut StdRng, pod: &Object, nodes: &[String], accounts: &[String]) -> Object {
+    let mut body = serde_json::to_value(&pod.body).expect("body");
+    let spec = body.get_mut("Pod").expect("pod body");
+    let mut changed = pod.clone();
+    match rng.random_range(0..10) {
+        0 => {
+            let privileged = first_container(spec)
+                .and_then(|container| container.get("securityContext"))
+                .and_then(|context| context.get("privileged"))
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
+            if let Some(container) = first_container(spec) {
+                let context = container
+                    .entry("securityContext")
+                    .or_insert_with(|| json!({}));
+                if !context.is_object() {
+                    *context = json!({});
+                }
+                context["privileged"] = json!(!privileged);
+            }
+        }
+        1 => {
+            let host_network = spec["hostNetwork"].as_bool().unwrap_or(false);
+            spec["hostNetwork"] = json!(!host_network);
+            if let Some(container) = first_container(spec) {
+                container.insert(
+                    "securityContext".into(),
+                    json!({"capabilities": {"add": ["NET_ADMIN", "SYS_ADMIN", "SYS_PTRACE"]}}),
+                );
+            }
+        }
+        2 => spec["hostPID"] = json!(!spec["hostPID"].as_bool().unwrap_or(false)),
+        3 => spec["nodeName"] = json!(nodes[rng.random_range(0..nodes.len())]),
+        4 => {
+            spec["serviceAccountName"] = json!(accounts[rng.random_range(0..accounts.len())]);
+        }
+        5 => {
+            let automount = spec["automountServiceAccountToken"]
+                .as_bool()
+                .unwrap_or(true);
+            spec["automountServiceAccountToken"] = json!(!automount);
+        }
+        6 => {
+            // The kubelet's pod directory: every token on the node is within reach.
+            let volumes = spec
+                .as_object_mut()
+                .expect("spec")
+                .entry("volumes")
+                .or_insert_with(|| json!([]));
+            if let Some(volumes) = volumes.as_array_mut() {
+                volumes.push(
+                    json!({"name": "kubelet-pods", "hostPath": {"path": "/var/lib/kubelet/pods"}}),
+                );
+            }
+            if let Some(container) = first_container(spec) {
+                let mounts = container.entry("volumeMounts").or_insert_with(|| json!([]));
+                if let Some(mounts) = mounts.as_array_mut() {
+                    mounts.push(json!({"name": "kubelet-pods", "mountPath": "/host/pods"}));
+                }
+            }
+        }
+        7 => {
+            if let Some(container) = first_container(spec) {
+                let ports = container.entry("ports").or_insert_with(|| json!([]));
+                if let Some(ports) = ports.as_array_mut() {
+                    if ports.is_empty() || rng.random_bool(0.5) {
+                        ports.push(json!({"containerPort": 8443, "hostPort": 8443}));
+                    } else {
+                        ports.pop();
+                    }
+                }
+            }
+        }
+        8 => {
+            // Labels decide which services and network policies select the pod.
+            if changed.meta.labels.is_empty() || rng.random_bool(0.5) {
+                changed
+                    .meta
+                    .labels
+                    .insert("app".into(), format!("app-{}", rng.random_range(0..3)));
+            } else {
+                changed.meta.labels.clear();
+            }
+        }
+        _ => {
+            if let Some(container) = first_container(spec) {
+                container.insert(
+                    "image".into(),
+                    json!(format!("registry.example/app:{}", rng.random_range(0..4))),
+                );
+            }
+        }
+    }
+    changed.body = serde_json::from_value(body).expect("changed body");
+    changed
+}
+
+fn scheduled_pods(engine: &GraphEngine, cluster: &str) -> Vec<Object> {
+    engine
+        .tenant("t")
+        .and_then(|tenant| tenant.inventory(cluster))
+        .expect("inventory")
+        .of_kind(ObjectKind::Pod)
+        .filter(|pod| {
+            serde_json::to_value(&pod.body).expect("body")["Pod"]["nodeName"]
+                .as_str()
+                .is_some_and(|node| !node.is_empty())
+        })
+        .cloned()
+        .collect()
+}
+
+fn node_of(pod: &Object) -> String {
+    serde_json::to_value(&pod.body).expect("body")["Pod"]["nodeName"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn names_of(engine: &GraphEngine, cluster: &str, kind: ObjectKind) -> Vec<String> {
+    engine
+        .tenant("t")
+        .and_then(|tenant| tenant.inventory(cluster))
+        .expect("inventory")
+        .of_kind(kind)
+        .map(|object| object.meta.name.clone())
+        .collect()
+}
+
+#[test]
+fn pod_changes_derive_only_their_nodes_and_equal_a_derivation_from_scratch() {
+    let mut rng = StdRng::seed_from_u64(7);
+    let mut engine = GraphEngine::in_memory();
+    let clusters = clusters();
+    for (cluster, objects) in &clusters {
+        let changes = objects
+            .iter()
+            .cloned()
+            .map(InventoryChange::upsert)
+            .collect();
+        engine.apply_changes("t", cluster, changes).expect("load");
+    }
+    let start = snapshot(&engine);
+    assert_eq!(
+        start,
+        snapshot(&from_scratch(&engine)),
+        "the engine derives what it loads"
+    );
+    for (cluster, _) in &clusters {
+        assert!(
+            scheduled_pods(&engine, cluster).len() >= 10,
+            "{cluster} has pods on nodes"
+        );
+    }
+    let mut edges_seen = std::collections::BTreeSet::new();
+    for step in 1..=60 {
+        let (cluster, _) = &clusters[step % clusters.len()];
+        let pods = scheduled_pods(&engine, cluster);
+        let pod = &pods[rng.random_range(0..pods.len())];
+        let nodes = names_of(&engine, cluster, ObjectKind::Node);
+        let mut accounts = names_of(&engine, cluster, ObjectKind::ServiceAccount);
+        accounts.push("default".into());
+        let changed = mutate(&mut rng, pod, &nodes, &accounts);
+        let touched = [node_of(pod), node_of(&changed)];
+        // A change that changes nothing derives nothing.
+        let on_touched_nodes = match changed == *pod {
+            true => 0,
+            false => pods
+                .iter()
+                .filter(|other| touched.contains(&node_of(other)))
+                .count(),
+        };
+        let stats = engine
+            .apply_changes("t", cluster, vec![InventoryChange::upsert(changed)])
+            .expect("change");
+        let kept = snapshot(&engine);
+        let fresh = snapshot(&from_scratch(&engine));
+        assert!(
+            kept == fresh,
+            "step {step} ({cluster}, pod {}): {}",
+            pod.meta.name,
+            first_difference(&kept, &fresh)
+        );
+        // Only the pods on the pod's node, before and after, were derived again.
+        assert!(
+            !stats.cluster_derived,
+            "step {step}: a pod change derived the whole cluster"
+        );
+        assert_eq!(
+            stats.pods_derived, on_touched_nodes,
+            "step {step}: pods derived"
+        );
+        edges_seen.insert(kept.edges.len());
+    }
+    // The changes did change the graph.
+    assert!(edges_seen.len() > 10, "edge counts seen: {edges_seen:?}");
+}
