@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::derive::{ClusterView, Derived, PodContext, derive_cluster_part, derive_pod};
+use crate::derive::{ClusterView, Derived, Grants, PodContext, derive_cluster_part, derive_pod};
 use crate::error::Result;
 use crate::findings::{
     FindingsByImage, ImageFindings, RuntimeAlert, derive_groups, group_by_image,
@@ -80,6 +80,9 @@ struct ClusterPods {
     insights: HashMap<String, Vec<Insight>>,
     /// Whether a pod not scheduled may reach the tokens of every node's pods.
     reaches_every_node: bool,
+    /// The cluster's RBAC as the last derivation of the whole cluster resolved it: a change
+    /// to pods alone leaves it as it is.
+    grants: Option<Grants>,
 }
 
 /// The state of one tenant.
@@ -165,6 +168,7 @@ impl Tenant {
         let mut pods = ClusterPods {
             insights: HashMap::with_capacity(view.pods.len()),
             reaches_every_node: view.reaches_every_node(),
+            grants: Some(view.grants()),
         };
         for pod in &view.pods {
             units.push((pod_unit(cluster, &pod.id), derive_pod(&view, &context, pod)));
@@ -188,8 +192,8 @@ impl Tenant {
         self.search_changes(cluster, diff, stats)
     }
 
-    /// Re-derives the pods on the nodes named (entity ids), the only parts a change to pods
-    /// scheduled there can touch (see [`derive_pod`]), and applies them.
+    /// Re-derives the pods on the nodes named, the only parts a change to pods scheduled there
+    /// can touch (see [`derive_pod`]), and applies them.
     #[allow(clippy::disallowed_types)] // CPU-time statistics, see the import.
     fn refresh_pods(
         &mut self,
@@ -200,10 +204,14 @@ impl Tenant {
         let started = Instant::now();
         let empty = ClusterInventory::new();
         let inventory = self.inventories.get(cluster).unwrap_or(&empty);
-        let view = ClusterView::build_scoped(cluster, inventory, nodes);
+        let pods = self.pods.entry(cluster.to_string()).or_default();
+        let grants = pods
+            .grants
+            .clone()
+            .unwrap_or_else(|| Grants::build(inventory));
+        let view = ClusterView::build_scoped(cluster, inventory, nodes, grants);
         stats.pods_derived = view.pods.len();
         let context = PodContext::build(&view);
-        let pods = self.pods.entry(cluster.to_string()).or_default();
         let mut units = Vec::with_capacity(view.pods.len());
         for pod in &view.pods {
             units.push((pod_unit(cluster, &pod.id), derive_pod(&view, &context, pod)));
@@ -242,7 +250,7 @@ impl Tenant {
         (diff, stats)
     }
 
-    /// The nodes (entity ids) whose pods a batch of changes touches, when every change is a
+    /// The nodes (names) whose pods a batch of changes touches, when every change is a
     /// new version of a pod scheduled before and after on a node, with the same owners: then
     /// nothing but the parts of the pods on those nodes can change. `None` otherwise.
     fn pod_only_scope(
@@ -268,7 +276,7 @@ impl Tenant {
                 return None;
             }
             for version in [previous, object.as_ref()] {
-                nodes.insert(scheduled_node(cluster, version)?);
+                nodes.insert(scheduled_node(version)?.to_string());
             }
         }
         Some(nodes)
@@ -492,15 +500,12 @@ fn pod_unit(cluster: &str, pod: &str) -> Unit {
     }
 }
 
-/// Entity id of the node a pod is scheduled on, if it is.
-fn scheduled_node(cluster: &str, pod: &Object) -> Option<String> {
+/// The node a pod is scheduled on, if it is.
+fn scheduled_node(pod: &Object) -> Option<&str> {
     let Body::Pod(spec) = &pod.body else {
         return None;
     };
-    spec.node_name
-        .as_deref()
-        .filter(|node| !node.is_empty())
-        .map(|node| entity_id(cluster, EntityKind::Node, "", node))
+    spec.node_name.as_deref().filter(|node| !node.is_empty())
 }
 
 /// Every tenant's graph, optionally persisted.

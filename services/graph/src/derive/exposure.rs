@@ -125,8 +125,11 @@ impl ServiceExposure<'_> {
     }
 }
 
-/// Every service of the cluster with its exposure.
-pub(crate) fn service_exposures<'v>(view: &'v ClusterView<'_>) -> Vec<ServiceExposure<'v>> {
+/// The services of the cluster in the namespaces `wanted` accepts, with their exposure.
+pub(crate) fn service_exposures<'v>(
+    view: &'v ClusterView<'_>,
+    wanted: impl Fn(&str) -> bool,
+) -> Vec<ServiceExposure<'v>> {
     // Services reachable from outside through an ingress.
     let mut routed: BTreeMap<(&str, String), &str> = BTreeMap::new();
     for ingress in view.inventory.of_kind(ObjectKind::Ingress) {
@@ -148,6 +151,9 @@ pub(crate) fn service_exposures<'v>(view: &'v ClusterView<'_>) -> Vec<ServiceExp
             continue;
         };
         let namespace = &service.meta.namespace;
+        if !wanted(namespace) {
+            continue;
+        }
         let service_type = spec
             .service_type
             .clone()
@@ -254,7 +260,7 @@ pub(crate) fn add_exposure(view: &ClusterView<'_>, derived: &mut Derived) {
             derived.edge(&ingress_id, EdgeKind::RoutesTo, &service_id);
         }
     }
-    for service in service_exposures(view) {
+    for service in service_exposures(view, |_| true) {
         let namespace = &service.object.meta.namespace;
         let name = &service.object.meta.name;
         let entity = cluster_entity(view, EntityKind::Service, namespace, name)

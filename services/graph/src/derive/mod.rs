@@ -22,7 +22,7 @@ use crate::inventory::ClusterInventory;
 use crate::model::{EdgeKind, Entity};
 
 pub use pod::{PodContext, derive_pod};
-pub use view::{ClusterView, ContainerView, PodView, UNSCHEDULED_NODE};
+pub use view::{ClusterView, ContainerView, Grants, PodView, UNSCHEDULED_NODE};
 
 /// An edge between two entities named by their stable ids.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]

@@ -54,7 +54,8 @@ impl<'v> PodContext<'v> {
                 .or_default()
                 .push(pod);
         }
-        let services = service_exposures(view);
+        let services =
+            service_exposures(view, |namespace| pods_by_namespace.contains_key(namespace));
         let targets = endpoint_targets(view);
         let mut endpoint_ids = Vec::with_capacity(services.len());
         let mut selections: HashMap<&'v str, Vec<(usize, usize)>> = HashMap::new();

@@ -2,6 +2,7 @@
 //! containers, volumes and identities: the common ground of structure, techniques and insights.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use crate::inventory::ClusterInventory;
 use crate::k8s::{Container, PodSpec, SecurityContext, Volume};
@@ -116,14 +117,14 @@ pub struct ClusterView<'a> {
     /// Pods.
     pub pods: Vec<PodView<'a>>,
     /// RBAC.
-    pub rbac: RbacIndex,
+    pub rbac: Arc<RbacIndex>,
     /// Node entity ids of real nodes.
     pub nodes: Vec<String>,
     /// Whether the placeholder node is used.
     pub uses_placeholder_node: bool,
     /// Service accounts (namespace, name) that hold permissions (subjects of a binding or
     /// federated to a cloud identity).
-    pub privileged_accounts: BTreeSet<(String, String)>,
+    pub privileged_accounts: Arc<BTreeSet<(String, String)>>,
     /// Kubelet minor version of the cluster, when the nodes say.
     pub kubelet_minor: Option<u32>,
 }
@@ -191,27 +192,42 @@ fn template_spec(object: &Object) -> Option<TemplateParts<'_>> {
 impl<'a> ClusterView<'a> {
     /// Resolves the inventory of `cluster`.
     pub fn build(cluster: &str, inventory: &'a ClusterInventory) -> ClusterView<'a> {
-        ClusterView::build_with(cluster, inventory, None)
+        ClusterView::build_with(cluster, inventory, None, Grants::build(inventory))
     }
 
-    /// Resolves the inventory of `cluster` with only the pods on the nodes named (entity ids;
-    /// the placeholder node's id brings the pods not scheduled and the workload templates).
-    /// `uses_placeholder_node` then speaks of those pods only.
+    /// Resolves the inventory of `cluster` with only the pods scheduled on the nodes named
+    /// (`uses_placeholder_node` then speaks of those pods only), given the cluster's grants
+    /// as [`Grants::build`] resolves them.
     pub fn build_scoped(
         cluster: &str,
         inventory: &'a ClusterInventory,
         nodes: &BTreeSet<String>,
+        grants: Grants,
     ) -> ClusterView<'a> {
-        ClusterView::build_with(cluster, inventory, Some(nodes))
+        ClusterView::build_with(cluster, inventory, Some(nodes), grants)
+    }
+
+    /// The grants the view was resolved with.
+    pub fn grants(&self) -> Grants {
+        Grants {
+            rbac: Arc::clone(&self.rbac),
+            privileged_accounts: Arc::clone(&self.privileged_accounts),
+        }
     }
 
     fn build_with(
         cluster: &str,
         inventory: &'a ClusterInventory,
         nodes: Option<&BTreeSet<String>>,
+        grants: Grants,
     ) -> ClusterView<'a> {
-        let in_scope = |node_id: &str| nodes.is_none_or(|nodes| nodes.contains(node_id));
-        let rbac = RbacIndex::build(inventory);
+        let in_scope = |spec: &PodSpec| match nodes {
+            None => true,
+            Some(nodes) => spec
+                .node_name
+                .as_deref()
+                .is_some_and(|node| nodes.contains(node)),
+        };
         let node_names: BTreeSet<String> = inventory
             .of_kind(ObjectKind::Node)
             .map(|node| node.meta.name.clone())
@@ -228,29 +244,19 @@ impl<'a> ClusterView<'a> {
                     .and_then(|minor| minor.parse().ok()),
                 _ => None,
             });
-        let service_accounts: BTreeMap<(String, String), &Object> = inventory
-            .of_kind(ObjectKind::ServiceAccount)
-            .map(|account| {
-                (
-                    (account.meta.namespace.clone(), account.meta.name.clone()),
-                    account,
-                )
-            })
-            .collect();
         let mut view = ClusterView {
             cluster: cluster.to_string(),
             inventory,
             pods: Vec::new(),
-            rbac,
+            rbac: grants.rbac,
             nodes: node_names
                 .iter()
                 .map(|name| entity_id(cluster, EntityKind::Node, "", name))
                 .collect(),
             uses_placeholder_node: false,
-            privileged_accounts: BTreeSet::new(),
+            privileged_accounts: grants.privileged_accounts,
             kubelet_minor,
         };
-        view.privileged_accounts = view.compute_privileged_accounts(&service_accounts);
         let placeholder = entity_id(cluster, EntityKind::Node, "", UNSCHEDULED_NODE);
         let node_of = |spec: &PodSpec| match spec.node_name.as_deref() {
             Some(node) if !node.is_empty() => entity_id(cluster, EntityKind::Node, "", node),
@@ -259,7 +265,7 @@ impl<'a> ClusterView<'a> {
         let mut pods = Vec::new();
         for pod in inventory.of_kind(ObjectKind::Pod) {
             let Body::Pod(spec) = &pod.body else { continue };
-            if !in_scope(&node_of(spec)) {
+            if !in_scope(spec) {
                 continue;
             }
             let owner = pod.meta.owner_references.first().and_then(|owner| {
@@ -287,7 +293,7 @@ impl<'a> ClusterView<'a> {
             let Some((labels, annotations, spec)) = template_spec(workload) else {
                 continue;
             };
-            if !in_scope(&node_of(spec)) {
+            if !in_scope(spec) {
                 continue;
             }
             let key = (
@@ -333,8 +339,12 @@ impl<'a> ClusterView<'a> {
                 .or_else(|| spec.service_account.clone())
                 .filter(|account| !account.is_empty())
                 .unwrap_or_else(|| "default".to_string());
-            let account_automount = service_accounts
-                .get(&(namespace.clone(), service_account.clone()))
+            let account_automount = inventory
+                .get(&ObjectKey {
+                    kind: ObjectKind::ServiceAccount,
+                    namespace: namespace.clone(),
+                    name: service_account.clone(),
+                })
                 .and_then(|account| match &account.body {
                     Body::ServiceAccount { automount_token } => *automount_token,
                     _ => None,
@@ -380,47 +390,6 @@ impl<'a> ClusterView<'a> {
             });
         }
         view
-    }
-
-    fn compute_privileged_accounts(
-        &self,
-        service_accounts: &BTreeMap<(String, String), &Object>,
-    ) -> BTreeSet<(String, String)> {
-        let mut accounts = BTreeSet::new();
-        let mut known: BTreeSet<(String, String)> = service_accounts.keys().cloned().collect();
-        for set in &self.rbac.permission_sets {
-            for subject in &set.subjects {
-                if subject.kind == "ServiceAccount" {
-                    known.insert((subject.namespace.clone(), subject.name.clone()));
-                    accounts.insert((subject.namespace.clone(), subject.name.clone()));
-                } else if let Some(rest) = subject.name.strip_prefix("system:serviceaccount:")
-                    && subject.kind == "User"
-                    && let Some((namespace, name)) = rest.split_once(':')
-                {
-                    accounts.insert((namespace.to_string(), name.to_string()));
-                }
-            }
-        }
-        for (key, account) in service_accounts {
-            if cloud_identity_of(account).is_some() {
-                accounts.insert(key.clone());
-            }
-        }
-        // Group grants to every service account of a namespace (or of the cluster).
-        for set in &self.rbac.permission_sets {
-            for subject in set
-                .subjects
-                .iter()
-                .filter(|subject| subject.kind == "Group")
-            {
-                for (namespace, name) in &known {
-                    if subject_is_service_account(subject, namespace, name) {
-                        accounts.insert((namespace.clone(), name.clone()));
-                    }
-                }
-            }
-        }
-        accounts
     }
 
     /// Whether the service account holds permissions worth stealing its token for.
@@ -495,6 +464,65 @@ impl<'a> ClusterView<'a> {
         match &volume_object.body {
             Body::PersistentVolume { host_path } => host_path.clone(),
             _ => None,
+        }
+    }
+}
+
+/// What RBAC grants in a cluster: its permission sets, and the service accounts that hold
+/// permissions (subjects of a binding, members of a bound group, or federated to a cloud
+/// identity). They depend only on roles, bindings and service accounts.
+#[derive(Debug, Clone)]
+pub struct Grants {
+    /// Permission sets and roles.
+    pub rbac: Arc<RbacIndex>,
+    /// Service accounts (namespace, name) that hold permissions.
+    pub privileged_accounts: Arc<BTreeSet<(String, String)>>,
+}
+
+impl Grants {
+    /// Resolves the grants of an inventory.
+    pub fn build(inventory: &ClusterInventory) -> Grants {
+        let rbac = RbacIndex::build(inventory);
+        let mut accounts = BTreeSet::new();
+        let mut known: BTreeSet<(String, String)> = inventory
+            .of_kind(ObjectKind::ServiceAccount)
+            .map(|account| (account.meta.namespace.clone(), account.meta.name.clone()))
+            .collect();
+        for set in &rbac.permission_sets {
+            for subject in &set.subjects {
+                if subject.kind == "ServiceAccount" {
+                    known.insert((subject.namespace.clone(), subject.name.clone()));
+                    accounts.insert((subject.namespace.clone(), subject.name.clone()));
+                } else if let Some(rest) = subject.name.strip_prefix("system:serviceaccount:")
+                    && subject.kind == "User"
+                    && let Some((namespace, name)) = rest.split_once(':')
+                {
+                    accounts.insert((namespace.to_string(), name.to_string()));
+                }
+            }
+        }
+        for account in inventory.of_kind(ObjectKind::ServiceAccount) {
+            if cloud_identity_of(account).is_some() {
+                accounts.insert((account.meta.namespace.clone(), account.meta.name.clone()));
+            }
+        }
+        // Group grants to every service account of a namespace (or of the cluster).
+        for set in &rbac.permission_sets {
+            for subject in set
+                .subjects
+                .iter()
+                .filter(|subject| subject.kind == "Group")
+            {
+                for (namespace, name) in &known {
+                    if subject_is_service_account(subject, namespace, name) {
+                        accounts.insert((namespace.clone(), name.clone()));
+                    }
+                }
+            }
+        }
+        Grants {
+            rbac: Arc::new(rbac),
+            privileged_accounts: Arc::new(accounts),
         }
     }
 }
