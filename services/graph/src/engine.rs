@@ -13,7 +13,12 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::derive::{ClusterView, Derived, Grants, PodContext, derive_cluster_part, derive_pod};
+use crate::derive::exposure::{endpoint_targets, selects};
+use crate::derive::view::namespace_pods;
+use crate::derive::{
+    ClusterView, Derived, Grants, PodContext, PodScope, derive_cluster_part, derive_pod,
+    derive_services,
+};
 use crate::error::Result;
 use crate::findings::{
     FindingsByImage, ImageFindings, RuntimeAlert, derive_groups, group_by_image,
@@ -73,16 +78,28 @@ pub struct UpdateStats {
     pub cluster_derived: bool,
 }
 
-/// The pods of one cluster as the graph holds them: each is a unit of its own.
+/// The parts of one cluster the graph holds as units of their own: its pods and services.
 #[derive(Debug, Default)]
-struct ClusterPods {
+struct ClusterParts {
     /// Insights of each pod, by the pod's entity id; the keys are the pod units.
     insights: HashMap<String, Vec<Insight>>,
+    /// Entity ids of the services.
+    services: BTreeSet<String>,
     /// Whether a pod not scheduled may reach the tokens of every node's pods.
     reaches_every_node: bool,
     /// The cluster's RBAC as the last derivation of the whole cluster resolved it: a change
-    /// to pods alone leaves it as it is.
+    /// to pods or services alone leaves it as it is.
     grants: Option<Grants>,
+}
+
+/// A change that touches only some parts of a cluster (see [`Tenant::narrow_change`]).
+#[derive(Debug)]
+enum NarrowChange {
+    /// New versions of pods: the pods on these nodes are derived again.
+    Pods(PodScope),
+    /// New versions of services (these are the versions before): the services, and the pods
+    /// either version selects, are derived again.
+    Services(Vec<Object>),
 }
 
 /// The state of one tenant.
@@ -93,7 +110,7 @@ pub struct Tenant {
     findings: FindingsByImage,
     alerts: BTreeMap<String, RuntimeAlert>,
     insights: BTreeMap<String, Vec<Insight>>,
-    pods: BTreeMap<String, ClusterPods>,
+    parts: BTreeMap<String, ClusterParts>,
     paths: BTreeMap<String, Vec<Arc<AttackPath>>>,
     path_cache: PathCache,
     searcher: Searcher,
@@ -165,22 +182,34 @@ impl Tenant {
             Unit::Cluster(cluster.to_string()),
             derive_cluster_part(&view),
         )];
-        let mut pods = ClusterPods {
+        let mut parts = ClusterParts {
             insights: HashMap::with_capacity(view.pods.len()),
+            services: BTreeSet::new(),
             reaches_every_node: view.reaches_every_node(),
             grants: Some(view.grants()),
         };
+        for (id, service) in derive_services(&view, |_, _| true) {
+            units.push((part_unit(cluster, &id), service));
+            parts.services.insert(id);
+        }
         for pod in &view.pods {
-            units.push((pod_unit(cluster, &pod.id), derive_pod(&view, &context, pod)));
-            pods.insights
+            units.push((
+                part_unit(cluster, &pod.id),
+                derive_pod(&view, &context, pod),
+            ));
+            parts
+                .insights
                 .insert(pod.id.clone(), pod_insights(&view, &context, pod));
         }
         let insights = cluster_level_insights(&view);
-        if let Some(previous) = self.pods.get(cluster) {
-            for gone in previous.insights.keys() {
-                if !pods.insights.contains_key(gone) {
-                    units.push((pod_unit(cluster, gone), Derived::default()));
-                }
+        if let Some(previous) = self.parts.get(cluster) {
+            let gone_pods = previous
+                .insights
+                .keys()
+                .filter(|id| !parts.insights.contains_key(*id));
+            let gone_services = previous.services.difference(&parts.services);
+            for gone in gone_pods.chain(gone_services) {
+                units.push((part_unit(cluster, gone), Derived::default()));
             }
         }
         stats.derive_micros = started.elapsed().as_micros();
@@ -188,34 +217,70 @@ impl Tenant {
         let diff = self.graph.apply_units(units);
         stats.apply_micros = applied.elapsed().as_micros();
         self.insights.insert(cluster.to_string(), insights);
-        self.pods.insert(cluster.to_string(), pods);
+        self.parts.insert(cluster.to_string(), parts);
         self.search_changes(cluster, diff, stats)
     }
 
-    /// Re-derives the pods on the nodes named, the only parts a change to pods scheduled there
-    /// can touch (see [`derive_pod`]), and applies them.
+    /// Re-derives the parts a narrow change can touch (see [`derive_pod`] and
+    /// [`derive_services`]) and applies them.
     #[allow(clippy::disallowed_types)] // CPU-time statistics, see the import.
-    fn refresh_pods(
-        &mut self,
-        cluster: &str,
-        nodes: &BTreeSet<String>,
-    ) -> (GraphDiff, UpdateStats) {
+    fn refresh_parts(&mut self, cluster: &str, change: &NarrowChange) -> (GraphDiff, UpdateStats) {
         let mut stats = UpdateStats::default();
         let started = Instant::now();
         let empty = ClusterInventory::new();
         let inventory = self.inventories.get(cluster).unwrap_or(&empty);
-        let pods = self.pods.entry(cluster.to_string()).or_default();
-        let grants = pods
+        let parts = self.parts.entry(cluster.to_string()).or_default();
+        let grants = parts
             .grants
             .clone()
             .unwrap_or_else(|| Grants::build(inventory));
-        let view = ClusterView::build_scoped(cluster, inventory, nodes, grants);
-        stats.pods_derived = view.pods.len();
+        let mut units = Vec::new();
+        // The services changed, their versions before and now, and which pods to derive.
+        let mut services: Vec<(&Object, &Object)> = Vec::new();
+        let scope = match change {
+            NarrowChange::Pods(scope) => scope.clone(),
+            NarrowChange::Services(before) => {
+                for old in before {
+                    if let Some(new) = inventory.get(&old.key()) {
+                        services.push((old, new));
+                    }
+                }
+                selected_pods_scope(inventory, &services)
+            }
+        };
+        let view = ClusterView::build_scoped(cluster, inventory, &scope, grants);
         let context = PodContext::build(&view);
-        let mut units = Vec::with_capacity(view.pods.len());
+        if !services.is_empty() {
+            let changed: BTreeSet<(&str, &str)> = services
+                .iter()
+                .map(|(_, new)| (new.meta.namespace.as_str(), new.meta.name.as_str()))
+                .collect();
+            for (id, service) in derive_services(&view, |namespace, name| {
+                changed.contains(&(namespace, name))
+            }) {
+                units.push((part_unit(cluster, &id), service));
+            }
+        }
+        let targets = endpoint_targets(inventory);
         for pod in &view.pods {
-            units.push((pod_unit(cluster, &pod.id), derive_pod(&view, &context, pod)));
-            pods.insights
+            // A service change reaches the pods either version selects, nothing else.
+            let selected = services.is_empty()
+                || services.iter().any(|(old, new)| {
+                    [old, new].iter().any(|service| {
+                        service.meta.namespace == pod.namespace
+                            && selects(service, &targets, &pod.name, pod.labels)
+                    })
+                });
+            if !selected {
+                continue;
+            }
+            stats.pods_derived += 1;
+            units.push((
+                part_unit(cluster, &pod.id),
+                derive_pod(&view, &context, pod),
+            ));
+            parts
+                .insights
                 .insert(pod.id.clone(), pod_insights(&view, &context, pod));
         }
         stats.derive_micros = started.elapsed().as_micros();
@@ -250,36 +315,52 @@ impl Tenant {
         (diff, stats)
     }
 
-    /// The nodes (names) whose pods a batch of changes touches, when every change is a
-    /// new version of a pod scheduled before and after on a node, with the same owners: then
-    /// nothing but the parts of the pods on those nodes can change. `None` otherwise.
-    fn pod_only_scope(
-        &self,
-        cluster: &str,
-        changes: &[InventoryChange],
-    ) -> Option<BTreeSet<String>> {
+    /// Whether a batch of changes touches only some parts of a cluster: every change is a new
+    /// version of a pod scheduled before and after on a node, with the same owners (then
+    /// nothing but the parts of the pods on those nodes can change), or every change is a new
+    /// version of a service (then only the service and the pods either version selects can
+    /// change). `None` when the whole cluster must be derived again.
+    fn narrow_change(&self, cluster: &str, changes: &[InventoryChange]) -> Option<NarrowChange> {
         let inventory = self.inventories.get(cluster)?;
-        let pods = self.pods.get(cluster)?;
-        if pods.reaches_every_node || !self.path_cache.has_cluster(cluster) {
+        let parts = self.parts.get(cluster)?;
+        if parts.reaches_every_node || !self.path_cache.has_cluster(cluster) {
             return None;
         }
-        let mut nodes = BTreeSet::new();
+        let mut previous_versions = Vec::new();
         for change in changes {
             let InventoryChange::Upsert(object) = change else {
                 return None;
             };
-            if object.kind != ObjectKind::Pod {
-                return None;
-            }
-            let previous = inventory.get(&object.key())?;
-            if previous.meta.owner_references != object.meta.owner_references {
-                return None;
-            }
-            for version in [previous, object.as_ref()] {
-                nodes.insert(scheduled_node(version)?.to_string());
-            }
+            previous_versions.push((inventory.get(&object.key())?, object.as_ref()));
         }
-        Some(nodes)
+        let kinds: BTreeSet<ObjectKind> = changes
+            .iter()
+            .filter_map(|change| match change {
+                InventoryChange::Upsert(object) => Some(object.kind),
+                _ => None,
+            })
+            .collect();
+        match kinds.into_iter().collect::<Vec<_>>().as_slice() {
+            [ObjectKind::Pod] => {
+                let mut scope = PodScope::default();
+                for (previous, object) in previous_versions {
+                    if previous.meta.owner_references != object.meta.owner_references {
+                        return None;
+                    }
+                    for version in [previous, object] {
+                        scope.nodes.insert(scheduled_node(version)?.to_string());
+                    }
+                }
+                Some(NarrowChange::Pods(scope))
+            }
+            [ObjectKind::Service] => Some(NarrowChange::Services(
+                previous_versions
+                    .into_iter()
+                    .map(|(previous, _)| previous.clone())
+                    .collect(),
+            )),
+            _ => None,
+        }
     }
 
     fn search_cluster(&mut self, cluster: &str) {
@@ -344,9 +425,9 @@ impl Tenant {
     pub fn insights(&self) -> Vec<Insight> {
         let mut all: Vec<Insight> = self.insights.values().flatten().cloned().collect();
         all.extend(
-            self.pods
+            self.parts
                 .values()
-                .flat_map(|pods| pods.insights.values().flatten())
+                .flat_map(|parts| parts.insights.values().flatten())
                 .cloned(),
         );
         all.extend(self.exposure_insights());
@@ -493,11 +574,39 @@ impl Tenant {
     }
 }
 
-fn pod_unit(cluster: &str, pod: &str) -> Unit {
-    Unit::Pod {
+fn part_unit(cluster: &str, id: &str) -> Unit {
+    Unit::Part {
         cluster: cluster.to_string(),
-        pod: pod.to_string(),
+        id: id.to_string(),
     }
+}
+
+/// The pods a view must hold to derive again the pods that some services select (in either
+/// of two versions): those on the same nodes, for what pods on one node do to each other.
+fn selected_pods_scope(inventory: &ClusterInventory, services: &[(&Object, &Object)]) -> PodScope {
+    let targets = endpoint_targets(inventory);
+    let mut scope = PodScope::default();
+    let namespaces: BTreeSet<&str> = services
+        .iter()
+        .map(|(_, new)| new.meta.namespace.as_str())
+        .collect();
+    for namespace in namespaces {
+        for (name, labels, node) in namespace_pods(inventory, namespace) {
+            let selected = services.iter().any(|(old, new)| {
+                [old, new].iter().any(|service| {
+                    service.meta.namespace == namespace && selects(service, &targets, name, labels)
+                })
+            });
+            match (selected, node) {
+                (false, _) => {}
+                (true, Some(node)) => {
+                    scope.nodes.insert(node.to_string());
+                }
+                (true, None) => scope.unscheduled = true,
+            }
+        }
+    }
+    scope
 }
 
 /// The node a pod is scheduled on, if it is.
@@ -590,7 +699,7 @@ impl GraphEngine {
         changes: Vec<InventoryChange>,
     ) -> Result<UpdateStats> {
         let tenant = self.tenants.entry(tenant_name.to_string()).or_default();
-        let pod_scope = tenant.pod_only_scope(cluster, &changes);
+        let narrow = tenant.narrow_change(cluster, &changes);
         let inventory = tenant.inventories.entry(cluster.to_string()).or_default();
         let mut upserts: Vec<Object> = Vec::new();
         let mut deletes: Vec<ObjectKey> = Vec::new();
@@ -628,8 +737,8 @@ impl GraphEngine {
                 ..UpdateStats::default()
             });
         }
-        let (diff, stats) = match pod_scope {
-            Some(nodes) => tenant.refresh_pods(cluster, &nodes),
+        let (diff, stats) = match narrow {
+            Some(change) => tenant.refresh_parts(cluster, &change),
             None => tenant.refresh_cluster(cluster),
         };
         if let Some(store) = &self.store {
@@ -647,11 +756,13 @@ impl GraphEngine {
             return Ok(());
         };
         let mut units = vec![(Unit::Cluster(cluster.to_string()), Derived::default())];
-        if let Some(pods) = tenant.pods.remove(cluster) {
+        if let Some(parts) = tenant.parts.remove(cluster) {
             units.extend(
-                pods.insights
+                parts
+                    .insights
                     .keys()
-                    .map(|pod| (pod_unit(cluster, pod), Derived::default())),
+                    .chain(&parts.services)
+                    .map(|id| (part_unit(cluster, id), Derived::default())),
             );
         }
         let diff = tenant.graph.apply_units(units);

@@ -21,13 +21,13 @@ pub enum Unit {
     Cluster(String),
     /// Scanner findings (images and their vulnerabilities).
     Findings,
-    /// One pod of a cluster: its own entities, the shared ones it names bare (image, service
-    /// account, secrets), and every edge that touches its own.
-    Pod {
+    /// One pod or service of a cluster: its own entities, the shared ones it names bare
+    /// (image, service account, secrets, the internet), and every edge that touches its own.
+    Part {
         /// Cluster.
         cluster: String,
-        /// Entity id of the pod.
-        pod: String,
+        /// Entity id of the pod or service.
+        id: String,
     },
 }
 
@@ -501,10 +501,10 @@ impl TenantGraph {
         };
         node.owners = node.owners.saturating_sub(1);
         if node.owners > 0 {
-            // A pod names the shared entities it uses bare; the cluster's objects and the
-            // findings give them their properties (see contribute_entity). When the one that
-            // did goes, the entity the pods still claim is the bare one.
-            if !matches!(unit, Unit::Pod { .. }) && !node.entity.properties.is_empty() {
+            // A part names the shared entities it uses bare; the cluster's other objects and
+            // the findings give them their properties (see contribute_entity). When the one
+            // that did goes, the entity the parts still claim is the bare one.
+            if !matches!(unit, Unit::Part { .. }) && !node.entity.properties.is_empty() {
                 self.indexes.update(slot, &node.entity, false);
                 Arc::make_mut(&mut node.entity).properties.clear();
                 diff.upserted_entities.push(slot);

@@ -11,6 +11,7 @@ use serde_json::Value;
 
 use crate::derive::structure::cluster_entity;
 use crate::derive::{ClusterView, Derived, PodContext, PodView};
+use crate::inventory::ClusterInventory;
 use crate::k8s::{IngressSpec, ServicePort, ServiceSpec};
 use crate::model::{EdgeKind, Entity, EntityKind, INTERNET_ID, entity_id};
 use crate::object::{Body, Object, ObjectKind};
@@ -191,12 +192,13 @@ pub(crate) fn service_exposures<'v>(
 
 /// Pods behind services without a selector, from EndpointSlices and Endpoints: pod names by
 /// (namespace, service).
-pub(crate) fn endpoint_targets<'v>(
-    view: &'v ClusterView<'_>,
-) -> BTreeMap<(&'v str, &'v str), BTreeSet<&'v str>> {
-    let mut targets: BTreeMap<(&str, &str), BTreeSet<&str>> = BTreeMap::new();
+pub type EndpointTargets<'i> = BTreeMap<(&'i str, &'i str), BTreeSet<&'i str>>;
+
+/// The [`EndpointTargets`] of an inventory.
+pub fn endpoint_targets(inventory: &ClusterInventory) -> EndpointTargets<'_> {
+    let mut targets: EndpointTargets<'_> = BTreeMap::new();
     for kind in [ObjectKind::EndpointSlice, ObjectKind::Endpoints] {
-        for object in view.inventory.of_kind(kind) {
+        for object in inventory.of_kind(kind) {
             if let Body::Endpoints {
                 service_name,
                 endpoints,
@@ -218,6 +220,27 @@ pub(crate) fn endpoint_targets<'v>(
     targets
 }
 
+/// Whether a service routes to a pod (of its namespace): by its selector, or for a service
+/// without one, by the endpoints that name the pod.
+pub fn selects(
+    service: &Object,
+    targets: &EndpointTargets<'_>,
+    pod_name: &str,
+    labels: &BTreeMap<String, String>,
+) -> bool {
+    let Body::Service { spec, .. } = &service.body else {
+        return false;
+    };
+    match &spec.selector {
+        Some(selector) if !selector.is_empty() => selector
+            .iter()
+            .all(|(key, value)| labels.get(key) == Some(value)),
+        _ => targets
+            .get(&(service.meta.namespace.as_str(), service.meta.name.as_str()))
+            .is_some_and(|names| names.contains(pod_name)),
+    }
+}
+
 /// Entity ids of the nodes with an external address.
 pub(crate) fn exposed_nodes(view: &ClusterView<'_>) -> BTreeSet<String> {
     view.inventory
@@ -232,8 +255,8 @@ pub(crate) fn exposed_nodes(view: &ClusterView<'_>) -> BTreeSet<String> {
         .collect()
 }
 
-/// Ingresses, services, their endpoints and load balancers: the exposure that does not depend
-/// on the pods.
+/// Ingresses and the internet's routes to the services they name (the services themselves
+/// are parts of their own, see [`add_service`]).
 pub(crate) fn add_exposure(view: &ClusterView<'_>, derived: &mut Derived) {
     for ingress in view.inventory.of_kind(ObjectKind::Ingress) {
         let Body::Ingress(spec) = &ingress.body else {
@@ -260,67 +283,74 @@ pub(crate) fn add_exposure(view: &ClusterView<'_>, derived: &mut Derived) {
             derived.edge(&ingress_id, EdgeKind::RoutesTo, &service_id);
         }
     }
-    for service in service_exposures(view, |_| true) {
-        let namespace = &service.object.meta.namespace;
-        let name = &service.object.meta.name;
-        let entity = cluster_entity(view, EntityKind::Service, namespace, name)
-            .with("service_type", service.service_type.clone())
-            .with("exposed_to_internet", service.reason.is_some());
-        derived.entity(entity);
-        derived.edge(
-            &entity_id(&view.cluster, EntityKind::Namespace, "", namespace),
-            EdgeKind::Contains,
-            &service.id,
-        );
-        if service.service_type == "LoadBalancer" {
-            let balancer = cluster_entity(view, EntityKind::LoadBalancer, namespace, name)
-                .with("addresses", service.load_balancer_ingress.to_vec());
-            let balancer_id = balancer.id.clone();
-            derived.entity(balancer);
-            derived.entity(internet());
-            derived.edge(INTERNET_ID, EdgeKind::RoutesTo, &balancer_id);
-            derived.edge(&balancer_id, EdgeKind::RoutesTo, &service.id);
-        }
-        for port in &service.spec.ports {
-            let endpoint_id = service.endpoint_id(view, port);
-            let mut endpoint = Entity::new(
-                EntityKind::Endpoint,
-                &view.cluster,
-                namespace,
-                name,
-                endpoint_id.clone(),
-            )
-            .with("port", port.port)
-            .with("port_name", port.name.clone())
-            .with(
-                "protocol",
-                if port.protocol.is_empty() {
-                    "TCP".to_string()
-                } else {
-                    port.protocol.clone()
-                },
-            )
-            .with("service", name.clone())
-            .with(
-                "exposure",
-                if service.reason.is_some() {
-                    "internet"
-                } else {
-                    "service"
-                },
-            );
-            if let Some(node_port) = port.node_port {
-                endpoint.set("node_port", node_port);
-            }
-            if let Some(reason) = &service.reason {
-                endpoint.set("exposure_reason", reason.clone());
-            }
-            derived.entity(endpoint);
-            derived.edge(&service.id, EdgeKind::Exposes, &endpoint_id);
+}
+
+/// A service's own part: the service, its load balancer and its ports' endpoints, and how the
+/// internet reaches them.
+pub(crate) fn add_service(
+    view: &ClusterView<'_>,
+    service: &ServiceExposure<'_>,
+    derived: &mut Derived,
+) {
+    let namespace = &service.object.meta.namespace;
+    let name = &service.object.meta.name;
+    let entity = cluster_entity(view, EntityKind::Service, namespace, name)
+        .with("service_type", service.service_type.clone())
+        .with("exposed_to_internet", service.reason.is_some());
+    derived.entity(entity);
+    derived.edge(
+        &entity_id(&view.cluster, EntityKind::Namespace, "", namespace),
+        EdgeKind::Contains,
+        &service.id,
+    );
+    if service.service_type == "LoadBalancer" {
+        let balancer = cluster_entity(view, EntityKind::LoadBalancer, namespace, name)
+            .with("addresses", service.load_balancer_ingress.to_vec());
+        let balancer_id = balancer.id.clone();
+        derived.entity(balancer);
+        derived.entity(internet());
+        derived.edge(INTERNET_ID, EdgeKind::RoutesTo, &balancer_id);
+        derived.edge(&balancer_id, EdgeKind::RoutesTo, &service.id);
+    }
+    for port in &service.spec.ports {
+        let endpoint_id = service.endpoint_id(view, port);
+        let mut endpoint = Entity::new(
+            EntityKind::Endpoint,
+            &view.cluster,
+            namespace,
+            name,
+            endpoint_id.clone(),
+        )
+        .with("port", port.port)
+        .with("port_name", port.name.clone())
+        .with(
+            "protocol",
+            if port.protocol.is_empty() {
+                "TCP".to_string()
+            } else {
+                port.protocol.clone()
+            },
+        )
+        .with("service", name.clone())
+        .with(
+            "exposure",
             if service.reason.is_some() {
-                derived.entity(internet());
-                derived.edge(INTERNET_ID, EdgeKind::RoutesTo, &endpoint_id);
-            }
+                "internet"
+            } else {
+                "service"
+            },
+        );
+        if let Some(node_port) = port.node_port {
+            endpoint.set("node_port", node_port);
+        }
+        if let Some(reason) = &service.reason {
+            endpoint.set("exposure_reason", reason.clone());
+        }
+        derived.entity(endpoint);
+        derived.edge(&service.id, EdgeKind::Exposes, &endpoint_id);
+        if service.reason.is_some() {
+            derived.entity(internet());
+            derived.edge(INTERNET_ID, EdgeKind::RoutesTo, &endpoint_id);
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Derivation of a cluster's part of the graph: entities, structural relationships and attack
 //! technique edges, from its inventory.
 
-mod exposure;
+pub mod exposure;
 mod pod;
 mod structure;
 mod techniques;
@@ -22,7 +22,7 @@ use crate::inventory::ClusterInventory;
 use crate::model::{EdgeKind, Entity};
 
 pub use pod::{PodContext, derive_pod};
-pub use view::{ClusterView, ContainerView, Grants, PodView, UNSCHEDULED_NODE};
+pub use view::{ClusterView, ContainerView, Grants, PodScope, PodView, UNSCHEDULED_NODE};
 
 /// An edge between two entities named by their stable ids.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -89,13 +89,15 @@ pub fn derive_cluster(cluster: &str, inventory: &ClusterInventory) -> Derived {
     derive_from_view(&view)
 }
 
-/// A cluster's graph in parts: what the cluster's objects contribute apart from its pods, and
-/// what each pod contributes (see [`derive_pod`]). Edges of a part may end at entities of
-/// another part.
+/// A cluster's graph in parts: what the cluster's objects contribute apart from its services
+/// and pods, what each service contributes, and what each pod contributes (see
+/// [`derive_pod`]). Edges of a part may end at entities of another part.
 #[derive(Debug, Default)]
 pub struct Parts {
-    /// Everything but the pods.
+    /// Everything but the services and pods.
     pub cluster: Derived,
+    /// Each service's part, by the service's entity id.
+    pub services: Vec<(String, Derived)>,
     /// Each pod's part, by the pod's entity id.
     pub pods: Vec<(String, Derived)>,
 }
@@ -104,12 +106,30 @@ pub struct Parts {
 pub fn derive_parts(view: &ClusterView<'_>) -> Parts {
     Parts {
         cluster: derive_cluster_part(view),
+        services: derive_services(view, |_, _| true),
         pods: derive_pods(view),
     }
 }
 
-/// What a cluster's objects contribute apart from its pods. It depends on the pods only
-/// through the namespaces they imply and whether one is not scheduled.
+/// The part of each service that `wanted` accepts (by namespace and name): the service, its
+/// load balancer and endpoints. It depends on the ingresses and nothing else.
+pub fn derive_services(
+    view: &ClusterView<'_>,
+    wanted: impl Fn(&str, &str) -> bool,
+) -> Vec<(String, Derived)> {
+    exposure::service_exposures(view, |_| true)
+        .iter()
+        .filter(|service| wanted(&service.object.meta.namespace, &service.object.meta.name))
+        .map(|service| {
+            let mut derived = Derived::default();
+            exposure::add_service(view, service, &mut derived);
+            (service.id.clone(), derived)
+        })
+        .collect()
+}
+
+/// What a cluster's objects contribute apart from its services and pods. It depends on the
+/// pods only through the namespaces they imply and whether one is not scheduled.
 pub fn derive_cluster_part(view: &ClusterView<'_>) -> Derived {
     let mut cluster = Derived::default();
     structure::add_structure(view, &mut cluster);
@@ -131,8 +151,8 @@ pub fn derive_pods(view: &ClusterView<'_>) -> Vec<(String, Derived)> {
 pub fn derive_from_view(view: &ClusterView<'_>) -> Derived {
     let parts = derive_parts(view);
     let mut derived = parts.cluster;
-    for (_, pod) in parts.pods {
-        derived.merge(pod);
+    for (_, part) in parts.services.into_iter().chain(parts.pods) {
+        derived.merge(part);
     }
     // Bindings to missing roles and owners that are not in the inventory leave edges without
     // an end; they describe nothing that exists.

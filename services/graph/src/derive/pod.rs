@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::derive::exposure::{
-    ServiceExposure, add_pod_exposure, endpoint_targets, exposed_nodes, service_exposures,
+    ServiceExposure, add_pod_exposure, endpoint_targets, exposed_nodes, selects, service_exposures,
 };
 use crate::derive::structure::add_pod;
 use crate::derive::techniques::{add_pod_techniques, node_cloud_provider, node_identity_id};
@@ -56,7 +56,7 @@ impl<'v> PodContext<'v> {
         }
         let services =
             service_exposures(view, |namespace| pods_by_namespace.contains_key(namespace));
-        let targets = endpoint_targets(view);
+        let targets = endpoint_targets(view.inventory);
         let mut endpoint_ids = Vec::with_capacity(services.len());
         let mut selections: HashMap<&'v str, Vec<(usize, usize)>> = HashMap::new();
         for (index, service) in services.iter().enumerate() {
@@ -72,15 +72,10 @@ impl<'v> PodContext<'v> {
             let Some(candidates) = pods_by_namespace.get(namespace) else {
                 continue;
             };
-            let selected = |pod: &PodView<'_>| match &service.spec.selector {
-                Some(selector) if !selector.is_empty() => selector
-                    .iter()
-                    .all(|(key, value)| pod.labels.get(key) == Some(value)),
-                _ => targets
-                    .get(&(namespace, service.object.meta.name.as_str()))
-                    .is_some_and(|names| names.contains(pod.name.as_str())),
-            };
-            for pod in candidates.iter().filter(|pod| selected(pod)) {
+            for pod in candidates
+                .iter()
+                .filter(|pod| selects(service.object, &targets, &pod.name, pod.labels))
+            {
                 let entry = selections.entry(pod.id.as_str()).or_default();
                 entry.extend((0..service.spec.ports.len()).map(|port| (index, port)));
             }

@@ -131,10 +131,17 @@ pub struct ClusterView<'a> {
 
 /// Workloads whose pods are not in the inventory get a template pod, so manifests and
 /// scaled-down controllers still show what they would run.
-fn owner_chain_roots(inventory: &ClusterInventory) -> BTreeSet<(ObjectKind, String, String)> {
+fn owner_chain_roots(
+    inventory: &ClusterInventory,
+    namespace: Option<&str>,
+) -> BTreeSet<(ObjectKind, String, String)> {
+    let in_namespace = |object: &Object| namespace.is_none_or(|name| object.meta.namespace == name);
     // (kind, namespace, name) of every controller that has at least one live pod below it.
     let mut owners: BTreeMap<(ObjectKind, String, String), (ObjectKind, String)> = BTreeMap::new();
-    for object in inventory.iter().filter(|object| object.kind.is_workload()) {
+    for object in inventory
+        .iter()
+        .filter(|object| object.kind.is_workload() && in_namespace(object))
+    {
         if let Some(owner) = object.meta.owner_references.first()
             && let Some(kind) = ObjectKind::from_name(&owner.kind)
         {
@@ -149,7 +156,10 @@ fn owner_chain_roots(inventory: &ClusterInventory) -> BTreeSet<(ObjectKind, Stri
         }
     }
     let mut with_pods = BTreeSet::new();
-    for pod in inventory.of_kind(ObjectKind::Pod) {
+    for pod in inventory
+        .of_kind(ObjectKind::Pod)
+        .filter(|pod| in_namespace(pod))
+    {
         let mut current = pod.meta.owner_references.first().and_then(|owner| {
             ObjectKind::from_name(&owner.kind).map(|kind| (kind, owner.name.clone()))
         });
@@ -165,6 +175,16 @@ fn owner_chain_roots(inventory: &ClusterInventory) -> BTreeSet<(ObjectKind, Stri
         }
     }
     with_pods
+}
+
+/// Whether a workload is run by another (a ReplicaSet of a Deployment): only the top one's
+/// template stands for pods.
+fn owned_by_workload(workload: &Object) -> bool {
+    workload
+        .meta
+        .owner_references
+        .iter()
+        .any(|owner| ObjectKind::from_name(&owner.kind).is_some_and(ObjectKind::is_workload))
 }
 
 /// Labels, annotations and spec of a pod template.
@@ -195,16 +215,16 @@ impl<'a> ClusterView<'a> {
         ClusterView::build_with(cluster, inventory, None, Grants::build(inventory))
     }
 
-    /// Resolves the inventory of `cluster` with only the pods scheduled on the nodes named
+    /// Resolves the inventory of `cluster` with only the pods `scope` names
     /// (`uses_placeholder_node` then speaks of those pods only), given the cluster's grants
     /// as [`Grants::build`] resolves them.
     pub fn build_scoped(
         cluster: &str,
         inventory: &'a ClusterInventory,
-        nodes: &BTreeSet<String>,
+        scope: &PodScope,
         grants: Grants,
     ) -> ClusterView<'a> {
-        ClusterView::build_with(cluster, inventory, Some(nodes), grants)
+        ClusterView::build_with(cluster, inventory, Some(scope), grants)
     }
 
     /// The grants the view was resolved with.
@@ -218,16 +238,10 @@ impl<'a> ClusterView<'a> {
     fn build_with(
         cluster: &str,
         inventory: &'a ClusterInventory,
-        nodes: Option<&BTreeSet<String>>,
+        scope: Option<&PodScope>,
         grants: Grants,
     ) -> ClusterView<'a> {
-        let in_scope = |spec: &PodSpec| match nodes {
-            None => true,
-            Some(nodes) => spec
-                .node_name
-                .as_deref()
-                .is_some_and(|node| nodes.contains(node)),
-        };
+        let in_scope = |spec: &PodSpec| scope.is_none_or(|scope| scope.contains(spec));
         let node_names: BTreeSet<String> = inventory
             .of_kind(ObjectKind::Node)
             .map(|node| node.meta.name.clone())
@@ -284,10 +298,7 @@ impl<'a> ClusterView<'a> {
         // in scope (a template may name its node).
         let mut with_pods: Option<BTreeSet<(ObjectKind, String, String)>> = None;
         for workload in inventory.iter().filter(|object| object.kind.is_workload()) {
-            let has_owner = workload.meta.owner_references.iter().any(|owner| {
-                ObjectKind::from_name(&owner.kind).is_some_and(ObjectKind::is_workload)
-            });
-            if has_owner {
+            if owned_by_workload(workload) {
                 continue;
             }
             let Some((labels, annotations, spec)) = template_spec(workload) else {
@@ -302,7 +313,7 @@ impl<'a> ClusterView<'a> {
                 workload.meta.name.clone(),
             );
             if with_pods
-                .get_or_insert_with(|| owner_chain_roots(inventory))
+                .get_or_insert_with(|| owner_chain_roots(inventory, None))
                 .contains(&key)
             {
                 continue;
@@ -466,6 +477,61 @@ impl<'a> ClusterView<'a> {
             _ => None,
         }
     }
+}
+
+/// Which pods a view resolves: those scheduled on some nodes, and optionally those not
+/// scheduled (workload templates included).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PodScope {
+    /// Node names.
+    pub nodes: BTreeSet<String>,
+    /// Whether the pods not scheduled are in.
+    pub unscheduled: bool,
+}
+
+impl PodScope {
+    /// Whether a pod with this spec is in.
+    pub fn contains(&self, spec: &PodSpec) -> bool {
+        match spec.node_name.as_deref().filter(|node| !node.is_empty()) {
+            Some(node) => self.nodes.contains(node),
+            None => self.unscheduled,
+        }
+    }
+}
+
+/// The pods of a namespace as a view would name them, without resolving them: (name,
+/// labels, node if scheduled) of each live pod and of each template pod.
+pub fn namespace_pods<'i>(
+    inventory: &'i ClusterInventory,
+    namespace: &str,
+) -> Vec<(&'i str, &'i BTreeMap<String, String>, Option<&'i str>)> {
+    let node_of = |spec: &'i PodSpec| spec.node_name.as_deref().filter(|node| !node.is_empty());
+    let mut pods = Vec::new();
+    for pod in inventory.of_kind(ObjectKind::Pod) {
+        if let Body::Pod(spec) = &pod.body
+            && pod.meta.namespace == namespace
+        {
+            pods.push((pod.meta.name.as_str(), &pod.meta.labels, node_of(spec)));
+        }
+    }
+    let with_pods = owner_chain_roots(inventory, Some(namespace));
+    for workload in inventory
+        .iter()
+        .filter(|object| object.kind.is_workload() && object.meta.namespace == namespace)
+    {
+        let key = (
+            workload.kind,
+            workload.meta.namespace.clone(),
+            workload.meta.name.clone(),
+        );
+        if owned_by_workload(workload) || with_pods.contains(&key) {
+            continue;
+        }
+        if let Some((labels, _, spec)) = template_spec(workload) {
+            pods.push((workload.meta.name.as_str(), labels, node_of(spec)));
+        }
+    }
+    pods
 }
 
 /// What RBAC grants in a cluster: its permission sets, and the service accounts that hold

@@ -1,6 +1,7 @@
-//! A change to pods scheduled on nodes re-derives only the pods on those nodes. After every one
-//! of a random sequence of such changes to real clusters, the graph, the insights and the attack
-//! paths equal those of an engine that derives the same inventory from scratch.
+//! A change to pods scheduled on nodes re-derives only the pods on those nodes; a change to a
+//! service, only the service and the pods it selects. After every one of a random sequence of
+//! such changes to real clusters, the graph, the insights and the attack paths equal those of
+//! an engine that derives the same inventory from scratch.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -277,6 +278,47 @@ fn mutate(rng: &mut StdRng, pod: &Object, nodes: &[String], accounts: &[String])
     changed
 }
 
+/// A change to a service: its type, selector or ports.
+fn mutate_service(rng: &mut StdRng, service: &Object, pods: &[Object]) -> Object {
+    let mut body = serde_json::to_value(&service.body).expect("body");
+    let spec = &mut body["Service"]["spec"];
+    match rng.random_range(0..4) {
+        0 => {
+            spec["type"] = json!(["ClusterIP", "NodePort", "LoadBalancer"][rng.random_range(0..3)]);
+        }
+        1 => {
+            // Select the pods of another workload, or none.
+            let labels = pods
+                .iter()
+                .filter(|pod| pod.meta.namespace == service.meta.namespace)
+                .map(|pod| pod.meta.labels.clone())
+                .filter(|labels| !labels.is_empty())
+                .collect::<Vec<_>>();
+            spec["selector"] = match labels.is_empty() || rng.random_bool(0.2) {
+                true => json!({"app": "nothing-runs-this"}),
+                false => json!(labels[rng.random_range(0..labels.len())]),
+            };
+        }
+        2 => {
+            if let Some(ports) = spec["ports"].as_array_mut() {
+                ports.pop();
+            }
+        }
+        _ => {
+            if !spec["ports"].is_array() {
+                spec["ports"] = json!([]);
+            }
+            if let Some(ports) = spec["ports"].as_array_mut() {
+                let port = rng.random_range(1..10);
+                ports.push(json!({"name": format!("extra-{port}"), "port": 9000 + port, "targetPort": 8443}));
+            }
+        }
+    }
+    let mut changed = service.clone();
+    changed.body = serde_json::from_value(body).expect("changed body");
+    changed
+}
+
 fn scheduled_pods(engine: &GraphEngine, cluster: &str) -> Vec<Object> {
     engine
         .tenant("t")
@@ -310,7 +352,7 @@ fn names_of(engine: &GraphEngine, cluster: &str, kind: ObjectKind) -> Vec<String
 }
 
 #[test]
-fn pod_changes_derive_only_their_nodes_and_equal_a_derivation_from_scratch() {
+fn pod_and_service_changes_derive_only_their_parts_and_equal_a_derivation_from_scratch() {
     let mut rng = StdRng::seed_from_u64(7);
     let mut engine = GraphEngine::in_memory();
     let clusters = clusters();
@@ -335,9 +377,49 @@ fn pod_changes_derive_only_their_nodes_and_equal_a_derivation_from_scratch() {
         );
     }
     let mut edges_seen = std::collections::BTreeSet::new();
-    for step in 1..=60 {
+    let mut service_changes = 0;
+    for step in 1..=80 {
         let (cluster, _) = &clusters[step % clusters.len()];
         let pods = scheduled_pods(&engine, cluster);
+        let services: Vec<Object> = engine
+            .tenant("t")
+            .and_then(|tenant| tenant.inventory(cluster))
+            .expect("inventory")
+            .of_kind(ObjectKind::Service)
+            .cloned()
+            .collect();
+        if rng.random_bool(0.3) && !services.is_empty() {
+            let service = &services[rng.random_range(0..services.len())];
+            let changed = mutate_service(&mut rng, service, &pods);
+            let in_namespace = pods
+                .iter()
+                .filter(|pod| pod.meta.namespace == service.meta.namespace)
+                .count();
+            let stats = engine
+                .apply_changes("t", cluster, vec![InventoryChange::upsert(changed)])
+                .expect("change");
+            let kept = snapshot(&engine);
+            let fresh = snapshot(&from_scratch(&engine));
+            assert!(
+                kept == fresh,
+                "step {step} ({cluster}, service {}): {}",
+                service.meta.name,
+                first_difference(&kept, &fresh)
+            );
+            // Only the service and pods of its namespace were derived again.
+            assert!(
+                !stats.cluster_derived,
+                "step {step}: derived the whole cluster"
+            );
+            assert!(
+                stats.pods_derived <= in_namespace,
+                "step {step}: {} pods derived, {in_namespace} in the namespace",
+                stats.pods_derived
+            );
+            service_changes += 1;
+            edges_seen.insert(kept.edges.len());
+            continue;
+        }
         let pod = &pods[rng.random_range(0..pods.len())];
         let nodes = names_of(&engine, cluster, ObjectKind::Node);
         let mut accounts = names_of(&engine, cluster, ObjectKind::ServiceAccount);
@@ -374,6 +456,7 @@ fn pod_changes_derive_only_their_nodes_and_equal_a_derivation_from_scratch() {
         );
         edges_seen.insert(kept.edges.len());
     }
+    assert!(service_changes > 10, "{service_changes} service changes");
     // The changes did change the graph.
     assert!(edges_seen.len() > 10, "edge counts seen: {edges_seen:?}");
 }
