@@ -1,9 +1,12 @@
 //! The graph engine: tenants, their clusters' inventories, the graph derived from them, and the
 //! insights and attack paths kept up to date as inventory changes arrive.
 //!
-//! A change to a cluster re-derives that cluster's part of the graph (a few milliseconds for a
-//! 2,000-pod cluster) and applies it as a diff; only that cluster's attack paths are searched
-//! again. Findings and alerts re-search the clusters they touch.
+//! A cluster's graph is held in parts: each pod and each service is a unit of its own, the rest
+//! of the cluster's objects one more. A new version of a scheduled pod re-derives the pods on
+//! its node (before and after), a new version of a service the service and the pods either
+//! version selects; any other change re-derives the whole cluster. The result is applied as a
+//! diff, and only the entry points whose searches the diff can move are searched again (see
+//! [`crate::path_cache`]). Findings and alerts re-search the entry points they touch.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
@@ -14,10 +17,10 @@ use std::time::Instant;
 use serde::Serialize;
 
 use crate::derive::exposure::{endpoint_targets, selects};
-use crate::derive::view::namespace_pods;
+use crate::derive::view::{changes_templates, namespace_implied_without, namespace_pods};
 use crate::derive::{
-    ClusterView, Derived, Grants, PodContext, PodScope, derive_cluster_part, derive_pod,
-    derive_services,
+    ClusterView, Derived, Grants, PodContext, PodScope, UNSCHEDULED_NODE, derive_cluster_part,
+    derive_pod, derive_services,
 };
 use crate::error::Result;
 use crate::findings::{
@@ -85,6 +88,10 @@ struct ClusterParts {
     insights: HashMap<String, Vec<Insight>>,
     /// Entity ids of the services.
     services: BTreeSet<String>,
+    /// Entity ids of the live pods not scheduled.
+    unscheduled: BTreeSet<String>,
+    /// How many workloads stand for template pods (not scheduled either).
+    templates: usize,
     /// Whether a pod not scheduled may reach the tokens of every node's pods.
     reaches_every_node: bool,
     /// The cluster's RBAC as the last derivation of the whole cluster resolved it: a change
@@ -95,8 +102,16 @@ struct ClusterParts {
 /// A change that touches only some parts of a cluster (see [`Tenant::narrow_change`]).
 #[derive(Debug)]
 enum NarrowChange {
-    /// New versions of pods: the pods on these nodes are derived again.
-    Pods(PodScope),
+    /// Pods changed: the pods in `scope` are derived again, those `removed` (entity ids) go,
+    /// and these are the live pods not scheduled afterwards.
+    Pods {
+        /// The nodes the pods were and are on.
+        scope: PodScope,
+        /// Entity ids of pods deleted.
+        removed: Vec<String>,
+        /// Entity ids of the live pods not scheduled after the change.
+        unscheduled: BTreeSet<String>,
+    },
     /// New versions of services (these are the versions before): the services, and the pods
     /// either version selects, are derived again.
     Services(Vec<Object>),
@@ -182,9 +197,17 @@ impl Tenant {
             Unit::Cluster(cluster.to_string()),
             derive_cluster_part(&view),
         )];
+        let placeholder = entity_id(cluster, EntityKind::Node, "", UNSCHEDULED_NODE);
         let mut parts = ClusterParts {
             insights: HashMap::with_capacity(view.pods.len()),
             services: BTreeSet::new(),
+            unscheduled: view
+                .pods
+                .iter()
+                .filter(|pod| !pod.is_template && pod.node_id == placeholder)
+                .map(|pod| pod.id.clone())
+                .collect(),
+            templates: view.pods.iter().filter(|pod| pod.is_template).count(),
             reaches_every_node: view.reaches_every_node(),
             grants: Some(view.grants()),
         };
@@ -224,7 +247,11 @@ impl Tenant {
     /// Re-derives the parts a narrow change can touch (see [`derive_pod`] and
     /// [`derive_services`]) and applies them.
     #[allow(clippy::disallowed_types)] // CPU-time statistics, see the import.
-    fn refresh_parts(&mut self, cluster: &str, change: &NarrowChange) -> (GraphDiff, UpdateStats) {
+    fn refresh_parts(
+        &mut self,
+        cluster: &str,
+        change: &NarrowChange,
+    ) -> Option<(GraphDiff, UpdateStats)> {
         let mut stats = UpdateStats::default();
         let started = Instant::now();
         let empty = ClusterInventory::new();
@@ -238,7 +265,7 @@ impl Tenant {
         // The services changed, their versions before and now, and which pods to derive.
         let mut services: Vec<(&Object, &Object)> = Vec::new();
         let scope = match change {
-            NarrowChange::Pods(scope) => scope.clone(),
+            NarrowChange::Pods { scope, .. } => scope.clone(),
             NarrowChange::Services(before) => {
                 for old in before {
                     if let Some(new) = inventory.get(&old.key()) {
@@ -249,7 +276,23 @@ impl Tenant {
             }
         };
         let view = ClusterView::build_scoped(cluster, inventory, &scope, grants);
+        if scope.unscheduled && view.reaches_every_node() {
+            // A pod not scheduled now reads every node's pods: none of it is narrow.
+            return None;
+        }
         let context = PodContext::build(&view);
+        if let NarrowChange::Pods {
+            removed,
+            unscheduled,
+            ..
+        } = change
+        {
+            for id in removed {
+                units.push((part_unit(cluster, id), Derived::default()));
+                parts.insights.remove(id);
+            }
+            parts.unscheduled = unscheduled.clone();
+        }
         if !services.is_empty() {
             let changed: BTreeSet<(&str, &str)> = services
                 .iter()
@@ -287,7 +330,7 @@ impl Tenant {
         let applied = Instant::now();
         let diff = self.graph.apply_units(units);
         stats.apply_micros = applied.elapsed().as_micros();
-        self.search_changes(cluster, diff, stats)
+        Some(self.search_changes(cluster, diff, stats))
     }
 
     /// Brings the attack paths up to date with a change of a cluster's graph.
@@ -315,50 +358,39 @@ impl Tenant {
         (diff, stats)
     }
 
-    /// Whether a batch of changes touches only some parts of a cluster: every change is a new
-    /// version of a pod scheduled before and after on a node, with the same owners (then
-    /// nothing but the parts of the pods on those nodes can change), or every change is a new
-    /// version of a service (then only the service and the pods either version selects can
-    /// change). `None` when the whole cluster must be derived again.
+    /// Whether a batch of changes touches only some parts of a cluster: every change is to a
+    /// pod (then nothing but the parts of the pods on its nodes can change, provided the
+    /// cluster keeps its namespaces, template pods and use of the unscheduled placeholder),
+    /// or every change is a new version of a service (then only the service and the pods
+    /// either version selects can change). `None` when the whole cluster must be derived
+    /// again.
     fn narrow_change(&self, cluster: &str, changes: &[InventoryChange]) -> Option<NarrowChange> {
         let inventory = self.inventories.get(cluster)?;
         let parts = self.parts.get(cluster)?;
         if parts.reaches_every_node || !self.path_cache.has_cluster(cluster) {
             return None;
         }
-        let mut previous_versions = Vec::new();
-        for change in changes {
-            let InventoryChange::Upsert(object) = change else {
-                return None;
-            };
-            previous_versions.push((inventory.get(&object.key())?, object.as_ref()));
+        let kind_of = |change: &InventoryChange| match change {
+            InventoryChange::Upsert(object) => Some(object.kind),
+            InventoryChange::Delete(key) => Some(key.kind),
+            InventoryChange::Replace { .. } => None,
+        };
+        let first = kind_of(changes.first()?)?;
+        if changes.iter().any(|change| kind_of(change) != Some(first)) {
+            return None;
         }
-        let kinds: BTreeSet<ObjectKind> = changes
-            .iter()
-            .filter_map(|change| match change {
-                InventoryChange::Upsert(object) => Some(object.kind),
-                _ => None,
-            })
-            .collect();
-        match kinds.into_iter().collect::<Vec<_>>().as_slice() {
-            [ObjectKind::Pod] => {
-                let mut scope = PodScope::default();
-                for (previous, object) in previous_versions {
-                    if previous.meta.owner_references != object.meta.owner_references {
+        match first {
+            ObjectKind::Pod => narrow_pod_change(cluster, inventory, parts, changes),
+            ObjectKind::Service => {
+                let mut before = Vec::new();
+                for change in changes {
+                    let InventoryChange::Upsert(object) = change else {
                         return None;
-                    }
-                    for version in [previous, object] {
-                        scope.nodes.insert(scheduled_node(version)?.to_string());
-                    }
+                    };
+                    before.push(inventory.get(&object.key())?.clone());
                 }
-                Some(NarrowChange::Pods(scope))
+                Some(NarrowChange::Services(before))
             }
-            [ObjectKind::Service] => Some(NarrowChange::Services(
-                previous_versions
-                    .into_iter()
-                    .map(|(previous, _)| previous.clone())
-                    .collect(),
-            )),
             _ => None,
         }
     }
@@ -574,6 +606,79 @@ impl Tenant {
     }
 }
 
+/// The [`NarrowChange`] of a batch of pod changes, if it is one. At most one change of the
+/// batch may create or delete a pod or change its owners (each is checked against the
+/// inventory before the batch).
+fn narrow_pod_change(
+    cluster: &str,
+    inventory: &ClusterInventory,
+    parts: &ClusterParts,
+    changes: &[InventoryChange],
+) -> Option<NarrowChange> {
+    let mut scope = PodScope::default();
+    let mut removed = Vec::new();
+    let mut unscheduled = parts.unscheduled.clone();
+    let mut structural = 0;
+    for change in changes {
+        let (key, next) = match change {
+            InventoryChange::Upsert(object) => (object.key(), Some(object.as_ref())),
+            InventoryChange::Delete(key) => (key.clone(), None),
+            InventoryChange::Replace { .. } => return None,
+        };
+        let previous = inventory.get(&key);
+        let same_owners = previous.zip(next).is_some_and(|(previous, next)| {
+            previous.meta.owner_references == next.meta.owner_references
+        });
+        if !same_owners && (previous.is_some() || next.is_some()) {
+            structural += 1;
+            // A pod that comes or goes must leave its namespace and the template pods of
+            // the workloads above it as they are.
+            if structural > 1 || !namespace_implied_without(inventory, &key) {
+                return None;
+            }
+            for version in previous.into_iter().chain(next) {
+                if changes_templates(inventory, version) {
+                    return None;
+                }
+            }
+        }
+        for version in previous.into_iter().chain(next) {
+            match scheduled_node(version) {
+                Some(node) => {
+                    scope.nodes.insert(node.to_string());
+                }
+                None => scope.unscheduled = true,
+            }
+        }
+        let id = entity_id(cluster, EntityKind::Pod, &key.namespace, &key.name);
+        match next {
+            None => {
+                unscheduled.remove(&id);
+                if previous.is_some() {
+                    removed.push(id);
+                }
+            }
+            Some(next) if scheduled_node(next).is_none() => {
+                unscheduled.insert(id);
+            }
+            Some(_) => {
+                unscheduled.remove(&id);
+            }
+        }
+    }
+    // The placeholder node stays, or stays away.
+    let placeholder_used =
+        |unscheduled: &BTreeSet<String>| !unscheduled.is_empty() || parts.templates > 0;
+    if placeholder_used(&parts.unscheduled) != placeholder_used(&unscheduled) {
+        return None;
+    }
+    Some(NarrowChange::Pods {
+        scope,
+        removed,
+        unscheduled,
+    })
+}
+
 fn part_unit(cluster: &str, id: &str) -> Unit {
     Unit::Part {
         cluster: cluster.to_string(),
@@ -737,8 +842,9 @@ impl GraphEngine {
                 ..UpdateStats::default()
             });
         }
-        let (diff, stats) = match narrow {
-            Some(change) => tenant.refresh_parts(cluster, &change),
+        let narrowed = narrow.and_then(|change| tenant.refresh_parts(cluster, &change));
+        let (diff, stats) = match narrowed {
+            Some(refreshed) => refreshed,
             None => tenant.refresh_cluster(cluster),
         };
         if let Some(store) = &self.store {

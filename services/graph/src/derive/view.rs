@@ -134,47 +134,102 @@ pub struct ClusterView<'a> {
 fn owner_chain_roots(
     inventory: &ClusterInventory,
     namespace: Option<&str>,
-) -> BTreeSet<(ObjectKind, String, String)> {
-    let in_namespace = |object: &Object| namespace.is_none_or(|name| object.meta.namespace == name);
-    // (kind, namespace, name) of every controller that has at least one live pod below it.
-    let mut owners: BTreeMap<(ObjectKind, String, String), (ObjectKind, String)> = BTreeMap::new();
-    for object in inventory
-        .iter()
-        .filter(|object| object.kind.is_workload() && in_namespace(object))
-    {
-        if let Some(owner) = object.meta.owner_references.first()
-            && let Some(kind) = ObjectKind::from_name(&owner.kind)
-        {
-            owners.insert(
-                (
-                    object.kind,
-                    object.meta.namespace.clone(),
-                    object.meta.name.clone(),
-                ),
-                (kind, owner.name.clone()),
-            );
-        }
-    }
+) -> BTreeSet<WorkloadKey> {
+    let chains = OwnerChains::build(inventory, namespace);
     let mut with_pods = BTreeSet::new();
     for pod in inventory
         .of_kind(ObjectKind::Pod)
-        .filter(|pod| in_namespace(pod))
+        .filter(|pod| namespace.is_none_or(|name| pod.meta.namespace == name))
     {
+        with_pods.extend(chains.chain(pod));
+    }
+    with_pods
+}
+
+/// (kind, namespace, name) of a workload.
+type WorkloadKey = (ObjectKind, String, String);
+
+/// Each workload's owner, to walk from a pod up to the workload at the top.
+struct OwnerChains {
+    owners: BTreeMap<WorkloadKey, (ObjectKind, String)>,
+}
+
+impl OwnerChains {
+    fn build(inventory: &ClusterInventory, namespace: Option<&str>) -> OwnerChains {
+        let mut owners = BTreeMap::new();
+        for object in inventory.iter().filter(|object| {
+            object.kind.is_workload() && namespace.is_none_or(|name| object.meta.namespace == name)
+        }) {
+            if let Some(owner) = object.meta.owner_references.first()
+                && let Some(kind) = ObjectKind::from_name(&owner.kind)
+            {
+                owners.insert(
+                    (
+                        object.kind,
+                        object.meta.namespace.clone(),
+                        object.meta.name.clone(),
+                    ),
+                    (kind, owner.name.clone()),
+                );
+            }
+        }
+        OwnerChains { owners }
+    }
+
+    /// The workloads above a pod, nearest first.
+    fn chain(&self, pod: &Object) -> Vec<WorkloadKey> {
+        let mut chain = Vec::new();
         let mut current = pod.meta.owner_references.first().and_then(|owner| {
             ObjectKind::from_name(&owner.kind).map(|kind| (kind, owner.name.clone()))
         });
-        let mut hops = 0;
         while let Some((kind, name)) = current {
             let key = (kind, pod.meta.namespace.clone(), name);
-            current = owners.get(&key).cloned();
-            with_pods.insert(key);
-            hops += 1;
-            if hops > 8 {
+            current = self.owners.get(&key).cloned();
+            chain.push(key);
+            if chain.len() > 8 {
                 break;
             }
         }
+        chain
     }
-    with_pods
+}
+
+/// Whether adding or removing this pod (given the inventory without it, or with this
+/// version) changes which workloads stand for template pods: a workload above it has no other
+/// live pod.
+pub fn changes_templates(inventory: &ClusterInventory, pod: &Object) -> bool {
+    let namespace = pod.meta.namespace.as_str();
+    let chains = OwnerChains::build(inventory, Some(namespace));
+    let chain = chains.chain(pod);
+    if chain.is_empty() {
+        return false;
+    }
+    let mut others: BTreeSet<WorkloadKey> = BTreeSet::new();
+    for other in inventory
+        .of_kind(ObjectKind::Pod)
+        .filter(|other| other.meta.namespace == namespace && other.meta.name != pod.meta.name)
+    {
+        others.extend(chains.chain(other));
+    }
+    chain.iter().any(|workload| !others.contains(workload))
+}
+
+/// Whether a namespace exists apart from one object: its Namespace object, or another object
+/// in it.
+pub fn namespace_implied_without(inventory: &ClusterInventory, except: &ObjectKey) -> bool {
+    let namespace = except.namespace.as_str();
+    inventory
+        .get(&ObjectKey {
+            kind: ObjectKind::Namespace,
+            namespace: String::new(),
+            name: namespace.to_string(),
+        })
+        .is_some()
+        || inventory.iter().any(|object| {
+            object.kind.is_namespaced()
+                && object.meta.namespace == namespace
+                && (object.kind, object.meta.name.as_str()) != (except.kind, except.name.as_str())
+        })
 }
 
 /// Whether a workload is run by another (a ReplicaSet of a Deployment): only the top one's
