@@ -117,6 +117,23 @@ enum NarrowChange {
     Services(Vec<Object>),
 }
 
+impl UpdateStats {
+    /// Adds what a later step of the same update cost and changed.
+    fn absorb(&mut self, later: UpdateStats) {
+        self.derive_micros += later.derive_micros;
+        self.apply_micros += later.apply_micros;
+        self.paths_micros += later.paths_micros;
+        self.entities_changed += later.entities_changed;
+        self.entities_removed += later.entities_removed;
+        self.edges_added += later.edges_added;
+        self.edges_removed += later.edges_removed;
+        self.cluster_paths = later.cluster_paths;
+        self.entries_searched += later.entries_searched;
+        self.pods_derived += later.pods_derived;
+        self.cluster_derived |= later.cluster_derived;
+    }
+}
+
 /// The state of one tenant.
 #[derive(Debug, Default)]
 pub struct Tenant {
@@ -797,7 +814,49 @@ impl GraphEngine {
 
     /// Applies inventory changes of one cluster and brings the graph, insights and that
     /// cluster's attack paths up to date.
+    ///
+    /// A batch of pod and service changes (what the watches of a busy cluster deliver) that
+    /// is not narrow as a whole is applied a change at a time while each is narrow (see
+    /// [`Tenant::narrow_change`]); the rest, from the first that is not, in one go.
     pub fn apply_changes(
+        &mut self,
+        tenant_name: &str,
+        cluster: &str,
+        changes: Vec<InventoryChange>,
+    ) -> Result<UpdateStats> {
+        let pods_and_services = changes.iter().all(|change| match change {
+            InventoryChange::Upsert(object) => {
+                matches!(object.kind, ObjectKind::Pod | ObjectKind::Service)
+            }
+            InventoryChange::Delete(key) => {
+                matches!(key.kind, ObjectKind::Pod | ObjectKind::Service)
+            }
+            InventoryChange::Replace { .. } => false,
+        });
+        let narrow = |engine: &GraphEngine, changes: &[InventoryChange]| {
+            engine
+                .tenants
+                .get(tenant_name)
+                .and_then(|tenant| tenant.narrow_change(cluster, changes))
+                .is_some()
+        };
+        if changes.len() < 2 || !pods_and_services || narrow(self, &changes) {
+            return self.apply_batch(tenant_name, cluster, changes);
+        }
+        let mut total = UpdateStats::default();
+        let mut pending = std::collections::VecDeque::from(changes);
+        while let Some(change) = pending.pop_front() {
+            if !narrow(self, std::slice::from_ref(&change)) {
+                pending.push_front(change);
+                total.absorb(self.apply_batch(tenant_name, cluster, pending.into())?);
+                break;
+            }
+            total.absorb(self.apply_batch(tenant_name, cluster, vec![change])?);
+        }
+        Ok(total)
+    }
+
+    fn apply_batch(
         &mut self,
         tenant_name: &str,
         cluster: &str,

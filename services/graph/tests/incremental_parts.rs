@@ -544,6 +544,42 @@ fn pod_and_service_changes_derive_only_their_parts_and_equal_a_derivation_from_s
         }
     }
     assert!(lone_pods > 0, "no workload with a single pod");
+    // A watch batch mixes kinds: pods and a service changed together, a pod deleted and one
+    // re-created, applied a change at a time, none deriving the whole cluster.
+    let (cluster, _) = &clusters[1];
+    let pods = scheduled_pods(&engine, cluster);
+    let service = engine
+        .tenant("t")
+        .and_then(|tenant| tenant.inventory(cluster))
+        .and_then(|inventory| inventory.of_kind(ObjectKind::Service).next().cloned())
+        .expect("a service");
+    let mut toggled = Vec::new();
+    for pod in pods.iter().take(2) {
+        let mut body = serde_json::to_value(&pod.body).expect("body");
+        body["Pod"]["hostPID"] = json!(!body["Pod"]["hostPID"].as_bool().unwrap_or(false));
+        let mut changed = pod.clone();
+        changed.body = serde_json::from_value(body).expect("changed body");
+        toggled.push(InventoryChange::upsert(changed));
+    }
+    let mut batch = toggled;
+    batch.push(InventoryChange::upsert(mutate_service(
+        &mut rng, &service, &pods,
+    )));
+    batch.push(InventoryChange::Delete(pods[2].key()));
+    batch.push(InventoryChange::Delete(pods[3].key()));
+    batch.push(InventoryChange::upsert(pods[2].clone()));
+    let stats = engine.apply_changes("t", cluster, batch).expect("batch");
+    let kept = snapshot(&engine);
+    let fresh = snapshot(&from_scratch(&engine));
+    assert!(
+        kept == fresh,
+        "mixed batch: {}",
+        first_difference(&kept, &fresh)
+    );
+    assert!(
+        !stats.cluster_derived,
+        "a mixed batch derived the whole cluster"
+    );
     assert!(service_changes > 10, "{service_changes} service changes");
     assert!(
         narrow_lifecycle > 10,

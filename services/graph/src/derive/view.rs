@@ -211,7 +211,10 @@ pub fn changes_templates(inventory: &ClusterInventory, pod: &Object) -> bool {
     {
         others.extend(chains.chain(other));
     }
-    chain.iter().any(|workload| !others.contains(workload))
+    // Only workloads have templates (a static pod's owner is its node).
+    chain
+        .iter()
+        .any(|workload| workload.0.is_workload() && !others.contains(workload))
 }
 
 /// Whether a namespace exists apart from one object: its Namespace object, or another object
