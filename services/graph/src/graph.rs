@@ -2,7 +2,7 @@
 //! contribution of each source unit (a cluster, or the scanner findings) so that a unit's new
 //! derivation is applied as a diff: only what changed is touched.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -349,6 +349,7 @@ impl TenantGraph {
         let mut diff = GraphDiff::default();
         // Every unit's entities first, so that edges between units of the batch resolve.
         let mut pending = Vec::with_capacity(units.len());
+        let mut released_by_batch: HashMap<Slot, u32> = HashMap::new();
         for (unit, derived) in units {
             let old = self.units.remove(&unit).unwrap_or_default();
             let mut entities = BTreeSet::new();
@@ -356,27 +357,37 @@ impl TenantGraph {
                 entities.insert(self.contribute_entity(&old, entity, &mut diff));
             }
             let released: Vec<Slot> = old.entities.difference(&entities).copied().collect();
-            self.units.insert(unit.clone(), old);
-            pending.push((unit, entities, released, derived.edges));
-        }
-        // Entities no unit contributes any more go, with every edge that touches them.
-        for (unit, _, released, _) in &pending {
-            for &slot in released {
-                self.release_entity(unit, slot, &mut diff);
+            for &slot in &released {
+                *released_by_batch.entry(slot).or_default() += 1;
             }
+            pending.push((unit, old, entities, released, derived.edges));
         }
-        for (unit, entities, _, edges) in pending {
-            let old = self.units.remove(&unit).unwrap_or_default();
+        // Entities no unit will contribute: the batch's edges to them go with its diffs
+        // below, so that only other units' edges are left to find when they are released.
+        let doomed: HashSet<Slot> = released_by_batch
+            .into_iter()
+            .filter(|(slot, count)| {
+                self.nodes
+                    .get(*slot as usize)
+                    .and_then(Option::as_ref)
+                    .is_some_and(|node| node.owners <= *count)
+            })
+            .map(|(slot, _)| slot)
+            .collect();
+        let mut releases = Vec::new();
+        for (unit, old, entities, released, edges) in pending {
             let mut new_state = UnitState {
                 entities,
                 edges: BTreeSet::new(),
             };
             for edge in edges {
-                let (Some(from), Some(to)) = (self.ids.get(&edge.from), self.ids.get(&edge.to))
+                let (Some(&from), Some(&to)) = (self.ids.get(&edge.from), self.ids.get(&edge.to))
                 else {
                     continue;
                 };
-                new_state.edges.insert((*from, edge.kind, *to));
+                if !doomed.contains(&from) && !doomed.contains(&to) {
+                    new_state.edges.insert((from, edge.kind, to));
+                }
             }
             for &(from, kind, to) in old.edges.difference(&new_state.edges) {
                 self.remove_edge_recorded(from, kind, to, &mut diff);
@@ -384,10 +395,15 @@ impl TenantGraph {
             for &(from, kind, to) in new_state.edges.difference(&old.edges) {
                 self.add_edge_recorded(from, kind, to, &mut diff);
             }
-            if new_state.entities.is_empty() && new_state.edges.is_empty() {
-                continue;
+            if !new_state.entities.is_empty() || !new_state.edges.is_empty() {
+                self.units.insert(unit.clone(), new_state);
             }
-            self.units.insert(unit, new_state);
+            releases.push((unit, released));
+        }
+        for (unit, released) in releases {
+            for slot in released {
+                self.release_entity(&unit, slot, &mut diff);
+            }
         }
         diff
     }

@@ -307,6 +307,26 @@ fn main() -> Result<()> {
         .nth(4)
         .cloned()
         .context("service")?;
+    // A pod whose workload runs others too: it goes and comes back as pods do.
+    let owner_of = |pod: &palisade_graph::object::Object| {
+        pod.meta
+            .owner_references
+            .first()
+            .map(|owner| owner.name.clone())
+    };
+    let churned = inventory
+        .of_kind(palisade_graph::object::ObjectKind::Pod)
+        .find(|candidate| {
+            owner_of(candidate).is_some_and(|owner| {
+                inventory
+                    .of_kind(palisade_graph::object::ObjectKind::Pod)
+                    .filter(|other| owner_of(other).as_ref() == Some(&owner))
+                    .count()
+                    > 1
+            })
+        })
+        .cloned()
+        .context("a workload with two pods")?;
     eprintln!("questions done, updating");
     for round in 0..update_rounds {
         let mut changed_pod = pod.clone();
@@ -362,6 +382,18 @@ fn main() -> Result<()> {
             eprintln!("service update: {stats:?}");
         }
         update_latencies.entry("service").or_default().push(elapsed);
+        for (name, change) in [
+            ("pod_delete", InventoryChange::Delete(churned.key())),
+            ("pod_create", InventoryChange::upsert(churned.clone())),
+        ] {
+            let (result, elapsed) =
+                timed(|| engine.apply_changes(TENANT, target_cluster, vec![change]));
+            let stats = result?;
+            if round < 2 {
+                eprintln!("{name}: {stats:?}");
+            }
+            update_latencies.entry(name).or_default().push(elapsed);
+        }
     }
     // Scanner findings arriving a few images at a time: three images rescanned, one of them
     // now clean, the next round as before.
@@ -419,6 +451,8 @@ fn main() -> Result<()> {
         "update_pod": summary(update_latencies.remove("pod").unwrap_or_default()),
         "update_binding": summary(update_latencies.remove("binding").unwrap_or_default()),
         "update_service": summary(update_latencies.remove("service").unwrap_or_default()),
+        "update_pod_delete": summary(update_latencies.remove("pod_delete").unwrap_or_default()),
+        "update_pod_create": summary(update_latencies.remove("pod_create").unwrap_or_default()),
         "update_findings_3_images": summary(update_latencies.remove("findings").unwrap_or_default()),
         "full_path_search_one_cluster_ms": recompute_ms,
         "incremental_paths_equal_full_search": incremental_equal,
