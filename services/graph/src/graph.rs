@@ -347,20 +347,31 @@ impl TenantGraph {
     /// entities another unit of the batch contributes.
     pub fn apply_units(&mut self, units: Vec<(Unit, Derived)>) -> GraphDiff {
         let mut diff = GraphDiff::default();
-        // Every unit's entities first, so that edges between units of the batch resolve.
-        let mut pending = Vec::with_capacity(units.len());
+        // Every unit's entities first, so that edges between units of the batch resolve; in
+        // id order across the batch, so that a cluster's entities of one kind sit together
+        // in slots (walks over them read memory in order) whatever parts they come from.
+        let mut olds = Vec::with_capacity(units.len());
+        let mut edge_sets = Vec::with_capacity(units.len());
+        let mut entities: Vec<(usize, Entity)> = Vec::new();
+        for (index, (unit, derived)) in units.into_iter().enumerate() {
+            olds.push((unit.clone(), self.units.remove(&unit).unwrap_or_default()));
+            entities.extend(derived.entities.into_values().map(|entity| (index, entity)));
+            edge_sets.push(derived.edges);
+        }
+        entities.sort_unstable_by(|first, second| first.1.id.cmp(&second.1.id));
+        let mut contributed: Vec<BTreeSet<Slot>> = vec![BTreeSet::new(); olds.len()];
+        for (index, entity) in entities {
+            let slot = self.contribute_entity(&olds[index].1, entity, &mut diff);
+            contributed[index].insert(slot);
+        }
         let mut released_by_batch: HashMap<Slot, u32> = HashMap::new();
-        for (unit, derived) in units {
-            let old = self.units.remove(&unit).unwrap_or_default();
-            let mut entities = BTreeSet::new();
-            for (_, entity) in derived.entities {
-                entities.insert(self.contribute_entity(&old, entity, &mut diff));
-            }
-            let released: Vec<Slot> = old.entities.difference(&entities).copied().collect();
-            for &slot in &released {
-                *released_by_batch.entry(slot).or_default() += 1;
-            }
-            pending.push((unit, old, entities, released, derived.edges));
+        let released: Vec<Vec<Slot>> = olds
+            .iter()
+            .zip(&contributed)
+            .map(|((_, old), new)| old.entities.difference(new).copied().collect())
+            .collect();
+        for &slot in released.iter().flatten() {
+            *released_by_batch.entry(slot).or_default() += 1;
         }
         // Entities no unit will contribute: the batch's edges to them go with its diffs
         // below, so that only other units' edges are left to find when they are released.
@@ -374,8 +385,9 @@ impl TenantGraph {
             })
             .map(|(slot, _)| slot)
             .collect();
-        let mut releases = Vec::new();
-        for (unit, old, entities, released, edges) in pending {
+        let names: Vec<Unit> = olds.iter().map(|(unit, _)| unit.clone()).collect();
+        let mut added = Vec::new();
+        for (((unit, old), entities), edges) in olds.into_iter().zip(contributed).zip(edge_sets) {
             let mut new_state = UnitState {
                 entities,
                 edges: BTreeSet::new(),
@@ -392,17 +404,19 @@ impl TenantGraph {
             for &(from, kind, to) in old.edges.difference(&new_state.edges) {
                 self.remove_edge_recorded(from, kind, to, &mut diff);
             }
-            for &(from, kind, to) in new_state.edges.difference(&old.edges) {
-                self.add_edge_recorded(from, kind, to, &mut diff);
-            }
+            added.extend(new_state.edges.difference(&old.edges).copied());
             if !new_state.entities.is_empty() || !new_state.edges.is_empty() {
-                self.units.insert(unit.clone(), new_state);
+                self.units.insert(unit, new_state);
             }
-            releases.push((unit, released));
         }
-        for (unit, released) in releases {
-            for slot in released {
-                self.release_entity(&unit, slot, &mut diff);
+        // In slot order across the batch, as adjacency lists are read.
+        added.sort_unstable();
+        for (from, kind, to) in added {
+            self.add_edge_recorded(from, kind, to, &mut diff);
+        }
+        for (unit, slots) in names.iter().zip(released) {
+            for slot in slots {
+                self.release_entity(unit, slot, &mut diff);
             }
         }
         diff
