@@ -237,6 +237,8 @@ impl Tenant {
                 part_unit(cluster, &pod.id),
                 derive_pod(&view, &context, pod),
             ));
+        }
+        for pod in &view.pods {
             parts
                 .insights
                 .insert(pod.id.clone(), pod_insights(&view, &context, pod));
