@@ -8,6 +8,9 @@
 //! diff, and only the entry points whose searches the diff can move are searched again (see
 //! [`crate::path_cache`]). Findings and alerts re-search the entry points they touch.
 
+mod graph_insights;
+mod narrow;
+
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 // Update statistics time synchronous CPU work, never a timer or sleep: std's clock is the right one.
@@ -16,11 +19,9 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::derive::exposure::{endpoint_targets, selects};
-use crate::derive::view::{changes_templates, namespace_implied_without, namespace_pods};
 use crate::derive::{
-    ClusterView, Derived, Grants, PodContext, PodScope, UNSCHEDULED_NODE, derive_cluster_part,
-    derive_pod, derive_services,
+    ClusterView, Derived, Grants, PodContext, UNSCHEDULED_NODE, derive_cluster_part, derive_pod,
+    derive_services,
 };
 use crate::error::Result;
 use crate::findings::{
@@ -28,10 +29,10 @@ use crate::findings::{
 };
 use crate::findings_patch::{findings_patch, replace_images};
 use crate::graph::{GraphDiff, Slot, TenantGraph, Unit};
-use crate::insights::{self, Insight, cluster_level_insights, pod_insights};
+use crate::insights::{Insight, cluster_level_insights, pod_insights};
 use crate::inventory::ClusterInventory;
 use crate::model::{EdgeKind, EntityKind, entity_id};
-use crate::object::{Body, Object, ObjectKey, ObjectKind};
+use crate::object::{Object, ObjectKey, ObjectKind};
 use crate::path_cache::{PathCache, PathChanges};
 use crate::paths::{AttackPath, FleetReport, cluster_paths, fleet_report, sort_paths};
 use crate::search::Searcher;
@@ -97,24 +98,6 @@ struct ClusterParts {
     /// The cluster's RBAC as the last derivation of the whole cluster resolved it: a change
     /// to pods or services alone leaves it as it is.
     grants: Option<Grants>,
-}
-
-/// A change that touches only some parts of a cluster (see [`Tenant::narrow_change`]).
-#[derive(Debug)]
-enum NarrowChange {
-    /// Pods changed: the pods in `scope` are derived again, those `removed` (entity ids) go,
-    /// and these are the live pods not scheduled afterwards.
-    Pods {
-        /// The nodes the pods were and are on.
-        scope: PodScope,
-        /// Entity ids of pods deleted.
-        removed: Vec<String>,
-        /// Entity ids of the live pods not scheduled after the change.
-        unscheduled: BTreeSet<String>,
-    },
-    /// New versions of services (these are the versions before): the services, and the pods
-    /// either version selects, are derived again.
-    Services(Vec<Object>),
 }
 
 impl UpdateStats {
@@ -263,95 +246,6 @@ impl Tenant {
         self.search_changes(cluster, diff, stats)
     }
 
-    /// Re-derives the parts a narrow change can touch (see [`derive_pod`] and
-    /// [`derive_services`]) and applies them.
-    #[allow(clippy::disallowed_types)] // CPU-time statistics, see the import.
-    fn refresh_parts(
-        &mut self,
-        cluster: &str,
-        change: &NarrowChange,
-    ) -> Option<(GraphDiff, UpdateStats)> {
-        let mut stats = UpdateStats::default();
-        let started = Instant::now();
-        let empty = ClusterInventory::new();
-        let inventory = self.inventories.get(cluster).unwrap_or(&empty);
-        let parts = self.parts.entry(cluster.to_string()).or_default();
-        let grants = parts
-            .grants
-            .clone()
-            .unwrap_or_else(|| Grants::build(inventory));
-        let mut units = Vec::new();
-        // The services changed, their versions before and now, and which pods to derive.
-        let mut services: Vec<(&Object, &Object)> = Vec::new();
-        let scope = match change {
-            NarrowChange::Pods { scope, .. } => scope.clone(),
-            NarrowChange::Services(before) => {
-                for old in before {
-                    if let Some(new) = inventory.get(&old.key()) {
-                        services.push((old, new));
-                    }
-                }
-                selected_pods_scope(inventory, &services)
-            }
-        };
-        let view = ClusterView::build_scoped(cluster, inventory, &scope, grants);
-        if scope.unscheduled && view.reaches_every_node() {
-            // A pod not scheduled now reads every node's pods: none of it is narrow.
-            return None;
-        }
-        let context = PodContext::build(&view);
-        if let NarrowChange::Pods {
-            removed,
-            unscheduled,
-            ..
-        } = change
-        {
-            for id in removed {
-                units.push((part_unit(cluster, id), Derived::default()));
-                parts.insights.remove(id);
-            }
-            parts.unscheduled = unscheduled.clone();
-        }
-        if !services.is_empty() {
-            let changed: BTreeSet<(&str, &str)> = services
-                .iter()
-                .map(|(_, new)| (new.meta.namespace.as_str(), new.meta.name.as_str()))
-                .collect();
-            for (id, service) in derive_services(&view, |namespace, name| {
-                changed.contains(&(namespace, name))
-            }) {
-                units.push((part_unit(cluster, &id), service));
-            }
-        }
-        let targets = endpoint_targets(inventory);
-        for pod in &view.pods {
-            // A service change reaches the pods either version selects, nothing else.
-            let selected = services.is_empty()
-                || services.iter().any(|(old, new)| {
-                    [old, new].iter().any(|service| {
-                        service.meta.namespace == pod.namespace
-                            && selects(service, &targets, &pod.name, pod.labels)
-                    })
-                });
-            if !selected {
-                continue;
-            }
-            stats.pods_derived += 1;
-            units.push((
-                part_unit(cluster, &pod.id),
-                derive_pod(&view, &context, pod),
-            ));
-            parts
-                .insights
-                .insert(pod.id.clone(), pod_insights(&view, &context, pod));
-        }
-        stats.derive_micros = started.elapsed().as_micros();
-        let applied = Instant::now();
-        let diff = self.graph.apply_units(units);
-        stats.apply_micros = applied.elapsed().as_micros();
-        Some(self.search_changes(cluster, diff, stats))
-    }
-
     /// Brings the attack paths up to date with a change of a cluster's graph.
     #[allow(clippy::disallowed_types)] // CPU-time statistics, see the import.
     fn search_changes(
@@ -375,43 +269,6 @@ impl Tenant {
         stats.paths_micros = searched.elapsed().as_micros();
         stats.cluster_paths = self.paths.get(cluster).map(Vec::len).unwrap_or(0);
         (diff, stats)
-    }
-
-    /// Whether a batch of changes touches only some parts of a cluster: every change is to a
-    /// pod (then nothing but the parts of the pods on its nodes can change, provided the
-    /// cluster keeps its namespaces, template pods and use of the unscheduled placeholder),
-    /// or every change is a new version of a service (then only the service and the pods
-    /// either version selects can change). `None` when the whole cluster must be derived
-    /// again.
-    fn narrow_change(&self, cluster: &str, changes: &[InventoryChange]) -> Option<NarrowChange> {
-        let inventory = self.inventories.get(cluster)?;
-        let parts = self.parts.get(cluster)?;
-        if parts.reaches_every_node || !self.path_cache.has_cluster(cluster) {
-            return None;
-        }
-        let kind_of = |change: &InventoryChange| match change {
-            InventoryChange::Upsert(object) => Some(object.kind),
-            InventoryChange::Delete(key) => Some(key.kind),
-            InventoryChange::Replace { .. } => None,
-        };
-        let first = kind_of(changes.first()?)?;
-        if changes.iter().any(|change| kind_of(change) != Some(first)) {
-            return None;
-        }
-        match first {
-            ObjectKind::Pod => narrow_pod_change(cluster, inventory, parts, changes),
-            ObjectKind::Service => {
-                let mut before = Vec::new();
-                for change in changes {
-                    let InventoryChange::Upsert(object) = change else {
-                        return None;
-                    };
-                    before.push(inventory.get(&object.key())?.clone());
-                }
-                Some(NarrowChange::Services(before))
-            }
-            _ => None,
-        }
     }
 
     fn search_cluster(&mut self, cluster: &str) {
@@ -493,209 +350,10 @@ impl Tenant {
         all
     }
 
-    fn exposure_insights(&self) -> Vec<Insight> {
-        let graph = &self.graph;
-        graph
-            .of_kind(EntityKind::Pod)
-            .filter_map(|slot| graph.entity(slot))
-            .filter(|pod| pod.flag("exposed_to_internet"))
-            .map(|pod| {
-                Insight::new(
-                    &insights::INTERNET_EXPOSED,
-                    pod.id.clone(),
-                    EntityKind::Pod,
-                    &pod.cluster,
-                    &pod.namespace,
-                    &pod.name,
-                    pod.text("source").unwrap_or_default().to_string(),
-                )
-                .evidence(
-                    "reason",
-                    pod.text("exposure_reason").unwrap_or_default().to_string(),
-                )
-            })
-            .collect()
-    }
-
-    fn vulnerability_insights(&self) -> Vec<Insight> {
-        let graph = &self.graph;
-        let mut out = Vec::new();
-        for image in graph.of_kind(EntityKind::Image) {
-            let Some(entity) = graph.entity(image) else {
-                continue;
-            };
-            let number = |key: &str| {
-                entity
-                    .properties
-                    .get(key)
-                    .and_then(serde_json::Value::as_u64)
-                    .unwrap_or(0)
-            };
-            let mut controls = Vec::new();
-            if number("critical_vulnerabilities") > 0 {
-                controls.push((
-                    &insights::CRITICAL_VULNS,
-                    number("critical_vulnerabilities"),
-                ));
-            }
-            if number("high_vulnerabilities") > 0 {
-                controls.push((&insights::HIGH_VULNS, number("high_vulnerabilities")));
-            }
-            if entity.flag("rce_vulnerability") {
-                controls.push((&insights::RCE_VULN, 1));
-            }
-            if controls.is_empty() {
-                continue;
-            }
-            let pods: BTreeSet<Slot> = graph
-                .in_edges(image)
-                .iter()
-                .filter(|(_, kind)| *kind == EdgeKind::UsesImage)
-                .flat_map(|(container, _)| {
-                    graph
-                        .in_edges(*container)
-                        .iter()
-                        .filter(|(_, kind)| *kind == EdgeKind::Runs)
-                        .map(|(pod, _)| *pod)
-                })
-                .collect();
-            for (control, count) in controls {
-                out.push(
-                    Insight::new(
-                        control,
-                        entity.id.clone(),
-                        EntityKind::Image,
-                        "",
-                        "",
-                        &entity.name,
-                        entity.name.clone(),
-                    )
-                    .evidence("count", count.to_string()),
-                );
-                for pod in &pods {
-                    if let Some(pod_entity) = graph.entity(*pod) {
-                        out.push(
-                            Insight::new(
-                                control,
-                                pod_entity.id.clone(),
-                                EntityKind::Pod,
-                                &pod_entity.cluster,
-                                &pod_entity.namespace,
-                                &pod_entity.name,
-                                pod_entity.name.clone(),
-                            )
-                            .evidence("image", entity.name.clone())
-                            .evidence("count", count.to_string()),
-                        );
-                    }
-                }
-            }
-        }
-        out
-    }
-
-    fn alert_insights(&self) -> Vec<Insight> {
-        let mut out = Vec::new();
-        for alert in self.alerts.values() {
-            for container in self.alert_containers(alert) {
-                if let Some(entity) = self.graph.entity(container) {
-                    out.push(
-                        Insight::new(
-                            &insights::RECENT_ALERT,
-                            entity.id.clone(),
-                            EntityKind::Container,
-                            &entity.cluster,
-                            &entity.namespace,
-                            &entity.name,
-                            format!("Pod/{}/{}", alert.namespace, alert.pod),
-                        )
-                        .evidence("rule", alert.rule.clone())
-                        .evidence("priority", alert.priority.clone())
-                        .evidence("alert_id", alert.id.clone()),
-                    );
-                }
-            }
-        }
-        out
-    }
-
     /// KubeHound's four fleet questions.
     pub fn fleet_report(&mut self) -> FleetReport {
         fleet_report(&self.graph, &mut self.searcher)
     }
-}
-
-/// The [`NarrowChange`] of a batch of pod changes, if it is one. At most one change of the
-/// batch may create or delete a pod or change its owners (each is checked against the
-/// inventory before the batch).
-fn narrow_pod_change(
-    cluster: &str,
-    inventory: &ClusterInventory,
-    parts: &ClusterParts,
-    changes: &[InventoryChange],
-) -> Option<NarrowChange> {
-    let mut scope = PodScope::default();
-    let mut removed = Vec::new();
-    let mut unscheduled = parts.unscheduled.clone();
-    let mut structural = 0;
-    for change in changes {
-        let (key, next) = match change {
-            InventoryChange::Upsert(object) => (object.key(), Some(object.as_ref())),
-            InventoryChange::Delete(key) => (key.clone(), None),
-            InventoryChange::Replace { .. } => return None,
-        };
-        let previous = inventory.get(&key);
-        let same_owners = previous.zip(next).is_some_and(|(previous, next)| {
-            previous.meta.owner_references == next.meta.owner_references
-        });
-        if !same_owners && (previous.is_some() || next.is_some()) {
-            structural += 1;
-            // A pod that comes or goes must leave its namespace and the template pods of
-            // the workloads above it as they are.
-            if structural > 1 || !namespace_implied_without(inventory, &key) {
-                return None;
-            }
-            for version in previous.into_iter().chain(next) {
-                if changes_templates(inventory, version) {
-                    return None;
-                }
-            }
-        }
-        for version in previous.into_iter().chain(next) {
-            match scheduled_node(version) {
-                Some(node) => {
-                    scope.nodes.insert(node.to_string());
-                }
-                None => scope.unscheduled = true,
-            }
-        }
-        let id = entity_id(cluster, EntityKind::Pod, &key.namespace, &key.name);
-        match next {
-            None => {
-                unscheduled.remove(&id);
-                if previous.is_some() {
-                    removed.push(id);
-                }
-            }
-            Some(next) if scheduled_node(next).is_none() => {
-                unscheduled.insert(id);
-            }
-            Some(_) => {
-                unscheduled.remove(&id);
-            }
-        }
-    }
-    // The placeholder node stays, or stays away.
-    let placeholder_used =
-        |unscheduled: &BTreeSet<String>| !unscheduled.is_empty() || parts.templates > 0;
-    if placeholder_used(&parts.unscheduled) != placeholder_used(&unscheduled) {
-        return None;
-    }
-    Some(NarrowChange::Pods {
-        scope,
-        removed,
-        unscheduled,
-    })
 }
 
 fn part_unit(cluster: &str, id: &str) -> Unit {
@@ -703,42 +361,6 @@ fn part_unit(cluster: &str, id: &str) -> Unit {
         cluster: cluster.to_string(),
         id: id.to_string(),
     }
-}
-
-/// The pods a view must hold to derive again the pods that some services select (in either
-/// of two versions): those on the same nodes, for what pods on one node do to each other.
-fn selected_pods_scope(inventory: &ClusterInventory, services: &[(&Object, &Object)]) -> PodScope {
-    let targets = endpoint_targets(inventory);
-    let mut scope = PodScope::default();
-    let namespaces: BTreeSet<&str> = services
-        .iter()
-        .map(|(_, new)| new.meta.namespace.as_str())
-        .collect();
-    for namespace in namespaces {
-        for (name, labels, node) in namespace_pods(inventory, namespace) {
-            let selected = services.iter().any(|(old, new)| {
-                [old, new].iter().any(|service| {
-                    service.meta.namespace == namespace && selects(service, &targets, name, labels)
-                })
-            });
-            match (selected, node) {
-                (false, _) => {}
-                (true, Some(node)) => {
-                    scope.nodes.insert(node.to_string());
-                }
-                (true, None) => scope.unscheduled = true,
-            }
-        }
-    }
-    scope
-}
-
-/// The node a pod is scheduled on, if it is.
-fn scheduled_node(pod: &Object) -> Option<&str> {
-    let Body::Pod(spec) = &pod.body else {
-        return None;
-    };
-    spec.node_name.as_deref().filter(|node| !node.is_empty())
 }
 
 /// Every tenant's graph, optionally persisted.

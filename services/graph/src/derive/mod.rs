@@ -2,6 +2,8 @@
 //! technique edges, from its inventory.
 
 pub mod exposure;
+mod grants;
+pub mod owners;
 mod pod;
 mod structure;
 mod techniques;
@@ -21,8 +23,9 @@ use serde::Serialize;
 use crate::inventory::ClusterInventory;
 use crate::model::{EdgeKind, Entity};
 
+pub use grants::Grants;
 pub use pod::{PodContext, derive_pod};
-pub use view::{ClusterView, ContainerView, Grants, PodScope, PodView, UNSCHEDULED_NODE};
+pub use view::{ClusterView, ContainerView, PodScope, PodView, UNSCHEDULED_NODE};
 
 /// An edge between two entities named by their stable ids.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
