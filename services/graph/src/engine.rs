@@ -80,6 +80,9 @@ pub struct UpdateStats {
     /// Whether the whole cluster was derived again (otherwise only the pods on the nodes the
     /// change touched).
     pub cluster_derived: bool,
+    /// Whether the cluster's own part (everything but its pods and services) was derived
+    /// again.
+    pub cluster_part_derived: bool,
 }
 
 /// The parts of one cluster the graph holds as units of their own: its pods and services.
@@ -91,13 +94,21 @@ struct ClusterParts {
     services: BTreeSet<String>,
     /// Entity ids of the live pods not scheduled.
     unscheduled: BTreeSet<String>,
-    /// How many workloads stand for template pods (not scheduled either).
+    /// How many workloads stand for template pods not scheduled.
     templates: usize,
     /// Whether a pod not scheduled may reach the tokens of every node's pods.
     reaches_every_node: bool,
     /// The cluster's RBAC as the last derivation of the whole cluster resolved it: a change
     /// to pods or services alone leaves it as it is.
     grants: Option<Grants>,
+}
+
+impl ClusterParts {
+    /// Whether the cluster's pods use the placeholder node when these live pods are not
+    /// scheduled.
+    fn uses_placeholder_with(&self, unscheduled: &BTreeSet<String>) -> bool {
+        !unscheduled.is_empty() || self.templates > 0
+    }
 }
 
 impl UpdateStats {
@@ -114,6 +125,7 @@ impl UpdateStats {
         self.entries_searched += later.entries_searched;
         self.pods_derived += later.pods_derived;
         self.cluster_derived |= later.cluster_derived;
+        self.cluster_part_derived |= later.cluster_part_derived;
     }
 }
 
@@ -185,6 +197,7 @@ impl Tenant {
     fn refresh_cluster(&mut self, cluster: &str) -> (GraphDiff, UpdateStats) {
         let mut stats = UpdateStats {
             cluster_derived: true,
+            cluster_part_derived: true,
             ..UpdateStats::default()
         };
         let started = Instant::now();
@@ -207,7 +220,11 @@ impl Tenant {
                 .filter(|pod| !pod.is_template && pod.node_id == placeholder)
                 .map(|pod| pod.id.clone())
                 .collect(),
-            templates: view.pods.iter().filter(|pod| pod.is_template).count(),
+            templates: view
+                .pods
+                .iter()
+                .filter(|pod| pod.is_template && pod.node_id == placeholder)
+                .count(),
             reaches_every_node: view.reaches_every_node(),
             grants: Some(view.grants()),
         };

@@ -17,7 +17,7 @@ pub enum Scope {
 }
 
 /// A role as granted by one binding: what its subjects may do, and where.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct PermissionSet {
     /// KubeHound-style name: `role::binding`.
     pub name: String,

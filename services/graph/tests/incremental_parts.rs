@@ -1,13 +1,15 @@
 //! A change to pods scheduled on nodes re-derives only the pods on those nodes; a change to a
-//! service, only the service and the pods it selects. After every one of a random sequence of
-//! such changes to real clusters, the graph, the insights and the attack paths equal those of
-//! an engine that derives the same inventory from scratch.
+//! service, only the service and the pods it selects; a change to roles and bindings, the
+//! cluster's own part and the pods whose grants change. After every one of a random sequence
+//! of such changes to real clusters, the graph, the insights and the attack paths equal those
+//! of an engine that derives the same inventory from scratch.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 use palisade_graph::engine::{GraphEngine, InventoryChange};
-use palisade_graph::object::{Object, ObjectKind};
+use palisade_graph::k8s::{PolicyRule, RoleRef, Subject};
+use palisade_graph::object::{Body, Object, ObjectKind, Parsed, parse_object};
 use palisade_graph::source::{ProblemKind, SourceLimits, load_path};
 use palisade_testkit::corpus_path;
 use rand::rngs::StdRng;
@@ -376,7 +378,7 @@ fn pod_and_service_changes_derive_only_their_parts_and_equal_a_derivation_from_s
             "{cluster} has pods on nodes"
         );
     }
-    let mut edges_seen = std::collections::BTreeSet::new();
+    let mut edges_seen = BTreeSet::new();
     let mut service_changes = 0;
     let mut narrow_lifecycle = 0;
     let mut deleted: Vec<(usize, Object)> = Vec::new();
@@ -587,4 +589,227 @@ fn pod_and_service_changes_derive_only_their_parts_and_equal_a_derivation_from_s
     );
     // The changes did change the graph.
     assert!(edges_seen.len() > 10, "edge counts seen: {edges_seen:?}");
+}
+
+/// Service accounts of a cluster, (namespace, name): those declared and those pods run as.
+fn accounts_of(engine: &GraphEngine, cluster: &str) -> Vec<(String, String)> {
+    let inventory = engine
+        .tenant("t")
+        .and_then(|tenant| tenant.inventory(cluster))
+        .expect("inventory");
+    let mut accounts: BTreeSet<(String, String)> = inventory
+        .of_kind(ObjectKind::ServiceAccount)
+        .map(|account| (account.meta.namespace.clone(), account.meta.name.clone()))
+        .collect();
+    for pod in inventory.of_kind(ObjectKind::Pod) {
+        let account = serde_json::to_value(&pod.body).expect("body")["Pod"]["serviceAccountName"]
+            .as_str()
+            .unwrap_or("default")
+            .to_string();
+        accounts.insert((pod.meta.namespace.clone(), account));
+    }
+    accounts.into_iter().collect()
+}
+
+fn rule(groups: &[&str], resources: &[&str], verbs: &[&str], names: &[&str]) -> PolicyRule {
+    let strings = |list: &[&str]| list.iter().map(|item| item.to_string()).collect();
+    PolicyRule {
+        api_groups: strings(groups),
+        resources: strings(resources),
+        verbs: strings(verbs),
+        resource_names: strings(names),
+        ..PolicyRule::default()
+    }
+}
+
+/// A change to a role or binding of the kind a cluster sees: the subjects bound (service
+/// accounts, their groups, their user names), the role bound, the rules granted (exec,
+/// patching pods or their owners, by name or not, secrets, everything).
+fn mutate_rbac(
+    rng: &mut StdRng,
+    object: &Object,
+    accounts: &[(String, String)],
+    roles: &[Object],
+    pods: &[Object],
+) -> Object {
+    let mut changed = object.clone();
+    let (namespace, account) = &accounts[rng.random_range(0..accounts.len())];
+    match &mut changed.body {
+        Body::Binding { role_ref, subjects } => match rng.random_range(0..5) {
+            0 => {
+                *subjects = vec![Subject {
+                    kind: "ServiceAccount".into(),
+                    name: account.clone(),
+                    namespace: namespace.clone(),
+                }];
+            }
+            1 => subjects.push(Subject {
+                kind: "Group".into(),
+                name: format!("system:serviceaccounts:{namespace}"),
+                namespace: String::new(),
+            }),
+            2 => subjects.push(Subject {
+                kind: "User".into(),
+                name: format!("system:serviceaccount:{namespace}:{account}"),
+                namespace: String::new(),
+            }),
+            3 => {
+                // Another role this binding may refer to.
+                let candidates: Vec<&Object> = roles
+                    .iter()
+                    .filter(|role| {
+                        role.kind == ObjectKind::ClusterRole
+                            || (object.kind == ObjectKind::RoleBinding
+                                && role.meta.namespace == object.meta.namespace)
+                    })
+                    .collect();
+                let role = candidates[rng.random_range(0..candidates.len())];
+                *role_ref = RoleRef {
+                    kind: role.kind.name().to_string(),
+                    name: role.meta.name.clone(),
+                };
+            }
+            _ => subjects.clear(),
+        },
+        Body::Role { rules, .. } => {
+            let pod = &pods[rng.random_range(0..pods.len())];
+            let owner = pod
+                .meta
+                .owner_references
+                .first()
+                .map(|owner| owner.name.as_str())
+                .unwrap_or("none");
+            match rng.random_range(0..6) {
+                0 => rules.push(rule(&[""], &["pods/exec"], &["create"], &[])),
+                1 => rules.push(rule(&[""], &["pods"], &["patch"], &[&pod.meta.name])),
+                2 => rules.push(rule(&["apps"], &["replicasets"], &["update"], &[owner])),
+                3 => rules.push(rule(&[""], &["secrets"], &["get", "list"], &[])),
+                4 => rules.push(rule(&["*"], &["*"], &["*"], &[])),
+                _ => {
+                    rules.pop();
+                }
+            }
+        }
+        _ => panic!("{} is not a role or binding", object.key()),
+    }
+    changed
+}
+
+#[test]
+fn role_and_binding_changes_derive_the_pods_whose_grants_change_and_equal_a_derivation_from_scratch()
+ {
+    let mut rng = StdRng::seed_from_u64(11);
+    let mut engine = GraphEngine::in_memory();
+    // KubeHound's kind cluster, and a k3s cluster's support-bundle dump with its own roles,
+    // bindings and aggregated cluster roles (the kURL dump holds no RBAC).
+    let clusters = vec![
+        clusters().swap_remove(0),
+        (
+            "k3s",
+            objects_of(corpus_path(
+                "k8s-api/dumps/troubleshoot-k3s-v1.31.2-all.json",
+            )),
+        ),
+    ];
+    for (cluster, objects) in &clusters {
+        let changes = objects
+            .iter()
+            .cloned()
+            .map(InventoryChange::upsert)
+            .collect();
+        engine.apply_changes("t", cluster, changes).expect("load");
+    }
+    let rbac_kinds = [
+        ObjectKind::Role,
+        ObjectKind::ClusterRole,
+        ObjectKind::RoleBinding,
+        ObjectKind::ClusterRoleBinding,
+    ];
+    let mut edges_seen = BTreeSet::new();
+    let mut paths_seen = BTreeSet::new();
+    let mut fewer_pods = 0;
+    let mut deleted: Vec<(usize, Object)> = Vec::new();
+    let steps = 80;
+    for step in 1..=steps {
+        let index = step % clusters.len();
+        let (cluster, _) = &clusters[index];
+        let inventory = engine
+            .tenant("t")
+            .and_then(|tenant| tenant.inventory(cluster))
+            .expect("inventory");
+        let all_pods: Vec<Object> = inventory.of_kind(ObjectKind::Pod).cloned().collect();
+        let objects: Vec<Object> = rbac_kinds
+            .iter()
+            .flat_map(|kind| inventory.of_kind(*kind).cloned())
+            .collect();
+        let roles: Vec<Object> = objects
+            .iter()
+            .filter(|object| matches!(object.kind, ObjectKind::Role | ObjectKind::ClusterRole))
+            .cloned()
+            .collect();
+        let object = &objects[rng.random_range(0..objects.len())];
+        let change = match rng.random_range(0..10) {
+            0 => {
+                deleted.push((index, object.clone()));
+                InventoryChange::Delete(object.key())
+            }
+            1 if deleted.iter().any(|(from, _)| *from == index) => {
+                let position = deleted
+                    .iter()
+                    .position(|(from, _)| *from == index)
+                    .expect("a deleted object");
+                InventoryChange::upsert(deleted.swap_remove(position).1)
+            }
+            2 => {
+                // A binding in a namespace nothing else implies.
+                let Ok(Parsed::Object(binding)) = parse_object(
+                    &json!({
+                        "apiVersion": "rbac.authorization.k8s.io/v1",
+                        "kind": "RoleBinding",
+                        "metadata": {"name": format!("admins-{step}"), "namespace": "fresh"},
+                        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
+                        "subjects": [{"kind": "ServiceAccount", "name": "deployer", "namespace": "fresh"}]
+                    }),
+                    "",
+                ) else {
+                    panic!("a binding");
+                };
+                InventoryChange::Upsert(binding)
+            }
+            _ => InventoryChange::upsert(mutate_rbac(
+                &mut rng,
+                object,
+                &accounts_of(&engine, cluster),
+                &roles,
+                &all_pods,
+            )),
+        };
+        let described = format!("{change:?}");
+        let stats = engine
+            .apply_changes("t", cluster, vec![change])
+            .expect("change");
+        let kept = snapshot(&engine);
+        let fresh = snapshot(&from_scratch(&engine));
+        assert!(
+            kept == fresh,
+            "step {step} ({cluster}): {}\n{described}",
+            first_difference(&kept, &fresh)
+        );
+        assert!(
+            !stats.cluster_derived,
+            "step {step}: a role or binding change derived every pod"
+        );
+        if stats.pods_derived < all_pods.len() / 2 {
+            fewer_pods += 1;
+        }
+        edges_seen.insert(kept.edges.len());
+        paths_seen.insert(kept.paths.values().map(Vec::len).sum::<usize>());
+    }
+    assert!(
+        fewer_pods > steps / 2,
+        "{fewer_pods} of {steps} changes derived fewer than half the pods"
+    );
+    // The changes did change the graph and its attack paths.
+    assert!(edges_seen.len() > 10, "edge counts seen: {edges_seen:?}");
+    assert!(paths_seen.len() > 3, "path counts seen: {paths_seen:?}");
 }

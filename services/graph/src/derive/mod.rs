@@ -12,7 +12,7 @@ pub mod view;
 /// Conditions shared with the insights.
 pub mod techniques_support {
     pub use super::techniques::{
-        clean_path, is_runtime_socket_path, is_takeover_set, reads_secrets,
+        clean_path, is_runtime_socket_path, is_takeover_set, pod_permissions, reads_secrets,
     };
 }
 

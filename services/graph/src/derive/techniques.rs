@@ -3,6 +3,8 @@
 //! network MITM, and cloud credential access. RBAC checks honour `resourceNames` and
 //! aggregated ClusterRoles.
 
+use std::collections::BTreeSet;
+
 use crate::derive::structure::{TOKEN_VOLUME, cluster_entity, volume_id};
 use crate::derive::{ClusterView, ContainerView, Derived, PodContext, PodView};
 use crate::model::{EdgeKind, Entity, EntityKind, entity_id};
@@ -209,27 +211,13 @@ pub(crate) fn add_pod_techniques(
         }
     }
     derived.edge(&pod.node_id, EdgeKind::PodAttach, &pod.id);
-    for set in view
-        .rbac
-        .permission_sets
-        .iter()
-        .filter(|set| in_scope(set, &pod.namespace))
-    {
-        let source = set_id(view, set);
-        if set.allows("create", "", "pods/exec", &pod.namespace, Some(&pod.name)) {
-            derived.edge(&source, EdgeKind::PodExec, &pod.id);
+    for set in &view.rbac.permission_sets {
+        let (exec, patch) = pod_permissions(set, &pod.namespace, &pod.name, pod.owner.as_ref());
+        if exec {
+            derived.edge(&set_id(view, set), EdgeKind::PodExec, &pod.id);
         }
-        let patch_pod = ["patch", "update"]
-            .iter()
-            .any(|verb| set.allows(verb, "", "pods", &pod.namespace, Some(&pod.name)));
-        let patch_owner = pod.owner.as_ref().is_some_and(|(kind, name)| {
-            let (group, _, resource) = kind.api_resource();
-            ["patch", "update"]
-                .iter()
-                .any(|verb| set.allows(verb, group, resource, &pod.namespace, Some(name)))
-        });
-        if patch_pod || patch_owner {
-            derived.edge(&source, EdgeKind::PodPatch, &pod.id);
+        if patch {
+            derived.edge(&set_id(view, set), EdgeKind::PodPatch, &pod.id);
         }
     }
     // Pod-network traffic to the metadata service is cut by IMDSv2's hop limit (the
@@ -241,6 +229,30 @@ pub(crate) fn add_pod_techniques(
             derived.edge(&container.id, EdgeKind::ImdsAccess, identity);
         }
     }
+}
+
+/// Whether a permission set may exec into a pod, and whether it may patch the pod or its
+/// direct owner (`kind`, name).
+pub fn pod_permissions(
+    set: &PermissionSet,
+    namespace: &str,
+    name: &str,
+    owner: Option<&(ObjectKind, String)>,
+) -> (bool, bool) {
+    if !in_scope(set, namespace) {
+        return (false, false);
+    }
+    let exec = set.allows("create", "", "pods/exec", namespace, Some(name));
+    let patch_pod = ["patch", "update"]
+        .iter()
+        .any(|verb| set.allows(verb, "", "pods", namespace, Some(name)));
+    let patch_owner = owner.is_some_and(|(kind, owner)| {
+        let (group, _, resource) = kind.api_resource();
+        ["patch", "update"]
+            .iter()
+            .any(|verb| set.allows(verb, group, resource, namespace, Some(owner)))
+    });
+    (exec, patch_pod || patch_owner)
 }
 
 fn account_allows(
@@ -428,20 +440,21 @@ fn add_rbac_techniques(view: &ClusterView<'_>, derived: &mut Derived) {
                 }
             }
         }
+        // What the set grants on tokens and accounts does not depend on the namespace within
+        // its scope, only on the names: resolved once, then matched against each account.
+        let lists_secrets = set.allows("list", "", "secrets", &scope_namespace, None);
+        let readable_secrets = set.allowed_names("get", "", "secrets", &scope_namespace);
+        let impersonable = match everything {
+            true => Some(BTreeSet::new()),
+            false => set.allowed_names("impersonate", "", "serviceaccounts", &scope_namespace),
+        };
+        let nothing = Some(BTreeSet::new());
+        let grants_any = lists_secrets || readable_secrets != nothing || impersonable != nothing;
         for (namespace, account) in privileged_accounts
             .iter()
-            .filter(|(namespace, _)| in_scope(set, namespace))
+            .filter(|(namespace, _)| grants_any && in_scope(set, namespace))
         {
-            let account_id = entity_id(
-                &view.cluster,
-                EntityKind::ServiceAccount,
-                namespace,
-                account,
-            );
-            if set.allows("list", "", "secrets", namespace, None) {
-                derived.edge(&source, EdgeKind::TokenList, &account_id);
-            }
-            let brute = match set.allowed_names("get", "", "secrets", namespace) {
+            let brute = match &readable_secrets {
                 None => true,
                 Some(names) => token_secrets
                     .iter()
@@ -449,18 +462,25 @@ fn add_rbac_techniques(view: &ClusterView<'_>, derived: &mut Derived) {
                         secret_namespace == namespace && owner == account && names.contains(secret)
                     }),
             };
+            let impersonate = impersonable
+                .as_ref()
+                .is_none_or(|names| names.contains(account));
+            if !(lists_secrets || brute || impersonate) {
+                continue;
+            }
+            let account_id = entity_id(
+                &view.cluster,
+                EntityKind::ServiceAccount,
+                namespace,
+                account,
+            );
+            if lists_secrets {
+                derived.edge(&source, EdgeKind::TokenList, &account_id);
+            }
             if brute {
                 derived.edge(&source, EdgeKind::TokenBruteforce, &account_id);
             }
-            if !everything
-                && set.allows(
-                    "impersonate",
-                    "",
-                    "serviceaccounts",
-                    namespace,
-                    Some(account),
-                )
-            {
+            if impersonate {
                 derived.edge(&source, EdgeKind::IdentityImpersonate, &account_id);
             }
         }
@@ -525,6 +545,14 @@ fn add_role_bind(view: &ClusterView<'_>, set: &PermissionSet, source: &str, deri
             Some(role_name),
         )
     };
+    // Most sets bind nothing: no target to try.
+    let nothing = Some(BTreeSet::new());
+    if ["roles", "clusterroles"]
+        .iter()
+        .all(|resource| set.allowed_names("bind", RBAC_GROUP, resource, set.namespace()) == nothing)
+    {
+        return;
+    }
     let can_cluster_bind = !set.is_namespaced()
         && binding_verbs
             .iter()

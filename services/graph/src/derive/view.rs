@@ -266,12 +266,7 @@ impl<'a> ClusterView<'a> {
             if node_id == placeholder {
                 view.uses_placeholder_node = true;
             }
-            let service_account = spec
-                .service_account_name
-                .clone()
-                .or_else(|| spec.service_account.clone())
-                .filter(|account| !account.is_empty())
-                .unwrap_or_else(|| "default".to_string());
+            let service_account = service_account_of(spec);
             let account_automount = inventory
                 .get(&ObjectKey {
                     kind: ObjectKind::ServiceAccount,
@@ -419,6 +414,15 @@ impl PodScope {
             None => self.unscheduled,
         }
     }
+}
+
+/// The service account a pod runs as.
+pub(crate) fn service_account_of(spec: &PodSpec) -> String {
+    spec.service_account_name
+        .clone()
+        .or_else(|| spec.service_account.clone())
+        .filter(|account| !account.is_empty())
+        .unwrap_or_else(|| "default".to_string())
 }
 
 /// Cloud identity federated to a service account through its annotations.

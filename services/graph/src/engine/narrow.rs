@@ -1,8 +1,8 @@
 //! Changes that touch only some parts of a cluster: new versions of pods and services, pods
-//! that come, go or wait for a node. Only those parts are derived again (see
-//! [`crate::derive::derive_pod`]).
+//! that come, go or wait for a node, roles and bindings. Only those parts are derived again
+//! (see [`crate::derive::derive_pod`]).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 // Update statistics time synchronous CPU work, never a timer or sleep: std's clock is the right one.
 #[allow(clippy::disallowed_types)]
 use std::time::Instant;
@@ -10,14 +10,20 @@ use std::time::Instant;
 use super::{ClusterParts, InventoryChange, Tenant, UpdateStats, part_unit};
 use crate::derive::exposure::{endpoint_targets, selects};
 use crate::derive::owners::{changes_templates, namespace_implied_without, namespace_pods};
+use crate::derive::techniques_support::pod_permissions;
+use crate::derive::view::service_account_of;
 use crate::derive::{
-    ClusterView, Derived, Grants, PodContext, PodScope, derive_pod, derive_services,
+    ClusterView, Derived, Grants, PodContext, PodScope, derive_cluster_part, derive_pod,
+    derive_services,
 };
 use crate::graph::GraphDiff;
+use crate::graph::Unit;
+use crate::insights::cluster_level_insights;
 use crate::insights::pod_insights;
 use crate::inventory::ClusterInventory;
 use crate::model::{EntityKind, entity_id};
 use crate::object::{Body, Object, ObjectKind};
+use crate::rbac::{PermissionSet, subject_is_service_account};
 
 /// A change that touches only some parts of a cluster (see [`Tenant::narrow_change`]).
 #[derive(Debug)]
@@ -35,6 +41,10 @@ pub(super) enum NarrowChange {
     /// New versions of services (these are the versions before): the services, and the pods
     /// either version selects, are derived again.
     Services(Vec<Object>),
+    /// Roles and bindings changed: the cluster's own part is derived again with the grants
+    /// they make now, and so are the pods those grants reach otherwise than before (see
+    /// [`grants_scope`]).
+    Grants,
 }
 
 /// The [`NarrowChange`] of a batch of pod changes, if it is one. At most one change of the
@@ -98,9 +108,8 @@ fn narrow_pod_change(
         }
     }
     // The placeholder node stays, or stays away.
-    let placeholder_used =
-        |unscheduled: &BTreeSet<String>| !unscheduled.is_empty() || parts.templates > 0;
-    if placeholder_used(&parts.unscheduled) != placeholder_used(&unscheduled) {
+    if parts.uses_placeholder_with(&parts.unscheduled) != parts.uses_placeholder_with(&unscheduled)
+    {
         return None;
     }
     Some(NarrowChange::Pods {
@@ -138,6 +147,90 @@ fn selected_pods_scope(inventory: &ClusterInventory, services: &[(&Object, &Obje
     scope
 }
 
+/// The permission sets of `before` that `after` does not hold, and those of `after` that
+/// `before` does not, each with whether it grants otherwise than its namesake in the other
+/// (a set whose subjects alone changed exec into and patch the same pods as before).
+fn changed_sets<'g>(
+    before: &'g [PermissionSet],
+    after: &'g [PermissionSet],
+) -> Vec<(&'g PermissionSet, bool)> {
+    let missing = |sets: &'g [PermissionSet], others: &'g [PermissionSet]| {
+        let mut by_name: HashMap<&str, Vec<&PermissionSet>> = HashMap::new();
+        for set in others {
+            by_name.entry(set.name.as_str()).or_default().push(set);
+        }
+        sets.iter()
+            .filter_map(move |set| {
+                let namesakes = by_name.get(set.name.as_str()).map(Vec::as_slice);
+                let namesakes = namesakes.unwrap_or_default();
+                if namesakes.contains(&set) {
+                    return None;
+                }
+                let grants_otherwise = !namesakes
+                    .iter()
+                    .any(|other| other.scope == set.scope && other.rules == set.rules);
+                Some((set, grants_otherwise))
+            })
+            .collect::<Vec<_>>()
+    };
+    let mut changed = missing(before, after);
+    changed.extend(missing(after, before));
+    changed
+}
+
+/// The pods whose parts grants `before` and `after` make differently, as the nodes they are
+/// on: the pods whose service account gains or loses permissions worth stealing its token
+/// for (with every pod on their nodes, which may read that token through the kubelet's pod
+/// directory), and the pods a changed permission set may exec into or patch (unless only
+/// its subjects changed), or whose service account it binds. The template pods of a cluster are in whenever anything
+/// changed: they are resolved only in a view.
+fn grants_scope(
+    inventory: &ClusterInventory,
+    parts: &ClusterParts,
+    before: &Grants,
+    after: &Grants,
+) -> PodScope {
+    let changed = changed_sets(&before.rbac.permission_sets, &after.rbac.permission_sets);
+    let accounts: BTreeSet<&(String, String)> = before
+        .privileged_accounts
+        .symmetric_difference(&after.privileged_accounts)
+        .collect();
+    let mut scope = PodScope::default();
+    if changed.is_empty() && accounts.is_empty() {
+        return scope;
+    }
+    scope.unscheduled = parts.templates > 0;
+    for pod in inventory.of_kind(ObjectKind::Pod) {
+        let Body::Pod(spec) = &pod.body else { continue };
+        let namespace = pod.meta.namespace.as_str();
+        let account = service_account_of(spec);
+        let owner = pod.meta.owner_references.first().and_then(|owner| {
+            ObjectKind::from_name(&owner.kind).map(|kind| (kind, owner.name.clone()))
+        });
+        let touched = accounts.contains(&(namespace.to_string(), account.clone()))
+            || changed.iter().any(|(set, grants_otherwise)| {
+                let (exec, patch) = match grants_otherwise {
+                    true => pod_permissions(set, namespace, &pod.meta.name, owner.as_ref()),
+                    false => (false, false),
+                };
+                exec || patch
+                    || set
+                        .subjects
+                        .iter()
+                        .any(|subject| subject_is_service_account(subject, namespace, &account))
+            });
+        if touched {
+            match scheduled_node(pod) {
+                Some(node) => {
+                    scope.nodes.insert(node.to_string());
+                }
+                None => scope.unscheduled = true,
+            }
+        }
+    }
+    scope
+}
+
 /// The node a pod is scheduled on, if it is.
 fn scheduled_node(pod: &Object) -> Option<&str> {
     let Body::Pod(spec) = &pod.body else {
@@ -155,6 +248,9 @@ impl Tenant {
         cluster: &str,
         change: &NarrowChange,
     ) -> Option<(GraphDiff, UpdateStats)> {
+        if let NarrowChange::Grants = change {
+            return self.refresh_grants(cluster);
+        }
         let mut stats = UpdateStats::default();
         let started = Instant::now();
         let empty = ClusterInventory::new();
@@ -169,6 +265,7 @@ impl Tenant {
         let mut services: Vec<(&Object, &Object)> = Vec::new();
         let scope = match change {
             NarrowChange::Pods { scope, .. } => scope.clone(),
+            NarrowChange::Grants => return None,
             NarrowChange::Services(before) => {
                 for old in before {
                     if let Some(new) = inventory.get(&old.key()) {
@@ -236,12 +333,59 @@ impl Tenant {
         Some(self.search_changes(cluster, diff, stats))
     }
 
+    /// Derives again the cluster's own part with the grants its roles and bindings make now,
+    /// and the pods whose parts those grants change (see [`grants_scope`]), and applies them.
+    #[allow(clippy::disallowed_types)] // CPU-time statistics, see the import.
+    fn refresh_grants(&mut self, cluster: &str) -> Option<(GraphDiff, UpdateStats)> {
+        let mut stats = UpdateStats {
+            cluster_part_derived: true,
+            ..UpdateStats::default()
+        };
+        let started = Instant::now();
+        let inventory = self.inventories.get(cluster)?;
+        let parts = self.parts.get_mut(cluster)?;
+        let before = parts.grants.clone()?;
+        let grants = Grants::build(inventory);
+        let scope = grants_scope(inventory, parts, &before, &grants);
+        let mut view = ClusterView::build_scoped(cluster, inventory, &scope, grants);
+        if scope.unscheduled && view.reaches_every_node() {
+            return None;
+        }
+        // The cluster's own part speaks of the placeholder node whenever any pod of the
+        // cluster, in the view or not, waits for a node.
+        view.uses_placeholder_node = parts.uses_placeholder_with(&parts.unscheduled);
+        let context = PodContext::build(&view);
+        let mut units = vec![(
+            Unit::Cluster(cluster.to_string()),
+            derive_cluster_part(&view),
+        )];
+        for pod in &view.pods {
+            stats.pods_derived += 1;
+            units.push((
+                part_unit(cluster, &pod.id),
+                derive_pod(&view, &context, pod),
+            ));
+            parts
+                .insights
+                .insert(pod.id.clone(), pod_insights(&view, &context, pod));
+        }
+        self.insights
+            .insert(cluster.to_string(), cluster_level_insights(&view));
+        parts.grants = Some(view.grants());
+        stats.derive_micros = started.elapsed().as_micros();
+        let applied = Instant::now();
+        let diff = self.graph.apply_units(units);
+        stats.apply_micros = applied.elapsed().as_micros();
+        Some(self.search_changes(cluster, diff, stats))
+    }
+
     /// Whether a batch of changes touches only some parts of a cluster: every change is to a
     /// pod (then nothing but the parts of the pods on its nodes can change, provided the
     /// cluster keeps its namespaces, template pods and use of the unscheduled placeholder),
-    /// or every change is a new version of a service (then only the service and the pods
-    /// either version selects can change). `None` when the whole cluster must be derived
-    /// again.
+    /// every change is a new version of a service (then only the service and the pods
+    /// either version selects can change), or every change is to a role or binding (then
+    /// the cluster's own part and the pods whose grants change). `None` when the whole
+    /// cluster must be derived again.
     pub(super) fn narrow_change(
         &self,
         cluster: &str,
@@ -258,6 +402,20 @@ impl Tenant {
             InventoryChange::Replace { .. } => None,
         };
         let first = kind_of(changes.first()?)?;
+        let is_rbac = |kind: Option<ObjectKind>| {
+            kind.is_some_and(|kind| {
+                matches!(
+                    kind,
+                    ObjectKind::Role
+                        | ObjectKind::ClusterRole
+                        | ObjectKind::RoleBinding
+                        | ObjectKind::ClusterRoleBinding
+                )
+            })
+        };
+        if changes.iter().all(|change| is_rbac(kind_of(change))) {
+            return parts.grants.as_ref().map(|_| NarrowChange::Grants);
+        }
         if changes.iter().any(|change| kind_of(change) != Some(first)) {
             return None;
         }
