@@ -10,6 +10,12 @@ mod cmd;
 mod output;
 mod up;
 
+/// The graph's derivations and updates make many small allocations that come and go; glibc's
+/// allocator spends much of an update consolidating and searching its free lists, mimalloc
+/// does not (bench/RESULTS.md, "Allocator").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     match cmd::run(cli) {

@@ -27,6 +27,10 @@ use serde_json::{Value, json};
 
 const TENANT: &str = "bench";
 
+/// The allocator the platform's binary uses.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name)
         .ok()
