@@ -36,6 +36,11 @@ use tokio::time::Instant;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::Channel;
 
+/// The allocator the platform's binary uses, so that the limit (this binary as a server) and
+/// the log alone run on it too.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Alerts per batch.
 const BATCH: usize = 20;
 /// Batches each agent keeps in flight under saturating load.
