@@ -51,6 +51,8 @@ pub struct GraphDiff {
     pub upserted_entities: Vec<Slot>,
     /// Ids of entities removed.
     pub removed_entities: Vec<String>,
+    /// Kinds of the entities removed, in the same order.
+    pub removed_kinds: Vec<EntityKind>,
     /// Edges added, as (from id, kind, to id).
     pub added_edges: Vec<(String, EdgeKind, String)>,
     /// Edges removed, as (from id, kind, to id).
@@ -565,6 +567,7 @@ impl TenantGraph {
                 set.remove(&slot);
             }
             diff.removed_entities.push(node.entity.id.clone());
+            diff.removed_kinds.push(node.entity.kind);
         }
         self.free.push(slot);
     }

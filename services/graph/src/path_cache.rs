@@ -15,7 +15,9 @@
 //! reached by). Reverse searches from `u` and from `v` on the graph after the change give
 //! every entry point's distance to both; the entry points that reach `v` no further than `u`
 //! keep their tree. If no changed edge moves a tree, distances equal those of the edges both
-//! graphs share, so the argument holds for any number of changes at once. Edges that
+//! graphs share, so the argument holds for any number of changes at once. When no changed
+//! edge's head can reach a target, trees may change but paths cannot (see
+//! `heads_reach_targets`): a pod that comes or goes with nothing to escape to moves no path. Edges that
 //! searches do not walk, and changed permission sets and groups (b), make every entry point
 //! that reaches them within [`MAX_HOPS`] search again. For (c) the containers of changed
 //! images and pods and of changed alerts are entry points themselves, and the endpoints
@@ -28,8 +30,8 @@ use std::sync::Arc;
 use crate::graph::{GraphDiff, Slot, TenantGraph};
 use crate::model::{EdgeKind, EntityKind};
 use crate::paths::{
-    AttackPath, EntryPoint, MAX_HOPS, cluster_entries, entry_paths, entry_point, merge_entry_paths,
-    walks,
+    AttackPath, EntryPoint, MAX_HOPS, cluster_entries, entry_paths, entry_point, may_be_target,
+    merge_entry_paths, target_class, walks,
 };
 use crate::search::Searcher;
 
@@ -51,6 +53,11 @@ pub struct PathChanges {
     /// (as entry, or one edge after an endpoint) read that.
     first_containers: Vec<Slot>,
     removed: Vec<String>,
+    /// Whether an entity that may be a target went.
+    targets_removed: bool,
+    /// Whether an endpoint's edge to a container it exploits came or went (Defender's paths
+    /// read whether the search reached that container, not only targets).
+    exploits_changed: bool,
 }
 
 /// Above this many walked edge changes, the entry points reaching their sources are all
@@ -64,6 +71,7 @@ impl PathChanges {
         for &(from, kind, to) in &diff.changed_edges {
             if walks(kind) {
                 self.edges.push((from, to));
+                self.exploits_changed |= kind == EdgeKind::EndpointExploit;
             } else {
                 self.seeds.push(from);
                 self.entries.push(to);
@@ -74,6 +82,7 @@ impl PathChanges {
             }
         }
         self.removed.extend(diff.removed_entities.iter().cloned());
+        self.targets_removed |= diff.removed_kinds.iter().any(|kind| may_be_target(*kind));
     }
 
     /// Records containers whose alerted state changed.
@@ -204,6 +213,10 @@ impl PathCache {
         }
         if changes.edges.len() > MAX_EDGE_CHECKS {
             seeds.extend(changes.edges.iter().map(|(from, _)| *from));
+        } else if !heads_reach_targets(graph, changes, searcher) {
+            // The trees change only off every path: each end may have become (or stopped
+            // being) an entry point of its own, nothing more.
+            candidates.extend(changes.edges.iter().flat_map(|&(from, to)| [from, to]));
         } else {
             for &(from, to) in &changes.edges {
                 affected_by_edge(graph, from, to, searcher, &mut candidates);
@@ -260,6 +273,42 @@ impl PathCache {
         }
         (changed_clusters, update)
     }
+}
+
+/// Whether a target may lie on a path through the head of a changed walked edge. When none
+/// can, no attack path changes through the walked edges, however many changed at once:
+///
+/// A path ends at a target `t` and follows the search tree, each step from the least (by id)
+/// of the slots one hop nearer the entry that have an edge to the next. Every slot `w` on it
+/// reaches `t` within [`MAX_HOPS`] - 1 hops (the entry is the only slot at depth 0). A shortest
+/// way from the entry to `w` through a changed edge `u -> v` would let `v` reach `w`, so `t`,
+/// within that many hops; so, in both graphs, `w`'s shortest ways avoid the changed edges and
+/// exist in the other graph too: `w` has the same depth in both, its candidate steps are the
+/// same unchanged edges from slots of the same depth, and the path is the same. A head that
+/// reaches no target after the change reached none before either: on a way it had, the last
+/// changed edge's head reaches `t` by unchanged edges, unless that head is `t`, a target that
+/// went. Defender's paths also read whether an endpoint's search reached the containers it
+/// exploits, one hop away: those edges are told apart as before.
+fn heads_reach_targets(
+    graph: &TenantGraph,
+    changes: &PathChanges,
+    searcher: &mut Searcher,
+) -> bool {
+    if changes.targets_removed || changes.exploits_changed {
+        return true;
+    }
+    let heads: Vec<Slot> = changes
+        .edges
+        .iter()
+        .map(|&(_, to)| to)
+        .filter(|&to| graph.entity(to).is_some())
+        .collect();
+    searcher.run(graph, &heads, MAX_HOPS - 1, walks);
+    searcher.reached.iter().any(|&slot| {
+        graph
+            .entity(slot)
+            .is_some_and(|entity| target_class(entity).is_some())
+    })
 }
 
 /// The entry points whose search an added or removed walked edge `from -> to` can change,

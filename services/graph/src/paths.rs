@@ -70,6 +70,17 @@ pub fn target_class(entity: &Entity) -> Option<TargetClass> {
     }
 }
 
+/// Whether an entity of this kind may be a target (see [`target_class`]).
+pub fn may_be_target(kind: EntityKind) -> bool {
+    matches!(
+        kind,
+        EntityKind::Node
+            | EntityKind::PermissionSet
+            | EntityKind::Group
+            | EntityKind::CloudIdentity
+    )
+}
+
 /// A step of a path.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct PathStep {
