@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
-use palisade_graph::engine::{GraphEngine, InventoryChange};
+use palisade_graph::engine::{GraphEngine, InventoryChange, UpdateStats};
 use palisade_graph::k8s::{PolicyRule, RoleRef, Subject};
 use palisade_graph::object::{Body, Object, ObjectKind, Parsed, parse_object};
 use palisade_graph::source::{ProblemKind, SourceLimits, load_path};
@@ -174,6 +174,21 @@ fn first_difference(kept: &Snapshot, fresh: &Snapshot) -> String {
         }
     }
     "attack paths in another order".to_string()
+}
+
+/// Applies changes to a cluster, then checks that the engine shows what a derivation of the
+/// same inventory from scratch shows; `what` names the change in the failure.
+fn apply_checked(
+    engine: &mut GraphEngine,
+    cluster: &str,
+    changes: Vec<InventoryChange>,
+    what: &str,
+) -> (UpdateStats, Snapshot) {
+    let stats = engine.apply_changes("t", cluster, changes).expect(what);
+    let kept = snapshot(engine);
+    let fresh = snapshot(&from_scratch(engine));
+    assert!(kept == fresh, "{what}: {}", first_difference(&kept, &fresh));
+    (stats, kept)
 }
 
 /// The spec of the first container, created as needed.
@@ -399,16 +414,11 @@ fn pod_and_service_changes_derive_only_their_parts_and_equal_a_derivation_from_s
                 .iter()
                 .filter(|pod| pod.meta.namespace == service.meta.namespace)
                 .count();
-            let stats = engine
-                .apply_changes("t", cluster, vec![InventoryChange::upsert(changed)])
-                .expect("change");
-            let kept = snapshot(&engine);
-            let fresh = snapshot(&from_scratch(&engine));
-            assert!(
-                kept == fresh,
-                "step {step} ({cluster}, service {}): {}",
-                service.meta.name,
-                first_difference(&kept, &fresh)
+            let (stats, kept) = apply_checked(
+                &mut engine,
+                cluster,
+                vec![InventoryChange::upsert(changed)],
+                &format!("step {step} ({cluster}, service {})", service.meta.name),
             );
             // Only the service and pods of its namespace were derived again.
             assert!(
@@ -454,16 +464,14 @@ fn pod_and_service_changes_derive_only_their_parts_and_equal_a_derivation_from_s
                 }
             }
             for change in batches {
-                let stats = engine
-                    .apply_changes("t", cluster, vec![change])
-                    .expect("change");
-                let kept = snapshot(&engine);
-                let fresh = snapshot(&from_scratch(&engine));
-                assert!(
-                    kept == fresh,
-                    "step {step} ({cluster}, pod {} comes, goes or waits): {}",
-                    pod.meta.name,
-                    first_difference(&kept, &fresh)
+                let (stats, kept) = apply_checked(
+                    &mut engine,
+                    cluster,
+                    vec![change],
+                    &format!(
+                        "step {step} ({cluster}, pod {} comes, goes or waits)",
+                        pod.meta.name
+                    ),
                 );
                 if !stats.cluster_derived {
                     narrow_lifecycle += 1;
@@ -485,16 +493,11 @@ fn pod_and_service_changes_derive_only_their_parts_and_equal_a_derivation_from_s
                 .filter(|other| touched.contains(&node_of(other)))
                 .count(),
         };
-        let stats = engine
-            .apply_changes("t", cluster, vec![InventoryChange::upsert(changed)])
-            .expect("change");
-        let kept = snapshot(&engine);
-        let fresh = snapshot(&from_scratch(&engine));
-        assert!(
-            kept == fresh,
-            "step {step} ({cluster}, pod {}): {}",
-            pod.meta.name,
-            first_difference(&kept, &fresh)
+        let (stats, kept) = apply_checked(
+            &mut engine,
+            cluster,
+            vec![InventoryChange::upsert(changed)],
+            &format!("step {step} ({cluster}, pod {})", pod.meta.name),
         );
         // Only the pods on the pod's node, before and after, were derived again.
         assert!(
@@ -532,16 +535,14 @@ fn pod_and_service_changes_derive_only_their_parts_and_equal_a_derivation_from_s
             InventoryChange::Delete(lone.key()),
             InventoryChange::upsert(lone.clone()),
         ] {
-            engine
-                .apply_changes("t", cluster, vec![change])
-                .expect("change");
-            let kept = snapshot(&engine);
-            let fresh = snapshot(&from_scratch(&engine));
-            assert!(
-                kept == fresh,
-                "{cluster}, the only pod of its workload, {}: {}",
-                lone.meta.name,
-                first_difference(&kept, &fresh)
+            apply_checked(
+                &mut engine,
+                cluster,
+                vec![change],
+                &format!(
+                    "{cluster}, the only pod of its workload, {}",
+                    lone.meta.name
+                ),
             );
         }
     }
@@ -570,14 +571,7 @@ fn pod_and_service_changes_derive_only_their_parts_and_equal_a_derivation_from_s
     batch.push(InventoryChange::Delete(pods[2].key()));
     batch.push(InventoryChange::Delete(pods[3].key()));
     batch.push(InventoryChange::upsert(pods[2].clone()));
-    let stats = engine.apply_changes("t", cluster, batch).expect("batch");
-    let kept = snapshot(&engine);
-    let fresh = snapshot(&from_scratch(&engine));
-    assert!(
-        kept == fresh,
-        "mixed batch: {}",
-        first_difference(&kept, &fresh)
-    );
+    let (stats, _) = apply_checked(&mut engine, cluster, batch, "mixed batch");
     assert!(
         !stats.cluster_derived,
         "a mixed batch derived the whole cluster"
@@ -784,17 +778,8 @@ fn role_and_binding_changes_derive_the_pods_whose_grants_change_and_equal_a_deri
                 &all_pods,
             )),
         };
-        let described = format!("{change:?}");
-        let stats = engine
-            .apply_changes("t", cluster, vec![change])
-            .expect("change");
-        let kept = snapshot(&engine);
-        let fresh = snapshot(&from_scratch(&engine));
-        assert!(
-            kept == fresh,
-            "step {step} ({cluster}): {}\n{described}",
-            first_difference(&kept, &fresh)
-        );
+        let described = format!("step {step} ({cluster}): {change:?}");
+        let (stats, kept) = apply_checked(&mut engine, cluster, vec![change], &described);
         assert!(
             !stats.cluster_derived,
             "step {step}: a role or binding change derived every pod"

@@ -13,7 +13,7 @@ use crate::derive::owners::{changes_templates, namespace_implied_without, namesp
 use crate::derive::techniques_support::pod_permissions;
 use crate::derive::view::service_account_of;
 use crate::derive::{
-    ClusterView, Derived, Grants, PodContext, PodScope, derive_cluster_part, derive_pod,
+    ClusterView, Derived, Grants, PodContext, PodScope, PodView, derive_cluster_part, derive_pod,
     derive_services,
 };
 use crate::graph::GraphDiff;
@@ -231,6 +231,21 @@ fn grants_scope(
     scope
 }
 
+/// A pod's part derived again, as the unit it replaces; the pod's insights are kept with the
+/// cluster's parts.
+fn pod_unit(
+    parts: &mut ClusterParts,
+    cluster: &str,
+    view: &ClusterView<'_>,
+    context: &PodContext<'_>,
+    pod: &PodView<'_>,
+) -> (Unit, Derived) {
+    parts
+        .insights
+        .insert(pod.id.clone(), pod_insights(view, context, pod));
+    (part_unit(cluster, &pod.id), derive_pod(view, context, pod))
+}
+
 /// The node a pod is scheduled on, if it is.
 fn scheduled_node(pod: &Object) -> Option<&str> {
     let Body::Pod(spec) = &pod.body else {
@@ -318,13 +333,7 @@ impl Tenant {
                 continue;
             }
             stats.pods_derived += 1;
-            units.push((
-                part_unit(cluster, &pod.id),
-                derive_pod(&view, &context, pod),
-            ));
-            parts
-                .insights
-                .insert(pod.id.clone(), pod_insights(&view, &context, pod));
+            units.push(pod_unit(parts, cluster, &view, &context, pod));
         }
         stats.derive_micros = started.elapsed().as_micros();
         let applied = Instant::now();
@@ -361,13 +370,7 @@ impl Tenant {
         )];
         for pod in &view.pods {
             stats.pods_derived += 1;
-            units.push((
-                part_unit(cluster, &pod.id),
-                derive_pod(&view, &context, pod),
-            ));
-            parts
-                .insights
-                .insert(pod.id.clone(), pod_insights(&view, &context, pod));
+            units.push(pod_unit(parts, cluster, &view, &context, pod));
         }
         self.insights
             .insert(cluster.to_string(), cluster_level_insights(&view));
