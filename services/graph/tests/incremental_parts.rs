@@ -43,6 +43,20 @@ fn clusters() -> Vec<(&'static str, Vec<Object>)> {
     ]
 }
 
+/// An engine holding the clusters as tenant `t`.
+fn loaded(clusters: &[(&str, Vec<Object>)]) -> GraphEngine {
+    let mut engine = GraphEngine::in_memory();
+    for (cluster, objects) in clusters {
+        let changes = objects
+            .iter()
+            .cloned()
+            .map(InventoryChange::upsert)
+            .collect();
+        engine.apply_changes("t", cluster, changes).expect("load");
+    }
+    engine
+}
+
 /// Everything the engine shows of a tenant, by id, so that two engines compare equal
 /// whatever slots they use.
 #[derive(Debug, PartialEq)]
@@ -371,16 +385,8 @@ fn names_of(engine: &GraphEngine, cluster: &str, kind: ObjectKind) -> Vec<String
 #[test]
 fn pod_and_service_changes_derive_only_their_parts_and_equal_a_derivation_from_scratch() {
     let mut rng = StdRng::seed_from_u64(7);
-    let mut engine = GraphEngine::in_memory();
     let clusters = clusters();
-    for (cluster, objects) in &clusters {
-        let changes = objects
-            .iter()
-            .cloned()
-            .map(InventoryChange::upsert)
-            .collect();
-        engine.apply_changes("t", cluster, changes).expect("load");
-    }
+    let mut engine = loaded(&clusters);
     let start = snapshot(&engine);
     assert_eq!(
         start,
@@ -693,7 +699,6 @@ fn mutate_rbac(
 fn role_and_binding_changes_derive_the_pods_whose_grants_change_and_equal_a_derivation_from_scratch()
  {
     let mut rng = StdRng::seed_from_u64(11);
-    let mut engine = GraphEngine::in_memory();
     // KubeHound's kind cluster, and a k3s cluster's support-bundle dump with its own roles,
     // bindings and aggregated cluster roles (the kURL dump holds no RBAC).
     let clusters = vec![
@@ -705,14 +710,7 @@ fn role_and_binding_changes_derive_the_pods_whose_grants_change_and_equal_a_deri
             )),
         ),
     ];
-    for (cluster, objects) in &clusters {
-        let changes = objects
-            .iter()
-            .cloned()
-            .map(InventoryChange::upsert)
-            .collect();
-        engine.apply_changes("t", cluster, changes).expect("load");
-    }
+    let mut engine = loaded(&clusters);
     let rbac_kinds = [
         ObjectKind::Role,
         ObjectKind::ClusterRole,
