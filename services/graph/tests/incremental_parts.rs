@@ -1,8 +1,8 @@
 //! A change to pods scheduled on nodes re-derives only the pods on those nodes; a change to a
-//! service, only the service and the pods it selects; a change to roles and bindings, the
-//! cluster's own part and the pods whose grants change. After every one of a random sequence
-//! of such changes to real clusters, the graph, the insights and the attack paths equal those
-//! of an engine that derives the same inventory from scratch.
+//! service, only the service and the pods it selects; a change to roles, bindings and service
+//! accounts, the cluster's own part and the pods whose grants change. After every one of a
+//! random sequence of such changes to real clusters, the graph, the insights and the attack
+//! paths equal those of an engine that derives the same inventory from scratch.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -622,9 +622,10 @@ fn rule(groups: &[&str], resources: &[&str], verbs: &[&str], names: &[&str]) -> 
     }
 }
 
-/// A change to a role or binding of the kind a cluster sees: the subjects bound (service
-/// accounts, their groups, their user names), the role bound, the rules granted (exec,
-/// patching pods or their owners, by name or not, secrets, everything).
+/// A change to a role, binding or service account of the kind a cluster sees: the subjects
+/// bound (service accounts, their groups, their user names), the role bound, the rules granted
+/// (exec, patching pods or their owners, by name or not, secrets, everything), an account's
+/// token mount and cloud identity.
 fn mutate_rbac(
     rng: &mut StdRng,
     object: &Object,
@@ -690,13 +691,27 @@ fn mutate_rbac(
                 }
             }
         }
-        _ => panic!("{} is not a role or binding", object.key()),
+        Body::ServiceAccount { automount_token } => match rng.random_bool(0.5) {
+            // Pods running as the account mount its token, or stop to.
+            true => *automount_token = Some(!automount_token.unwrap_or(true)),
+            // A cloud identity federated to the account, or no longer.
+            false => {
+                let annotation = "eks.amazonaws.com/role-arn";
+                if changed.meta.annotations.remove(annotation).is_none() {
+                    changed.meta.annotations.insert(
+                        annotation.into(),
+                        "arn:aws:iam::123456789012:role/app".into(),
+                    );
+                }
+            }
+        },
+        _ => panic!("{} is not a role, binding or service account", object.key()),
     }
     changed
 }
 
 #[test]
-fn role_and_binding_changes_derive_the_pods_whose_grants_change_and_equal_a_derivation_from_scratch()
+fn rbac_and_service_account_changes_derive_the_pods_whose_grants_change_and_equal_a_derivation_from_scratch()
  {
     let mut rng = StdRng::seed_from_u64(11);
     // KubeHound's kind cluster, and a k3s cluster's support-bundle dump with its own roles,
@@ -716,6 +731,7 @@ fn role_and_binding_changes_derive_the_pods_whose_grants_change_and_equal_a_deri
         ObjectKind::ClusterRole,
         ObjectKind::RoleBinding,
         ObjectKind::ClusterRoleBinding,
+        ObjectKind::ServiceAccount,
     ];
     let mut edges_seen = BTreeSet::new();
     let mut paths_seen = BTreeSet::new();
@@ -780,7 +796,7 @@ fn role_and_binding_changes_derive_the_pods_whose_grants_change_and_equal_a_deri
         let (stats, kept) = apply_checked(&mut engine, cluster, vec![change], &described);
         assert!(
             !stats.cluster_derived,
-            "step {step}: a role or binding change derived every pod"
+            "step {step}: a role, binding or service account change derived every pod"
         );
         if stats.pods_derived < all_pods.len() / 2 {
             fewer_pods += 1;

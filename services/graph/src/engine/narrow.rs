@@ -41,10 +41,11 @@ pub(super) enum NarrowChange {
     /// New versions of services (these are the versions before): the services, and the pods
     /// either version selects, are derived again.
     Services(Vec<Object>),
-    /// Roles and bindings changed: the cluster's own part is derived again with the grants
-    /// they make now, and so are the pods those grants reach otherwise than before (see
-    /// [`grants_scope`]).
-    Grants,
+    /// Roles, bindings and service accounts changed (these service accounts, as namespace
+    /// and name): the cluster's own part is derived again with the grants they make now, and
+    /// so are the pods those grants reach otherwise than before and the pods running as these
+    /// accounts (see [`grants_scope`]).
+    Grants(BTreeSet<(String, String)>),
 }
 
 /// The [`NarrowChange`] of a batch of pod changes, if it is one. At most one change of the
@@ -182,13 +183,15 @@ fn changed_sets<'g>(
 /// on: the pods whose service account gains or loses permissions worth stealing its token
 /// for (with every pod on their nodes, which may read that token through the kubelet's pod
 /// directory), and the pods a changed permission set may exec into or patch (unless only
-/// its subjects changed), or whose service account it binds. The template pods of a cluster are in whenever anything
-/// changed: they are resolved only in a view.
+/// its subjects changed), or whose service account it binds, and the pods running as
+/// `accounts_changed` (whose token mount follows the account's). The template pods of a
+/// cluster are in whenever anything changed: they are resolved only in a view.
 fn grants_scope(
     inventory: &ClusterInventory,
     parts: &ClusterParts,
     before: &Grants,
     after: &Grants,
+    accounts_changed: &BTreeSet<(String, String)>,
 ) -> PodScope {
     let changed = changed_sets(&before.rbac.permission_sets, &after.rbac.permission_sets);
     let accounts: BTreeSet<&(String, String)> = before
@@ -196,7 +199,7 @@ fn grants_scope(
         .symmetric_difference(&after.privileged_accounts)
         .collect();
     let mut scope = PodScope::default();
-    if changed.is_empty() && accounts.is_empty() {
+    if changed.is_empty() && accounts.is_empty() && accounts_changed.is_empty() {
         return scope;
     }
     scope.unscheduled = parts.templates > 0;
@@ -207,7 +210,9 @@ fn grants_scope(
         let owner = pod.meta.owner_references.first().and_then(|owner| {
             ObjectKind::from_name(&owner.kind).map(|kind| (kind, owner.name.clone()))
         });
-        let touched = accounts.contains(&(namespace.to_string(), account.clone()))
+        let runs_as = (namespace.to_string(), account.clone());
+        let touched = accounts.contains(&runs_as)
+            || accounts_changed.contains(&runs_as)
             || changed.iter().any(|(set, grants_otherwise)| {
                 let (exec, patch) = match grants_otherwise {
                     true => pod_permissions(set, namespace, &pod.meta.name, owner.as_ref()),
@@ -263,8 +268,8 @@ impl Tenant {
         cluster: &str,
         change: &NarrowChange,
     ) -> Option<(GraphDiff, UpdateStats)> {
-        if let NarrowChange::Grants = change {
-            return self.refresh_grants(cluster);
+        if let NarrowChange::Grants(accounts) = change {
+            return self.refresh_grants(cluster, accounts);
         }
         let mut stats = UpdateStats::default();
         let started = Instant::now();
@@ -280,7 +285,7 @@ impl Tenant {
         let mut services: Vec<(&Object, &Object)> = Vec::new();
         let scope = match change {
             NarrowChange::Pods { scope, .. } => scope.clone(),
-            NarrowChange::Grants => return None,
+            NarrowChange::Grants(_) => return None,
             NarrowChange::Services(before) => {
                 for old in before {
                     if let Some(new) = inventory.get(&old.key()) {
@@ -345,7 +350,11 @@ impl Tenant {
     /// Derives again the cluster's own part with the grants its roles and bindings make now,
     /// and the pods whose parts those grants change (see [`grants_scope`]), and applies them.
     #[allow(clippy::disallowed_types)] // CPU-time statistics, see the import.
-    fn refresh_grants(&mut self, cluster: &str) -> Option<(GraphDiff, UpdateStats)> {
+    fn refresh_grants(
+        &mut self,
+        cluster: &str,
+        accounts: &BTreeSet<(String, String)>,
+    ) -> Option<(GraphDiff, UpdateStats)> {
         let mut stats = UpdateStats {
             cluster_part_derived: true,
             ..UpdateStats::default()
@@ -355,7 +364,7 @@ impl Tenant {
         let parts = self.parts.get_mut(cluster)?;
         let before = parts.grants.clone()?;
         let grants = Grants::build(inventory);
-        let scope = grants_scope(inventory, parts, &before, &grants);
+        let scope = grants_scope(inventory, parts, &before, &grants, accounts);
         let mut view = ClusterView::build_scoped(cluster, inventory, &scope, grants);
         if scope.unscheduled && view.reaches_every_node() {
             return None;
@@ -386,8 +395,9 @@ impl Tenant {
     /// pod (then nothing but the parts of the pods on its nodes can change, provided the
     /// cluster keeps its namespaces, template pods and use of the unscheduled placeholder),
     /// every change is a new version of a service (then only the service and the pods
-    /// either version selects can change), or every change is to a role or binding (then
-    /// the cluster's own part and the pods whose grants change). `None` when the whole
+    /// either version selects can change), or every change is to a role, binding or service
+    /// account (then the cluster's own part, the pods whose grants change and the pods
+    /// running as those accounts). `None` when the whole
     /// cluster must be derived again.
     pub(super) fn narrow_change(
         &self,
@@ -413,11 +423,25 @@ impl Tenant {
                         | ObjectKind::ClusterRole
                         | ObjectKind::RoleBinding
                         | ObjectKind::ClusterRoleBinding
+                        | ObjectKind::ServiceAccount
                 )
             })
         };
         if changes.iter().all(|change| is_rbac(kind_of(change))) {
-            return parts.grants.as_ref().map(|_| NarrowChange::Grants);
+            let accounts = changes
+                .iter()
+                .filter_map(|change| match change {
+                    InventoryChange::Upsert(object) => Some(object.key()),
+                    InventoryChange::Delete(key) => Some(key.clone()),
+                    InventoryChange::Replace { .. } => None,
+                })
+                .filter(|key| key.kind == ObjectKind::ServiceAccount)
+                .map(|key| (key.namespace, key.name))
+                .collect();
+            return parts
+                .grants
+                .as_ref()
+                .map(|_| NarrowChange::Grants(accounts));
         }
         if changes.iter().any(|change| kind_of(change) != Some(first)) {
             return None;
