@@ -17,12 +17,12 @@
 //! keep their tree. If no changed edge moves a tree, distances equal those of the edges both
 //! graphs share, so the argument holds for any number of changes at once. When no changed
 //! edge's head can reach a target, trees may change but paths cannot (see
-//! `heads_reach_targets`): a pod that comes or goes with nothing to escape to moves no path. Edges that
-//! searches do not walk, and changed permission sets and groups (b), make every entry point
-//! that reaches them within [`MAX_HOPS`] search again. For (c) the containers of changed
-//! images and pods and of changed alerts are entry points themselves, and the endpoints
-//! exploiting them are one edge away. All other entry points keep their paths; a cluster's
-//! list is then the same merge, in the same order, as a full search.
+//! `heads_reach_targets`): a pod that comes or goes with nothing to escape to moves no path.
+//! Edges that searches do not walk, and changed permission sets and groups (b), make every
+//! entry point that reaches them within [`MAX_HOPS`] search again. For (c) the containers of
+//! changed images and pods and of changed alerts are entry points themselves, and the
+//! endpoints exploiting them are one edge away. All other entry points keep their paths; a
+//! cluster's list is then the same merge, in the same order, as a full search.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;

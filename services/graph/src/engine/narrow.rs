@@ -1,6 +1,6 @@
 //! Changes that touch only some parts of a cluster: new versions of pods and services, pods
-//! that come, go or wait for a node, roles and bindings. Only those parts are derived again
-//! (see [`crate::derive::derive_pod`]).
+//! that come, go or wait for a node, roles, bindings and service accounts. Only those parts
+//! are derived again (see [`crate::derive::derive_pod`]).
 
 use std::collections::{BTreeSet, HashMap};
 // Update statistics time synchronous CPU work, never a timer or sleep: std's clock is the right one.
@@ -347,8 +347,9 @@ impl Tenant {
         Some(self.search_changes(cluster, diff, stats))
     }
 
-    /// Derives again the cluster's own part with the grants its roles and bindings make now,
-    /// and the pods whose parts those grants change (see [`grants_scope`]), and applies them.
+    /// Derives again the cluster's own part with the grants its roles, bindings and service
+    /// accounts make now, and the pods whose parts those grants or `accounts` change (see
+    /// [`grants_scope`]), and applies them.
     #[allow(clippy::disallowed_types)] // CPU-time statistics, see the import.
     fn refresh_grants(
         &mut self,
@@ -397,8 +398,7 @@ impl Tenant {
     /// every change is a new version of a service (then only the service and the pods
     /// either version selects can change), or every change is to a role, binding or service
     /// account (then the cluster's own part, the pods whose grants change and the pods
-    /// running as those accounts). `None` when the whole
-    /// cluster must be derived again.
+    /// running as those accounts). `None` when the whole cluster must be derived again.
     pub(super) fn narrow_change(
         &self,
         cluster: &str,
