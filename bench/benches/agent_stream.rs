@@ -8,7 +8,11 @@
 //! /proc), then two loads: saturating (every agent keeps `WINDOW` batches in flight) for
 //! sustained alerts/s, and paced (every agent sends one batch per `PALISADE_BENCH_PACE_MS`,
 //! default 5 s: 4,000 alerts/s from 1,000 agents) for send-to-ack latency at a load below the
-//! gateway's capacity.
+//! gateway's capacity. For the gateway, the paced load also measures send to searchable: a live
+//! tail (`SearchService/Tail`, which delivers records as the index commits them) is open during
+//! it, and a batch counts as searchable when its last alert arrives there. Before the paced load
+//! the bench waits until the index holds everything the saturating load stored, and reports how
+//! long that took.
 //!
 //! A third row bounds what any gateway on this storage can do: the durable log alone
 //! (`palisade_core::log::Topic` on sled in a temporary directory, in this process), 64
@@ -18,18 +22,20 @@
 //!     cargo build --release -p palisade && cargo bench -p palisade-bench --bench agent_stream
 //!     PALISADE_BENCH_AGENTS=200 PALISADE_BENCH_SECONDS=5 cargo bench -p palisade-bench --bench agent_stream
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::io::{BufRead, BufReader};
 use std::pin::Pin;
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use palisade_proto::v1::agent_service_client::AgentServiceClient;
 use palisade_proto::v1::agent_service_server::{AgentService, AgentServiceServer};
+use palisade_proto::v1::search_service_client::SearchServiceClient;
 use palisade_proto::v1::{
     AgentHello, AgentKind, Alert, AlertBatch, BatchAck, ConnectRequest, ConnectResponse,
-    ServerHello, connect_request, connect_response,
+    PageRequest, SearchRequest, ServerHello, TailRequest, connect_request, connect_response,
 };
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -54,6 +60,10 @@ fn env_number(name: &str, default: usize) -> usize {
         .and_then(|value| value.parse().ok())
         .unwrap_or(default)
 }
+
+/// An alert's time is this many seconds plus its sequence number; the live tail reads the
+/// sequence number back from it.
+const TIME_BASE: i64 = 1_795_000_000;
 
 fn alert(agent: usize, seq: u64) -> Alert {
     let rules = [
@@ -85,7 +95,7 @@ fn alert(agent: usize, seq: u64) -> Alert {
         .collect(),
         tags: vec!["container".into(), "shell".into(), "T1059".into()],
         time: Some(palisade_proto::prost_types::Timestamp {
-            seconds: 1_795_000_000 + (seq as i64),
+            seconds: TIME_BASE + (seq as i64),
             nanos: i32::try_from(agent).unwrap_or(0),
         }),
         ..Alert::default()
@@ -185,6 +195,8 @@ struct Target {
     child: Child,
     url: String,
     token: String,
+    /// The target indexes what it stores (the gateway): send to searchable is measured.
+    searchable: bool,
 }
 
 impl Drop for Target {
@@ -244,6 +256,7 @@ fn start_gateway(directory: &std::path::Path) -> anyhow::Result<Target> {
         url: format!("http://{grpc}"),
         child,
         token,
+        searchable: true,
     })
 }
 
@@ -259,6 +272,7 @@ fn start_drop_server() -> anyhow::Result<Target> {
         url: format!("http://{address}"),
         child,
         token: "unused".into(),
+        searchable: false,
     })
 }
 
@@ -319,11 +333,17 @@ struct AgentRun {
     latencies_us: Vec<u32>,
 }
 
+/// When each batch watched for send to searchable was sent, by agent and its last sequence
+/// number; the live tail takes a batch out when that alert arrives.
+type SentTimes = Arc<Mutex<HashMap<(usize, u64), Instant>>>;
+
 /// Sends for `duration`: with `pace`, one batch per pace; without, `WINDOW` batches in flight.
+/// With `sent`, notes when each batch was sent.
 async fn load(
     mut agent: Agent,
     duration: Duration,
     pace: Option<Duration>,
+    sent: Option<SentTimes>,
 ) -> anyhow::Result<(Agent, AgentRun)> {
     let mut run = AgentRun::default();
     let deadline = Instant::now() + duration;
@@ -342,9 +362,16 @@ async fn load(
         };
         if sending && may_send {
             let first = agent.next_seq;
+            let last = first + BATCH as u64 - 1;
+            if let Some(sent) = &sent {
+                let mut sent = sent
+                    .lock()
+                    .map_err(|_| anyhow::anyhow!("sent times poisoned"))?;
+                sent.insert((agent.index, last), Instant::now());
+            }
             agent.outbound.send(batch(agent.index, first)).await?;
-            agent.next_seq += BATCH as u64;
-            in_flight.push_back((agent.next_seq - 1, Instant::now()));
+            agent.next_seq = last + 1;
+            in_flight.push_back((last, Instant::now()));
             if let Some(pace) = pace {
                 next_send += pace;
             }
@@ -375,6 +402,7 @@ async fn load(
 }
 
 struct LoadResult {
+    acked_alerts: u64,
     alerts_per_second: f64,
     p50_ms: f64,
     p99_ms: f64,
@@ -385,11 +413,12 @@ async fn run_load(
     agents: Vec<Agent>,
     duration: Duration,
     pace: Option<Duration>,
+    sent: Option<SentTimes>,
 ) -> anyhow::Result<(Vec<Agent>, LoadResult)> {
     let started = Instant::now();
     let tasks: Vec<_> = agents
         .into_iter()
-        .map(|agent| tokio::spawn(load(agent, duration, pace)))
+        .map(|agent| tokio::spawn(load(agent, duration, pace, sent.clone())))
         .collect();
     let mut agents = Vec::new();
     let mut acked = 0u64;
@@ -402,18 +431,178 @@ async fn run_load(
     }
     let elapsed = started.elapsed().as_secs_f64();
     latencies.sort_unstable();
-    let percentile = |fraction: f64| {
-        latencies
-            .get(((latencies.len() as f64 - 1.0) * fraction).round() as usize)
-            .map_or(0.0, |micros| f64::from(*micros) / 1000.0)
-    };
     Ok((
         agents,
         LoadResult {
+            acked_alerts: acked,
             alerts_per_second: acked as f64 / elapsed,
-            p50_ms: percentile(0.50),
-            p99_ms: percentile(0.99),
+            p50_ms: percentile_ms(&latencies, 0.50),
+            p99_ms: percentile_ms(&latencies, 0.99),
             batches: latencies.len(),
+        },
+    ))
+}
+
+/// The `fraction` percentile of sorted microsecond latencies, in milliseconds.
+fn percentile_ms(sorted_us: &[u32], fraction: f64) -> f64 {
+    sorted_us
+        .get(((sorted_us.len() as f64 - 1.0) * fraction).round() as usize)
+        .map_or(0.0, |micros| f64::from(*micros) / 1000.0)
+}
+
+/// A search client of the target's tenant.
+async fn search_client(
+    url: &str,
+    token: &str,
+) -> anyhow::Result<
+    SearchServiceClient<
+        tonic::service::interceptor::InterceptedService<
+            Channel,
+            impl tonic::service::Interceptor + Clone,
+        >,
+    >,
+> {
+    let channel: Channel = tonic::transport::Endpoint::from_shared(url.to_string())?
+        .connect()
+        .await?;
+    let header: tonic::metadata::MetadataValue<_> = format!("Bearer {token}").parse()?;
+    Ok(SearchServiceClient::with_interceptor(
+        channel,
+        move |mut request: tonic::Request<()>| {
+            request
+                .metadata_mut()
+                .insert("authorization", header.clone());
+            Ok(request)
+        },
+    ))
+}
+
+/// Waits until the target's index holds `stored` alerts; returns how long that took.
+async fn wait_indexed(target: &Target, stored: u64) -> anyhow::Result<Duration> {
+    let mut client = search_client(&target.url, &target.token).await?;
+    let started = Instant::now();
+    loop {
+        let total = client
+            .search(SearchRequest {
+                page: Some(PageRequest {
+                    limit: 1,
+                    ..PageRequest::default()
+                }),
+                ..SearchRequest::default()
+            })
+            .await?
+            .into_inner()
+            .total;
+        if total >= stored {
+            return Ok(started.elapsed());
+        }
+        if started.elapsed() > Duration::from_secs(600) {
+            bail!("the index holds {total} of {stored} stored alerts after 10 minutes");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Send to searchable over a paced load.
+struct Searchable {
+    /// Time for the index to take in what the saturating load stored, before the paced load.
+    catch_up: Duration,
+    p50_ms: f64,
+    p99_ms: f64,
+    batches: usize,
+    /// Batches acked but not seen on the live tail within a minute of the load's end.
+    missing: usize,
+}
+
+/// Follows the live tail of everything, taking the batches of `sent` out as their last alert
+/// arrives and adding their latency, in microseconds, to `latencies`.
+async fn follow_tail(
+    url: String,
+    token: String,
+    sent: SentTimes,
+    latencies: Arc<Mutex<Vec<u32>>>,
+) -> anyhow::Result<()> {
+    let mut client = search_client(&url, &token).await?;
+    let mut stream = client
+        .tail(TailRequest {
+            query: String::new(),
+        })
+        .await?
+        .into_inner();
+    while let Some(record) = stream.message().await? {
+        let Some(alert) = record.alert else {
+            continue;
+        };
+        let arrived = Instant::now();
+        let agent = alert
+            .hostname
+            .strip_prefix("node-")
+            .and_then(|index| index.parse::<usize>().ok());
+        let seq = alert
+            .time
+            .and_then(|time| u64::try_from(time.seconds - TIME_BASE).ok());
+        let (Some(agent), Some(seq)) = (agent, seq) else {
+            bail!("live tail: an alert the bench did not send: {alert:?}");
+        };
+        let sent_at = sent
+            .lock()
+            .map_err(|_| anyhow::anyhow!("sent times poisoned"))?
+            .remove(&(agent, seq));
+        if let Some(sent_at) = sent_at {
+            latencies
+                .lock()
+                .map_err(|_| anyhow::anyhow!("latencies poisoned"))?
+                .push(u32::try_from((arrived - sent_at).as_micros()).unwrap_or(u32::MAX));
+        }
+    }
+    Ok(())
+}
+
+/// Runs the paced load with the live tail open; see [`Searchable`].
+async fn paced_searchable(
+    target: &Target,
+    agents: Vec<Agent>,
+    duration: Duration,
+    pace: Duration,
+    catch_up: Duration,
+) -> anyhow::Result<(Vec<Agent>, LoadResult, Searchable)> {
+    let sent: SentTimes = Arc::default();
+    let latencies: Arc<Mutex<Vec<u32>>> = Arc::default();
+    let tail = tokio::spawn(follow_tail(
+        target.url.clone(),
+        target.token.clone(),
+        Arc::clone(&sent),
+        Arc::clone(&latencies),
+    ));
+    // the tail sends what is committed after it starts
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let (agents, paced) = run_load(agents, duration, Some(pace), Some(Arc::clone(&sent))).await?;
+    let waited = Instant::now();
+    let poisoned = || anyhow::anyhow!("sent times poisoned");
+    while waited.elapsed() < Duration::from_secs(60) && !tail.is_finished() {
+        if sent.lock().map_err(|_| poisoned())?.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    if tail.is_finished() {
+        // the tail ended on its own: an error, which must not pass as missing batches
+        tail.await??;
+        bail!("the live tail ended while batches were still expected");
+    }
+    tail.abort();
+    let missing = sent.lock().map_err(|_| poisoned())?.len();
+    let mut latencies = std::mem::take(&mut *latencies.lock().map_err(|_| poisoned())?);
+    latencies.sort_unstable();
+    Ok((
+        agents,
+        paced,
+        Searchable {
+            catch_up,
+            p50_ms: percentile_ms(&latencies, 0.50),
+            p99_ms: percentile_ms(&latencies, 0.99),
+            batches: latencies.len(),
+            missing,
         },
     ))
 }
@@ -426,6 +615,8 @@ struct TargetResult {
     connect_seconds: f64,
     saturating: LoadResult,
     paced: LoadResult,
+    /// For a target that indexes what it stores.
+    searchable: Option<Searchable>,
 }
 
 async fn measure(
@@ -461,9 +652,22 @@ async fn measure(
     tokio::time::sleep(Duration::from_secs(2)).await;
     let rss_connected_kib = rss_kib(pid)?;
     let duration = Duration::from_secs(seconds);
-    let (agents, saturating) = run_load(agents, duration, None).await?;
+    let (agents, saturating) = run_load(agents, duration, None, None).await?;
     eprintln!("{}: saturating load done", target.name);
-    let (agents, paced) = run_load(agents, duration, Some(pace)).await?;
+    let (agents, paced, searchable) = if target.searchable {
+        let catch_up = wait_indexed(target, saturating.acked_alerts).await?;
+        eprintln!(
+            "{}: the index took in the saturating load {:.1} s after it ended",
+            target.name,
+            catch_up.as_secs_f64()
+        );
+        let (agents, paced, searchable) =
+            paced_searchable(target, agents, duration, pace, catch_up).await?;
+        (agents, paced, Some(searchable))
+    } else {
+        let (agents, paced) = run_load(agents, duration, Some(pace), None).await?;
+        (agents, paced, None)
+    };
     eprintln!("{}: paced load done", target.name);
     drop(agents);
     Ok(TargetResult {
@@ -474,6 +678,7 @@ async fn measure(
         connect_seconds,
         saturating,
         paced,
+        searchable,
     })
 }
 
@@ -580,6 +785,16 @@ fn main() -> anyhow::Result<()> {
         limit.saturating.batches,
         limit.paced.batches,
     );
+    if let Some(searchable) = &real.searchable {
+        println!(
+            "gateway, send to searchable (paced load, live tail): p50 {:.1} ms, p99 {:.1} ms over {} batches, {} batches not seen within a minute; the index took in the saturating load {:.1} s after it ended",
+            searchable.p50_ms,
+            searchable.p99_ms,
+            searchable.batches,
+            searchable.missing,
+            searchable.catch_up.as_secs_f64(),
+        );
+    }
     println!(
         "the durable log alone ({LOG_APPENDERS} appenders of {BATCH}-alert batches, no gRPC, TLS, normalising or indexing): {log_alone:.0} alerts/s; gateway / log alone {:.2}, log alone / limit {:.2}",
         real.saturating.alerts_per_second / log_alone,
