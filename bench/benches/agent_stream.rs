@@ -14,7 +14,10 @@
 //! the bench waits until the index holds everything the saturating load stored, and reports how
 //! long that took.
 //!
-//! A third row bounds what any gateway on this storage can do: the durable log alone
+//! A second gateway row runs it alone, as `palisade serve gateway` of the distributed mode with
+//! no other service started: nothing indexes, follows or reads its log in its process.
+//!
+//! A last row bounds what any gateway on this storage can do: the durable log alone
 //! (`palisade_core::log::Topic` on sled in a temporary directory, in this process), 64
 //! appenders writing the same batches with their dedupe keys, each waiting until its batch is
 //! durable, with no gRPC, TLS, normalising or indexing.
@@ -216,21 +219,59 @@ fn first_line(child: &mut Child) -> anyhow::Result<String> {
     Ok(line.trim().to_string())
 }
 
-fn start_gateway(directory: &std::path::Path) -> anyhow::Result<Target> {
+/// How the gateway runs in a measurement.
+#[derive(Clone, Copy)]
+enum GatewayMode {
+    /// `palisade up`: every service in one process, the search index included.
+    Embedded,
+    /// `palisade serve gateway`: the gateway as its own process, as the distributed mode runs
+    /// it, with no other service started, so nothing indexes or follows its log.
+    Alone,
+}
+
+/// A free loopback port (released before use; the bench runs alone).
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+fn start_gateway(directory: &std::path::Path, mode: GatewayMode) -> anyhow::Result<Target> {
     let config = directory.join("palisade.toml");
     // one tenant sends for the whole fleet here: its rate limit is lifted to measure capacity;
     // the simulated agents send no heartbeats, so the interval is long enough for idle phases;
     // plain text like the drop handler, so both sides carry the same transport
-    std::fs::write(
-        &config,
+    let mut text = String::from(
         "[tls]\nmode = \"off\"\n\n[agents]\nheartbeat_seconds = 60\ntenant_alerts_per_second = 100000000\ntenant_alert_burst = 100000000\n",
-    )?;
+    );
+    let grpc_listen = match mode {
+        GatewayMode::Embedded => "127.0.0.1:0".to_string(),
+        GatewayMode::Alone => {
+            let port = free_port()?;
+            let token_file = directory.join("service-token");
+            std::fs::write(&token_file, "svc-bench-0123456789abcdef0123456789abcdef\n")?;
+            // the other services' addresses, where nothing listens
+            text.push_str(&format!(
+                "\n[peers]\ngateway = \"http://127.0.0.1:{port}\"\nsearch = \"http://127.0.0.1:{}\"\ngraph = \"http://127.0.0.1:{}\"\nscanner = \"http://127.0.0.1:{}\"\nservice_token_file = \"{}\"\n",
+                free_port()?,
+                free_port()?,
+                free_port()?,
+                token_file.display()
+            ));
+            format!("127.0.0.1:{port}")
+        }
+    };
+    std::fs::write(&config, text)?;
     let data_dir = directory.join("data");
-    let mut child = Command::new(palisade_testkit::palisade_binary())
+    let mut command = Command::new(palisade_testkit::palisade_binary());
+    match mode {
+        GatewayMode::Embedded => command.arg("up"),
+        GatewayMode::Alone => command.args(["serve", "gateway"]),
+    };
+    let mut child = command
         .args([
-            "up",
             "--grpc-listen",
-            "127.0.0.1:0",
+            &grpc_listen,
             "--http-listen",
             "127.0.0.1:0",
             "--agent-listen",
@@ -240,23 +281,26 @@ fn start_gateway(directory: &std::path::Path) -> anyhow::Result<Target> {
         .arg(&data_dir)
         .arg("--config")
         .arg(&config)
-        .env("PALISADE_LOG_LEVEL", "warn")
+        .env("PALISADE_LOG_LEVEL", "error")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
-        .context("palisade up (cargo build --release -p palisade first)")?;
+        .context("palisade (cargo build --release -p palisade first)")?;
     let ready: serde_json::Value = serde_json::from_str(&first_line(&mut child)?)?;
-    eprintln!("palisade up ready: {ready}");
+    eprintln!("gateway ready: {ready}");
     let grpc = ready["grpc"].as_str().context("grpc address")?;
     let token = std::fs::read_to_string(data_dir.join("admin.token"))?
         .trim()
         .to_string();
     Ok(Target {
-        name: "palisade gateway (durable log)",
+        name: match mode {
+            GatewayMode::Embedded => "palisade gateway (durable log)",
+            GatewayMode::Alone => "palisade gateway alone (durable log, nothing indexing)",
+        },
         url: format!("http://{grpc}"),
         child,
         token,
-        searchable: true,
+        searchable: matches!(mode, GatewayMode::Embedded),
     })
 }
 
@@ -739,15 +783,22 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     let temp = tempfile::tempdir()?;
     let results = runtime.block_on(async {
-        let gateway = start_gateway(temp.path())?;
+        let embedded_dir = temp.path().join("embedded");
+        std::fs::create_dir_all(&embedded_dir)?;
+        let gateway = start_gateway(&embedded_dir, GatewayMode::Embedded)?;
         let real = measure(&gateway, agent_count, seconds, pace).await?;
+        drop(gateway);
+        let alone_dir = temp.path().join("alone");
+        std::fs::create_dir_all(&alone_dir)?;
+        let gateway = start_gateway(&alone_dir, GatewayMode::Alone)?;
+        let alone = measure(&gateway, agent_count, seconds, pace).await?;
         drop(gateway);
         let drop_server = start_drop_server()?;
         let limit = measure(&drop_server, agent_count, seconds, pace).await?;
         drop(drop_server);
         eprintln!("the durable log alone: {LOG_APPENDERS} appenders for {seconds} s");
         let log_alone = measure_log_alone(&temp.path().join("log-alone"), seconds).await?;
-        Ok::<_, anyhow::Error>(([real, limit], log_alone))
+        Ok::<_, anyhow::Error>(([real, alone, limit], log_alone))
     })?;
     let (results, log_alone) = results;
     println!(
@@ -774,7 +825,7 @@ fn main() -> anyhow::Result<()> {
             result.paced.p99_ms,
         );
     }
-    let [real, limit] = &results;
+    let [real, alone, limit] = &results;
     println!(
         "ratios (gateway / limit): saturating alerts/s {:.2}, paced p99 {:.1}x, memory per agent {:.2}x; batches measured: gateway {} + {}, limit {} + {}",
         real.saturating.alerts_per_second / limit.saturating.alerts_per_second,
@@ -784,6 +835,13 @@ fn main() -> anyhow::Result<()> {
         real.paced.batches,
         limit.saturating.batches,
         limit.paced.batches,
+    );
+    println!(
+        "gateway alone (no index in its process): {:.0} alerts/s saturating, {:.2} of the limit, {:.2}x the embedded gateway, {:.2} of the log alone",
+        alone.saturating.alerts_per_second,
+        alone.saturating.alerts_per_second / limit.saturating.alerts_per_second,
+        alone.saturating.alerts_per_second / real.saturating.alerts_per_second,
+        alone.saturating.alerts_per_second / log_alone,
     );
     if let Some(searchable) = &real.searchable {
         println!(
