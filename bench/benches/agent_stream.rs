@@ -229,13 +229,6 @@ enum GatewayMode {
     Alone,
 }
 
-/// A free loopback port (released before use; the bench runs alone).
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}
-
 fn start_gateway(directory: &std::path::Path, mode: GatewayMode) -> anyhow::Result<Target> {
     let config = directory.join("palisade.toml");
     // one tenant sends for the whole fleet here: its rate limit is lifted to measure capacity;
@@ -247,15 +240,15 @@ fn start_gateway(directory: &std::path::Path, mode: GatewayMode) -> anyhow::Resu
     let grpc_listen = match mode {
         GatewayMode::Embedded => "127.0.0.1:0".to_string(),
         GatewayMode::Alone => {
-            let port = free_port()?;
+            let port = palisade_testkit::free_port();
             let token_file = directory.join("service-token");
             std::fs::write(&token_file, "svc-bench-0123456789abcdef0123456789abcdef\n")?;
             // the other services' addresses, where nothing listens
             text.push_str(&format!(
                 "\n[peers]\ngateway = \"http://127.0.0.1:{port}\"\nsearch = \"http://127.0.0.1:{}\"\ngraph = \"http://127.0.0.1:{}\"\nscanner = \"http://127.0.0.1:{}\"\nservice_token_file = \"{}\"\n",
-                free_port()?,
-                free_port()?,
-                free_port()?,
+                palisade_testkit::free_port(),
+                palisade_testkit::free_port(),
+                palisade_testkit::free_port(),
                 token_file.display()
             ));
             format!("127.0.0.1:{port}")
@@ -330,19 +323,25 @@ struct Agent {
     next_seq: u64,
 }
 
+/// An interceptor sending `token` as the bearer credential of every call.
+fn bearer(
+    token: &str,
+) -> anyhow::Result<impl tonic::service::Interceptor + Clone + Send + 'static> {
+    let header: tonic::metadata::MetadataValue<_> = format!("Bearer {token}").parse()?;
+    Ok(move |mut request: tonic::Request<()>| {
+        request
+            .metadata_mut()
+            .insert("authorization", header.clone());
+        Ok(request)
+    })
+}
+
 async fn connect_agent(url: &str, token: &str, index: usize) -> anyhow::Result<Agent> {
     let channel: Channel = tonic::transport::Endpoint::from_shared(url.to_string())?
         .tcp_nodelay(true)
         .connect()
         .await?;
-    let header: tonic::metadata::MetadataValue<_> = format!("Bearer {token}").parse()?;
-    let mut client =
-        AgentServiceClient::with_interceptor(channel, move |mut request: tonic::Request<()>| {
-            request
-                .metadata_mut()
-                .insert("authorization", header.clone());
-            Ok(request)
-        });
+    let mut client = AgentServiceClient::with_interceptor(channel, bearer(token)?);
     let (outbound, receiver) = mpsc::channel(WINDOW + 2);
     outbound
         .send(ConnectRequest {
@@ -509,15 +508,9 @@ async fn search_client(
     let channel: Channel = tonic::transport::Endpoint::from_shared(url.to_string())?
         .connect()
         .await?;
-    let header: tonic::metadata::MetadataValue<_> = format!("Bearer {token}").parse()?;
     Ok(SearchServiceClient::with_interceptor(
         channel,
-        move |mut request: tonic::Request<()>| {
-            request
-                .metadata_mut()
-                .insert("authorization", header.clone());
-            Ok(request)
-        },
+        bearer(token)?,
     ))
 }
 
@@ -602,14 +595,21 @@ async fn follow_tail(
     Ok(())
 }
 
-/// Runs the paced load with the live tail open; see [`Searchable`].
+/// Waits until the index holds the `stored` alerts of the loads before, then runs the paced
+/// load with the live tail open; see [`Searchable`].
 async fn paced_searchable(
     target: &Target,
     agents: Vec<Agent>,
     duration: Duration,
     pace: Duration,
-    catch_up: Duration,
+    stored: u64,
 ) -> anyhow::Result<(Vec<Agent>, LoadResult, Searchable)> {
+    let catch_up = wait_indexed(target, stored).await?;
+    eprintln!(
+        "{}: the index took in the loads before {:.1} s after they ended",
+        target.name,
+        catch_up.as_secs_f64()
+    );
     let sent: SentTimes = Arc::default();
     let latencies: Arc<Mutex<Vec<u32>>> = Arc::default();
     let tail = tokio::spawn(follow_tail(
@@ -699,14 +699,8 @@ async fn measure(
     let (agents, saturating) = run_load(agents, duration, None, None).await?;
     eprintln!("{}: saturating load done", target.name);
     let (agents, paced, searchable) = if target.searchable {
-        let catch_up = wait_indexed(target, saturating.acked_alerts).await?;
-        eprintln!(
-            "{}: the index took in the saturating load {:.1} s after it ended",
-            target.name,
-            catch_up.as_secs_f64()
-        );
         let (agents, paced, searchable) =
-            paced_searchable(target, agents, duration, pace, catch_up).await?;
+            paced_searchable(target, agents, duration, pace, saturating.acked_alerts).await?;
         (agents, paced, Some(searchable))
     } else {
         let (agents, paced) = run_load(agents, duration, Some(pace), None).await?;
