@@ -94,7 +94,7 @@ pub fn alert_from_falco(falco: FalcoAlert) -> Result<Alert, FalcoFormatError> {
             ),
         });
     }
-    let mut output_fields = std::collections::HashMap::with_capacity(falco.output_fields.len());
+    let mut output_fields = std::collections::BTreeMap::new();
     for (key, value) in falco.output_fields {
         let text = match value {
             serde_json::Value::Null => NOT_AVAILABLE.to_string(),

@@ -1,8 +1,6 @@
 //! Alerts raised on audit events: Falco's JSON output format and the `palisade.v1.Alert`
 //! message, with an id that is the same every time the same event meets the same rule.
 
-use std::collections::HashMap;
-
 use palisade_proto::PriorityExt;
 use palisade_proto::v1::{self, Priority};
 use palisade_rules::{Detection, mitre_from_tags};
@@ -182,11 +180,7 @@ impl AuditAlert {
             rule: self.rule.clone(),
             priority: self.priority as i32,
             output: self.output.clone(),
-            output_fields: self
-                .output_fields
-                .iter()
-                .cloned()
-                .collect::<HashMap<String, String>>(),
+            output_fields: self.output_fields.iter().cloned().collect(),
             tags: self.tags.clone(),
             mitre: Some(v1::Mitre {
                 technique_ids: mitre.technique_ids,
