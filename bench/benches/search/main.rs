@@ -13,7 +13,10 @@
 //! ```text
 //! cargo bench -p palisade-bench --bench search
 //! PALISADE_BENCH_ALERTS=200000 cargo bench -p palisade-bench --bench search
+//! PALISADE_BENCH_PEERS=0 cargo bench -p palisade-bench --bench search   # palisade alone
 //! ```
+//!
+//! Without the peers nothing is compared: the run only times palisade's indexing and queries.
 
 mod alerts;
 mod sqlite;
@@ -39,6 +42,10 @@ use tokio::time::Instant;
 
 use crate::alerts::{TENANT, realistic_alert};
 use crate::sqlite::sqlite_fts5;
+
+// The service allocates as the platform's binary does.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Timed runs of every query, after one untimed run.
 const QUERY_RUNS: usize = 100;
@@ -377,16 +384,29 @@ fn main() -> anyhow::Result<()> {
         "search benchmark: {count} alerts, {:.1} MB encoded, {QUERY_RUNS} runs per query",
         bytes as f64 / 1e6
     );
+    let with_peers = match std::env::var("PALISADE_BENCH_PEERS") {
+        Ok(value) => value != "0",
+        Err(_) => true,
+    };
     let temp = tempfile::tempdir()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    if !with_peers {
+        let service = runtime.block_on(service(&alerts, &temp.path().join("service")))?;
+        println!(
+            "service: {:.2?} (peers skipped: PALISADE_BENCH_PEERS=0)",
+            service.indexing
+        );
+        print_service_queries(&service);
+        return Ok(());
+    }
 
     let raw_path = temp.path().join("raw");
     let raw = raw_tantivy(&alerts, &raw_path)?;
     let (raw_documents, raw_segments, raw_size) = settle_index(&raw_path)?;
     println!("raw tantivy: {raw:.2?}");
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
     let service = runtime.block_on(service(&alerts, &temp.path().join("service")))?;
     println!("service: {:.2?}", service.indexing);
 
@@ -482,4 +502,24 @@ fn main() -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// The service's query times alone, for runs without the peers.
+fn print_service_queries(service: &ServiceRun) {
+    println!();
+    println!(
+        "| query | palisade p50 | palisade p99 | total | inside the searcher p50 | same, 1 hit |"
+    );
+    println!("| --- | ---: | ---: | ---: | ---: | ---: |");
+    for (case, palisade) in QUERY_CASES.iter().zip(&service.queries) {
+        println!(
+            "| {} | {:.3} ms | {:.3} ms | {} | {:.3} ms | {:.3} ms |",
+            case.name,
+            milliseconds(palisade.latency.p50),
+            milliseconds(palisade.latency.p99),
+            palisade.answer.total,
+            milliseconds(palisade.searcher.p50),
+            milliseconds(palisade.searcher_one_hit.p50)
+        );
+    }
 }
