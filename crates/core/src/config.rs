@@ -238,6 +238,9 @@ pub struct SearchConfig {
     pub searcher_threads: usize,
     /// Most hits returned in one page.
     pub max_page_size: u32,
+    /// Memory for term bitsets and segment time summaries kept between queries (the filter
+    /// cache), in bytes; 0 keeps nothing.
+    pub filter_cache_bytes: usize,
 }
 
 /// The image scanner of the server (scans requested over the API).
@@ -418,6 +421,7 @@ impl Default for SearchConfig {
             writer_memory_bytes: 64 * 1024 * 1024,
             searcher_threads: 2,
             max_page_size: 1_000,
+            filter_cache_bytes: 64 * 1024 * 1024,
         }
     }
 }

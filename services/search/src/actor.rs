@@ -12,16 +12,18 @@ use palisade_core::config::SearchConfig;
 use palisade_core::ids::TenantId;
 use palisade_core::storage::Store;
 use palisade_proto::v1::TailResponse;
-use tantivy::{IndexReader, IndexWriter, ReloadPolicy};
+use tantivy::{IndexReader, IndexWriter, ReloadPolicy, Warmer};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use crate::error::SearchError;
+use crate::filter::FilterCache;
 use crate::indexer::{
     ApplyRetention, CatchUp, Indexer, Positions, SearchTopics, committed_positions,
 };
 use crate::metrics::METRICS;
 use crate::query::{Node, QueryLimits};
+use crate::records::RecordReaders;
 use crate::schema::IndexSchema;
 use crate::searcher::{Searcher, TailWindow};
 use crate::settings::SearchSettings;
@@ -149,9 +151,13 @@ pub fn start_search_actors_with(
     let index = schema.open_or_create(index_path)?;
     let start = committed_positions(&index)?;
     let writer: IndexWriter = index.writer_with_num_threads(1, config.writer_memory_bytes)?;
+    // The filter cache warms each new searcher's segments before queries see them.
+    let filter_cache = Arc::new(FilterCache::new(config.filter_cache_bytes));
+    let warmer: Arc<dyn Warmer> = filter_cache.clone();
     let reader = index
         .reader_builder()
         .reload_policy(ReloadPolicy::Manual)
+        .warmers(vec![Arc::downgrade(&warmer)])
         .try_into()?;
     let settings = SearchSettings::open(store)?;
     let committed = Arc::new(watch::Sender::new(start));
@@ -185,12 +191,15 @@ pub fn start_search_actors_with(
     let max_page_size = config.max_page_size;
     let searcher_settings = settings.clone();
     let searcher_schema = schema.clone();
+    let records = Arc::new(RecordReaders::default());
     let searcher = SyncArbiter::start(config.searcher_threads.max(1), move || Searcher {
         schema: searcher_schema.clone(),
         reader: searcher_reader.clone(),
         settings: searcher_settings.clone(),
         limits,
         max_page_size,
+        filter_cache: filter_cache.clone(),
+        records: records.clone(),
     });
     let tailer = Tailer {
         topics: topics.clone(),

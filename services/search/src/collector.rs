@@ -158,20 +158,43 @@ impl SearchCollector {
     }
 }
 
-impl Collector for SearchCollector {
-    type Fruit = Collected;
-    type Child = SegmentSearchCollector;
+/// The columns a page is ranked by, opened once per segment (opening one reads the segment's
+/// column directory, so callers that query a segment often keep them).
+#[derive(Clone)]
+pub struct SegmentColumns {
+    pub time: tantivy::columnar::Column<tantivy::DateTime>,
+    pub severity: tantivy::columnar::Column<u64>,
+    pub uid: Option<StrColumn>,
+}
 
-    fn for_segment(
+impl SegmentColumns {
+    pub fn open(reader: &SegmentReader) -> tantivy::Result<SegmentColumns> {
+        let fast_fields = reader.fast_fields();
+        Ok(SegmentColumns {
+            time: fast_fields.date("time")?,
+            severity: fast_fields.u64("severity")?,
+            uid: fast_fields.str("uid")?,
+        })
+    }
+}
+
+impl SearchCollector {
+    /// Whether a page of this request is decided by time and the matches alone: sorted by
+    /// time, with no facet and no histogram to count.
+    pub fn pages_by_time_only(&self) -> bool {
+        matches!(self.sort, SortSpec::TimeDesc | SortSpec::TimeAsc)
+            && self.facets.is_empty()
+            && self.histogram_interval_micros.is_none()
+    }
+
+    /// The per-segment collector over already opened columns.
+    pub(crate) fn segment_collector(
         &self,
         segment_ordinal: SegmentOrdinal,
-        reader: &SegmentReader,
+        columns: &SegmentColumns,
+        facet_columns: Vec<(Option<StrColumn>, Vec<u64>)>,
     ) -> tantivy::Result<SegmentSearchCollector> {
-        let fast_fields = reader.fast_fields();
-        let time = fast_fields.date("time")?;
-        let severity = fast_fields.u64("severity")?;
-        let uid = fast_fields.str("uid")?;
-        let cursor_uid_bound = match (&self.cursor, &uid) {
+        let cursor_uid_bound = match (&self.cursor, &columns.uid) {
             (Some(cursor), Some(column)) => {
                 Some(match column.dictionary().term_ord_or_next(&cursor.uid)? {
                     tantivy::columnar::TermOrdHit::Exact(ordinal) => (ordinal, true),
@@ -180,23 +203,12 @@ impl Collector for SearchCollector {
             }
             _ => None,
         };
-        let mut facet_columns = Vec::with_capacity(self.facets.len());
-        for facet in &self.facets {
-            let column = fast_fields.str(&facet.column)?;
-            let counts = vec![
-                0u64;
-                column
-                    .as_ref()
-                    .map_or(0, |column| column.dictionary().num_terms())
-            ];
-            facet_columns.push((column, counts));
-        }
         Ok(SegmentSearchCollector {
             spec: self.clone(),
             segment_ordinal,
-            time,
-            severity,
-            uid,
+            time: columns.time.clone(),
+            severity: columns.severity.clone(),
+            uid: columns.uid.clone(),
             cursor_uid_bound,
             best: BestHits::new(self.kept()),
             count: 0,
@@ -206,6 +218,31 @@ impl Collector for SearchCollector {
             timed_out: false,
             too_many_buckets: false,
         })
+    }
+}
+
+impl Collector for SearchCollector {
+    type Fruit = Collected;
+    type Child = SegmentSearchCollector;
+
+    fn for_segment(
+        &self,
+        segment_ordinal: SegmentOrdinal,
+        reader: &SegmentReader,
+    ) -> tantivy::Result<SegmentSearchCollector> {
+        let columns = SegmentColumns::open(reader)?;
+        let mut facet_columns = Vec::with_capacity(self.facets.len());
+        for facet in &self.facets {
+            let column = reader.fast_fields().str(&facet.column)?;
+            let counts = vec![
+                0u64;
+                column
+                    .as_ref()
+                    .map_or(0, |column| column.dictionary().num_terms())
+            ];
+            facet_columns.push((column, counts));
+        }
+        self.segment_collector(segment_ordinal, &columns, facet_columns)
     }
 
     fn requires_scoring(&self) -> bool {
@@ -433,6 +470,14 @@ impl SegmentSearchCollector {
     /// Counts, facets and ranks a block of live matching documents (ascending ids; `scores`
     /// is as long as `docs`, zeros when the order is not by relevance).
     fn collect_block(&mut self, docs: &[DocId], scores: &[Score]) {
+        self.count += docs.len() as u64;
+        self.count_facets_block(docs);
+        self.rank_block(docs, scores);
+    }
+
+    /// Offers a block of live matching documents (ascending ids) to the page and the
+    /// histogram, and counts those after the cursor; the total and the facets are not counted.
+    pub(crate) fn rank_block(&mut self, docs: &[DocId], scores: &[Score]) {
         debug_assert_eq!(docs.len(), scores.len());
         debug_assert!(docs.len() <= COLLECT_BLOCK_BUFFER_LEN);
         let mut times = [None; COLLECT_BLOCK_BUFFER_LEN];
@@ -442,14 +487,32 @@ impl SegmentSearchCollector {
             self.severity
                 .first_vals(docs, &mut severities[..docs.len()]);
         }
-        self.count += docs.len() as u64;
-        self.count_facets_block(docs);
         for (position, (doc, score)) in docs.iter().zip(scores).enumerate() {
             let time = times[position].map_or(0, tantivy::DateTime::into_timestamp_micros);
             let primary = severities[position].map_or(0, |rank| rank as i64);
             self.count_histogram(time);
             self.rank_hit(*doc, *score, primary, time);
         }
+    }
+
+    /// Whether a document of this time could still enter the page, for time orders: false
+    /// once the page holds enough documents that are all better than any of that time.
+    pub(crate) fn time_could_enter(&self, time: i64) -> bool {
+        self.best.wanted > 0 && self.best.could_enter(self.rank(0, time, 0.0, u64::MAX))
+    }
+
+    /// Whether a document of this time comes after the cursor in a time order (true without a
+    /// cursor).
+    pub(crate) fn time_after_cursor(&self, time: i64, doc: DocId) -> bool {
+        self.after_cursor(0, time, doc)
+    }
+
+    /// The segment's result with counts taken elsewhere (the page and the candidates come
+    /// from what was ranked).
+    pub(crate) fn harvest_counted(mut self, count: u64, after_cursor_count: u64) -> Collected {
+        self.count = count;
+        self.after_cursor_count = after_cursor_count;
+        self.harvest()
     }
 
     /// Keeps the document among the page's candidates if it is after the cursor and could be

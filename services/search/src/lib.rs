@@ -13,11 +13,13 @@
 pub mod actor;
 pub mod collector;
 pub mod error;
+pub mod filter;
 pub mod grpc;
 pub mod indexer;
 mod metrics;
 pub mod peer;
 pub mod query;
+mod records;
 pub mod schema;
 pub mod searcher;
 pub mod settings;

@@ -16,6 +16,9 @@ pub(crate) struct SearchMetrics {
     pub queries_timed_out: Counter,
     pub live_tails: Gauge,
     pub indexed_offset: Gauge,
+    pub filter_cache_hits: Counter,
+    pub filter_cache_misses: Counter,
+    pub filter_cache_bytes: Gauge,
 }
 
 pub(crate) static METRICS: LazyLock<SearchMetrics> = LazyLock::new(|| {
@@ -30,6 +33,9 @@ pub(crate) static METRICS: LazyLock<SearchMetrics> = LazyLock::new(|| {
         queries_timed_out: Counter::default(),
         live_tails: Gauge::default(),
         indexed_offset: Gauge::default(),
+        filter_cache_hits: Counter::default(),
+        filter_cache_misses: Counter::default(),
+        filter_cache_bytes: Gauge::default(),
     };
     palisade_core::telemetry::register(|registry| {
         registry.register(
@@ -81,6 +87,21 @@ pub(crate) static METRICS: LazyLock<SearchMetrics> = LazyLock::new(|| {
             "search_indexed_log_offset",
             "Offset of the alert log up to which the index is committed",
             metrics.indexed_offset.clone(),
+        );
+        registry.register(
+            "search_filter_cache_hits",
+            "Term bitsets and segment time summaries found in the filter cache",
+            metrics.filter_cache_hits.clone(),
+        );
+        registry.register(
+            "search_filter_cache_misses",
+            "Term bitsets and segment time summaries built because the filter cache lacked them",
+            metrics.filter_cache_misses.clone(),
+        );
+        registry.register(
+            "search_filter_cache_bytes",
+            "Bytes held by the filter cache",
+            metrics.filter_cache_bytes.clone(),
         );
     });
     metrics

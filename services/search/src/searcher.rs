@@ -2,6 +2,7 @@
 //! confined to the caller's tenant.
 
 use std::ops::Bound;
+use std::sync::Arc;
 
 use actix::prelude::*;
 use palisade_core::ids::TenantId;
@@ -20,12 +21,15 @@ use tokio::time::Instant;
 
 use crate::collector::{Collected, SearchCollector, SortCursor, SortSpec, TermsFacet};
 use crate::error::SearchError;
+use crate::filter::{FilterCache, collect_by_time};
 use crate::indexer::Positions;
 use crate::metrics::METRICS;
 use crate::query::compile::{CompileContext, compile_confined};
+use crate::query::time_range::TimeRangeQuery;
 use crate::query::values::parse_duration_nanos;
 use crate::query::{Node, QueryError, QueryLimits, parse};
-use crate::schema::{FIELDS, IndexSchema, KIND_ALERT};
+use crate::records::RecordReaders;
+use crate::schema::{FIELDS, IndexSchema, KIND_ALERT, alert_uid, finding_uid};
 use crate::settings::SearchSettings;
 
 /// Hits per page when the request does not say.
@@ -60,6 +64,10 @@ pub struct Searcher {
     pub(crate) settings: SearchSettings,
     pub(crate) limits: QueryLimits,
     pub(crate) max_page_size: u32,
+    /// Shared by every searcher thread.
+    pub(crate) filter_cache: Arc<FilterCache>,
+    /// Shared by every searcher thread.
+    pub(crate) records: Arc<RecordReaders>,
 }
 
 impl Actor for Searcher {
@@ -332,7 +340,16 @@ impl Searcher {
             max_histogram_buckets: self.limits.max_histogram_buckets,
             deadline,
         };
-        let collected = searcher.search(compiled.confined.as_ref(), &collector)?;
+        let collected = match &compiled.filter {
+            Some(filter) if collector.pages_by_time_only() => collect_by_time(
+                &searcher,
+                &collector,
+                filter,
+                &compiled.tenant,
+                &self.filter_cache,
+            )?,
+            _ => searcher.search(compiled.confined.as_ref(), &collector)?,
+        };
         if collected.timed_out {
             METRICS.queries_timed_out.inc();
             return Err(SearchError::TimeBudget(self.limits.time_budget));
@@ -370,7 +387,8 @@ impl Searcher {
                 snippet,
             });
         }
-        let next_cursor = self.next_cursor(sort, &collected, offset);
+        let last_record = hits.last().and_then(|hit| hit.document.as_ref());
+        let next_cursor = self.next_cursor(sort, &collected, offset, last_record);
         let facets = self.facets(&facet_specs, &collected)?;
         METRICS.queries.inc();
         Ok(SearchResponse {
@@ -382,9 +400,25 @@ impl Searcher {
         })
     }
 
-    fn next_cursor(&self, sort: SortSpec, collected: &Collected, offset: usize) -> String {
+    /// The cursor after the page; `last_record` is the page's last hit's stored record, whose
+    /// uid is read from it rather than from the uid column (a look-up there decompresses a
+    /// dictionary block).
+    fn next_cursor(
+        &self,
+        sort: SortSpec,
+        collected: &Collected,
+        offset: usize,
+        last_record: Option<&search_hit::Document>,
+    ) -> String {
         let Some(last) = collected.hits.last() else {
             return String::new();
+        };
+        let uid = || match last_record {
+            Some(search_hit::Document::Alert(alert)) => alert_uid(&alert.tenant_id, &alert.id),
+            Some(search_hit::Document::Finding(finding)) => {
+                finding_uid(&finding.tenant_id, &finding.id)
+            }
+            None => last.uid.text(),
         };
         match sort {
             SortSpec::Relevance => {
@@ -400,7 +434,7 @@ impl Searcher {
                 sort_code(sort),
                 last.primary,
                 last.time,
-                last.uid.text()
+                uid()
             ),
             _ => String::new(),
         }
@@ -486,24 +520,25 @@ impl Searcher {
     }
 
     fn time_range_query(&self, range: &palisade_proto::v1::TimeRange) -> Option<Box<dyn Query>> {
-        let to_term = |timestamp: &palisade_proto::prost_types::Timestamp| {
-            Term::from_field_date(
-                self.schema.time,
-                crate::schema::timestamp_to_date(Some(timestamp)),
-            )
+        let nanos = |timestamp: &palisade_proto::prost_types::Timestamp| {
+            crate::schema::timestamp_to_date(Some(timestamp)).into_timestamp_nanos()
         };
         let lower = range
             .start
             .as_ref()
-            .map_or(Bound::Unbounded, |start| Bound::Included(to_term(start)));
+            .map_or(Bound::Unbounded, |start| Bound::Included(nanos(start)));
         let upper = range
             .end
             .as_ref()
-            .map_or(Bound::Unbounded, |end| Bound::Excluded(to_term(end)));
+            .map_or(Bound::Unbounded, |end| Bound::Excluded(nanos(end)));
         if matches!((&lower, &upper), (Bound::Unbounded, Bound::Unbounded)) {
             return None;
         }
-        Some(Box::new(RangeQuery::new(lower, upper)))
+        Some(Box::new(TimeRangeQuery::new(
+            self.schema.time,
+            lower,
+            upper,
+        )))
     }
 
     fn stored_record(
@@ -511,11 +546,23 @@ impl Searcher {
         searcher: &IndexSearcher,
         address: DocAddress,
     ) -> Result<search_hit::Document, SearchError> {
-        let document: TantivyDocument = searcher.doc(address)?;
         let corrupt = |message: String| SearchError::CorruptDocument {
             address: format!("{address:?}"),
             message,
         };
+        if let Some(record) = self.records.read(searcher, address)? {
+            if record.field == self.schema.alert {
+                return Alert::decode(record.bytes())
+                    .map(search_hit::Document::Alert)
+                    .map_err(|error| corrupt(error.to_string()));
+            }
+            if record.field == self.schema.finding {
+                return Finding::decode(record.bytes())
+                    .map(search_hit::Document::Finding)
+                    .map_err(|error| corrupt(error.to_string()));
+            }
+        }
+        let document: TantivyDocument = searcher.doc(address)?;
         if let Some(bytes) = document
             .get_first(self.schema.alert)
             .and_then(|value| value.as_bytes())

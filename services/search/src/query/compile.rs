@@ -10,21 +10,24 @@ use std::collections::BTreeSet;
 use std::ops::Bound;
 
 use palisade_core::ids::TenantId;
+use palisade_proto::v1::Priority;
 use tantivy::query::{
     AllQuery, BooleanQuery, EmptyQuery, ExistsQuery, Occur, PhraseQuery, Query, RangeQuery,
     TermQuery, TermSetQuery,
 };
 use tantivy::schema::{Field, IndexRecordOption, Type};
 use tantivy::tokenizer::TextAnalyzer;
-use tantivy::{DateTime, Searcher, Term};
+use tantivy::{Searcher, Term};
 use tokio::time::Instant;
 
 use super::QueryLimits;
 use super::confine::TenantConfinedQuery;
 use super::fields::{FREE_TEXT_FIELDS, FieldTarget, check_clause};
 use super::parser::{Comparison, GlobToken, Match, MatchValue, Node, QueryError, RangeBound};
+use super::time_range::TimeRangeQuery;
 use super::values::{DAY_NANOS, parse_query_time, parse_severity};
 use crate::error::SearchError;
+use crate::filter::Filter;
 use crate::schema::{FIELDS, IndexSchema};
 
 /// A query ready to run.
@@ -33,6 +36,10 @@ pub struct CompiledQuery {
     pub confined: Box<dyn Query>,
     /// The user's part alone, for highlighting.
     pub user: Box<dyn Query>,
+    /// The caller's tenant term, which `confined` requires.
+    pub tenant: Term,
+    /// `user query AND filters` as a term filter, when it is one (see [`crate::filter`]).
+    pub filter: Option<Filter>,
 }
 
 /// Compiles a parsed query for `tenant`, AND-ed with `filters` (time range, tail window).
@@ -53,8 +60,10 @@ pub fn compile_confined(
         Box::new(BooleanQuery::new(clauses))
     };
     Ok(CompiledQuery {
-        confined: Box::new(TenantConfinedQuery::new(tenant_term, filtered)),
+        filter: Filter::from_query(filtered.as_ref()),
+        confined: Box::new(TenantConfinedQuery::new(tenant_term.clone(), filtered)),
         user,
+        tenant: tenant_term,
     })
 }
 
@@ -310,9 +319,11 @@ impl<'a> Compiler<'a> {
                 rank(value)?,
                 IndexRecordOption::Basic,
             ))),
+            // A document's rank is one of the few Priority values, so a range of ranks is the
+            // set of those it contains: terms, which also run as a bitset filter.
             MatchValue::Compare(comparison, value) => {
                 let (lower, upper) = comparison_bounds(*comparison, rank(value)?);
-                Ok(Box::new(RangeQuery::new(lower, upper)))
+                Ok(term_set(ranks_within(field, &lower, &upper)))
             }
             MatchValue::Range { lower, upper } => {
                 let bound = |bound: &RangeBound| -> Result<Bound<Term>, SearchError> {
@@ -322,7 +333,11 @@ impl<'a> Compiler<'a> {
                         Some(value) => Bound::Excluded(rank(value)?),
                     })
                 };
-                Ok(Box::new(RangeQuery::new(bound(lower)?, bound(upper)?)))
+                Ok(term_set(ranks_within(
+                    field,
+                    &bound(lower)?,
+                    &bound(upper)?,
+                )))
             }
             MatchValue::Exists => Ok(Box::new(AllQuery)),
             MatchValue::Wildcard(_) => Err(invalid(
@@ -338,7 +353,6 @@ impl<'a> Compiler<'a> {
         let read = |text: &str| {
             parse_query_time(text, now).map_err(|message| invalid(clause.column, message))
         };
-        let term = |nanos: i64| Term::from_field_date(field, DateTime::from_timestamp_nanos(nanos));
         let (lower, upper) = match &clause.value {
             MatchValue::Term(value) | MatchValue::Phrase(value) => {
                 let time = read(value)?;
@@ -352,8 +366,8 @@ impl<'a> Compiler<'a> {
                     ));
                 }
                 (
-                    Bound::Included(term(time.nanos)),
-                    Bound::Excluded(term(time.nanos.saturating_add(DAY_NANOS))),
+                    Bound::Included(time.nanos),
+                    Bound::Excluded(time.nanos.saturating_add(DAY_NANOS)),
                 )
             }
             MatchValue::Compare(comparison, value) => {
@@ -363,20 +377,16 @@ impl<'a> Compiler<'a> {
                     .nanos
                     .saturating_add(if time.whole_day { DAY_NANOS } else { 0 });
                 match comparison {
-                    Comparison::GreaterOrEqual => {
-                        (Bound::Included(term(time.nanos)), Bound::Unbounded)
-                    }
+                    Comparison::GreaterOrEqual => (Bound::Included(time.nanos), Bound::Unbounded),
                     Comparison::Greater if time.whole_day => {
-                        (Bound::Included(term(day_end)), Bound::Unbounded)
+                        (Bound::Included(day_end), Bound::Unbounded)
                     }
-                    Comparison::Greater => (Bound::Excluded(term(time.nanos)), Bound::Unbounded),
-                    Comparison::Less => (Bound::Unbounded, Bound::Excluded(term(time.nanos))),
+                    Comparison::Greater => (Bound::Excluded(time.nanos), Bound::Unbounded),
+                    Comparison::Less => (Bound::Unbounded, Bound::Excluded(time.nanos)),
                     Comparison::LessOrEqual if time.whole_day => {
-                        (Bound::Unbounded, Bound::Excluded(term(day_end)))
+                        (Bound::Unbounded, Bound::Excluded(day_end))
                     }
-                    Comparison::LessOrEqual => {
-                        (Bound::Unbounded, Bound::Included(term(time.nanos)))
-                    }
+                    Comparison::LessOrEqual => (Bound::Unbounded, Bound::Included(time.nanos)),
                 }
             }
             MatchValue::Range { lower, upper } => {
@@ -385,11 +395,9 @@ impl<'a> Compiler<'a> {
                     Some(value) => {
                         let time = read(value)?;
                         match (lower.inclusive, time.whole_day) {
-                            (true, _) => Bound::Included(term(time.nanos)),
-                            (false, true) => {
-                                Bound::Included(term(time.nanos.saturating_add(DAY_NANOS)))
-                            }
-                            (false, false) => Bound::Excluded(term(time.nanos)),
+                            (true, _) => Bound::Included(time.nanos),
+                            (false, true) => Bound::Included(time.nanos.saturating_add(DAY_NANOS)),
+                            (false, false) => Bound::Excluded(time.nanos),
                         }
                     }
                 };
@@ -398,11 +406,9 @@ impl<'a> Compiler<'a> {
                     Some(value) => {
                         let time = read(value)?;
                         match (upper.inclusive, time.whole_day) {
-                            (true, true) => {
-                                Bound::Excluded(term(time.nanos.saturating_add(DAY_NANOS)))
-                            }
-                            (true, false) => Bound::Included(term(time.nanos)),
-                            (false, _) => Bound::Excluded(term(time.nanos)),
+                            (true, true) => Bound::Excluded(time.nanos.saturating_add(DAY_NANOS)),
+                            (true, false) => Bound::Included(time.nanos),
+                            (false, _) => Bound::Excluded(time.nanos),
                         }
                     }
                 };
@@ -416,7 +422,7 @@ impl<'a> Compiler<'a> {
                 ));
             }
         };
-        Ok(Box::new(RangeQuery::new(lower, upper)))
+        Ok(Box::new(TimeRangeQuery::new(field, lower, upper)))
     }
 
     /// The terms of `field` that start with `base` and whose rest matches `glob`, across every
@@ -504,6 +510,25 @@ fn term_set(terms: Vec<Term>) -> Box<dyn Query> {
         return Box::new(EmptyQuery);
     }
     Box::new(TermSetQuery::new(terms))
+}
+
+/// The severity terms of every rank a document can hold (Priority's values, which findings'
+/// severities map onto) between two bounds on severity terms.
+fn ranks_within(field: Field, lower: &Bound<Term>, upper: &Bound<Term>) -> Vec<Term> {
+    let value = |term: &Term| term.value().as_u64();
+    (0..=Priority::Emergency as u64)
+        .filter(|rank| match lower {
+            Bound::Included(term) => value(term).is_some_and(|bound| *rank >= bound),
+            Bound::Excluded(term) => value(term).is_some_and(|bound| *rank > bound),
+            Bound::Unbounded => true,
+        })
+        .filter(|rank| match upper {
+            Bound::Included(term) => value(term).is_some_and(|bound| *rank <= bound),
+            Bound::Excluded(term) => value(term).is_some_and(|bound| *rank < bound),
+            Bound::Unbounded => true,
+        })
+        .map(|rank| Term::from_field_u64(field, rank))
+        .collect()
 }
 
 fn comparison_bounds(comparison: Comparison, term: Term) -> (Bound<Term>, Bound<Term>) {

@@ -86,15 +86,20 @@ struct TenantConfinedWeight {
     unconfined: Box<dyn Weight>,
 }
 
+/// Whether every document of the segment (deleted ones included) holds the tenant term.
+pub(crate) fn segment_holds_only(tenant: &Term, reader: &SegmentReader) -> tantivy::Result<bool> {
+    let max_doc = reader.max_doc();
+    if max_doc == 0 {
+        return Ok(false);
+    }
+    let tenant_postings = reader.inverted_index(tenant.field())?;
+    Ok(tenant_postings.doc_freq(tenant)? == max_doc)
+}
+
 impl TenantConfinedWeight {
     /// Whether every document of the segment (deleted ones included) is the tenant's.
     fn segment_is_the_tenants(&self, reader: &SegmentReader) -> tantivy::Result<bool> {
-        let max_doc = reader.max_doc();
-        if max_doc == 0 {
-            return Ok(false);
-        }
-        let tenant_postings = reader.inverted_index(self.tenant.field())?;
-        Ok(tenant_postings.doc_freq(&self.tenant)? == max_doc)
+        segment_holds_only(&self.tenant, reader)
     }
 
     fn weight_for(&self, reader: &SegmentReader) -> tantivy::Result<&dyn Weight> {

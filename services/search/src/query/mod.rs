@@ -9,6 +9,7 @@ pub mod compile;
 pub mod confine;
 pub mod fields;
 pub mod parser;
+pub mod time_range;
 pub mod values;
 
 use std::time::Duration;

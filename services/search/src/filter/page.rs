@@ -1,0 +1,216 @@
+//! The total and a time-ordered page of a [`Filter`]'s matches, from bitsets.
+
+use tantivy::{DocId, Score, SegmentOrdinal, Term};
+use tokio::time::Instant;
+
+use super::Filter;
+use super::bits::{Bits, block_docs};
+use super::cache::{FilterCache, SegmentTimes};
+use crate::collector::{Collected, SearchCollector, SortSpec};
+use crate::query::confine::segment_holds_only;
+
+/// What [`SearchCollector`] would collect for `tenant AND filter`, for a request whose page is
+/// decided by time alone ([`SearchCollector::pages_by_time_only`]).
+///
+/// Every segment's matches are counted; the page is then ranked segment by segment, the
+/// segment with the best newest (or oldest) match first, and once the page is full the time of
+/// its worst hit bounds the blocks the remaining segments need to visit. Alerts are indexed
+/// roughly in time order, so older segments usually contribute nothing and are passed over.
+pub fn collect_by_time(
+    searcher: &tantivy::Searcher,
+    collector: &SearchCollector,
+    filter: &Filter,
+    tenant: &Term,
+    cache: &FilterCache,
+) -> tantivy::Result<Collected> {
+    debug_assert!(collector.pages_by_time_only());
+    let descending = collector.sort != SortSpec::TimeAsc;
+    let mut segments = Vec::with_capacity(searcher.segment_readers().len());
+    for (ordinal, reader) in searcher.segment_readers().iter().enumerate() {
+        if Instant::now() > collector.deadline {
+            return Ok(timed_out());
+        }
+        let mut matches = filter.evaluate(reader, cache)?;
+        if !segment_holds_only(tenant, reader)? {
+            let tenant_documents = cache.term_bits(reader, tenant)?;
+            matches.and_with(&tenant_documents);
+        }
+        if let Some(alive) = cache.alive_bits(reader)? {
+            matches.and_with(&alive);
+        }
+        let times = cache.segment_times(reader)?;
+        segments.push((ordinal as SegmentOrdinal, matches, times));
+    }
+    segments.sort_by_key(|(_, _, times)| {
+        let best = if descending {
+            times
+                .newest_first
+                .first()
+                .map(|block| times.latest[*block as usize])
+        } else {
+            times
+                .oldest_first
+                .first()
+                .map(|block| times.earliest[*block as usize])
+        };
+        // Best first; empty segments last.
+        match (best, descending) {
+            (None, _) => (1, 0),
+            (Some(time), true) => (0, time.saturating_neg()),
+            (Some(time), false) => (0, time),
+        }
+    });
+    let mut fruits = Vec::with_capacity(segments.len());
+    let mut page_times: Vec<i64> = Vec::new();
+    for (ordinal, matches, times) in &segments {
+        if Instant::now() > collector.deadline {
+            return Ok(timed_out());
+        }
+        let bound = page_bound(&mut page_times, collector.limit, descending);
+        let fruit = collect_segment(*ordinal, matches, times, collector, bound)?;
+        page_times.extend(fruit.hits.iter().map(|hit| hit.time));
+        fruits.push(fruit);
+    }
+    tantivy::collector::Collector::merge_fruits(collector, fruits)
+}
+
+fn timed_out() -> Collected {
+    Collected {
+        timed_out: true,
+        ..Collected::default()
+    }
+}
+
+/// The time of the `limit`-th best hit so far, once there are that many: a document of a
+/// strictly worse time cannot enter the page.
+fn page_bound(page_times: &mut [i64], limit: usize, descending: bool) -> Option<i64> {
+    let last_kept = limit.checked_sub(1)?;
+    if page_times.len() <= last_kept {
+        return None;
+    }
+    let (_, bound, _) = if descending {
+        page_times.select_nth_unstable_by(last_kept, |left, right| right.cmp(left))
+    } else {
+        page_times.select_nth_unstable(last_kept)
+    };
+    Some(*bound)
+}
+
+/// One segment's counts and page candidates: `matches` are its live matching documents,
+/// `bound` the worst time that may still enter the page (from segments ranked before).
+fn collect_segment(
+    ordinal: SegmentOrdinal,
+    matches: &Bits,
+    times: &SegmentTimes,
+    collector: &SearchCollector,
+    bound: Option<i64>,
+) -> tantivy::Result<Collected> {
+    let count = matches.count();
+    let mut segment = collector.segment_collector(ordinal, &times.columns, Vec::new())?;
+    let descending = collector.sort != SortSpec::TimeAsc;
+    let cursor_time = collector.cursor.as_ref().map(|cursor| cursor.time);
+    let after_cursor_count = match cursor_time {
+        None => count,
+        Some(cursor_time) => {
+            count_after_cursor(matches, times, cursor_time, descending, |time, doc| {
+                segment.time_after_cursor(time, doc)
+            })
+        }
+    };
+    let order = if descending {
+        &times.newest_first
+    } else {
+        &times.oldest_first
+    };
+    let zero_scores = [0.0 as Score; 64];
+    let mut docs: Vec<DocId> = Vec::with_capacity(64);
+    for block in order {
+        let block = *block as usize;
+        let word = matches.block(block);
+        if word == 0 {
+            continue;
+        }
+        let (best_time, worst_time) = if descending {
+            (times.latest[block], times.earliest[block])
+        } else {
+            (times.earliest[block], times.latest[block])
+        };
+        // Blocks come best time first: once a block's best time cannot enter the page, no
+        // later block's can.
+        let beyond_bound = bound.is_some_and(|bound| {
+            if descending {
+                best_time < bound
+            } else {
+                best_time > bound
+            }
+        });
+        if beyond_bound || !segment.time_could_enter(best_time) {
+            break;
+        }
+        // A block entirely before the cursor holds nothing for this page.
+        if let Some(cursor_time) = cursor_time
+            && is_before_cursor(worst_time, cursor_time, descending)
+        {
+            continue;
+        }
+        docs.clear();
+        block_docs(block, word, &mut docs);
+        segment.rank_block(&docs, &zero_scores[..docs.len()]);
+    }
+    Ok(segment.harvest_counted(count, after_cursor_count))
+}
+
+/// Whether a block whose worst time in the page order is `time` lies entirely before the
+/// cursor's time.
+fn is_before_cursor(time: i64, cursor_time: i64, descending: bool) -> bool {
+    if descending {
+        time > cursor_time
+    } else {
+        time < cursor_time
+    }
+}
+
+/// Matches after the cursor: whole blocks whose time range lies on one side of the cursor's
+/// time are counted at once, the others document by document.
+fn count_after_cursor(
+    matches: &Bits,
+    times: &SegmentTimes,
+    cursor_time: i64,
+    descending: bool,
+    after_cursor: impl Fn(i64, DocId) -> bool,
+) -> u64 {
+    let mut count = 0;
+    let mut docs: Vec<DocId> = Vec::with_capacity(64);
+    for block in 0..matches.blocks() {
+        let word = matches.block(block);
+        if word == 0 {
+            continue;
+        }
+        let (earliest, latest) = (times.earliest[block], times.latest[block]);
+        let (all_after, none_after) = if descending {
+            (latest < cursor_time, earliest > cursor_time)
+        } else {
+            (earliest > cursor_time, latest < cursor_time)
+        };
+        if all_after {
+            count += u64::from(word.count_ones());
+            continue;
+        }
+        if none_after {
+            continue;
+        }
+        docs.clear();
+        block_docs(block, word, &mut docs);
+        for doc in &docs {
+            let time = times
+                .columns
+                .time
+                .first(*doc)
+                .map_or(0, tantivy::DateTime::into_timestamp_micros);
+            if after_cursor(time, *doc) {
+                count += 1;
+            }
+        }
+    }
+    count
+}
