@@ -163,12 +163,13 @@ pub fn spawn_workers(
                 .name(format!("palisade-rules-{index}"))
                 .spawn(move || {
                     let mut found = Vec::new();
+                    let mut scratch = palisade_rules::EvalScratch::new();
                     for batch in events.iter() {
                         metrics.events.inc_by(batch.len() as u64);
                         // one rule set per batch: a pushed set replaces it between batches
                         let evaluator = rules.load();
                         for event in &batch {
-                            evaluator.evaluate(event, &mut found);
+                            evaluator.evaluate_with(event, &mut scratch, &mut found);
                         }
                         if !found.is_empty() && detections.send(std::mem::take(&mut found)).is_err()
                         {

@@ -19,6 +19,7 @@ pub mod loader;
 pub mod mitre;
 pub mod optimize;
 pub mod output;
+pub mod program;
 pub mod reload;
 pub mod testing;
 pub mod yaml;
@@ -29,6 +30,7 @@ pub use engine::{
     RuleEngine, RuleStatus, compile_rules,
 };
 pub use error::{Diagnostic, DiagnosticCode, RulesError, Severity};
+pub use eval::EvalScratch;
 pub use fields::{
     ArgRule, FieldArg, FieldError, FieldInfo, FieldSchema, FieldSource, FieldSpec, TableSchema,
     Value, ValueType,
