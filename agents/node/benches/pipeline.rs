@@ -135,8 +135,8 @@ fn candidate_profile(
     let mut detections = Vec::new();
     let mut scratch = EvalScratch::new();
     for _ in 0..RULES_ALONE_ROUNDS {
-        for event in &kept {
-            evaluator.evaluate_with(event, &mut scratch, &mut detections);
+        for batch in kept.chunks(512) {
+            evaluator.evaluate_batch(batch, &mut scratch, &mut detections);
         }
     }
     eprintln!(
@@ -237,9 +237,7 @@ fn main() -> anyhow::Result<()> {
                 let mut evaluated = 0usize;
                 let mut fired = 0usize;
                 for batch in receiver.iter() {
-                    for event in &batch {
-                        evaluator.evaluate_with(event, &mut scratch, &mut detections);
-                    }
+                    evaluator.evaluate_batch(&batch, &mut scratch, &mut detections);
                     evaluated += batch.len();
                     fired += detections.len();
                     detections.clear();

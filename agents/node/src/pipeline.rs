@@ -168,9 +168,7 @@ pub fn spawn_workers(
                         metrics.events.inc_by(batch.len() as u64);
                         // one rule set per batch: a pushed set replaces it between batches
                         let evaluator = rules.load();
-                        for event in &batch {
-                            evaluator.evaluate_with(event, &mut scratch, &mut found);
-                        }
+                        evaluator.evaluate_batch(&batch, &mut scratch, &mut found);
                         if !found.is_empty() && detections.send(std::mem::take(&mut found)).is_err()
                         {
                             return;

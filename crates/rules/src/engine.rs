@@ -13,6 +13,7 @@ use crate::error::{Diagnostic, DiagnosticCode, RulesError, Severity};
 use crate::eval::{EvalContext, EvalScratch, Matcher, Node, Slot};
 use crate::explain::explain_node;
 use crate::fields::{FieldSchema, FieldSource};
+use crate::hashing::WordHash;
 use crate::items::Origin;
 use crate::loader::{LoadedRules, RulesLoader};
 use crate::optimize::optimize;
@@ -175,7 +176,7 @@ fn set_bit(bits: &mut Bits, index: usize) {
 #[derive(Debug)]
 struct Dimension {
     slot: usize,
-    by_value: HashMap<String, Bits>,
+    by_value: HashMap<String, Bits, WordHash>,
     any: Bits,
 }
 
@@ -199,7 +200,7 @@ impl RuleIndex {
         for slot in dimension_slots {
             let mut dimension = Dimension {
                 slot: *slot,
-                by_value: HashMap::new(),
+                by_value: HashMap::default(),
                 any: vec![0; words],
             };
             for (index, rule) in rules.iter().enumerate() {
@@ -578,8 +579,7 @@ impl<S: FieldSource> RuleEngine<S> {
     }
 
     /// Appends the rules that fire on `event`, with their outputs, to `detections`. The
-    /// buffers of `scratch` are reused from event to event: a worker keeps one per thread and
-    /// evaluates without allocating unless a rule fires.
+    /// buffers of `scratch` are reused from call to call; see [`Self::detect_batch`].
     pub fn detect_with(
         &self,
         event: &S::Event,
@@ -588,20 +588,57 @@ impl<S: FieldSource> RuleEngine<S> {
     ) {
         let mut context = self.context(event, scratch);
         let mut candidates = std::mem::take(&mut scratch.candidates);
-        self.compiled
-            .index
-            .candidates(&mut context, &mut candidates);
-        for index in set_indices(&candidates) {
+        self.detect_in(&mut context, &mut candidates, &mut |detection| {
+            detections.push(detection)
+        });
+        scratch.candidates = candidates;
+        context.recycle(scratch);
+    }
+
+    /// Appends the rules that fire on each of `events`, with the event's position, to
+    /// `detections`. One evaluation context serves the whole batch on the buffers of
+    /// `scratch` (one per worker thread), so evaluating an event allocates nothing unless a
+    /// rule fires.
+    pub fn detect_batch(
+        &self,
+        events: &[S::Event],
+        scratch: &mut EvalScratch,
+        detections: &mut Vec<(usize, Detection)>,
+    ) {
+        let Some(first) = events.first() else {
+            return;
+        };
+        let mut context = self.context(first, scratch);
+        let mut candidates = std::mem::take(&mut scratch.candidates);
+        for (position, event) in events.iter().enumerate() {
+            context.reset(event);
+            self.detect_in(&mut context, &mut candidates, &mut |detection| {
+                detections.push((position, detection))
+            });
+        }
+        scratch.candidates = candidates;
+        context.recycle(scratch);
+    }
+
+    /// Evaluates the candidate rules of the context's event.
+    fn detect_in(
+        &self,
+        context: &mut EvalContext<'_, '_, S>,
+        candidates: &mut Vec<u64>,
+        fired: &mut dyn FnMut(Detection),
+    ) {
+        self.compiled.index.candidates(context, candidates);
+        for index in set_indices(candidates) {
             let rule = &self.compiled.rules[index];
             if !self
                 .compiled
                 .program
-                .eval(self.compiled.roots[index], &mut context)
+                .eval(self.compiled.roots[index], context)
             {
                 continue;
             }
-            let (output, output_fields) = rule.output.render(&mut context);
-            detections.push(Detection {
+            let (output, output_fields) = rule.output.render(context);
+            fired(Detection {
                 rule: rule.clone(),
                 output,
                 output_fields,
@@ -610,8 +647,6 @@ impl<S: FieldSource> RuleEngine<S> {
                 break;
             }
         }
-        scratch.candidates = candidates;
-        context.recycle(scratch);
     }
 
     /// Names of the rules that are candidates for `event` after indexing (for tests and tools).

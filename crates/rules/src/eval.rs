@@ -7,6 +7,7 @@ use std::net::IpAddr;
 
 use crate::condition::{Operator, Transformer};
 use crate::fields::{FieldSource, FieldSpec, Value, ValueType};
+use crate::hashing::WordHash;
 
 /// A field (with its transformers) that conditions or outputs read; identical references
 /// share one slot so each is extracted once per event.
@@ -88,7 +89,7 @@ pub enum StringSet {
     /// Up to a dozen entries.
     Small(Vec<String>),
     /// More entries.
-    Large(HashSet<String>),
+    Large(HashSet<String, WordHash>),
 }
 
 impl StringSet {
@@ -360,22 +361,31 @@ impl<'engine, 'event, S: FieldSource> EvalContext<'engine, 'event, S> {
         }
     }
 
-    /// Returns the buffers to `scratch`, emptied: only the positions and memo cells this event
-    /// set are cleared, not the whole tables.
-    pub fn recycle(self, scratch: &mut EvalScratch) {
-        let Self {
-            mut positions,
-            extracted,
-            scratch: values,
-            mut memo,
-            ..
-        } = self;
-        for (slot, _) in &extracted {
-            if let Some(position) = positions.get_mut(*slot as usize) {
+    /// Forgets the values and memo cells of the current event, keeping the buffers, and moves
+    /// on to `event` (of the same lifetime: a batch of events shares one context). Only the
+    /// positions the previous event set are cleared, not the whole table.
+    pub fn reset(&mut self, event: &'event S::Event) {
+        for (slot, _) in &self.extracted {
+            if let Some(position) = self.positions.get_mut(*slot as usize) {
                 *position = 0;
             }
         }
-        memo.fill(0);
+        self.extracted.clear();
+        self.memo.fill(0);
+        self.event = event;
+    }
+
+    /// Returns the buffers to `scratch`, emptied.
+    pub fn recycle(mut self, scratch: &mut EvalScratch) {
+        let event = self.event;
+        self.reset(event);
+        let Self {
+            positions,
+            extracted,
+            scratch: values,
+            memo,
+            ..
+        } = self;
         scratch.positions = positions;
         scratch.memo = memo;
         scratch.extracted = recycle(extracted);

@@ -330,7 +330,8 @@ fn event_strategy() -> impl proptest::strategy::Strategy<Value = Event> {
 proptest::proptest! {
     /// Sub-conditions shared across rules are evaluated once per event through memo cells; on
     /// every (event, rule) pair the result equals the rule's own condition evaluated alone, and
-    /// the explanation of the tree as written.
+    /// the explanation of the tree as written; a batch evaluated on one context fires the same
+    /// rules on the same events.
     #[test]
     fn shared_evaluation_equals_independent_evaluation_on_every_event_and_rule(
         macro_a in condition_strategy(),
@@ -350,7 +351,8 @@ proptest::proptest! {
         let names: Vec<String> = engine.compiled().rules().iter().map(|rule| rule.name.clone()).collect();
         // one scratch for all events: buffers reused from event to event must start clean
         let mut scratch = palisade_rules::EvalScratch::new();
-        for event in &events {
+        let mut expected_in_batch = Vec::new();
+        for (position, event) in events.iter().enumerate() {
             let shared = engine.verdicts_shared(event, &mut scratch);
             let independent = engine.verdicts_independent(event);
             proptest::prop_assert_eq!(&shared, &independent, "event {:?}", event);
@@ -367,7 +369,16 @@ proptest::proptest! {
                 .filter(|(_, verdict)| **verdict)
                 .map(|(name, _)| name.as_str())
                 .collect();
-            proptest::prop_assert_eq!(fired, expected);
+            proptest::prop_assert_eq!(&fired, &expected);
+            expected_in_batch.extend(expected.iter().map(|name| (position, name.to_string())));
         }
+        // the whole stream as one batch on one context: the same detections, event by event
+        let mut batch = Vec::new();
+        engine.detect_batch(&events, &mut scratch, &mut batch);
+        let fired: Vec<(usize, String)> = batch
+            .iter()
+            .map(|(position, detection)| (*position, detection.rule.name.clone()))
+            .collect();
+        proptest::prop_assert_eq!(fired, expected_in_batch);
     }
 }
