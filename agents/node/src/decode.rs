@@ -16,19 +16,27 @@ const S_IFDIR: u32 = 0o040000;
 const S_IFIFO: u32 = 0o010000;
 const S_IFSOCK: u32 = 0o140000;
 
+/// Appends `bytes` as text, invalid UTF-8 replaced. Kernel strings are nearly always valid,
+/// and validating them (word-at-a-time for ASCII) is cheaper than the lossy decoder's walk.
+fn push_text(text: &mut String, bytes: &[u8]) {
+    match std::str::from_utf8(bytes) {
+        Ok(valid) => text.push_str(valid),
+        Err(_) => text.push_str(&String::from_utf8_lossy(bytes)),
+    }
+}
+
 /// Joins leaf-first NUL-separated components into an absolute path.
 pub fn path_from_components(data: &[u8]) -> String {
-    let components: Vec<&[u8]> = data
-        .split(|&byte| byte == 0)
-        .filter(|component| !component.is_empty())
-        .collect();
-    if components.is_empty() {
-        return "/".to_string();
-    }
     let mut path = String::with_capacity(data.len() + 1);
-    for component in components.iter().rev() {
+    for component in data
+        .rsplit(|&byte| byte == 0)
+        .filter(|component| !component.is_empty())
+    {
         path.push('/');
-        path.push_str(&String::from_utf8_lossy(component));
+        push_text(&mut path, component);
+    }
+    if path.is_empty() {
+        path.push('/');
     }
     path
 }
@@ -52,7 +60,9 @@ pub fn text(data: &[u8]) -> String {
         .iter()
         .position(|&byte| byte == 0)
         .unwrap_or(data.len());
-    String::from_utf8_lossy(&data[..end]).into_owned()
+    let mut text = String::with_capacity(end);
+    push_text(&mut text, &data[..end]);
+    text
 }
 
 /// Parses a user-memory sockaddr (sockaddr_in, sockaddr_in6, sockaddr_un).
@@ -281,6 +291,16 @@ mod tests {
         assert_eq!(path_from_components(b"shadow\0etc\0"), "/etc/shadow");
         assert_eq!(path_from_components(b""), "/");
         assert_eq!(path_from_components(b"tmp\0"), "/tmp");
+        assert_eq!(path_from_components(b"\0\0"), "/");
+        assert_eq!(path_from_components(b"c\0\0b\0a"), "/a/b/c");
+    }
+
+    #[test]
+    fn invalid_utf8_in_kernel_strings_is_replaced_not_dropped() {
+        assert_eq!(path_from_components(b"f\xff\0etc\0"), "/etc/f\u{fffd}");
+        assert_eq!(text(b"/tmp/\xc3\0rest"), "/tmp/\u{fffd}");
+        assert_eq!(text(b"/etc/hostname\0\0"), "/etc/hostname");
+        assert_eq!(text(b"no-terminator"), "no-terminator");
     }
 
     #[test]

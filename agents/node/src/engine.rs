@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use palisade_rules::{CompileOptions, LoadSummary, RuleEngine, RulesLoader, Severity};
+use palisade_rules::{CompileOptions, EvalScratch, LoadSummary, RuleEngine, RulesLoader, Severity};
 
 use crate::alerts::Detection;
 use crate::error::AgentError;
@@ -118,19 +118,50 @@ impl Evaluator {
 
     /// The rules that fire on `event`.
     pub fn evaluate(&self, event: &Event, out: &mut Vec<Detection>) {
-        for detection in self.engine.detect(event) {
-            let fields: BTreeMap<String, String> = detection.output_fields.into_iter().collect();
-            out.push(Detection::new(
-                &self.hostname,
-                event,
-                &detection.rule.name,
-                &detection.rule.description,
-                detection.rule.priority,
-                detection.output,
-                fields,
-                detection.rule.tags.clone(),
-            ));
+        self.evaluate_with(event, &mut EvalScratch::new(), out);
+    }
+
+    /// The rules that fire on `event`, evaluated on the reusable buffers of `scratch`.
+    pub fn evaluate_with(
+        &self,
+        event: &Event,
+        scratch: &mut EvalScratch,
+        out: &mut Vec<Detection>,
+    ) {
+        let mut fired = Vec::new();
+        self.engine.detect_with(event, scratch, &mut fired);
+        for detection in fired {
+            out.push(self.detection(event, detection));
         }
+    }
+
+    /// The rules that fire on each event of a batch, evaluated on the reusable buffers of
+    /// `scratch` (one per worker thread): no allocation per event unless a rule fires.
+    pub fn evaluate_batch(
+        &self,
+        events: &[Event],
+        scratch: &mut EvalScratch,
+        out: &mut Vec<Detection>,
+    ) {
+        let mut fired = Vec::new();
+        self.engine.detect_batch(events, scratch, &mut fired);
+        for (position, detection) in fired {
+            out.push(self.detection(&events[position], detection));
+        }
+    }
+
+    fn detection(&self, event: &Event, detection: palisade_rules::Detection) -> Detection {
+        let fields: BTreeMap<String, String> = detection.output_fields.into_iter().collect();
+        Detection::new(
+            &self.hostname,
+            event,
+            &detection.rule.name,
+            &detection.rule.description,
+            detection.rule.priority,
+            detection.output,
+            fields,
+            detection.rule.tags.clone(),
+        )
     }
 
     /// The engine, for explanations in tests and tools.

@@ -9,6 +9,7 @@
 
 pub mod agent;
 pub mod alerts;
+pub mod batches;
 pub mod cgroup;
 pub mod container;
 pub mod decode;

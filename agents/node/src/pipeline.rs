@@ -25,6 +25,7 @@ use crate::alerts::convert::to_alert;
 use crate::alerts::falco_json::to_falco_json_line;
 use crate::alerts::limiter::Limiter;
 use crate::alerts::scope::Scopes;
+use crate::batches::{BatchReceiver, BatchSender, batch_channel};
 use crate::engine::Evaluator;
 use crate::event::Event;
 use crate::hold::HoldQueue;
@@ -69,7 +70,7 @@ pub struct SensorStage {
 /// event channel closes when it stops.
 pub fn spawn_sensor(
     mut stage: SensorStage,
-    events: Sender<Vec<Event>>,
+    events: BatchSender,
     metrics: Arc<AgentMetrics>,
     shutdown: Arc<AtomicBool>,
 ) -> std::io::Result<JoinHandle<()>> {
@@ -77,7 +78,7 @@ pub fn spawn_sensor(
         .name("palisade-sensor".into())
         .spawn(move || {
             let mut hold = HoldQueue::new();
-            let mut batch: Vec<Event> = Vec::with_capacity(EVENT_BATCH);
+            let mut batch: Vec<Event> = events.empty_batch(EVENT_BATCH);
             let mut released = Vec::new();
             while !shutdown.load(Ordering::Relaxed) && !stage.source.is_finished() {
                 let state = &mut stage.state;
@@ -127,7 +128,7 @@ pub fn spawn_sensor(
                     .kernel_ringbuf_full
                     .set(i64::try_from(stats.ringbuf_full + stats.oversize).unwrap_or(i64::MAX));
                 if !batch.is_empty() {
-                    let full = std::mem::replace(&mut batch, Vec::with_capacity(EVENT_BATCH));
+                    let full = std::mem::replace(&mut batch, events.empty_batch(EVENT_BATCH));
                     if events.send(full).is_err() {
                         break;
                     }
@@ -145,11 +146,12 @@ pub fn spawn_sensor(
         })
 }
 
-/// Starts `workers` rule workers. They stop when the event channel closes.
+/// Starts `workers` rule workers. They stop when the event channel closes. Evaluated batches
+/// go back to the sensor thread, which drops their events (see [`crate::batches`]).
 pub fn spawn_workers(
     workers: usize,
     rules: Arc<ArcSwap<Evaluator>>,
-    events: Receiver<Vec<Event>>,
+    events: BatchReceiver,
     detections: Sender<Vec<Detection>>,
     metrics: Arc<AgentMetrics>,
 ) -> std::io::Result<Vec<JoinHandle<()>>> {
@@ -163,13 +165,13 @@ pub fn spawn_workers(
                 .name(format!("palisade-rules-{index}"))
                 .spawn(move || {
                     let mut found = Vec::new();
-                    for batch in events.iter() {
+                    let mut scratch = palisade_rules::EvalScratch::new();
+                    while let Some(batch) = events.recv() {
                         metrics.events.inc_by(batch.len() as u64);
                         // one rule set per batch: a pushed set replaces it between batches
                         let evaluator = rules.load();
-                        for event in &batch {
-                            evaluator.evaluate(event, &mut found);
-                        }
+                        evaluator.evaluate_batch(&batch, &mut scratch, &mut found);
+                        events.give_back(batch);
                         if !found.is_empty() && detections.send(std::mem::take(&mut found)).is_err()
                         {
                             return;
@@ -387,12 +389,12 @@ pub fn spawn_alerts(
         })
 }
 
-/// The channel from the sensor thread to the rule workers.
-pub type EventChannel = (Sender<Vec<Event>>, Receiver<Vec<Event>>);
+/// The channel from the sensor thread to the rule workers (and back, for spent batches).
+pub type EventChannel = (BatchSender, BatchReceiver);
 /// The channel from the rule workers to the alert thread.
 pub type DetectionChannel = (Sender<Vec<Detection>>, Receiver<Vec<Detection>>);
 
 /// Bounded channels between the stages.
 pub fn channels() -> (EventChannel, DetectionChannel) {
-    (bounded(QUEUE_BATCHES), bounded(QUEUE_BATCHES))
+    (batch_channel(QUEUE_BATCHES), bounded(QUEUE_BATCHES))
 }

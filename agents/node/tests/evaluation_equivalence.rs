@@ -3,6 +3,10 @@
 //! stream and every rule of Falco's stable set and Palisade's pack, the rule fires exactly when
 //! its explanation says it matches. Two streams: Tetragon's real events converted to records,
 //! and a live stream the eBPF sensor records from a workload on this machine (root required).
+//!
+//! Rules also share sub-conditions: the engine evaluates a sub-condition several rules hold in
+//! common once per event and reuses its truth value. On every (event, rule) pair of both
+//! streams that shared evaluation must equal the rule's condition evaluated alone.
 
 // Waits on real processes from a synchronous test: std's clock.
 #![allow(clippy::disallowed_types)]
@@ -60,6 +64,39 @@ fn matches_both_ways(evaluator: &Evaluator, events: &[Event]) -> (Matches, Match
         }
     }
     (optimized, explained)
+}
+
+/// Asserts shared and independent evaluation agree on every (event, rule) pair; returns how
+/// many pairs held.
+fn assert_shared_equals_independent(evaluator: &Evaluator, events: &[Event]) -> usize {
+    let engine = evaluator.engine();
+    assert!(
+        engine.compiled().program().memo_cells() > 0,
+        "Falco's rules and the pack share sub-conditions"
+    );
+    let rule_names: Vec<&str> = engine
+        .compiled()
+        .rules()
+        .iter()
+        .map(|rule| rule.name.as_str())
+        .collect();
+    let mut scratch = palisade_rules::EvalScratch::new();
+    let mut held = 0;
+    for (index, event) in events.iter().enumerate() {
+        let shared = engine.verdicts_shared(event, &mut scratch);
+        let independent = engine.verdicts_independent(event);
+        for ((name, shared), independent) in rule_names.iter().zip(&shared).zip(&independent) {
+            assert_eq!(
+                shared,
+                independent,
+                "rule {name:?} on event {index} ({} {:?})",
+                event.evt_type,
+                event.fd.as_ref().map(|fd| &fd.name)
+            );
+        }
+        held += shared.iter().filter(|verdict| **verdict).count();
+    }
+    held
 }
 
 fn json_files(directory: &Path) -> Vec<PathBuf> {
@@ -129,6 +166,7 @@ fn optimized_evaluation_matches_explanations_on_tetragon_events() {
     let (optimized, explained) = matches_both_ways(&evaluator, &events);
     assert!(!optimized.is_empty(), "the corpus must raise detections");
     assert_eq!(optimized, explained);
+    assert!(assert_shared_equals_independent(&evaluator, &events) > 0);
 }
 
 #[test]
@@ -192,4 +230,5 @@ fn optimized_evaluation_matches_explanations_on_a_live_kernel_stream() {
         "reading /etc/shadow must raise detections"
     );
     assert_eq!(optimized, explained);
+    assert!(assert_shared_equals_independent(&evaluator, &events) > 0);
 }

@@ -10,13 +10,15 @@ use palisade_proto::v1::Priority;
 use crate::compile::Compiler;
 use crate::condition::FieldRef;
 use crate::error::{Diagnostic, DiagnosticCode, RulesError, Severity};
-use crate::eval::{EvalContext, Matcher, Node, Slot};
+use crate::eval::{EvalContext, EvalScratch, Matcher, Node, Slot};
 use crate::explain::explain_node;
 use crate::fields::{FieldSchema, FieldSource};
+use crate::hashing::WordHash;
 use crate::items::Origin;
 use crate::loader::{LoadedRules, RulesLoader};
 use crate::optimize::optimize;
 use crate::output::{OutputPart, OutputTemplate, RawPart, parse_template};
+use crate::program::{NodeId, Program, ProgramBuilder};
 
 /// Whether evaluation stops at the first matching rule (Falco's default) or reports all.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -174,7 +176,7 @@ fn set_bit(bits: &mut Bits, index: usize) {
 #[derive(Debug)]
 struct Dimension {
     slot: usize,
-    by_value: HashMap<String, Bits>,
+    by_value: HashMap<String, Bits, WordHash>,
     any: Bits,
 }
 
@@ -198,7 +200,7 @@ impl RuleIndex {
         for slot in dimension_slots {
             let mut dimension = Dimension {
                 slot: *slot,
-                by_value: HashMap::new(),
+                by_value: HashMap::default(),
                 any: vec![0; words],
             };
             for (index, rule) in rules.iter().enumerate() {
@@ -229,8 +231,10 @@ impl RuleIndex {
         }
     }
 
-    fn candidates<S: FieldSource>(&self, context: &mut EvalContext<'_, '_, S>) -> Bits {
-        let mut bits = self.enabled.clone();
+    /// Fills `bits` with the candidate rules of the context's event.
+    fn candidates<S: FieldSource>(&self, context: &mut EvalContext<'_, '_, S>, bits: &mut Bits) {
+        bits.clear();
+        bits.extend_from_slice(&self.enabled);
         for dimension in &self.dimensions {
             let values = context.values(dimension.slot);
             let selected = match values.first() {
@@ -244,7 +248,6 @@ impl RuleIndex {
                 *word &= selected_word;
             }
         }
-        bits
     }
 }
 
@@ -270,6 +273,10 @@ pub struct CompiledRules {
     statuses: Vec<(String, RuleStatus)>,
     slots: Vec<Slot>,
     index: RuleIndex,
+    /// Every rule's evaluation form, sub-conditions shared across rules.
+    program: Program,
+    /// Root of each rule in `program`, in rule order.
+    roots: Vec<NodeId>,
     summary: LoadSummary,
     diagnostics: Vec<Diagnostic>,
     match_mode: MatchMode,
@@ -385,6 +392,12 @@ pub fn compile_rules(
         }
     }
     let index = RuleIndex::build(&rules, &dimension_slots);
+    let mut builder = ProgramBuilder::new();
+    let roots = rules
+        .iter()
+        .map(|rule| builder.add_root(&rule.evaluation))
+        .collect();
+    let program = builder.finish();
     summary.errors = diagnostics
         .iter()
         .filter(|diagnostic| diagnostic.severity == Severity::Error)
@@ -396,6 +409,8 @@ pub fn compile_rules(
         statuses,
         slots: compiler.slots,
         index,
+        program,
+        roots,
         summary,
         diagnostics,
         match_mode: options.match_mode,
@@ -466,6 +481,11 @@ impl CompiledRules {
     /// Lists the compiled rules use.
     pub fn used_lists(&self) -> &HashSet<String> {
         &self.used_lists
+    }
+
+    /// The rules' conditions as one program of shared sub-conditions.
+    pub fn program(&self) -> &Program {
+        &self.program
     }
 }
 
@@ -538,16 +558,87 @@ impl<S: FieldSource> RuleEngine<S> {
 
     /// Rules that fire on `event`, with their outputs.
     pub fn detect(&self, event: &S::Event) -> Vec<Detection> {
-        let mut context = EvalContext::new(self.source.as_ref(), &self.compiled.slots, event);
-        let candidates = self.compiled.index.candidates(&mut context);
         let mut detections = Vec::new();
-        for index in set_indices(&candidates) {
+        self.detect_with(event, &mut EvalScratch::new(), &mut detections);
+        detections
+    }
+
+    /// A context for `event` on the buffers of `scratch`.
+    fn context<'engine, 'event>(
+        &'engine self,
+        event: &'event S::Event,
+        scratch: &mut EvalScratch,
+    ) -> EvalContext<'engine, 'event, S> {
+        EvalContext::with_scratch(
+            self.source.as_ref(),
+            &self.compiled.slots,
+            event,
+            self.compiled.program.memo_cells(),
+            scratch,
+        )
+    }
+
+    /// Appends the rules that fire on `event`, with their outputs, to `detections`. The
+    /// buffers of `scratch` are reused from call to call; see [`Self::detect_batch`].
+    pub fn detect_with(
+        &self,
+        event: &S::Event,
+        scratch: &mut EvalScratch,
+        detections: &mut Vec<Detection>,
+    ) {
+        let mut context = self.context(event, scratch);
+        let mut candidates = std::mem::take(&mut scratch.candidates);
+        self.detect_in(&mut context, &mut candidates, &mut |detection| {
+            detections.push(detection)
+        });
+        scratch.candidates = candidates;
+        context.recycle(scratch);
+    }
+
+    /// Appends the rules that fire on each of `events`, with the event's position, to
+    /// `detections`. One evaluation context serves the whole batch on the buffers of
+    /// `scratch` (one per worker thread), so evaluating an event allocates nothing unless a
+    /// rule fires.
+    pub fn detect_batch(
+        &self,
+        events: &[S::Event],
+        scratch: &mut EvalScratch,
+        detections: &mut Vec<(usize, Detection)>,
+    ) {
+        let Some(first) = events.first() else {
+            return;
+        };
+        let mut context = self.context(first, scratch);
+        let mut candidates = std::mem::take(&mut scratch.candidates);
+        for (position, event) in events.iter().enumerate() {
+            context.reset(event);
+            self.detect_in(&mut context, &mut candidates, &mut |detection| {
+                detections.push((position, detection))
+            });
+        }
+        scratch.candidates = candidates;
+        context.recycle(scratch);
+    }
+
+    /// Evaluates the candidate rules of the context's event.
+    fn detect_in(
+        &self,
+        context: &mut EvalContext<'_, '_, S>,
+        candidates: &mut Vec<u64>,
+        fired: &mut dyn FnMut(Detection),
+    ) {
+        self.compiled.index.candidates(context, candidates);
+        for index in set_indices(candidates) {
             let rule = &self.compiled.rules[index];
-            if !context.eval(&rule.evaluation) {
+            if !self
+                .compiled
+                .program
+                .eval(self.compiled.roots[index], context)
+            {
                 continue;
             }
-            let (output, output_fields) = rule.output.render(&mut context);
-            detections.push(Detection {
+            let (output, output_fields) = rule.output.render(context);
+            fired(Detection {
                 rule: rule.clone(),
                 output,
                 output_fields,
@@ -556,15 +647,47 @@ impl<S: FieldSource> RuleEngine<S> {
                 break;
             }
         }
-        detections
     }
 
     /// Names of the rules that are candidates for `event` after indexing (for tests and tools).
     pub fn candidate_rules(&self, event: &S::Event) -> Vec<&str> {
         let mut context = EvalContext::new(self.source.as_ref(), &self.compiled.slots, event);
-        let candidates = self.compiled.index.candidates(&mut context);
+        let mut candidates = Vec::new();
+        self.compiled
+            .index
+            .candidates(&mut context, &mut candidates);
         set_indices(&candidates)
             .map(|index| self.compiled.rules[index].name.as_str())
+            .collect()
+    }
+
+    /// Whether each compiled rule's condition holds on `event`, in rule order, evaluated the
+    /// way [`Self::detect_with`] does: through the shared program, one memo for all rules.
+    /// Every rule is evaluated, disabled ones and those the index would skip included (for
+    /// tests comparing it with [`Self::verdicts_independent`]).
+    pub fn verdicts_shared(&self, event: &S::Event, scratch: &mut EvalScratch) -> Vec<bool> {
+        let mut context = self.context(event, scratch);
+        let verdicts = self
+            .compiled
+            .roots
+            .iter()
+            .map(|root| self.compiled.program.eval(*root, &mut context))
+            .collect();
+        context.recycle(scratch);
+        verdicts
+    }
+
+    /// Whether each compiled rule's condition holds on `event`, in rule order, each rule's
+    /// evaluation form walked alone on a fresh context: no sharing, no memo.
+    pub fn verdicts_independent(&self, event: &S::Event) -> Vec<bool> {
+        self.compiled
+            .rules
+            .iter()
+            .map(|rule| {
+                let mut context =
+                    EvalContext::new(self.source.as_ref(), &self.compiled.slots, event);
+                context.eval(&rule.evaluation)
+            })
             .collect()
     }
 

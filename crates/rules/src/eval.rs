@@ -7,6 +7,7 @@ use std::net::IpAddr;
 
 use crate::condition::{Operator, Transformer};
 use crate::fields::{FieldSource, FieldSpec, Value, ValueType};
+use crate::hashing::WordHash;
 
 /// A field (with its transformers) that conditions or outputs read; identical references
 /// share one slot so each is extracted once per event.
@@ -88,7 +89,7 @@ pub enum StringSet {
     /// Up to a dozen entries.
     Small(Vec<String>),
     /// More entries.
-    Large(HashSet<String>),
+    Large(HashSet<String, WordHash>),
 }
 
 impl StringSet {
@@ -195,19 +196,51 @@ pub struct Check {
 
 /// Per-event state: the value cache. A rule set has hundreds of slots (every output field,
 /// every exception field) but an event touches a few dozen, so values live in a dense list
-/// and the per-slot table holds only positions: creating a context is one zeroed allocation.
+/// and the per-slot table holds only positions. The buffers come from an [`EvalScratch`] and go
+/// back to it when the event is done, so a worker evaluating many events allocates once.
 pub struct EvalContext<'engine, 'event, S: FieldSource> {
     source: &'engine S,
     slots: &'engine [Slot],
     event: &'event S::Event,
     /// For each slot, 1 + its position in `extracted`, or 0 when not extracted yet.
     positions: Vec<u32>,
-    extracted: Vec<Extracted<'event>>,
+    /// Values extracted so far, with their slot.
+    extracted: Vec<(u32, Extracted<'event>)>,
     /// Reused for every extraction, so a single-valued field costs no allocation.
     scratch: Vec<Value<'event>>,
+    /// Truth values of shared sub-conditions (see [`crate::program`]): 0 unknown, 1 false,
+    /// 2 true.
+    memo: Vec<u8>,
+}
+
+/// Buffers of [`EvalContext`] kept between events. Between two events every buffer is empty
+/// or all zero, so a scratch can serve any rule set; one scratch per thread.
+#[derive(Debug, Default)]
+pub struct EvalScratch {
+    positions: Vec<u32>,
+    extracted: Vec<(u32, Extracted<'static>)>,
+    values: Vec<Value<'static>>,
+    memo: Vec<u8>,
+    pub(crate) candidates: Vec<u64>,
+}
+
+impl EvalScratch {
+    /// An empty scratch; buffers grow to the rule set's size on first use.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+/// The allocation of an emptied vector, retyped: values borrowed from one event never outlive
+/// it, yet the buffer serves the next event. Collecting an empty `filter_map` over `into_iter`
+/// reuses the allocation when both types have the same layout (they differ only in lifetime).
+fn recycle<From, To>(mut buffer: Vec<From>) -> Vec<To> {
+    buffer.clear();
+    buffer.into_iter().filter_map(|_| None).collect()
 }
 
 /// The values of one slot: most fields yield one value, kept inline.
+#[derive(Debug)]
 enum Extracted<'event> {
     One(Value<'event>),
     Many(Vec<Value<'event>>),
@@ -295,21 +328,88 @@ fn apply_transformer<'event>(
 impl<'engine, 'event, S: FieldSource> EvalContext<'engine, 'event, S> {
     /// A fresh context for one event.
     pub fn new(source: &'engine S, slots: &'engine [Slot], event: &'event S::Event) -> Self {
+        Self::with_scratch(source, slots, event, 0, &mut EvalScratch::default())
+    }
+
+    /// A context for one event on the buffers of `scratch`, with `memo_cells` memo cells for
+    /// shared sub-conditions. Give the buffers back with [`Self::recycle`].
+    pub fn with_scratch(
+        source: &'engine S,
+        slots: &'engine [Slot],
+        event: &'event S::Event,
+        memo_cells: usize,
+        scratch: &mut EvalScratch,
+    ) -> Self {
+        let mut positions = std::mem::take(&mut scratch.positions);
+        debug_assert!(positions.iter().all(|position| *position == 0));
+        if positions.len() < slots.len() {
+            positions.resize(slots.len(), 0);
+        }
+        let mut memo = std::mem::take(&mut scratch.memo);
+        debug_assert!(memo.iter().all(|cell| *cell == 0));
+        if memo.len() < memo_cells {
+            memo.resize(memo_cells, 0);
+        }
         Self {
             source,
             slots,
             event,
-            positions: vec![0; slots.len()],
-            extracted: Vec::new(),
-            scratch: Vec::new(),
+            positions,
+            extracted: recycle(std::mem::take(&mut scratch.extracted)),
+            scratch: recycle(std::mem::take(&mut scratch.values)),
+            memo,
         }
+    }
+
+    /// Forgets the values and memo cells of the current event, keeping the buffers, and moves
+    /// on to `event` (of the same lifetime: a batch of events shares one context). Only the
+    /// positions the previous event set are cleared, not the whole table.
+    pub fn reset(&mut self, event: &'event S::Event) {
+        for (slot, _) in &self.extracted {
+            if let Some(position) = self.positions.get_mut(*slot as usize) {
+                *position = 0;
+            }
+        }
+        self.extracted.clear();
+        self.memo.fill(0);
+        self.event = event;
+    }
+
+    /// Returns the buffers to `scratch`, emptied.
+    pub fn recycle(mut self, scratch: &mut EvalScratch) {
+        let event = self.event;
+        self.reset(event);
+        let Self {
+            positions,
+            extracted,
+            scratch: values,
+            memo,
+            ..
+        } = self;
+        scratch.positions = positions;
+        scratch.memo = memo;
+        scratch.extracted = recycle(extracted);
+        scratch.values = recycle(values);
+    }
+
+    /// The memoized truth value of shared sub-condition `cell`, if this event evaluated it.
+    pub(crate) fn memoized(&self, cell: u32) -> Option<bool> {
+        match self.memo[cell as usize] {
+            0 => None,
+            value => Some(value == 2),
+        }
+    }
+
+    /// Records the truth value of shared sub-condition `cell` for this event.
+    pub(crate) fn memoize(&mut self, cell: u32, value: bool) {
+        self.memo[cell as usize] = 1 + u8::from(value);
     }
 
     /// The values of a slot, extracting them on first use.
     pub fn values(&mut self, slot: usize) -> &[Value<'event>] {
         let position = self.positions[slot] as usize;
         if position != 0 {
-            return self.extracted[position - 1].as_slice();
+            return self.extracted[position - 1].1.as_slice();
         }
         let definition = &self.slots[slot];
         let mut values = std::mem::take(&mut self.scratch);
@@ -334,10 +434,11 @@ impl<'engine, 'event, S: FieldSource> EvalContext<'engine, 'event, S> {
         } else {
             Extracted::Many(values)
         };
-        self.extracted.push(entry);
-        // one entry per slot at most, and slot numbers are far below u32::MAX
+        // slot numbers and the number of extracted slots are far below u32::MAX
+        self.extracted
+            .push((u32::try_from(slot).unwrap_or(u32::MAX), entry));
         self.positions[slot] = u32::try_from(self.extracted.len()).unwrap_or(u32::MAX);
-        self.extracted[self.extracted.len() - 1].as_slice()
+        self.extracted[self.extracted.len() - 1].1.as_slice()
     }
 
     /// The field of a slot as first written.
@@ -357,7 +458,8 @@ impl<'engine, 'event, S: FieldSource> EvalContext<'engine, 'event, S> {
         }
     }
 
-    fn eval_check(&mut self, check: &Check) -> bool {
+    /// Evaluates one comparison.
+    pub(crate) fn eval_check(&mut self, check: &Check) -> bool {
         if let Matcher::Field(operator, other_slot) = &check.matcher {
             let right: Vec<String> = self
                 .values(*other_slot)
@@ -529,6 +631,18 @@ mod tests {
         assert!(path_under("/etc", "/etc"));
         assert!(!path_under("/etcetera", "/etc"));
         assert!(path_under("/anything", "/"));
+    }
+
+    #[test]
+    fn recycled_buffers_keep_their_allocation_across_lifetimes() {
+        let text = String::from("borrowed");
+        let mut values: Vec<Value<'_>> = Vec::with_capacity(16);
+        values.push(Value::Str(Cow::Borrowed(text.as_str())));
+        let pointer = values.as_ptr() as usize;
+        let kept: Vec<Value<'static>> = recycle(values);
+        assert!(kept.is_empty());
+        assert_eq!(kept.capacity(), 16);
+        assert_eq!(kept.as_ptr() as usize, pointer);
     }
 
     #[test]

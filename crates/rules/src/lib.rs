@@ -14,11 +14,13 @@ pub mod eval;
 pub mod explain;
 pub mod fields;
 pub mod fuzzing;
+pub mod hashing;
 pub mod items;
 pub mod loader;
 pub mod mitre;
 pub mod optimize;
 pub mod output;
+pub mod program;
 pub mod reload;
 pub mod testing;
 pub mod yaml;
@@ -29,6 +31,7 @@ pub use engine::{
     RuleEngine, RuleStatus, compile_rules,
 };
 pub use error::{Diagnostic, DiagnosticCode, RulesError, Severity};
+pub use eval::EvalScratch;
 pub use fields::{
     ArgRule, FieldArg, FieldError, FieldInfo, FieldSchema, FieldSource, FieldSpec, TableSchema,
     Value, ValueType,

@@ -1,27 +1,111 @@
 //! The evaluation form of a compiled condition. The compiled tree keeps macros and the order the
 //! rule author wrote, for explanations; the evaluation form drops macro wrappers, flattens nested
-//! `and`/`or`, folds constants and puts cheap terms first, so an event that fails a rule usually
-//! fails it on an integer or event-type comparison before any string is scanned.
+//! `and`/`or`, folds constants and orders terms so that the one most likely to decide the
+//! junction cheaply comes first: in an `and`, a cheap term that is usually false (an equality,
+//! a set membership, a prefix) goes before one that is usually true (a negated exception list,
+//! an `exists`), however cheap that one is, since it would not end the evaluation.
 //!
 //! Reordering is sound because evaluating a term has no effect but filling the per-event value
 //! cache: `and`/`or` over pure terms give the same result in any order.
 
+use crate::condition::Operator;
 use crate::eval::{Check, Matcher, Node, Slot, StringSet};
 use crate::fields::ValueType;
 
-/// Estimated cost of evaluating a node, in rough units of one integer comparison.
-fn cost(node: &Node, slots: &[Slot]) -> u32 {
-    match node {
-        Node::Const(_) => 0,
-        Node::Check(check) => check_cost(check, slots),
-        Node::Not(child) | Node::Macro(_, child) => cost(child, slots),
-        // a conjunction usually stops at its first term, a disjunction usually runs them all;
-        // summing both keeps the estimate monotone in the work that can be done
-        Node::And(children) | Node::Or(children) => children
-            .iter()
-            .map(|child| cost(child, slots))
-            .fold(0u32, u32::saturating_add),
+/// What evaluating a node is expected to cost and how likely it is to hold, estimated from the
+/// shape of the condition alone (no event statistics).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Estimate {
+    /// Expected cost, in rough units of one integer comparison.
+    cost: f64,
+    /// Estimated probability that the node holds.
+    truth: f64,
+}
+
+/// Likelihood that a comparison holds on an arbitrary event: a test for a particular value
+/// (equality, membership, prefix, pattern) rarely does; its negation usually does.
+fn check_truth(check: &Check) -> f64 {
+    const RARE: f64 = 0.1;
+    const EVEN: f64 = 0.5;
+    const USUAL: f64 = 0.9;
+    match &check.matcher {
+        Matcher::Exists => USUAL,
+        Matcher::StrNe(_) => USUAL,
+        Matcher::BoolEq(..) => EVEN,
+        Matcher::IntCmp(Operator::Eq, _) => RARE,
+        Matcher::IntCmp(Operator::Ne, _) => USUAL,
+        Matcher::IntCmp(..) => EVEN,
+        Matcher::IpEq(_, equal) => {
+            if *equal {
+                RARE
+            } else {
+                USUAL
+            }
+        }
+        Matcher::Field(Operator::Ne, _) => USUAL,
+        Matcher::Field(Operator::Eq, _) => RARE,
+        Matcher::Field(..) => EVEN,
+        Matcher::StrEq(_)
+        | Matcher::Contains(_)
+        | Matcher::IContains(_)
+        | Matcher::StartsWith(_)
+        | Matcher::EndsWith(_)
+        | Matcher::BContains(_)
+        | Matcher::BStartsWith(_)
+        | Matcher::Glob(..)
+        | Matcher::Regex(_)
+        | Matcher::StrIn(_)
+        | Matcher::StrIntersects(_)
+        | Matcher::Pmatch(_)
+        | Matcher::IntIn(..)
+        | Matcher::IpIn(..) => RARE,
     }
+}
+
+fn estimate(node: &Node, slots: &[Slot]) -> Estimate {
+    match node {
+        Node::Const(value) => Estimate {
+            cost: 0.0,
+            truth: if *value { 1.0 } else { 0.0 },
+        },
+        Node::Check(check) => Estimate {
+            cost: f64::from(check_cost(check, slots)),
+            truth: check_truth(check),
+        },
+        Node::Macro(_, child) => estimate(child, slots),
+        Node::Not(child) => {
+            let inner = estimate(child, slots);
+            Estimate {
+                cost: inner.cost,
+                truth: 1.0 - inner.truth,
+            }
+        }
+        Node::And(children) => sequence(children.iter().map(|child| estimate(child, slots)), true),
+        Node::Or(children) => sequence(children.iter().map(|child| estimate(child, slots)), false),
+    }
+}
+
+/// The estimate of a junction evaluated in the given order: each term runs only when the ones
+/// before it did not decide (all held, for `and`; none held, for `or`).
+fn sequence(terms: impl Iterator<Item = Estimate>, is_and: bool) -> Estimate {
+    let mut cost = 0.0;
+    // probability that evaluation reaches the next term
+    let mut reached = 1.0;
+    for term in terms {
+        cost += reached * term.cost;
+        reached *= if is_and { term.truth } else { 1.0 - term.truth };
+    }
+    Estimate {
+        cost,
+        truth: if is_and { reached } else { 1.0 - reached },
+    }
+}
+
+/// Sort key of a junction's term: expected cost per chance of deciding the junction. Ordering
+/// independent terms by it minimizes the junction's expected cost.
+fn priority(term: Estimate, is_and: bool) -> f64 {
+    let decides = if is_and { 1.0 - term.truth } else { term.truth };
+    term.cost / decides.max(1e-3)
 }
 
 fn check_cost(check: &Check, slots: &[Slot]) -> u32 {
@@ -97,8 +181,13 @@ fn junction(children: &[Node], slots: &[Slot], is_and: bool) -> Node {
     if terms.len() == 1 {
         return terms.pop().unwrap_or(Node::Const(is_and));
     }
-    // stable, so equal-cost terms keep the author's order
-    terms.sort_by_cached_key(|term| cost(term, slots));
+    // stable, so terms of equal priority keep the author's order
+    let mut keyed: Vec<(f64, Node)> = terms
+        .into_iter()
+        .map(|term| (priority(estimate(&term, slots), is_and), term))
+        .collect();
+    keyed.sort_by(|left, right| left.0.total_cmp(&right.0));
+    let terms: Vec<Node> = keyed.into_iter().map(|(_, term)| term).collect();
     if is_and {
         Node::And(terms)
     } else {
@@ -153,6 +242,32 @@ mod tests {
         // the integer comparison moved ahead of the regex
         assert!(matches!(&terms[0], Node::Check(check) if check.slot == 0));
         assert!(matches!(&terms[1], Node::Check(check) if check.slot == 1));
+    }
+
+    #[test]
+    fn a_usually_false_term_goes_before_a_cheaper_usually_true_one() {
+        let slots = vec![
+            slot(ValueType::String, false),
+            slot(ValueType::String, false),
+        ];
+        let exception = Node::Not(Box::new(check(0, Matcher::StrEq("sshd".into()))));
+        let selective = check(
+            1,
+            Matcher::StrIn(StringSet::new(
+                (0..20).map(|index| format!("/etc/file{index}")).collect(),
+            )),
+        );
+        let conjunction = Node::And(vec![exception.clone(), selective.clone()]);
+        let Node::And(terms) = optimize(&conjunction, &slots) else {
+            panic!("expected a conjunction");
+        };
+        assert!(matches!(&terms[0], Node::Check(check) if check.slot == 1));
+        // in a disjunction the usually-true term decides first
+        let disjunction = Node::Or(vec![selective, exception]);
+        let Node::Or(terms) = optimize(&disjunction, &slots) else {
+            panic!("expected a disjunction");
+        };
+        assert!(matches!(&terms[0], Node::Not(_)));
     }
 
     #[test]

@@ -257,3 +257,128 @@ fn explanations_name_the_failing_check_and_its_value() {
     );
     assert!(engine.explain("nope", &event(&[])).is_none());
 }
+
+/// Comparisons random conditions are built from; they recur across rules and macros, so the
+/// rule sets share sub-conditions the way real ones do.
+const ATOMS: &[&str] = &[
+    "m.type = open",
+    "m.type in (open, exec)",
+    "m.type != exec",
+    "m.name = abc",
+    "m.name in (abc, x)",
+    "m.name startswith ab",
+    "m.name contains b",
+    "tolower(m.name) = abc",
+    "m.name = val(m.path)",
+    "m.name exists",
+    "m.path pmatch (/etc)",
+    "m.path glob '/etc/*'",
+    "m.tags in (a, b)",
+    "m.tags intersects (c)",
+    "len(m.tags) = 2",
+    "m.count > 3",
+    "m.count in (1, 4)",
+    "m.ip = 10.0.0.0/8",
+    "m.flag = true",
+    "shared_a",
+    "shared_b",
+];
+
+/// Values random events are built from, per field.
+const VALUES: &[(&str, &[&str])] = &[
+    ("m.type", &["open", "exec", "close"]),
+    ("m.name", &["abc", "ABC", "x", "/etc/passwd"]),
+    ("m.path", &["/etc/passwd", "/etcetera", "x"]),
+    ("m.tags", &["a", "b", "c"]),
+    ("m.count", &["1", "4", "9"]),
+    ("m.ip", &["10.1.2.3", "192.168.1.1"]),
+    ("m.flag", &["true", "false"]),
+];
+
+fn condition_strategy() -> impl proptest::strategy::Strategy<Value = String> {
+    use proptest::prelude::*;
+    let atom = (0..ATOMS.len()).prop_map(|index| ATOMS[index].to_string());
+    atom.prop_recursive(4, 24, 4, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 2..4)
+                .prop_map(|terms| format!("({})", terms.join(" and "))),
+            proptest::collection::vec(inner.clone(), 2..4)
+                .prop_map(|terms| format!("({})", terms.join(" or "))),
+            inner.prop_map(|term| format!("not {term}")),
+        ]
+    })
+}
+
+fn event_strategy() -> impl proptest::strategy::Strategy<Value = Event> {
+    use proptest::prelude::*;
+    let fields: Vec<_> = VALUES
+        .iter()
+        .map(|(name, values)| {
+            let maximum = if *name == "m.tags" { 3 } else { 1 };
+            proptest::sample::subsequence(values.to_vec(), 0..=maximum)
+                .prop_map(move |chosen| (*name, chosen))
+        })
+        .collect();
+    fields.prop_map(|fields| {
+        fields
+            .into_iter()
+            .filter(|(_, values)| !values.is_empty())
+            .collect()
+    })
+}
+
+proptest::proptest! {
+    /// Sub-conditions shared across rules are evaluated once per event through memo cells; on
+    /// every (event, rule) pair the result equals the rule's own condition evaluated alone, and
+    /// the explanation of the tree as written; a batch evaluated on one context fires the same
+    /// rules on the same events.
+    #[test]
+    fn shared_evaluation_equals_independent_evaluation_on_every_event_and_rule(
+        macro_a in condition_strategy(),
+        macro_b in condition_strategy(),
+        conditions in proptest::collection::vec(condition_strategy(), 1..8),
+        events in proptest::collection::vec(event_strategy(), 1..12),
+    ) {
+        let mut rules = format!(
+            "- macro: shared_a\n  condition: '{}'\n- macro: shared_b\n  condition: '{}'\n",
+            macro_a.replace("shared_a", "m.flag = false").replace("shared_b", "m.count > 1").replace('\'', "''"),
+            macro_b.replace("shared_a", "m.name exists").replace("shared_b", "m.count < 9").replace('\'', "''"),
+        );
+        for (index, condition) in conditions.iter().enumerate() {
+            rules.push_str(&rule(&format!("r{index}"), &format!("'{}'", condition.replace('\'', "''"))));
+        }
+        let engine = engine(&rules);
+        let names: Vec<String> = engine.compiled().rules().iter().map(|rule| rule.name.clone()).collect();
+        // one scratch for all events: buffers reused from event to event must start clean
+        let mut scratch = palisade_rules::EvalScratch::new();
+        let mut expected_in_batch = Vec::new();
+        for (position, event) in events.iter().enumerate() {
+            let shared = engine.verdicts_shared(event, &mut scratch);
+            let independent = engine.verdicts_independent(event);
+            proptest::prop_assert_eq!(&shared, &independent, "event {:?}", event);
+            for (name, verdict) in names.iter().zip(&shared) {
+                let explanation = engine.explain(name, event).expect("rule exists");
+                proptest::prop_assert_eq!(explanation.matched, *verdict, "{} on {:?}", name, event);
+            }
+            let mut detections = Vec::new();
+            engine.detect_with(event, &mut scratch, &mut detections);
+            let fired: Vec<&str> = detections.iter().map(|detection| detection.rule.name.as_str()).collect();
+            let expected: Vec<&str> = names
+                .iter()
+                .zip(&shared)
+                .filter(|(_, verdict)| **verdict)
+                .map(|(name, _)| name.as_str())
+                .collect();
+            proptest::prop_assert_eq!(&fired, &expected);
+            expected_in_batch.extend(expected.iter().map(|name| (position, name.to_string())));
+        }
+        // the whole stream as one batch on one context: the same detections, event by event
+        let mut batch = Vec::new();
+        engine.detect_batch(&events, &mut scratch, &mut batch);
+        let fired: Vec<(usize, String)> = batch
+            .iter()
+            .map(|(position, detection)| (*position, detection.rule.name.clone()))
+            .collect();
+        proptest::prop_assert_eq!(fired, expected_in_batch);
+    }
+}
