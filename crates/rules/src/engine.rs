@@ -13,12 +13,12 @@ use crate::error::{Diagnostic, DiagnosticCode, RulesError, Severity};
 use crate::eval::{EvalContext, EvalScratch, Matcher, Node, Slot};
 use crate::explain::explain_node;
 use crate::fields::{FieldSchema, FieldSource};
-use crate::hashing::WordHash;
 use crate::items::Origin;
 use crate::loader::{LoadedRules, RulesLoader};
 use crate::optimize::optimize;
 use crate::output::{OutputPart, OutputTemplate, RawPart, parse_template};
 use crate::program::{NodeId, Program, ProgramBuilder};
+use rustc_hash::FxBuildHasher;
 
 /// Whether evaluation stops at the first matching rule (Falco's default) or reports all.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -176,7 +176,8 @@ fn set_bit(bits: &mut Bits, index: usize) {
 #[derive(Debug)]
 struct Dimension {
     slot: usize,
-    by_value: HashMap<String, Bits, WordHash>,
+    /// Built once from the rules, only looked up with event values (see `StringSet`).
+    by_value: HashMap<String, Bits, FxBuildHasher>,
     any: Bits,
 }
 

@@ -7,7 +7,7 @@ use std::net::IpAddr;
 
 use crate::condition::{Operator, Transformer};
 use crate::fields::{FieldSource, FieldSpec, Value, ValueType};
-use crate::hashing::WordHash;
+use rustc_hash::FxBuildHasher;
 
 /// A field (with its transformers) that conditions or outputs read; identical references
 /// share one slot so each is extracted once per event.
@@ -88,8 +88,10 @@ impl IpNetwork {
 pub enum StringSet {
     /// Up to a dozen entries.
     Small(Vec<String>),
-    /// More entries.
-    Large(HashSet<String, WordHash>),
+    /// More entries, hashed with FxHash: the set is built once from the rules and only looked
+    /// up with event values, which can at worst land in a probe sequence of a fixed table, so
+    /// SipHash's protection of tables that grow from untrusted input buys nothing here.
+    Large(HashSet<String, FxBuildHasher>),
 }
 
 impl StringSet {

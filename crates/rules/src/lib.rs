@@ -14,7 +14,6 @@ pub mod eval;
 pub mod explain;
 pub mod fields;
 pub mod fuzzing;
-pub mod hashing;
 pub mod items;
 pub mod loader;
 pub mod mitre;
