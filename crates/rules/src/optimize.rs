@@ -196,7 +196,7 @@ fn junction(children: &[Node], slots: &[Slot], is_and: bool) -> Node {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::fields::{FieldArg, FieldSpec};
 
@@ -213,7 +213,8 @@ mod tests {
         }
     }
 
-    fn check(slot: usize, matcher: Matcher) -> Node {
+    /// A check of `slot` in evaluation form, for tests.
+    pub(crate) fn check(slot: usize, matcher: Matcher) -> Node {
         Node::Check(Box::new(Check {
             slot,
             matcher,

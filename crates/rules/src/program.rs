@@ -238,15 +238,7 @@ impl ProgramBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn check(slot: usize, matcher: Matcher) -> Node {
-        Node::Check(Box::new(Check {
-            slot,
-            matcher,
-            list_field: false,
-            text: "check".into(),
-        }))
-    }
+    use crate::optimize::tests::check;
 
     #[test]
     fn identical_sub_conditions_of_different_rules_become_one_memoized_node() {

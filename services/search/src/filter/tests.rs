@@ -13,7 +13,7 @@ use tokio::time::Instant;
 
 use super::*;
 use crate::collector::{Collected, SearchCollector, SortCursor, SortSpec};
-use crate::query::compile::{CompileContext, compile_confined};
+use crate::query::compile::{CompileContext, CompiledQuery, compile_confined};
 use crate::query::time_range::TimeRangeQuery;
 use crate::query::{QueryLimits, parse};
 use crate::schema::IndexSchema;
@@ -167,6 +167,26 @@ fn random_clause(random: &mut Lcg, depth: u32) -> String {
     }
 }
 
+/// `text` compiled for `tenant` with the default limits, AND-ed with `filters`.
+fn compile(
+    schema: &IndexSchema,
+    searcher: &tantivy::Searcher,
+    tenant: &TenantId,
+    text: &str,
+    filters: Vec<Box<dyn tantivy::query::Query>>,
+) -> CompiledQuery {
+    let limits = QueryLimits::default();
+    let node = parse(text, &limits.parse).expect("query parses");
+    let context = CompileContext {
+        schema,
+        searcher,
+        limits: &limits,
+        now_nanos: 0,
+        deadline: Instant::now() + limits.time_budget,
+    };
+    compile_confined(&node, tenant, filters, &context).expect("compiles")
+}
+
 /// A page's hits as (segment, doc, time, uid).
 fn hits(collected: &Collected) -> Vec<(u32, u32, i64, String)> {
     collected
@@ -201,14 +221,6 @@ fn bitset_pages_equal_the_collectors_on_random_queries_orders_and_cursors() {
     queries.extend((0..60).map(|_| random_clause(&mut random, 3)));
     for (number, text) in queries.iter().enumerate() {
         let tenant = TenantId::new(TENANTS[number % 2]).expect("tenant");
-        let node = parse(text, &limits.parse).expect("query parses");
-        let context = CompileContext {
-            schema: &schema,
-            searcher: &searcher,
-            limits: &limits,
-            now_nanos: 0,
-            deadline: Instant::now() + limits.time_budget,
-        };
         // Every third query also carries a request's time range, as the console sends.
         let filters: Vec<Box<dyn tantivy::query::Query>> = if number % 3 == 0 {
             let day = 1_793_404_800_000_000_000i64; // 2026-10-31T00:00:00Z
@@ -220,7 +232,7 @@ fn bitset_pages_equal_the_collectors_on_random_queries_orders_and_cursors() {
         } else {
             Vec::new()
         };
-        let compiled = compile_confined(&node, &tenant, filters, &context).expect("compiles");
+        let compiled = compile(&schema, &searcher, &tenant, text, filters);
         let filter = compiled
             .filter
             .as_ref()
@@ -277,21 +289,8 @@ fn only_term_queries_become_filters() {
     let (schema, index) = index(&mut Lcg(3));
     let reader = index.reader().expect("reader");
     let searcher = reader.searcher();
-    let limits = QueryLimits::default();
     let tenant = TenantId::new("acme").expect("tenant");
-    let filter_of = |text: &str| {
-        let node = parse(text, &limits.parse).expect("query parses");
-        let context = CompileContext {
-            schema: &schema,
-            searcher: &searcher,
-            limits: &limits,
-            now_nanos: 0,
-            deadline: Instant::now() + limits.time_budget,
-        };
-        compile_confined(&node, &tenant, Vec::new(), &context)
-            .expect("compiles")
-            .filter
-    };
+    let filter_of = |text: &str| compile(&schema, &searcher, &tenant, text, Vec::new()).filter;
     assert!(filter_of("proc.name:bash AND NOT k8s.ns.name:prod").is_some());
     assert!(filter_of("shell OR proc.name:cu*").is_some());
     assert!(
