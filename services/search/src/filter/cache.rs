@@ -306,6 +306,9 @@ impl FilterCache {
 /// otherwise build them for a large segment); entries of segments no live searcher holds are
 /// dropped as soon as tantivy reports them gone.
 impl Warmer for FilterCache {
+    /// Best effort: a segment that cannot be warmed is logged and left to the first query
+    /// (which reports the error to its caller); a reload, and so a commit becoming searchable,
+    /// never fails because of warming.
     fn warm(&self, searcher: &tantivy::Searcher) -> tantivy::Result<()> {
         if self.budget_bytes == 0 {
             return Ok(());
@@ -315,10 +318,15 @@ impl Warmer for FilterCache {
             if reader.max_doc() == 0 {
                 continue;
             }
-            self.segment_times(reader)?;
-            self.alive_bits(reader)?;
-            for term in &terms {
-                self.term_bits(reader, term)?;
+            let warmed = self.segment_times(reader).and_then(|_| {
+                self.alive_bits(reader)?;
+                for term in &terms {
+                    self.term_bits(reader, term)?;
+                }
+                Ok(())
+            });
+            if let Err(error) = warmed {
+                tracing::warn!(segment = %reader.segment_id().uuid_string(), %error, "could not warm the filter cache for a segment");
             }
         }
         Ok(())
