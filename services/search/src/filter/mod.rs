@@ -124,10 +124,7 @@ impl Filter {
 
     /// The segment's documents matching the filter, deleted ones included.
     pub fn evaluate(&self, reader: &SegmentReader, cache: &FilterCache) -> tantivy::Result<Bits> {
-        Ok(match self.evaluate_shared(reader, cache)? {
-            Evaluated::Shared(bits) => Arc::unwrap_or_clone(bits),
-            Evaluated::Owned(bits) => bits,
-        })
+        Ok(self.evaluate_shared(reader, cache)?.into_owned())
     }
 
     fn evaluate_shared(

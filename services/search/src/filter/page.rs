@@ -130,27 +130,16 @@ fn collect_segment(
         if word == 0 {
             continue;
         }
-        let (best_time, worst_time) = if descending {
-            (times.latest[block], times.earliest[block])
-        } else {
-            (times.earliest[block], times.latest[block])
-        };
+        let (best_time, worst_time) = best_and_worst(times, block, descending);
         // Blocks come best time first: once a block's best time cannot enter the page, no
         // later block's can.
-        let beyond_bound = bound.is_some_and(|bound| {
-            if descending {
-                best_time < bound
-            } else {
-                best_time > bound
-            }
-        });
+        let beyond_bound = bound.is_some_and(|bound| worse(best_time, bound, descending));
         if beyond_bound || !segment.time_could_enter(best_time) {
             break;
         }
-        // A block entirely before the cursor holds nothing for this page.
-        if let Some(cursor_time) = cursor_time
-            && is_before_cursor(worst_time, cursor_time, descending)
-        {
+        // A block whose worst time is better than the cursor's lies entirely before the
+        // cursor: nothing in it is for this page.
+        if cursor_time.is_some_and(|cursor_time| worse(cursor_time, worst_time, descending)) {
             continue;
         }
         docs.clear();
@@ -160,13 +149,17 @@ fn collect_segment(
     Ok(segment.harvest_counted(count, after_cursor_count))
 }
 
-/// Whether a block whose worst time in the page order is `time` lies entirely before the
-/// cursor's time.
-fn is_before_cursor(time: i64, cursor_time: i64, descending: bool) -> bool {
+/// Whether `time` comes strictly after `than` in the page order (is a worse time).
+fn worse(time: i64, than: i64, descending: bool) -> bool {
+    if descending { time < than } else { time > than }
+}
+
+/// A block's best and worst time in the page order.
+fn best_and_worst(times: &SegmentTimes, block: usize, descending: bool) -> (i64, i64) {
     if descending {
-        time > cursor_time
+        (times.latest[block], times.earliest[block])
     } else {
-        time < cursor_time
+        (times.earliest[block], times.latest[block])
     }
 }
 
@@ -186,17 +179,12 @@ fn count_after_cursor(
         if word == 0 {
             continue;
         }
-        let (earliest, latest) = (times.earliest[block], times.latest[block]);
-        let (all_after, none_after) = if descending {
-            (latest < cursor_time, earliest > cursor_time)
-        } else {
-            (earliest > cursor_time, latest < cursor_time)
-        };
-        if all_after {
+        let (best_time, worst_time) = best_and_worst(times, block, descending);
+        if worse(best_time, cursor_time, descending) {
             count += u64::from(word.count_ones());
             continue;
         }
-        if none_after {
+        if worse(cursor_time, worst_time, descending) {
             continue;
         }
         docs.clear();
