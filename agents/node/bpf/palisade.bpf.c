@@ -140,16 +140,23 @@ static __always_inline __u64 task_cgroup_id(struct task_struct *task)
 
 static __always_inline __u32 task_tty(struct task_struct *task)
 {
-	struct tty_struct *tty = BPF_CORE_READ(task, signal, tty);
+	struct tty_struct *tty = task->signal->tty;
 	if (!tty)
 		return 0;
-	__u32 index = BPF_CORE_READ(tty, index);
-	__u32 major = BPF_CORE_READ(tty, driver, major);
-	__u32 minor = BPF_CORE_READ(tty, driver, minor_start) + index;
+	__u32 index = tty->index;
+	__u32 major = tty->driver->major;
+	__u32 minor = tty->driver->minor_start + index;
 	/* new_encode_dev, the form /proc/<pid>/stat prints as tty_nr */
 	return (minor & 0xff) | (major << 8) | ((minor & ~0xffU) << 12);
 }
 
+/*
+ * `task` must be a BTF pointer (a tp_btf argument or bpf_get_current_task_btf()): its fields
+ * are read with plain loads, which the verifier turns into fault-handling loads, instead of
+ * one bpf_probe_read_kernel call per field. This runs for every record, so the calls were
+ * most of the program's cost. The pid namespace entry and the cgroup are read with helpers
+ * because they are indexed by a runtime value, which direct access does not allow.
+ */
 static __always_inline void fill_header(struct pal_header *header, struct task_struct *task,
 					__u16 kind)
 {
@@ -160,7 +167,7 @@ static __always_inline void fill_header(struct pal_header *header, struct task_s
 	header->ts_boot_ns = bpf_ktime_get_boot_ns();
 	header->tgid = pid_tgid >> 32;
 	header->tid = (__u32)pid_tgid;
-	header->ppid = BPF_CORE_READ(task, real_parent, tgid);
+	header->ppid = task->real_parent->tgid;
 
 	struct pid *thread_pid = BPF_CORE_READ(task, group_leader, thread_pid);
 	__u32 level = BPF_CORE_READ(thread_pid, level);
@@ -168,16 +175,16 @@ static __always_inline void fill_header(struct pal_header *header, struct task_s
 	bpf_probe_read_kernel(&upid, sizeof(upid), &thread_pid->numbers[level & 31]);
 	header->vpid = upid.nr;
 	header->pidns = BPF_CORE_READ(upid.ns, ns.inum);
-	header->mntns = BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum);
+	header->mntns = task->nsproxy->mnt_ns->ns.inum;
 
-	const struct cred *cred = BPF_CORE_READ(task, cred);
-	header->uid = BPF_CORE_READ(cred, uid.val);
-	header->gid = BPF_CORE_READ(cred, gid.val);
-	header->euid = BPF_CORE_READ(cred, euid.val);
-	header->egid = BPF_CORE_READ(cred, egid.val);
-	header->cap_effective = BPF_CORE_READ(cred, cap_effective.val);
-	header->cap_permitted = BPF_CORE_READ(cred, cap_permitted.val);
-	header->loginuid = BPF_CORE_READ(task, loginuid.val);
+	const struct cred *cred = task->cred;
+	header->uid = cred->uid.val;
+	header->gid = cred->gid.val;
+	header->euid = cred->euid.val;
+	header->egid = cred->egid.val;
+	header->cap_effective = cred->cap_effective.val;
+	header->cap_permitted = cred->cap_permitted.val;
+	header->loginuid = task->loginuid.val;
 	header->tty = task_tty(task);
 	header->cgroup_id = task_cgroup_id(task);
 	header->ret = 0;
@@ -465,7 +472,7 @@ int BPF_PROG(pal_exec, struct task_struct *task, pid_t old_pid, struct linux_bin
 	struct pal_header *header = (struct pal_header *)s->buf;
 	fill_header(header, task, PAL_KIND_EXEC);
 	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
-	header->syscall_nr = BPF_CORE_READ(regs, orig_ax);
+	header->syscall_nr = regs->orig_ax;
 	header->args[0] = old_pid;
 
 	struct file *file = BPF_CORE_READ(bprm, file);
@@ -524,11 +531,11 @@ int BPF_PROG(pal_fork, struct task_struct *parent, struct task_struct *child)
 	/* the parent is the current task */
 	fill_header(header, parent, PAL_KIND_CLONE);
 	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(parent);
-	header->syscall_nr = BPF_CORE_READ(regs, orig_ax);
+	header->syscall_nr = regs->orig_ax;
 	header->ret = child_tgid;
 	header->args[0] = child_tgid;
 	header->args[1] = child_pid;
-	header->args[2] = BPF_CORE_READ(regs, di);
+	header->args[2] = regs->di;
 	submit(s, sizeof(*header));
 	return 0;
 }
@@ -559,7 +566,7 @@ int BPF_PROG(pal_cgroup_mkdir, struct cgroup *cgroup, const char *path)
 	if (!s)
 		return 0;
 	struct pal_header *header = (struct pal_header *)s->buf;
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct task_struct *task = bpf_get_current_task_btf();
 	fill_header(header, task, PAL_KIND_CGROUP_MKDIR);
 	header->args[0] = BPF_CORE_READ(cgroup, kn, id);
 	header->args[1] = hierarchy;
@@ -571,7 +578,8 @@ int BPF_PROG(pal_cgroup_mkdir, struct cgroup *cgroup, const char *path)
 SEC("tp_btf/sys_exit")
 int BPF_PROG(pal_sys_exit, struct pt_regs *regs, long ret)
 {
-	__u32 nr = BPF_CORE_READ(regs, orig_ax);
+	/* runs on every syscall of the machine: a plain load, not a helper call */
+	__u32 nr = regs->orig_ax;
 	__u32 *wanted = bpf_map_lookup_elem(&pal_interest, &nr);
 	if (!wanted || !*wanted)
 		return 0;
@@ -581,17 +589,17 @@ int BPF_PROG(pal_sys_exit, struct pt_regs *regs, long ret)
 	if (!s)
 		return 0;
 	struct pal_header *header = (struct pal_header *)s->buf;
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct task_struct *task = bpf_get_current_task_btf();
 	fill_header(header, task, PAL_KIND_SYSCALL);
 	header->syscall_nr = nr;
 	header->ret = ret;
 	__u64 args[6];
-	args[0] = BPF_CORE_READ(regs, di);
-	args[1] = BPF_CORE_READ(regs, si);
-	args[2] = BPF_CORE_READ(regs, dx);
-	args[3] = BPF_CORE_READ(regs, r10);
-	args[4] = BPF_CORE_READ(regs, r8);
-	args[5] = BPF_CORE_READ(regs, r9);
+	args[0] = regs->di;
+	args[1] = regs->si;
+	args[2] = regs->dx;
+	args[3] = regs->r10;
+	args[4] = regs->r8;
+	args[5] = regs->r9;
 	for (int i = 0; i < 6; i++)
 		header->args[i] = args[i];
 
