@@ -113,6 +113,9 @@ struct PropertyIndexes {
     flagged: HashMap<(EntityKind, String), BTreeSet<Slot>>,
     /// Entities with a severity, by kind and severity.
     ranked: HashMap<EntityKind, BTreeMap<SeverityBucket, BTreeSet<Slot>>>,
+    /// The severity bucket of the entity in each slot, so that comparing an entity's
+    /// severity reads a dense array instead of the entity's properties.
+    severities: Vec<Option<SeverityBucket>>,
 }
 
 impl PropertyIndexes {
@@ -135,6 +138,11 @@ impl PropertyIndexes {
         let Some(bucket) = severity_bucket(entity) else {
             return;
         };
+        let index = slot as usize;
+        if index >= self.severities.len() {
+            self.severities.resize(index + 1, None);
+        }
+        self.severities[index] = add.then_some(bucket);
         let buckets = self.ranked.entry(entity.kind).or_default();
         if add {
             buckets.entry(bucket).or_default().insert(slot);
@@ -263,6 +271,15 @@ impl TenantGraph {
             .into_iter()
             .flatten()
             .map(|(bucket, slots)| (*bucket, slots))
+    }
+
+    /// The severity bucket of the entity in a slot (`None`: no entity or no severity).
+    pub fn severity_of(&self, slot: Slot) -> Option<SeverityBucket> {
+        self.indexes
+            .severities
+            .get(slot as usize)
+            .copied()
+            .flatten()
     }
 
     /// Every entity.

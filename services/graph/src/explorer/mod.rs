@@ -18,7 +18,7 @@ use serde_json::Value;
 
 use crate::error::{GraphError, Result};
 use crate::findings::Severity;
-use crate::graph::{Slot, TenantGraph};
+use crate::graph::{SeverityBucket, Slot, TenantGraph};
 use crate::model::{ALL_ENTITY_KINDS, EdgeKind, Entity, EntityKind};
 
 pub use ast::{Condition, Query, Related};
@@ -515,6 +515,12 @@ impl Evaluator<'_> {
                 value,
                 severity_rank,
             } => {
+                if let Some(wanted) = severity_rank
+                    && !matches!(op, Op::Contains | Op::Exists)
+                    && let Some(SeverityBucket::Rank(rank)) = self.graph.severity_of(slot)
+                {
+                    return Ok(compare_numbers(*op, f64::from(rank), *wanted));
+                }
                 let Some(entity) = self.graph.entity(slot) else {
                     return Ok(false);
                 };
@@ -550,6 +556,27 @@ impl Evaluator<'_> {
                 condition,
             } => self.related_holds(slot, *index, *from, chain, condition.as_deref())?,
         })
+    }
+
+    /// Keeps the slots that satisfy `plan`, in order.
+    fn retain_matching(&mut self, slots: &mut Vec<Slot>, plan: &Plan) -> Result<()> {
+        if let Plan::Related {
+            index,
+            from,
+            chain,
+            condition,
+        } = plan
+        {
+            return self.retain_related(slots, *index, *from, chain, condition.as_deref());
+        }
+        let mut kept = Vec::with_capacity(slots.len());
+        for &slot in slots.iter() {
+            if self.matches(slot, plan)? {
+                kept.push(slot);
+            }
+        }
+        *slots = kept;
+        Ok(())
     }
 
     fn walk(
@@ -708,23 +735,17 @@ pub fn run(
         Some(plan) => evaluator.candidates(kind, plan)?,
         None => (None, Vec::new()),
     };
-    let slots: Box<dyn Iterator<Item = Slot>> = match candidates {
-        Some(candidates) => Box::new(candidates.into_iter()),
-        None => Box::new(graph.of_kind(kind)),
+    let mut matching: Vec<Slot> = match candidates {
+        Some(candidates) => candidates,
+        None => graph.of_kind(kind).collect(),
     };
-    let mut total = 0;
+    evaluator.charge(matching.len())?;
+    for part in &residual {
+        evaluator.retain_matching(&mut matching, part)?;
+    }
+    let total = matching.len();
     let mut rows = Vec::new();
-    'candidates: for slot in slots {
-        evaluator.charge(1)?;
-        for part in &residual {
-            if !evaluator.matches(slot, part)? {
-                continue 'candidates;
-            }
-        }
-        total += 1;
-        if total <= offset || rows.len() >= limit {
-            continue;
-        }
+    for &slot in matching.iter().skip(offset).take(limit) {
         let Some(entity) = graph.shared_entity(slot) else {
             continue;
         };
