@@ -21,11 +21,12 @@ def peak_rss_mb():
 
 
 def summary(samples):
-    samples = sorted(samples)
     if not samples:
         return {"runs": 0}
+    first = samples[0]
+    samples = sorted(samples)
     pick = lambda fraction: samples[int(round((len(samples) - 1) * fraction))]
-    return {"runs": len(samples), "p50_ms": pick(0.5), "p99_ms": pick(0.99), "total_ms": sum(samples)}
+    return {"runs": len(samples), "first_ms": first, "p50_ms": pick(0.5), "p99_ms": pick(0.99), "total_ms": sum(samples)}
 
 
 def timed(function):
