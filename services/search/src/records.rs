@@ -247,6 +247,168 @@ mod tests {
     use super::*;
     use crate::schema::IndexSchema;
 
+    /// A searcher over `documents`, written in one segment in order.
+    fn searcher_of(schema: &IndexSchema, documents: Vec<TantivyDocument>) -> Searcher {
+        let index = Index::create_in_ram(schema.schema.clone());
+        let mut writer: IndexWriter = index
+            .writer_with_num_threads(1, 15_000_000)
+            .expect("writer");
+        for document in documents {
+            writer.add_document(document).expect("add");
+        }
+        writer.commit().expect("commit");
+        index.reader().expect("reader").searcher()
+    }
+
+    fn alert_with_fields() -> Alert {
+        Alert {
+            id: "a1".into(),
+            tenant_id: "acme".into(),
+            rule: "Terminal shell in container".into(),
+            output: "A shell was spawned in a container".into(),
+            output_fields: [("proc.name", "bash"), ("k8s.ns.name", "prod")]
+                .into_iter()
+                .map(|(key, value)| (key.to_string(), value.to_string()))
+                .collect(),
+            time: Some(palisade_proto::prost_types::Timestamp {
+                seconds: 1_793_491_200,
+                nanos: 5,
+            }),
+            ..Default::default()
+        }
+    }
+
+    fn finding() -> Finding {
+        Finding {
+            id: "f1".into(),
+            tenant_id: "acme".into(),
+            title: "CVE-2024-3094 in xz-utils".into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn records_are_returned_encoded_as_stored_and_what_a_page_needs_decodes_from_them() {
+        let schema = IndexSchema::new();
+        let alert = alert_with_fields();
+        let finding = finding();
+        let searcher = searcher_of(
+            &schema,
+            vec![
+                schema.alert_document(&alert, 0),
+                schema.finding_document(&finding, 0),
+            ],
+        );
+        let readers = RecordReaders::default();
+        let first = DocAddress::new(0, 0);
+        let second = DocAddress::new(0, 1);
+        let alert_record = readers.document(&schema, &searcher, first).expect("alert");
+        assert_eq!(
+            alert_record,
+            Document::Alert(Bytes::from(alert.encode_to_vec()))
+        );
+        let finding_record = readers
+            .document(&schema, &searcher, second)
+            .expect("finding");
+        assert_eq!(
+            finding_record,
+            Document::Finding(Bytes::from(finding.encode_to_vec()))
+        );
+        assert_eq!(
+            decode_document(&alert_record, first).expect("decode"),
+            v1::search_hit::Document::Alert(alert.clone())
+        );
+        assert_eq!(
+            document_uid(&alert_record, first).expect("uid"),
+            alert_uid("acme", "a1")
+        );
+        assert_eq!(
+            document_uid(&finding_record, second).expect("uid"),
+            finding_uid("acme", "f1")
+        );
+        assert_eq!(
+            snippet_text(&alert_record, first).expect("text"),
+            alert.output
+        );
+        assert_eq!(
+            snippet_text(&finding_record, second).expect("text"),
+            finding.title
+        );
+    }
+
+    #[test]
+    fn a_record_in_another_layout_is_read_through_tantivy_and_stays_encoded() {
+        let schema = IndexSchema::new();
+        let alert = alert_with_fields();
+        // Two stored values: not the single bytes field the raw reading slices.
+        let mut document = schema.alert_document(&alert, 0);
+        document.add_bytes(schema.alert, b"second value".as_slice());
+        let searcher = searcher_of(&schema, vec![document]);
+        let readers = RecordReaders::default();
+        let address = DocAddress::new(0, 0);
+        assert!(readers.read(&searcher, address).expect("read").is_none());
+        assert_eq!(
+            readers.document(&schema, &searcher, address).expect("read"),
+            Document::Alert(Bytes::from(alert.encode_to_vec()))
+        );
+    }
+
+    #[test]
+    fn a_record_whose_framing_is_broken_fails_with_its_address() {
+        let schema = IndexSchema::new();
+        let broken: [&[u8]; 5] = [
+            // A string field whose length runs past the end.
+            &[0x0a, 0x05, b'a'],
+            // A varint longer than ten bytes.
+            &[
+                0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01,
+            ],
+            // Field number 0.
+            &[0x00, 0x01],
+            // Wire type 7, which does not exist.
+            &[0x0f],
+            // A group opened and never closed.
+            &[0x0b],
+        ];
+        let documents = broken
+            .iter()
+            .map(|bytes| {
+                let mut document = TantivyDocument::default();
+                document.add_bytes(schema.alert, bytes);
+                document
+            })
+            .collect();
+        let searcher = searcher_of(&schema, documents);
+        let readers = RecordReaders::default();
+        for (doc_id, bytes) in broken.iter().enumerate() {
+            let address = DocAddress::new(0, doc_id as u32);
+            match readers.document(&schema, &searcher, address) {
+                Err(SearchError::CorruptDocument { address: named, .. }) => {
+                    assert_eq!(named, format!("{address:?}"), "{bytes:?}");
+                }
+                other => panic!("{bytes:?}: expected a corrupt document, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_well_framed_record_that_is_no_alert_fails_where_it_is_decoded() {
+        // Field 1 (the id) holding bytes that are not UTF-8: framing cannot tell, decoding can.
+        let record = Document::Alert(Bytes::from_static(&[0x0a, 0x01, 0xff]));
+        let address = DocAddress::new(0, 0);
+        assert!(check_framing(&[0x0a, 0x01, 0xff]).is_ok());
+        for result in [
+            decode_document(&record, address).map(|_| ()),
+            document_uid(&record, address).map(|_| ()),
+            snippet_text(&record, address).map(|_| ()),
+        ] {
+            assert!(
+                matches!(result, Err(SearchError::CorruptDocument { .. })),
+                "{result:?}"
+            );
+        }
+    }
+
     #[test]
     fn records_read_raw_equal_tantivys_documents() {
         let schema = IndexSchema::new();
