@@ -1,5 +1,5 @@
-//! Generates the palisade.v1 types, clients and servers, and the descriptor set that the
-//! servers expose through gRPC reflection.
+//! Generates the palisade.v1 types, clients and servers, the descriptor set that the servers
+//! expose through gRPC reflection, and the search service's own server and client (`wire`).
 
 use std::path::PathBuf;
 
@@ -21,6 +21,7 @@ const PROTOS: &[&str] = &[
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
+    std::fs::create_dir_all(out_dir.join("wire"))?;
     for proto in PROTOS {
         println!("cargo:rerun-if-changed={proto}");
     }
@@ -34,5 +35,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .btree_map(".palisade.v1.Alert.output_fields")
         .file_descriptor_set_path(out_dir.join("palisade_v1_descriptor.bin"))
         .compile_protos(PROTOS, &["."])?;
+    // The search service once more, as the search service itself serves and calls it: every
+    // message is the palisade.v1 type above except Search's answer, `wire::SearchResponse`,
+    // whose hits carry the stored records' encoded bytes (see src/wire.rs). Only search.proto's
+    // descriptor is compiled (not its imports, which hold other services), and all of its
+    // messages are extern, so this generates the service's server and client modules alone.
+    let search_proto = "palisade/v1/search.proto";
+    let mut search = tonic_prost_build::Config::new().load_fds(&[search_proto], &["."])?;
+    search.file.retain(|file| file.name() == search_proto);
+    tonic_prost_build::configure()
+        .build_transport(false)
+        .out_dir(out_dir.join("wire"))
+        .extern_path(".palisade.v1", "crate::v1")
+        .extern_path(".palisade.v1.SearchResponse", "crate::wire::SearchResponse")
+        .compile_fds(search)?;
     Ok(())
 }

@@ -13,6 +13,8 @@ pub mod v1 {
 
 pub use prost_types;
 
+pub mod wire;
+
 mod priority;
 
 pub use priority::{ParsePriorityError, PriorityExt};

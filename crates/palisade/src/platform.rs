@@ -57,8 +57,9 @@ use palisade_proto::v1::graph_service_server::GraphServiceServer;
 use palisade_proto::v1::notify_service_server::NotifyServiceServer;
 use palisade_proto::v1::peer_status_service_server::PeerStatusServiceServer;
 use palisade_proto::v1::scanner_service_server::ScannerServiceServer;
-use palisade_proto::v1::search_service_server::SearchServiceServer;
 use palisade_proto::v1::{ComponentStatus, HealthState, ScanImageRequest};
+// The search service's own server: its Search answers carry stored records undecoded.
+use palisade_proto::wire::search_service_server::SearchServiceServer;
 use palisade_scanner::service::ScanImage;
 use palisade_scanner::service::default_cache_dir;
 use palisade_scanner::{ScannerActor, ScannerCore, ScannerGrpc, ScannerSettings};

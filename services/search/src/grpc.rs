@@ -1,19 +1,23 @@
 //! The gRPC adapter of the search service: authenticates nothing itself (the server's
-//! authentication layer attached the principal) and forwards to the peer.
+//! authentication layer attached the principal) and forwards to the peer. It implements the
+//! service as `palisade_proto::wire` generates it, whose Search answer carries the hits'
+//! stored records as they are, encoded; clients see palisade.v1.SearchService unchanged.
 
 use palisade_core::bridge::principal_of;
-use palisade_proto::v1::search_service_server::SearchService;
 use palisade_proto::v1::{
     DeleteSavedSearchRequest, DeleteSavedSearchResponse, GetRetentionRequest, GetRetentionResponse,
     ListSavedSearchesRequest, ListSavedSearchesResponse, ReindexRequest, ReindexResponse,
-    SaveSearchRequest, SaveSearchResponse, SearchRequest, SearchResponse, SetRetentionRequest,
+    SaveSearchRequest, SaveSearchResponse, SearchRequest, SetRetentionRequest,
     SetRetentionResponse, TailRequest,
 };
+use palisade_proto::wire;
+use palisade_proto::wire::search_service_server::SearchService;
 use tonic::{Request, Response, Status};
 
 use crate::peer::{SearchPeer, TailStream};
 
-/// Serves palisade.v1.SearchService from a [`SearchPeer`].
+/// Serves palisade.v1.SearchService from a [`SearchPeer`], through
+/// `palisade_proto::wire::search_service_server::SearchServiceServer`.
 #[derive(Clone)]
 pub struct SearchGrpc {
     peer: SearchPeer,
@@ -31,7 +35,7 @@ impl SearchService for SearchGrpc {
     async fn search(
         &self,
         request: Request<SearchRequest>,
-    ) -> Result<Response<SearchResponse>, Status> {
+    ) -> Result<Response<wire::SearchResponse>, Status> {
         let principal = principal_of(&request)?;
         let response = self.peer.search(&principal, request.into_inner()).await?;
         Ok(Response::new(response))

@@ -8,13 +8,14 @@ use palisade_core::auth::{Principal, Role};
 use palisade_core::bridge::{mailbox_status, remote_request};
 use palisade_core::ids::TenantId;
 use palisade_proto::prost_types::Timestamp;
-use palisade_proto::v1::search_service_client::SearchServiceClient;
 use palisade_proto::v1::{
     DeleteSavedSearchRequest, DeleteSavedSearchResponse, GetRetentionRequest, GetRetentionResponse,
     ListSavedSearchesRequest, ListSavedSearchesResponse, ReindexRequest, ReindexResponse,
-    SaveSearchRequest, SaveSearchResponse, SearchRequest, SearchResponse, SetRetentionRequest,
+    SaveSearchRequest, SaveSearchResponse, SearchRequest, SetRetentionRequest,
     SetRetentionResponse, TailRequest, TailResponse,
 };
+use palisade_proto::wire;
+use palisade_proto::wire::search_service_client::SearchServiceClient;
 use tokio_stream::StreamExt as _;
 use tonic::Status;
 use tonic::transport::Channel;
@@ -57,12 +58,14 @@ impl SearchPeer {
         }
     }
 
-    /// Runs `request` for `principal`, confined to the principal's tenant.
+    /// Runs `request` for `principal`, confined to the principal's tenant. The hits' records
+    /// stay encoded, as the service stores them and as its response carries them;
+    /// [`wire::SearchResponse::decode_hits`] decodes them.
     pub async fn search(
         &self,
         principal: &Principal,
         request: SearchRequest,
-    ) -> Result<SearchResponse, Status> {
+    ) -> Result<wire::SearchResponse, Status> {
         match self {
             SearchPeer::Local(actors) => {
                 let message = RunSearch {

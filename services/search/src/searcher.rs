@@ -6,17 +6,12 @@ use std::sync::Arc;
 
 use actix::prelude::*;
 use palisade_core::ids::TenantId;
-use palisade_proto::v1::{
-    Alert, Facet, FacetBucket, Finding, SearchHit, SearchRequest, SearchResponse, SortOrder,
-    TailResponse, search_hit,
-};
-use prost::Message as _;
+use palisade_proto::v1::{Facet, FacetBucket, SearchRequest, SortOrder, TailResponse, search_hit};
+use palisade_proto::wire;
 use tantivy::query::{BooleanQuery, Occur, Query, RangeQuery, TermQuery};
-use tantivy::schema::{IndexRecordOption, Value};
+use tantivy::schema::IndexRecordOption;
 use tantivy::snippet::SnippetGenerator;
-use tantivy::{
-    DateTime, DocAddress, IndexReader, Searcher as IndexSearcher, TantivyDocument, Term,
-};
+use tantivy::{DateTime, DocAddress, IndexReader, Term};
 use tokio::time::Instant;
 
 use crate::collector::{Collected, SearchCollector, SortCursor, SortSpec, TermsFacet};
@@ -28,8 +23,8 @@ use crate::query::compile::{CompileContext, compile_confined};
 use crate::query::time_range::TimeRangeQuery;
 use crate::query::values::parse_duration_nanos;
 use crate::query::{Node, QueryError, QueryLimits, parse};
-use crate::records::RecordReaders;
-use crate::schema::{FIELDS, IndexSchema, KIND_ALERT, alert_uid, finding_uid};
+use crate::records::{RecordReaders, decode_document, document_uid, snippet_text};
+use crate::schema::{FIELDS, IndexSchema, KIND_ALERT};
 use crate::settings::SearchSettings;
 
 /// Hits per page when the request does not say.
@@ -39,9 +34,9 @@ pub const DEFAULT_FACET_SIZE: usize = 10;
 /// Longest snippet, in characters.
 const SNIPPET_CHARS: usize = 200;
 
-/// A query of one tenant.
+/// A query of one tenant. The answer's hits hold their stored records undecoded.
 #[derive(Message)]
-#[rtype(result = "Result<SearchResponse, SearchError>")]
+#[rtype(result = "Result<wire::SearchResponse, SearchError>")]
 pub struct RunSearch {
     pub tenant: TenantId,
     pub request: SearchRequest,
@@ -274,7 +269,7 @@ impl Searcher {
         &self,
         tenant: &TenantId,
         request: &SearchRequest,
-    ) -> Result<SearchResponse, SearchError> {
+    ) -> Result<wire::SearchResponse, SearchError> {
         let started = Instant::now();
         let deadline = started + self.limits.time_budget;
         let (node, facet_names) = self.request_query(tenant, request)?;
@@ -371,27 +366,26 @@ impl Searcher {
         };
         let mut hits = Vec::with_capacity(collected.hits.len());
         for hit in &collected.hits {
-            let document = self.stored_record(&searcher, hit.address)?;
-            let snippet = match (&snippets, &document) {
-                (Some(generator), search_hit::Document::Alert(alert)) => {
-                    generator.snippet(&alert.output).to_html()
-                }
-                (Some(generator), search_hit::Document::Finding(finding)) => {
-                    generator.snippet(&finding.title).to_html()
-                }
-                (None, _) => String::new(),
+            let document = self
+                .records
+                .document(&self.schema, &searcher, hit.address)?;
+            let snippet = match &snippets {
+                Some(generator) => generator
+                    .snippet(&snippet_text(&document, hit.address)?)
+                    .to_html(),
+                None => String::new(),
             };
-            hits.push(SearchHit {
+            hits.push(wire::SearchHit {
                 document: Some(document),
                 score: hit.score,
                 snippet,
             });
         }
         let last_record = hits.last().and_then(|hit| hit.document.as_ref());
-        let next_cursor = self.next_cursor(sort, &collected, offset, last_record);
+        let next_cursor = self.next_cursor(sort, &collected, offset, last_record)?;
         let facets = self.facets(&facet_specs, &collected)?;
         METRICS.queries.inc();
-        Ok(SearchResponse {
+        Ok(wire::SearchResponse {
             total: collected.count,
             hits,
             facets,
@@ -408,19 +402,12 @@ impl Searcher {
         sort: SortSpec,
         collected: &Collected,
         offset: usize,
-        last_record: Option<&search_hit::Document>,
-    ) -> String {
+        last_record: Option<&wire::search_hit::Document>,
+    ) -> Result<String, SearchError> {
         let Some(last) = collected.hits.last() else {
-            return String::new();
+            return Ok(String::new());
         };
-        let uid = || match last_record {
-            Some(search_hit::Document::Alert(alert)) => alert_uid(&alert.tenant_id, &alert.id),
-            Some(search_hit::Document::Finding(finding)) => {
-                finding_uid(&finding.tenant_id, &finding.id)
-            }
-            None => last.uid.text(),
-        };
-        match sort {
+        Ok(match sort {
             SortSpec::Relevance => {
                 let next = offset + collected.hits.len();
                 if (next as u64) < collected.count {
@@ -429,15 +416,15 @@ impl Searcher {
                     String::new()
                 }
             }
-            _ if collected.after_cursor_count > collected.hits.len() as u64 => format!(
-                "{}:{}:{}:{}",
-                sort_code(sort),
-                last.primary,
-                last.time,
-                uid()
-            ),
+            _ if collected.after_cursor_count > collected.hits.len() as u64 => {
+                let uid = match last_record {
+                    Some(record) => document_uid(record, last.address)?,
+                    None => last.uid.text(),
+                };
+                format!("{}:{}:{}:{}", sort_code(sort), last.primary, last.time, uid)
+            }
             _ => String::new(),
-        }
+        })
     }
 
     fn facets(
@@ -541,47 +528,6 @@ impl Searcher {
         )))
     }
 
-    fn stored_record(
-        &self,
-        searcher: &IndexSearcher,
-        address: DocAddress,
-    ) -> Result<search_hit::Document, SearchError> {
-        let corrupt = |message: String| SearchError::CorruptDocument {
-            address: format!("{address:?}"),
-            message,
-        };
-        if let Some(record) = self.records.read(searcher, address)? {
-            if record.field == self.schema.alert {
-                return Alert::decode(record.bytes())
-                    .map(search_hit::Document::Alert)
-                    .map_err(|error| corrupt(error.to_string()));
-            }
-            if record.field == self.schema.finding {
-                return Finding::decode(record.bytes())
-                    .map(search_hit::Document::Finding)
-                    .map_err(|error| corrupt(error.to_string()));
-            }
-        }
-        let document: TantivyDocument = searcher.doc(address)?;
-        if let Some(bytes) = document
-            .get_first(self.schema.alert)
-            .and_then(|value| value.as_bytes())
-        {
-            return Alert::decode(bytes)
-                .map(search_hit::Document::Alert)
-                .map_err(|error| corrupt(error.to_string()));
-        }
-        if let Some(bytes) = document
-            .get_first(self.schema.finding)
-            .and_then(|value| value.as_bytes())
-        {
-            return Finding::decode(bytes)
-                .map(search_hit::Document::Finding)
-                .map_err(|error| corrupt(error.to_string()));
-        }
-        Err(corrupt("no stored record".into()))
-    }
-
     fn tail_window(&self, window: &TailWindow) -> Result<Vec<TailResponse>, SearchError> {
         let searcher = self.reader.searcher();
         let offsets = |from: u64, to: u64| -> Box<dyn Query> {
@@ -631,7 +577,8 @@ impl Searcher {
         addresses.sort();
         let mut records = Vec::with_capacity(addresses.len());
         for address in addresses {
-            records.push(match self.stored_record(&searcher, address)? {
+            let document = self.records.document(&self.schema, &searcher, address)?;
+            records.push(match decode_document(&document, address)? {
                 search_hit::Document::Alert(alert) => TailResponse {
                     alert: Some(alert),
                     finding: None,
@@ -647,7 +594,7 @@ impl Searcher {
 }
 
 impl Handler<RunSearch> for Searcher {
-    type Result = Result<SearchResponse, SearchError>;
+    type Result = Result<wire::SearchResponse, SearchError>;
 
     fn handle(&mut self, message: RunSearch, _context: &mut SyncContext<Self>) -> Self::Result {
         self.run(&message.tenant, &message.request)

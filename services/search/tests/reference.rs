@@ -14,8 +14,9 @@ use palisade_core::log::{LogEntry, Topic};
 use palisade_core::storage::Store;
 use palisade_proto::prost_types::Timestamp;
 use palisade_proto::v1::{
-    Alert, Facet, PageRequest, Priority, SearchRequest, SearchResponse, SortOrder, search_hit,
+    Alert, Facet, PageRequest, Priority, SearchRequest, SortOrder, search_hit,
 };
+use palisade_proto::wire;
 use palisade_search::{SearchActors, SearchPeer, SearchTopics, start_search_actors};
 use prost::Message;
 
@@ -233,8 +234,11 @@ fn principal(tenant: &str) -> Principal {
     }
 }
 
-fn ids(response: &SearchResponse) -> Vec<String> {
+fn ids(response: &wire::SearchResponse) -> Vec<String> {
     response
+        .clone()
+        .decode_hits()
+        .expect("hits decode")
         .hits
         .iter()
         .map(|hit| match &hit.document {

@@ -11,8 +11,9 @@ use palisade_core::ids::TenantId;
 use palisade_core::log::Topic;
 use palisade_core::storage::Store;
 use palisade_proto::prost_types::Timestamp;
-use palisade_proto::v1::search_service_server::SearchServiceServer;
 use palisade_proto::v1::{Alert, PageRequest, Priority, SortOrder, search_hit};
+use palisade_proto::wire;
+use palisade_proto::wire::search_service_server::SearchServiceServer;
 use palisade_search::indexer::CatchUp;
 use palisade_search::{SearchActors, SearchGrpc, SearchPeer, SearchTopics, start_search_actors};
 use support::{publish, query};
@@ -79,8 +80,11 @@ fn start(store: &Store, index_dir: &std::path::Path) -> (ActorSystem, SearchActo
     (system, actors.expect("actors"))
 }
 
-fn ids(response: &palisade_proto::v1::SearchResponse) -> Vec<String> {
+fn ids(response: &wire::SearchResponse) -> Vec<String> {
     response
+        .clone()
+        .decode_hits()
+        .expect("hits decode")
         .hits
         .iter()
         .map(|hit| match &hit.document {
@@ -215,8 +219,8 @@ async fn no_query_text_reaches_another_tenants_alerts() {
                 continue;
             }
         };
-        for hit in &response.hits {
-            let Some(search_hit::Document::Alert(alert)) = &hit.document else {
+        for hit in response.clone().decode_hits().expect("hits decode").hits {
+            let Some(search_hit::Document::Alert(alert)) = hit.document else {
                 panic!("alert expected")
             };
             assert_eq!(alert.tenant_id, "acme", "query {text:?} leaked {alert:?}");
