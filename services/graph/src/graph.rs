@@ -113,6 +113,9 @@ struct PropertyIndexes {
     flagged: HashMap<(EntityKind, String), BTreeSet<Slot>>,
     /// Entities with a severity, by kind and severity.
     ranked: HashMap<EntityKind, BTreeMap<SeverityBucket, BTreeSet<Slot>>>,
+    /// Entities that hold a property as a string, by kind and property: a condition that a
+    /// property equal some text can only hold for these, often far fewer than the kind's.
+    texts: HashMap<EntityKind, HashMap<String, BTreeSet<Slot>>>,
     /// The severity bucket of the entity in each slot, so that comparing an entity's
     /// severity reads a dense array instead of the entity's properties.
     severities: Vec<Option<SeverityBucket>>,
@@ -122,6 +125,25 @@ impl PropertyIndexes {
     /// Adds (or removes) an entity to (from) the indexes.
     fn update(&mut self, slot: Slot, entity: &Entity, add: bool) {
         for (property, value) in &entity.properties {
+            if value.is_string() {
+                let texts = self.texts.entry(entity.kind).or_default();
+                if add {
+                    match texts.get_mut(property.as_str()) {
+                        Some(set) => {
+                            set.insert(slot);
+                        }
+                        None => {
+                            texts.insert(property.clone(), BTreeSet::from([slot]));
+                        }
+                    }
+                } else if let Some(set) = texts.get_mut(property.as_str()) {
+                    set.remove(&slot);
+                    if set.is_empty() {
+                        texts.remove(property.as_str());
+                    }
+                }
+                continue;
+            }
             if *value != Value::Bool(true) {
                 continue;
             }
@@ -255,6 +277,17 @@ impl TenantGraph {
         self.indexes
             .flagged
             .get(&(kind, property.to_string()))
+            .into_iter()
+            .flatten()
+            .copied()
+    }
+
+    /// Slots, in order, of the entities of a kind that hold a property as a string.
+    pub fn with_text(&self, kind: EntityKind, property: &str) -> impl Iterator<Item = Slot> + '_ {
+        self.indexes
+            .texts
+            .get(&kind)
+            .and_then(|texts| texts.get(property))
             .into_iter()
             .flatten()
             .copied()

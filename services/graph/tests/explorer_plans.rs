@@ -313,6 +313,32 @@ fn candidates_taken_from_indexes_answer_like_reading_every_entity() {
             creators,
             "related condition alone"
         );
+        // Every text a permission set's scope takes, each from the index of the entities
+        // that hold the property as text.
+        let scopes: BTreeSet<&str> = graph
+            .of_kind(EntityKind::PermissionSet)
+            .filter_map(|set| graph.entity(set)?.text("creates_pods"))
+            .collect();
+        assert!(!scopes.is_empty(), "permission sets that create pods");
+        for scope in scopes {
+            let holders = ids(
+                graph,
+                graph.of_kind(EntityKind::PermissionSet).filter(|set| {
+                    graph
+                        .entity(*set)
+                        .is_some_and(|set| set.text("creates_pods") == Some(scope))
+                }),
+            );
+            assert_eq!(
+                answer(
+                    graph,
+                    &format!("permission_set where creates_pods = \"{scope}\"")
+                )
+                .0,
+                holders,
+                "text equality {scope}"
+            );
+        }
         (exposed, creators)
     };
     let (exposed_before, creators) = check(&engine);

@@ -1,7 +1,8 @@
 //! Where a query's candidates come from. Looking at every entity of the queried kind is the
 //! fallback; a condition that every answer must satisfy can name a smaller set instead:
 //! a flag (`exposed_to_internet`) from the graph's index of `true` properties, a severity
-//! comparison from its severity index, or a
+//! comparison from its severity index, a text equality from its index of the entities that
+//! hold the property as text, or a
 //! related-entity condition (`has permission_set(...)`) whose backward walk reaches the
 //! queried kind. Every candidate is still checked against the whole condition, so the
 //! answer is the same as the scan's as long as the set holds every entity that matches.
@@ -135,6 +136,20 @@ impl Evaluator<'_> {
                 self.charge(slots.len())?;
                 slots.sort_unstable();
                 Ok(Some(Narrowed { slots, exact }))
+            }
+            Plan::Property {
+                property,
+                op: Op::Equal,
+                value: Value::String(_),
+                ..
+            } if !NOT_INDEXED.contains(&property.as_str()) => {
+                // Only a property held as text equals a text (see `Evaluator::compare`).
+                let slots: Vec<Slot> = self.graph.with_text(kind, property).collect();
+                self.charge(slots.len())?;
+                Ok(Some(Narrowed {
+                    slots,
+                    exact: false,
+                }))
             }
             Plan::Related {
                 index,

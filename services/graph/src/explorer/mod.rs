@@ -10,6 +10,7 @@ pub mod text;
 
 use semijoin::{RelatedState, compare_numbers};
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 
@@ -421,8 +422,9 @@ impl Evaluator<'_> {
         Ok(())
     }
 
-    fn property(&self, slot: Slot, entity: &Entity, name: &str) -> Option<Value> {
-        Some(match name {
+    /// A property of the entity: borrowed when the entity holds it, computed otherwise.
+    fn property<'e>(&self, slot: Slot, entity: &'e Entity, name: &str) -> Option<Cow<'e, Value>> {
+        Some(Cow::Owned(match name {
             "name" => Value::String(entity.name.clone()),
             "namespace" => Value::String(entity.namespace.clone()),
             "cluster" => Value::String(entity.cluster.clone()),
@@ -435,11 +437,11 @@ impl Evaluator<'_> {
                         && self.graph.kind_of(*target) == Some(EntityKind::Node)
                 }))
             }
-            _ => return entity.properties.get(name).cloned(),
-        })
+            _ => return entity.properties.get(name).map(Cow::Borrowed),
+        }))
     }
 
-    fn compare(found: Option<Value>, property: &str, op: Op, value: &Value) -> bool {
+    fn compare(found: Option<&Value>, property: &str, op: Op, value: &Value) -> bool {
         let Some(found) = found else {
             return op == Op::NotEqual || (op == Op::Equal && *value == Value::Bool(false));
         };
@@ -447,21 +449,21 @@ impl Evaluator<'_> {
             return true;
         }
         if op == Op::Contains {
-            let needle = match value {
-                Value::String(text) => text.clone(),
-                other => other.to_string(),
+            let needle: Cow<'_, str> = match value {
+                Value::String(text) => Cow::Borrowed(text),
+                other => Cow::Owned(other.to_string()),
             };
-            return match &found {
-                Value::String(text) => text.contains(&needle),
+            return match found {
+                Value::String(text) => text.contains(needle.as_ref()),
                 Value::Array(items) => items
                     .iter()
-                    .any(|item| item.as_str() == Some(needle.as_str()) || *item == *value),
+                    .any(|item| item.as_str() == Some(needle.as_ref()) || *item == *value),
                 _ => false,
             };
         }
         let ordered = |left: f64, right: f64| compare_numbers(op, left, right);
         if property == "severity"
-            && let (Some(left), Some(right)) = (Severity::rank_of(&found), Severity::rank_of(value))
+            && let (Some(left), Some(right)) = (Severity::rank_of(found), Severity::rank_of(value))
         {
             return ordered(left, right);
         }
@@ -470,12 +472,12 @@ impl Evaluator<'_> {
         }
         match op {
             Op::Equal => {
-                found == *value
+                *found == *value
                     || found
                         .as_str()
                         .is_some_and(|text| Some(text) == value.as_str())
             }
-            Op::NotEqual => found != *value,
+            Op::NotEqual => *found != *value,
             _ => match (found.as_str(), value.as_str()) {
                 (Some(left), Some(right)) => match op {
                     Op::Greater => left > right,
@@ -547,7 +549,7 @@ impl Evaluator<'_> {
                     return Ok((field == wanted) == (*op == Op::Equal));
                 }
                 let found = self.property(slot, entity, property);
-                Self::compare(found, property, *op, value)
+                Self::compare(found.as_deref(), property, *op, value)
             }
             Plan::Related {
                 index,
