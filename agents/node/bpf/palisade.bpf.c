@@ -213,10 +213,16 @@ static __always_inline void submit(struct pal_scratch *s, __u32 off)
 	}
 	header->len = off;
 	/* Waking the reader for every record costs the traced task an IPI and a context
-	 * switch; the reader polls with a short timeout instead, and is woken only once a
-	 * backlog builds up. */
+	 * switch; the reader polls with a short timeout instead, and is woken when the backlog
+	 * crosses a multiple of PAL_WAKEUP_BYTES. Only on crossing: a forced wake-up is a
+	 * self-IPI (a VM exit on a virtual machine), and raising one for every record while
+	 * the backlog stays above the mark made each record of an open storm pay for one.
+	 * The reader sleeps only on an empty buffer, so a backlog it sleeps through reaches
+	 * the first mark by crossing it; a crossing that two CPUs race past is caught at the
+	 * next mark, or by the poll timeout. */
+	__u64 pending = bpf_ringbuf_query(&pal_events, BPF_RB_AVAIL_DATA);
 	__u64 wakeup = BPF_RB_NO_WAKEUP;
-	if (bpf_ringbuf_query(&pal_events, BPF_RB_AVAIL_DATA) >= PAL_WAKEUP_BYTES)
+	if (pending / PAL_WAKEUP_BYTES != (pending + off) / PAL_WAKEUP_BYTES)
 		wakeup = BPF_RB_FORCE_WAKEUP;
 	if (bpf_ringbuf_output(&pal_events, s->buf, off & (PAL_RECORD_MAX - 1), wakeup) != 0) {
 		stat_inc(PAL_STAT_RINGBUF_FULL);
