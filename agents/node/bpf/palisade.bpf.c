@@ -121,13 +121,14 @@ static __always_inline int is_agent(void)
 	return (bpf_get_current_pid_tgid() >> 32) == agent_tgid;
 }
 
+/* `task` must be a BTF pointer; see fill_header. */
 static __always_inline __u64 task_cgroup_id(struct task_struct *task)
 {
-	struct css_set *cgroups = BPF_CORE_READ(task, cgroups);
+	struct css_set *cgroups = task->cgroups;
 	if (!cgroups)
 		return 0;
 	if (cgroup_subsys < 0)
-		return BPF_CORE_READ(cgroups, dfl_cgrp, kn, id);
+		return cgroups->dfl_cgrp->kn->id;
 	__s32 index = cgroup_subsys;
 	if (index >= 16)
 		return 0;
@@ -154,8 +155,10 @@ static __always_inline __u32 task_tty(struct task_struct *task)
  * `task` must be a BTF pointer (a tp_btf argument or bpf_get_current_task_btf()): its fields
  * are read with plain loads, which the verifier turns into fault-handling loads, instead of
  * one bpf_probe_read_kernel call per field. This runs for every record, so the calls were
- * most of the program's cost. The pid namespace entry and the cgroup are read with helpers
- * because they are indexed by a runtime value, which direct access does not allow.
+ * most of the program's cost. The pid namespace entry and a cgroup v1 controller's state are
+ * read with helpers because they are indexed by a runtime value, which direct access does not
+ * allow; what they point to is then a plain address, not a BTF pointer, and is read with
+ * helpers too.
  */
 static __always_inline void fill_header(struct pal_header *header, struct task_struct *task,
 					__u16 kind)
@@ -169,8 +172,8 @@ static __always_inline void fill_header(struct pal_header *header, struct task_s
 	header->tid = (__u32)pid_tgid;
 	header->ppid = task->real_parent->tgid;
 
-	struct pid *thread_pid = BPF_CORE_READ(task, group_leader, thread_pid);
-	__u32 level = BPF_CORE_READ(thread_pid, level);
+	struct pid *thread_pid = task->group_leader->thread_pid;
+	__u32 level = thread_pid->level;
 	struct upid upid = {};
 	bpf_probe_read_kernel(&upid, sizeof(upid), &thread_pid->numbers[level & 31]);
 	header->vpid = upid.nr;
@@ -210,10 +213,16 @@ static __always_inline void submit(struct pal_scratch *s, __u32 off)
 	}
 	header->len = off;
 	/* Waking the reader for every record costs the traced task an IPI and a context
-	 * switch; the reader polls with a short timeout instead, and is woken only once a
-	 * backlog builds up. */
+	 * switch; the reader polls with a short timeout instead, and is woken when the backlog
+	 * crosses a multiple of PAL_WAKEUP_BYTES. Only on crossing: a forced wake-up is a
+	 * self-IPI (a VM exit on a virtual machine), and raising one for every record while
+	 * the backlog stays above the mark made each record of an open storm pay for one.
+	 * The reader sleeps only on an empty buffer, so a backlog it sleeps through reaches
+	 * the first mark by crossing it; a crossing that two CPUs race past is caught at the
+	 * next mark, or by the poll timeout. */
+	__u64 pending = bpf_ringbuf_query(&pal_events, BPF_RB_AVAIL_DATA);
 	__u64 wakeup = BPF_RB_NO_WAKEUP;
-	if (bpf_ringbuf_query(&pal_events, BPF_RB_AVAIL_DATA) >= PAL_WAKEUP_BYTES)
+	if (pending / PAL_WAKEUP_BYTES != (pending + off) / PAL_WAKEUP_BYTES)
 		wakeup = BPF_RB_FORCE_WAKEUP;
 	if (bpf_ringbuf_output(&pal_events, s->buf, off & (PAL_RECORD_MAX - 1), wakeup) != 0) {
 		stat_inc(PAL_STAT_RINGBUF_FULL);
@@ -279,9 +288,57 @@ static __noinline __u32 push_user_bytes(struct pal_scratch *s, __u32 off, const 
 	return off + sizeof(struct pal_param) + len;
 }
 
+/*
+ * Objects reached through a plain address (a file from the fd table, what it points to) cannot
+ * be read with plain loads: that needs a BTF pointer, and the kfunc that makes one
+ * (bpf_rdonly_cast) is not something aya 0.14 can load (it rejects the object's .ksyms
+ * section). Each bpf_probe_read_kernel call costs more than the bytes it copies, so the fields
+ * a record needs from one object are read with one call over the span of the object that
+ * holds them, from field `first` to the end of field `last`, into `window`, and SPAN_FIELD
+ * picks a field out of the copy. Offsets and sizes are CO-RE relocations, constants once
+ * loaded, so the verifier checks the copy's size and each field's stack offset as constants.
+ * The span starts on an 8-byte boundary so that every field in the copy is aligned as in the
+ * object. A span that does not fit the window (a kernel whose layout spreads these fields
+ * further apart) leaves the window zeroed, and the record those fields as 0.
+ */
+#define SPAN_START(type, first) (bpf_core_field_offset(type, first) & ~7U)
+#define SPAN_END(type, last) (bpf_core_field_offset(type, last) + bpf_core_field_size(type, last))
+#define SPAN_READ(window, object, type, first, last)                                             \
+	({                                                                                       \
+		__u32 span_start = SPAN_START(type, first);                                      \
+		__u32 span_end = SPAN_END(type, last);                                           \
+		__builtin_memset(&(window), 0, sizeof(window));                                  \
+		if (span_end > span_start && span_end - span_start <= sizeof(window))            \
+			bpf_probe_read_kernel(&(window), span_end - span_start,                   \
+					      (void *)(object) + span_start);                     \
+	})
+#define SPAN_FIELD(window, type, first, field)                                                   \
+	({                                                                                       \
+		__u64 span_value = 0;                                                            \
+		__u32 span_size = bpf_core_field_size(type, field);                              \
+		__u64 span_delta = bpf_core_field_offset(type, field) - SPAN_START(type, first); \
+		/* added to the stack pointer as one constant: the verifier refuses a        \
+		 * subtraction from it */                                                    \
+		barrier_var(span_delta);                                                         \
+		void *span_at = (void *)&(window) + span_delta;                                  \
+		if (span_delta + span_size <= sizeof(window)) {                                  \
+			if (span_size == 1)                                                      \
+				span_value = *(__u8 *)span_at;                                   \
+			else if (span_size == 2)                                                 \
+				span_value = *(__u16 *)span_at;                                  \
+			else if (span_size == 4)                                                 \
+				span_value = *(__u32 *)span_at;                                  \
+			else if (span_size == 8)                                                 \
+				span_value = *(__u64 *)span_at;                                  \
+		}                                                                                \
+		span_value;                                                                      \
+	})
+
 struct path_walk {
 	struct dentry *dentry;
 	struct vfsmount *vfsmnt;
+	/* vfsmnt's mnt_root, read once per mount the walk is in */
+	struct dentry *mnt_root;
 	struct dentry *root_dentry;
 	struct vfsmount *root_mnt;
 	__u64 mount_offset;
@@ -302,22 +359,32 @@ static long path_walk_step(__u32 index, struct path_walk *walk)
 		walk->complete = 1;
 		return 1;
 	}
-	struct mount *mnt = (struct mount *)((void *)vfsmnt - walk->mount_offset);
-	struct dentry *mnt_root = BPF_CORE_READ(vfsmnt, mnt_root);
-	if (dentry == mnt_root) {
-		struct mount *parent = BPF_CORE_READ(mnt, mnt_parent);
+	if (dentry == walk->mnt_root) {
+		struct mount *mnt = (struct mount *)((void *)vfsmnt - walk->mount_offset);
+		__u64 mount_window[4];
+		SPAN_READ(mount_window, mnt, struct mount, mnt_parent, mnt_mountpoint);
+		struct mount *parent = (struct mount *)SPAN_FIELD(mount_window, struct mount,
+								   mnt_parent, mnt_parent);
 		if (parent == mnt) {
 			walk->complete = 1;
 			return 1;
 		}
-		walk->dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
-		walk->vfsmnt = (struct vfsmount *)((void *)parent + walk->mount_offset);
+		walk->dentry = (struct dentry *)SPAN_FIELD(mount_window, struct mount, mnt_parent,
+							   mnt_mountpoint);
+		struct vfsmount *parent_vfsmnt =
+			(struct vfsmount *)((void *)parent + walk->mount_offset);
+		walk->vfsmnt = parent_vfsmnt;
+		walk->mnt_root = BPF_CORE_READ(parent_vfsmnt, mnt_root);
 		return 0;
 	}
 	if (walk->cursor > PAL_OFF_LIMIT)
 		return 1;
-	struct dentry *parent_dentry = BPF_CORE_READ(dentry, d_parent);
-	const unsigned char *name = BPF_CORE_READ(dentry, d_name.name);
+	__u64 dentry_window[4];
+	SPAN_READ(dentry_window, dentry, struct dentry, d_parent, d_name.name);
+	struct dentry *parent_dentry =
+		(struct dentry *)SPAN_FIELD(dentry_window, struct dentry, d_parent, d_parent);
+	const unsigned char *name = (const unsigned char *)SPAN_FIELD(
+		dentry_window, struct dentry, d_parent, d_name.name);
 	long copied = bpf_probe_read_kernel_str(&s->buf[walk->cursor & PAL_OFF_MASK],
 						PAL_NAME_MAX + 1, name);
 	if (copied > 0)
@@ -341,12 +408,13 @@ static __noinline __u32 push_path(struct pal_scratch *s, __u32 off, struct dentr
 {
 	if (off > PAL_OFF_LIMIT || !s)
 		return off;
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct task_struct *task = bpf_get_current_task_btf();
 	struct path_walk walk = {
 		.dentry = dentry,
 		.vfsmnt = vfsmnt,
-		.root_dentry = BPF_CORE_READ(task, fs, root.dentry),
-		.root_mnt = BPF_CORE_READ(task, fs, root.mnt),
+		.mnt_root = BPF_CORE_READ(vfsmnt, mnt_root),
+		.root_dentry = task->fs->root.dentry,
+		.root_mnt = task->fs->root.mnt,
 		.mount_offset = bpf_core_field_offset(struct mount, mnt),
 		.cursor = off + sizeof(struct pal_param),
 		.complete = 0,
@@ -362,57 +430,70 @@ static __noinline __u32 push_path(struct pal_scratch *s, __u32 off, struct dentr
 	return end;
 }
 
+/* `task` must be a BTF pointer: the table is reached with plain loads, and only the entry,
+ * indexed by the fd, with a helper. */
 static __always_inline struct file *task_fd_file(struct task_struct *task, long fd)
 {
 	if (fd < 0)
 		return NULL;
-	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
-	__u32 max_fds = BPF_CORE_READ(fdt, max_fds);
-	if ((__u64)fd >= max_fds)
+	struct fdtable *fdt = task->files->fdt;
+	if ((__u64)fd >= fdt->max_fds)
 		return NULL;
-	struct file **fds = BPF_CORE_READ(fdt, fd);
+	struct file **fds = fdt->fd;
 	struct file *file = NULL;
 	bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]);
 	return file;
 }
 
-static __always_inline __u32 inode_flags(struct inode *inode, struct dentry *dentry)
+/* What a record says about an inode: struct pal_file, and its file system's magic number. */
+struct inode_facts {
+	struct pal_file file;
+	__u64 magic;
+};
+
+/* Two reads: the inode's span from i_mode to __i_nlink, and its super block's from s_dev to
+ * s_magic. The flags need more only for overlayfs and unlinked files. */
+static __noinline void read_inode_facts(struct inode_facts *facts, struct inode *inode,
+					struct dentry *dentry)
 {
-	__u32 flags = 0;
-	__u64 magic = BPF_CORE_READ(inode, i_sb, s_magic);
-	if (magic == OVERLAYFS_SUPER_MAGIC && bpf_core_type_exists(struct ovl_inode)) {
+	__u64 inode_window[12];
+	SPAN_READ(inode_window, inode, struct inode, i_mode, __i_nlink);
+	facts->file.mode = SPAN_FIELD(inode_window, struct inode, i_mode, i_mode);
+	facts->file.ino = SPAN_FIELD(inode_window, struct inode, i_mode, i_ino);
+	facts->file.nlink = SPAN_FIELD(inode_window, struct inode, i_mode, __i_nlink);
+	struct super_block *sb =
+		(struct super_block *)SPAN_FIELD(inode_window, struct inode, i_mode, i_sb);
+	__u64 sb_window[12];
+	SPAN_READ(sb_window, sb, struct super_block, s_dev, s_magic);
+	facts->file.dev = SPAN_FIELD(sb_window, struct super_block, s_dev, s_dev);
+	facts->magic = SPAN_FIELD(sb_window, struct super_block, s_dev, s_magic);
+	facts->file.flags = 0;
+	if (facts->magic == OVERLAYFS_SUPER_MAGIC && bpf_core_type_exists(struct ovl_inode)) {
 		__u32 vfs_offset = bpf_core_field_offset(struct ovl_inode, vfs_inode);
 		struct ovl_inode *ovl = (struct ovl_inode *)((void *)inode - vfs_offset);
 		struct dentry *upper = BPF_CORE_READ(ovl, __upperdentry);
 		if (upper)
-			flags |= PAL_FILE_UPPER_LAYER;
+			facts->file.flags |= PAL_FILE_UPPER_LAYER;
 	}
-	if (BPF_CORE_READ(inode, __i_nlink) == 0) {
+	if (facts->file.nlink == 0) {
 		char prefix[6] = {};
 		const unsigned char *name = BPF_CORE_READ(dentry, d_name.name);
 		bpf_probe_read_kernel(prefix, sizeof(prefix), name);
 		if (prefix[0] == 'm' && prefix[1] == 'e' && prefix[2] == 'm' && prefix[3] == 'f' &&
 		    prefix[4] == 'd' && prefix[5] == ':')
-			flags |= PAL_FILE_MEMFD;
+			facts->file.flags |= PAL_FILE_MEMFD;
 	}
-	return flags;
 }
 
-static __noinline __u32 push_file_info(struct pal_scratch *s, __u32 off, struct inode *inode,
-				       struct dentry *dentry)
+static __noinline __u32 push_file_info(struct pal_scratch *s, __u32 off,
+				       const struct inode_facts *facts)
 {
-	if (off > PAL_OFF_LIMIT || !s || !inode)
+	if (off > PAL_OFF_LIMIT || !s)
 		return off;
-	struct pal_file info = {};
-	info.mode = BPF_CORE_READ(inode, i_mode);
-	info.ino = BPF_CORE_READ(inode, i_ino);
-	info.dev = BPF_CORE_READ(inode, i_sb, s_dev);
-	info.nlink = BPF_CORE_READ(inode, __i_nlink);
-	info.flags = inode_flags(inode, dentry);
 	__u32 data_off = (off + sizeof(struct pal_param)) & PAL_OFF_MASK;
-	__builtin_memcpy(&s->buf[data_off], &info, sizeof(info));
-	close_param(s, off, PAL_PARAM_FILE, sizeof(info));
-	return off + sizeof(struct pal_param) + sizeof(info);
+	__builtin_memcpy(&s->buf[data_off], &facts->file, sizeof(facts->file));
+	close_param(s, off, PAL_PARAM_FILE, sizeof(facts->file));
+	return off + sizeof(struct pal_param) + sizeof(facts->file);
 }
 
 static __noinline __u32 push_sock(struct pal_scratch *s, __u32 off, struct socket *socket)
@@ -450,15 +531,25 @@ static __always_inline __u32 push_fd(struct pal_scratch *s, __u32 off, struct ta
 	struct file *file = task_fd_file(task, fd);
 	if (!file)
 		return off;
-	struct inode *inode = BPF_CORE_READ(file, f_inode);
-	struct dentry *dentry = BPF_CORE_READ(file, f_path.dentry);
-	off = push_file_info(s, off, inode, dentry);
-	__u32 mode = BPF_CORE_READ(inode, i_mode);
-	if ((mode & S_IFMT) == S_IFSOCK) {
-		struct socket *socket = BPF_CORE_READ(file, private_data);
+	__u64 file_window[8];
+	SPAN_READ(file_window, file, struct file, private_data, f_path);
+	struct inode *inode =
+		(struct inode *)SPAN_FIELD(file_window, struct file, private_data, f_inode);
+	struct dentry *dentry =
+		(struct dentry *)SPAN_FIELD(file_window, struct file, private_data, f_path.dentry);
+	struct inode_facts facts = {};
+	if (inode) {
+		read_inode_facts(&facts, inode, dentry);
+		off = push_file_info(s, off, &facts);
+	}
+	if ((facts.file.mode & S_IFMT) == S_IFSOCK) {
+		struct socket *socket = (struct socket *)SPAN_FIELD(file_window, struct file,
+								    private_data, private_data);
 		return push_sock(s, off, socket);
 	}
-	return push_path(s, off, dentry, BPF_CORE_READ(file, f_path.mnt));
+	struct vfsmount *vfsmnt =
+		(struct vfsmount *)SPAN_FIELD(file_window, struct file, private_data, f_path.mnt);
+	return push_path(s, off, dentry, vfsmnt);
 }
 
 SEC("tp_btf/sched_process_exec")
@@ -475,26 +566,30 @@ int BPF_PROG(pal_exec, struct task_struct *task, pid_t old_pid, struct linux_bin
 	header->syscall_nr = regs->orig_ax;
 	header->args[0] = old_pid;
 
-	struct file *file = BPF_CORE_READ(bprm, file);
-	struct inode *inode = BPF_CORE_READ(file, f_inode);
-	struct dentry *dentry = BPF_CORE_READ(file, f_path.dentry);
+	/* bprm and task are BTF pointers: plain loads */
+	struct file *file = bprm->file;
+	struct inode *inode = file->f_inode;
+	struct dentry *dentry = file->f_path.dentry;
 	__u32 off = sizeof(*header);
 	/* param 0: the executed file's inode, param 1: its path */
-	off = push_file_info(s, off, inode, dentry);
-	__u32 exe_flags = inode_flags(inode, dentry);
-	if (exe_flags & PAL_FILE_UPPER_LAYER)
-		header->flags |= PAL_FLAG_EXE_UPPER_LAYER;
-	if (exe_flags & PAL_FILE_MEMFD)
-		header->flags |= PAL_FLAG_EXE_MEMFD;
-	off = push_path(s, off, dentry, BPF_CORE_READ(file, f_path.mnt));
+	if (inode) {
+		struct inode_facts facts;
+		read_inode_facts(&facts, inode, dentry);
+		off = push_file_info(s, off, &facts);
+		if (facts.file.flags & PAL_FILE_UPPER_LAYER)
+			header->flags |= PAL_FLAG_EXE_UPPER_LAYER;
+		if (facts.file.flags & PAL_FILE_MEMFD)
+			header->flags |= PAL_FLAG_EXE_MEMFD;
+	}
+	off = push_path(s, off, dentry, file->f_path.mnt);
 	/* param 2: the name the caller asked for (may be a symlink or relative) */
-	off = push_kernel_str(s, off, BPF_CORE_READ(bprm, filename));
+	off = push_kernel_str(s, off, bprm->filename);
 
 	/* param 3: argv, as the new program sees it */
 	if (off <= PAL_OFF_LIMIT) {
-		struct mm_struct *mm = BPF_CORE_READ(task, mm);
-		unsigned long arg_start = BPF_CORE_READ(mm, arg_start);
-		unsigned long arg_end = BPF_CORE_READ(mm, arg_end);
+		struct mm_struct *mm = task->mm;
+		unsigned long arg_start = mm->arg_start;
+		unsigned long arg_end = mm->arg_end;
 		__u32 len = arg_end > arg_start ? arg_end - arg_start : 0;
 		if (len > PAL_ARGV_MAX) {
 			len = PAL_ARGV_MAX;
@@ -508,8 +603,7 @@ int BPF_PROG(pal_exec, struct task_struct *task, pid_t old_pid, struct linux_bin
 		off += sizeof(struct pal_param) + len;
 	}
 	/* param 4: working directory */
-	off = push_path(s, off, BPF_CORE_READ(task, fs, pwd.dentry),
-			BPF_CORE_READ(task, fs, pwd.mnt));
+	off = push_path(s, off, task->fs->pwd.dentry, task->fs->pwd.mnt);
 	submit(s, off);
 	return 0;
 }
@@ -519,8 +613,8 @@ int BPF_PROG(pal_fork, struct task_struct *parent, struct task_struct *child)
 {
 	if (is_agent())
 		return 0;
-	__u32 child_tgid = BPF_CORE_READ(child, tgid);
-	__u32 child_pid = BPF_CORE_READ(child, pid);
+	__u32 child_tgid = child->tgid;
+	__u32 child_pid = child->pid;
 	/* threads do not change the process tree */
 	if (child_tgid != child_pid)
 		return 0;
@@ -551,7 +645,7 @@ int BPF_PROG(pal_exit, struct task_struct *task, bool group_dead)
 	struct pal_header *header = (struct pal_header *)s->buf;
 	fill_header(header, task, PAL_KIND_EXIT);
 	header->flags |= PAL_FLAG_GROUP_DEAD;
-	header->args[0] = BPF_CORE_READ(task, exit_code);
+	header->args[0] = task->exit_code;
 	submit(s, sizeof(*header));
 	return 0;
 }
@@ -559,7 +653,7 @@ int BPF_PROG(pal_exit, struct task_struct *task, bool group_dead)
 SEC("tp_btf/cgroup_mkdir")
 int BPF_PROG(pal_cgroup_mkdir, struct cgroup *cgroup, const char *path)
 {
-	__s32 hierarchy = BPF_CORE_READ(cgroup, root, hierarchy_id);
+	__s32 hierarchy = cgroup->root->hierarchy_id;
 	if (hierarchy != cgroup_hierarchy)
 		return 0;
 	struct pal_scratch *s = scratch();
@@ -568,7 +662,7 @@ int BPF_PROG(pal_cgroup_mkdir, struct cgroup *cgroup, const char *path)
 	struct pal_header *header = (struct pal_header *)s->buf;
 	struct task_struct *task = bpf_get_current_task_btf();
 	fill_header(header, task, PAL_KIND_CGROUP_MKDIR);
-	header->args[0] = BPF_CORE_READ(cgroup, kn, id);
+	header->args[0] = cgroup->kn->id;
 	header->args[1] = hierarchy;
 	__u32 off = push_kernel_str(s, sizeof(*header), path);
 	submit(s, off);
