@@ -70,7 +70,7 @@ impl SearchPeer {
         match self {
             SearchPeer::Local(actors) => {
                 // A cheap query is answered here, on the caller's task: the round trip through
-                // the searchers' mailbox would cost it a fifth of its time. Whether it is
+                // the searchers' mailbox would be a fifth to a third of its time. Whether it is
                 // cheap is known once it is compiled; one that turns out not to be is
                 // compiled again by the searcher, which costs microseconds.
                 let engine = &actors.engine;
