@@ -3,8 +3,9 @@
 //! - Indexing: the search service (log -> indexer actor -> committed, searchable) against raw
 //!   tantivy with the same schema and documents in the same run, and against SQLite FTS5
 //!   (Python's sqlite3) loading the same alerts.
-//! - Queries: p50/p99 of free text, field filters, ranges and facets through the searcher
-//!   actor, against the same questions asked of SQLite FTS5 on the same data. Both engines must
+//! - Queries: p50/p99 of free text, field filters, ranges and facets through
+//!   `SearchPeer::Local` (cheap queries answered on the caller's thread, others by the searcher
+//!   actors), against the same questions asked of SQLite FTS5 on the same data. Both engines must
 //!   give the same totals, the same newest hits (whole records: palisade returns each hit's
 //!   stored alert, SQLite the row's copy of the same encoded alert) and the same facet counts,
 //!   or the run fails.
@@ -23,6 +24,7 @@ mod sqlite;
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, ensure};
@@ -36,7 +38,8 @@ use palisade_proto::v1::{
     Alert, PageRequest, SearchRequest, SearchResponse, SortOrder, search_hit,
 };
 use palisade_search::schema::IndexSchema;
-use palisade_search::{SearchPeer, SearchTopics, start_search_actors};
+use palisade_search::searcher::RunSearch;
+use palisade_search::{SearchActors, SearchPeer, SearchTopics, start_search_actors};
 use prost::Message;
 use tokio::time::Instant;
 
@@ -210,7 +213,7 @@ fn palisade_answer(response: &SearchResponse) -> anyhow::Result<Answer> {
 
 /// One query case as the service ran it.
 struct ServiceQuery {
-    /// As the caller sees it: through the searcher actor's mailbox and back.
+    /// As the caller sees it, through `SearchPeer::Local`.
     latency: Percentiles,
     /// Inside the searcher (the response's `took_micros`): parse, search, stored records.
     searcher: Percentiles,
@@ -222,6 +225,7 @@ struct ServiceQuery {
 struct ServiceRun {
     indexing: Duration,
     queries: Vec<ServiceQuery>,
+    hops: Hops,
     documents: u64,
     segments: usize,
     size: u64,
@@ -346,6 +350,7 @@ async fn service(alerts: &[Alert], data: &Path) -> anyhow::Result<ServiceRun> {
             answer,
         });
     }
+    let hops = hops(&actors, &peer, &principal).await?;
     system.stop();
     drop(actors);
     drop(peer);
@@ -364,10 +369,105 @@ async fn service(alerts: &[Alert], data: &Path) -> anyhow::Result<ServiceRun> {
     Ok(ServiceRun {
         indexing,
         queries,
+        hops,
         documents,
         segments,
         size,
     })
+}
+
+/// The field filter (a cheap query, which `SearchPeer::Local` answers on the caller's task)
+/// asked each way a query can reach the engine, as the caller sees it.
+struct Hops {
+    peer: Percentiles,
+    inline: Percentiles,
+    mailbox: Percentiles,
+    spawn_blocking: Percentiles,
+}
+
+async fn hops(
+    actors: &SearchActors,
+    peer: &SearchPeer,
+    principal: &Principal,
+) -> anyhow::Result<Hops> {
+    let tenant = &principal.tenant;
+    let case = &QUERY_CASES[1];
+    let request = SearchRequest {
+        query: case.query.into(),
+        sort: SortOrder::TimeDesc as i32,
+        page: Some(PageRequest {
+            limit: case.limit,
+            cursor: String::new(),
+        }),
+        ..Default::default()
+    };
+    // Each way runs as a block of consecutive queries, as the main table's do (a query right
+    // after another on the same thread finds its data in the core's caches); two rounds in
+    // opposite orders, so no way always follows the same other.
+    let mut samples: [Vec<Duration>; 4] = Default::default();
+    for round in [[0, 1, 2, 3], [3, 2, 1, 0]] {
+        for way in round {
+            for run in 0..QUERY_RUNS / 2 + 1 {
+                let started = Instant::now();
+                match way {
+                    0 => {
+                        peer.search(principal, request.clone()).await?;
+                    }
+                    1 => {
+                        actors.engine.run(tenant, &request)?;
+                    }
+                    2 => {
+                        let message = RunSearch {
+                            tenant: tenant.clone(),
+                            request: request.clone(),
+                        };
+                        actors.searcher.send(message).await??;
+                    }
+                    _ => {
+                        let engine = Arc::clone(&actors.engine);
+                        let (tenant, request) = (tenant.clone(), request.clone());
+                        tokio::task::spawn_blocking(move || engine.run(&tenant, &request))
+                            .await??;
+                    }
+                }
+                // The first of a block warms up.
+                if run > 0 {
+                    samples[way].push(started.elapsed());
+                }
+            }
+        }
+    }
+    let [through_peer, inline, mailbox, spawn_blocking] = samples;
+    Ok(Hops {
+        peer: percentiles(through_peer),
+        inline: percentiles(inline),
+        mailbox: percentiles(mailbox),
+        spawn_blocking: percentiles(spawn_blocking),
+    })
+}
+
+fn print_hops(hops: &Hops) {
+    println!();
+    println!("| field filter, asked | p50 | p99 |");
+    println!("| --- | ---: | ---: |");
+    for (way, latency) in [
+        (
+            "through SearchPeer::Local (judged cheap, answered on the caller's thread)",
+            &hops.peer,
+        ),
+        (
+            "SearchEngine::run on the caller's thread (no judging)",
+            &hops.inline,
+        ),
+        ("through the searchers' mailbox", &hops.mailbox),
+        ("through tokio's spawn_blocking", &hops.spawn_blocking),
+    ] {
+        println!(
+            "| {way} | {:.3} ms | {:.3} ms |",
+            milliseconds(latency.p50),
+            milliseconds(latency.p99)
+        );
+    }
 }
 
 /// CPU time this process has used so far (user + system), from /proc/self/stat.
@@ -442,6 +542,7 @@ fn main() -> anyhow::Result<()> {
             service.indexing
         );
         print_service_queries(&service);
+        print_hops(&service.hops);
         return Ok(());
     }
 
@@ -545,6 +646,7 @@ fn main() -> anyhow::Result<()> {
             milliseconds(palisade.searcher_one_hit.p50)
         );
     }
+    print_hops(&service.hops);
     Ok(())
 }
 

@@ -1,7 +1,8 @@
 //! The search actors and how they start: one [`Indexer`] owning the index writer, several
-//! [`Searcher`]s answering queries, and a [`Tailer`] that wakes the indexer when the log grows,
-//! commits on time, and applies retention. Indexing and searching block, so both run in
-//! `SyncArbiter`s, off the async threads.
+//! [`Searcher`]s answering the costly queries, and a [`Tailer`] that wakes the indexer when the
+//! log grows, commits on time, and applies retention. Indexing and costly searches block, so
+//! both run in `SyncArbiter`s, off the async threads; cheap queries are answered by the caller
+//! with the shared [`SearchEngine`].
 
 use std::path::Path;
 use std::sync::Arc;
@@ -16,6 +17,7 @@ use tantivy::{IndexReader, IndexWriter, ReloadPolicy, Warmer};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
+use crate::engine::SearchEngine;
 use crate::error::SearchError;
 use crate::filter::FilterCache;
 use crate::indexer::{
@@ -41,6 +43,8 @@ const TAIL_BUFFER: usize = 1_024;
 pub struct SearchActors {
     pub indexer: Addr<Indexer>,
     pub searcher: Addr<Searcher>,
+    /// What the searchers share; callers answer cheap queries with it on their own task.
+    pub engine: Arc<SearchEngine>,
     pub tailer: Addr<Tailer>,
     /// Positions up to which the index is committed and searchable.
     pub committed: Arc<watch::Sender<Positions>>,
@@ -187,19 +191,18 @@ pub fn start_search_actors_with(
         };
         taken.unwrap_or_else(|| panic!("the indexer is started once and never restarted"))
     });
-    let searcher_reader = reader.clone();
-    let max_page_size = config.max_page_size;
-    let searcher_settings = settings.clone();
-    let searcher_schema = schema.clone();
-    let records = Arc::new(RecordReaders::default());
-    let searcher = SyncArbiter::start(config.searcher_threads.max(1), move || Searcher {
-        schema: searcher_schema.clone(),
-        reader: searcher_reader.clone(),
-        settings: searcher_settings.clone(),
+    let engine = Arc::new(SearchEngine {
+        schema: schema.clone(),
+        reader: reader.clone(),
+        settings: settings.clone(),
         limits,
-        max_page_size,
-        filter_cache: filter_cache.clone(),
-        records: records.clone(),
+        max_page_size: config.max_page_size,
+        filter_cache,
+        records: Arc::new(RecordReaders::default()),
+    });
+    let searcher_engine = Arc::clone(&engine);
+    let searcher = SyncArbiter::start(config.searcher_threads.max(1), move || Searcher {
+        engine: Arc::clone(&searcher_engine),
     });
     let tailer = Tailer {
         topics: topics.clone(),
@@ -209,6 +212,7 @@ pub fn start_search_actors_with(
     Ok(SearchActors {
         indexer,
         searcher,
+        engine,
         tailer,
         committed,
         reader,

@@ -6,12 +6,15 @@
 //! indexer reads from the positions stored in the index's last commit, adds documents, and
 //! commits at most every [`COMMIT_INTERVAL`](actor::COMMIT_INTERVAL) with the new positions as
 //! payload, so a crash at any point neither loses nor doubles a document.
-//! [`Searcher`](searcher::Searcher)s answer queries on their own threads: the query language of
-//! [`query`] compiled to tantivy with the tenant clause injected, one pass of
-//! [`collector`] for count, page, facets and histogram.
+//! Queries are answered by the [`SearchEngine`](engine::SearchEngine) from one snapshot of the
+//! index each: the query language of [`query`] compiled to tantivy with the tenant clause
+//! injected, one pass of [`collector`] (or [`filter`]'s bitsets) for count, page, facets and
+//! histogram. Cheap queries run on the caller's task, the others on the
+//! [`Searcher`](searcher::Searcher)s' threads.
 
 pub mod actor;
 pub mod collector;
+pub mod engine;
 pub mod error;
 pub mod filter;
 pub mod grpc;
@@ -20,6 +23,7 @@ mod metrics;
 pub mod peer;
 pub mod query;
 mod records;
+mod request;
 pub mod schema;
 pub mod searcher;
 pub mod settings;

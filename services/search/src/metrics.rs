@@ -13,6 +13,7 @@ pub(crate) struct SearchMetrics {
     pub expired_documents: Counter,
     pub reindexes: Counter,
     pub queries: Counter,
+    pub queries_inline: Counter,
     pub queries_timed_out: Counter,
     pub live_tails: Gauge,
     pub indexed_offset: Gauge,
@@ -30,6 +31,7 @@ pub(crate) static METRICS: LazyLock<SearchMetrics> = LazyLock::new(|| {
         expired_documents: Counter::default(),
         reindexes: Counter::default(),
         queries: Counter::default(),
+        queries_inline: Counter::default(),
         queries_timed_out: Counter::default(),
         live_tails: Gauge::default(),
         indexed_offset: Gauge::default(),
@@ -72,6 +74,11 @@ pub(crate) static METRICS: LazyLock<SearchMetrics> = LazyLock::new(|| {
             "search_queries",
             "Search queries answered",
             metrics.queries.clone(),
+        );
+        registry.register(
+            "search_queries_inline",
+            "Search queries cheap enough to be answered on the calling task, of search_queries",
+            metrics.queries_inline.clone(),
         );
         registry.register(
             "search_queries_timed_out",

@@ -23,6 +23,7 @@ use tonic::transport::Channel;
 use crate::actor::SearchActors;
 use crate::error::SearchError;
 use crate::indexer::{ApplyRetention, Reindex};
+use crate::metrics::METRICS;
 use crate::query::validate;
 use crate::searcher::RunSearch;
 
@@ -68,6 +69,20 @@ impl SearchPeer {
     ) -> Result<wire::SearchResponse, Status> {
         match self {
             SearchPeer::Local(actors) => {
+                // A cheap query is answered here, on the caller's task: the round trip through
+                // the searchers' mailbox would be a fifth to a third of its time. Whether it is
+                // cheap is known once it is compiled; one that turns out not to be is
+                // compiled again by the searcher, which costs microseconds.
+                let engine = &actors.engine;
+                let plan = engine.plan(&principal.tenant, &request)?;
+                if plan.may_run_inline() {
+                    let search = engine.compile(plan)?;
+                    if engine.runs_inline(&search) {
+                        let response = engine.execute(search)?;
+                        METRICS.queries_inline.inc();
+                        return Ok(response);
+                    }
+                }
                 let message = RunSearch {
                     tenant: principal.tenant.clone(),
                     request,

@@ -20,6 +20,7 @@ use tantivy::{
 use super::bits::Bits;
 use crate::collector::SegmentColumns;
 use crate::metrics::METRICS;
+use crate::query::confine::segment_holds_only;
 use crate::query::time_range::TimeRangeQuery;
 
 /// The earliest and latest time of each 64-document block of a segment, with the blocks in
@@ -269,6 +270,43 @@ impl FilterCache {
         let times = Arc::new(SegmentTimes::build(reader)?);
         self.insert(key, Cached::Times(times.clone()), times.heap_bytes());
         Ok(times)
+    }
+}
+
+impl FilterCache {
+    /// Whether everything [`collect_by_time`](super::collect_by_time) reads from the cache to
+    /// answer `tenant AND filter` on `searcher`'s segments is held now (term bitsets, live
+    /// documents, time summaries), so answering builds nothing. Entries may still be evicted
+    /// before they are read; then they are built as usual.
+    pub fn holds_everything_for(
+        &self,
+        searcher: &tantivy::Searcher,
+        filter: &super::Filter,
+        tenant: &Term,
+    ) -> tantivy::Result<bool> {
+        let mut terms: Vec<&Term> = Vec::new();
+        filter.visit_terms(&mut |term| terms.push(term));
+        // Whether a segment holds only the tenant's documents is read from its term
+        // dictionary, before the lock is taken.
+        let mut keys = Vec::new();
+        for reader in searcher.segment_readers() {
+            if reader.max_doc() == 0 {
+                continue;
+            }
+            let segment = reader.segment_id();
+            keys.push(CacheKey::Times(segment));
+            if reader.alive_bitset().is_some() {
+                keys.push(CacheKey::Alive(segment, reader.delete_opstamp()));
+            }
+            if !segment_holds_only(tenant, reader)? {
+                keys.push(CacheKey::Term(segment, tenant.clone()));
+            }
+            for term in &terms {
+                keys.push(CacheKey::Term(segment, (*term).clone()));
+            }
+        }
+        let state = self.lock();
+        Ok(keys.iter().all(|key| state.entries.contains_key(key)))
     }
 }
 

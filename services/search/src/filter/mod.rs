@@ -122,6 +122,39 @@ impl Filter {
         })
     }
 
+    /// The terms and time ranges the filter tests: evaluating it takes a pass over a
+    /// segment's words for each.
+    pub fn leaves(&self) -> usize {
+        match self {
+            Filter::All | Filter::Nothing => 0,
+            Filter::Term(_) | Filter::Time(_) => 1,
+            Filter::And { must, exclude } => must.iter().chain(exclude).map(Filter::leaves).sum(),
+            Filter::Or { should, exclude } => {
+                should.iter().chain(exclude).map(Filter::leaves).sum()
+            }
+        }
+    }
+
+    /// Calls `visit` with every term the filter tests.
+    pub fn visit_terms<'a>(&'a self, visit: &mut impl FnMut(&'a Term)) {
+        match self {
+            Filter::All | Filter::Nothing | Filter::Time(_) => {}
+            Filter::Term(term) => visit(term),
+            Filter::And {
+                must: children,
+                exclude,
+            }
+            | Filter::Or {
+                should: children,
+                exclude,
+            } => {
+                for child in children.iter().chain(exclude) {
+                    child.visit_terms(visit);
+                }
+            }
+        }
+    }
+
     /// The segment's documents matching the filter, deleted ones included.
     pub fn evaluate(&self, reader: &SegmentReader, cache: &FilterCache) -> tantivy::Result<Bits> {
         Ok(self.evaluate_shared(reader, cache)?.into_owned())
