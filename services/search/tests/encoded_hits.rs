@@ -19,11 +19,10 @@ use palisade_proto::v1::{
     Alert, Finding, FindingKind, PageRequest, Priority, SearchRequest, SearchResponse, Severity,
     SortOrder, search_hit,
 };
-use palisade_proto::wire::search_service_server::SearchServiceServer;
 use palisade_search::schema::{alert_uid, finding_uid};
-use palisade_search::{SearchActors, SearchGrpc, SearchPeer, SearchTopics, start_search_actors};
+use palisade_search::{SearchActors, SearchPeer, SearchTopics, start_search_actors};
 use prost::Message as _;
-use support::publish;
+use support::{publish, serve_over_grpc};
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
@@ -126,28 +125,6 @@ async fn wait_indexed(actors: &SearchActors, alerts: u64, findings: u64) {
         waited += step;
     }
     panic!("index did not reach the logs' ends: {:?}", actors.status());
-}
-
-/// Serves the search service over gRPC as the platform does; returns its address.
-async fn serve(actors: &SearchActors, credentials: Credentials) -> std::net::SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let address = listener.local_addr().expect("address");
-    let server = SearchServiceServer::with_interceptor(
-        SearchGrpc::new(SearchPeer::Local(actors.clone())),
-        move |mut request: tonic::Request<()>| {
-            let principal = credentials.authenticate_metadata(request.metadata())?;
-            request.extensions_mut().insert(principal);
-            Ok(request)
-        },
-    );
-    tokio::spawn(
-        tonic::transport::Server::builder()
-            .add_service(server)
-            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
-    );
-    address
 }
 
 /// A public palisade.v1 client holding a read-only key of `tenant`, and that key's principal.
@@ -330,7 +307,7 @@ async fn public_clients_decode_the_encoded_hits_as_the_published_records() {
     }
     wait_indexed(&actors, alert_count, finding_count).await;
 
-    let address = serve(&actors, credentials.clone()).await;
+    let address = serve_over_grpc(&actors, credentials.clone()).await;
     let peer = SearchPeer::Local(actors.clone());
     for tenant in ["acme", "globex"] {
         let (mut client, principal) = client_of(address, &credentials, tenant).await;

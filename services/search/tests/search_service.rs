@@ -13,10 +13,9 @@ use palisade_core::storage::Store;
 use palisade_proto::prost_types::Timestamp;
 use palisade_proto::v1::{Alert, PageRequest, Priority, SortOrder, search_hit};
 use palisade_proto::wire;
-use palisade_proto::wire::search_service_server::SearchServiceServer;
 use palisade_search::indexer::CatchUp;
-use palisade_search::{SearchActors, SearchGrpc, SearchPeer, SearchTopics, start_search_actors};
-use support::{publish, query};
+use palisade_search::{SearchActors, SearchPeer, SearchTopics, start_search_actors};
+use support::{publish, query, serve_over_grpc};
 
 mod support;
 
@@ -313,24 +312,7 @@ async fn the_remote_peer_reaches_the_same_service_over_grpc_for_the_callers_tena
     .await;
     wait_indexed(&actors, 2).await;
 
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let address = listener.local_addr().expect("address");
-    let interceptor_credentials = credentials.clone();
-    let server = SearchServiceServer::with_interceptor(
-        SearchGrpc::new(SearchPeer::Local(actors.clone())),
-        move |mut request: tonic::Request<()>| {
-            let principal = interceptor_credentials.authenticate_metadata(request.metadata())?;
-            request.extensions_mut().insert(principal);
-            Ok(request)
-        },
-    );
-    tokio::spawn(
-        tonic::transport::Server::builder()
-            .add_service(server)
-            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
-    );
+    let address = serve_over_grpc(&actors, credentials).await;
     let channel = tonic::transport::Endpoint::from_shared(format!("http://{address}"))
         .expect("endpoint")
         .connect()

@@ -1,15 +1,17 @@
 //! Helpers the search service's integration tests share: publishing alerts to the log, the
-//! principal and request of a query, and waiting for the indexer.
+//! principal and request of a query, waiting for the indexer, and serving the service over gRPC.
 
 #![allow(dead_code)]
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
-use palisade_core::auth::{Principal, Role};
+use palisade_core::auth::{Credentials, Principal, Role};
 use palisade_core::ids::TenantId;
 use palisade_core::log::{LogEntry, Topic};
 use palisade_proto::v1::{Alert, PageRequest, SearchRequest};
-use palisade_search::SearchActors;
+use palisade_proto::wire::search_service_server::SearchServiceServer;
+use palisade_search::{SearchActors, SearchGrpc, SearchPeer};
 use prost::Message;
 
 /// Appends `alerts` under their `tenant/id` dedupe keys; returns the log's durable end.
@@ -59,4 +61,27 @@ pub async fn wait_indexed(actors: &SearchActors, offset: u64, wait: Duration) {
         waited += step;
     }
     panic!("index did not reach offset {offset}: {:?}", actors.status());
+}
+
+/// Serves the search service on a local port over gRPC as the platform does, each call
+/// authenticated by `credentials` and carrying the caller's principal; returns its address.
+pub async fn serve_over_grpc(actors: &SearchActors, credentials: Credentials) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let address = listener.local_addr().expect("address");
+    let server = SearchServiceServer::with_interceptor(
+        SearchGrpc::new(SearchPeer::Local(actors.clone())),
+        move |mut request: tonic::Request<()>| {
+            let principal = credentials.authenticate_metadata(request.metadata())?;
+            request.extensions_mut().insert(principal);
+            Ok(request)
+        },
+    );
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(server)
+            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
+    );
+    address
 }
