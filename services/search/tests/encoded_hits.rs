@@ -22,7 +22,7 @@ use palisade_proto::v1::{
 use palisade_search::schema::{alert_uid, finding_uid};
 use palisade_search::{SearchActors, SearchPeer, SearchTopics, start_search_actors};
 use prost::Message as _;
-use support::{publish, serve_over_grpc};
+use support::{publish, serve_over_grpc, wait_indexed_logs};
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
@@ -111,20 +111,6 @@ async fn start(store: &Store, index_dir: &std::path::Path) -> (ActorSystem, Sear
     })
     .expect("system");
     (system, actors.expect("actors"))
-}
-
-async fn wait_indexed(actors: &SearchActors, alerts: u64, findings: u64) {
-    let step = Duration::from_millis(10);
-    let mut waited = Duration::ZERO;
-    while waited < INDEX_WAIT {
-        let status = actors.status();
-        if status.indexed_offset >= alerts && status.indexed_findings_offset >= findings {
-            return;
-        }
-        tokio::time::sleep(step).await;
-        waited += step;
-    }
-    panic!("index did not reach the logs' ends: {:?}", actors.status());
 }
 
 /// A public palisade.v1 client holding a read-only key of `tenant`, and that key's principal.
@@ -305,7 +291,7 @@ async fn public_clients_decode_the_encoded_hits_as_the_published_records() {
         finding_count = actors.topics.findings.durable_end();
         published.insert(tenant, records_by_uid(&alerts, &findings));
     }
-    wait_indexed(&actors, alert_count, finding_count).await;
+    wait_indexed_logs(&actors, alert_count, finding_count, INDEX_WAIT).await;
 
     let address = serve_over_grpc(&actors, credentials.clone()).await;
     let peer = SearchPeer::Local(actors.clone());

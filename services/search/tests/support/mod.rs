@@ -49,18 +49,28 @@ pub fn query(text: &str) -> SearchRequest {
     }
 }
 
-/// Waits until the index has reached log offset `offset`, for at most `wait`.
+/// Waits until the index has reached alerts log offset `offset`, for at most `wait`.
 pub async fn wait_indexed(actors: &SearchActors, offset: u64, wait: Duration) {
+    wait_indexed_logs(actors, offset, 0, wait).await;
+}
+
+/// Waits until the index has reached offset `alerts` of the alerts log and offset `findings`
+/// of the findings log, for at most `wait`.
+pub async fn wait_indexed_logs(actors: &SearchActors, alerts: u64, findings: u64, wait: Duration) {
     let step = Duration::from_millis(10);
     let mut waited = Duration::ZERO;
     while waited < wait {
-        if actors.status().indexed_offset >= offset {
+        let status = actors.status();
+        if status.indexed_offset >= alerts && status.indexed_findings_offset >= findings {
             return;
         }
         tokio::time::sleep(step).await;
         waited += step;
     }
-    panic!("index did not reach offset {offset}: {:?}", actors.status());
+    panic!(
+        "index did not reach alerts offset {alerts} and findings offset {findings}: {:?}",
+        actors.status()
+    );
 }
 
 /// Serves the search service on a local port over gRPC as the platform does, each call
