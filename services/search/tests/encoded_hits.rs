@@ -9,9 +9,8 @@ use std::time::Duration;
 
 use palisade_core::auth::{BearerToken, Credentials, Principal, Role};
 use palisade_core::bridge::ActorSystem;
-use palisade_core::config::SearchConfig;
 use palisade_core::ids::TenantId;
-use palisade_core::log::{LogEntry, Topic};
+use palisade_core::log::LogEntry;
 use palisade_core::storage::Store;
 use palisade_proto::prost_types::Timestamp;
 use palisade_proto::v1::search_service_client::SearchServiceClient;
@@ -20,7 +19,7 @@ use palisade_proto::v1::{
     SortOrder, search_hit,
 };
 use palisade_search::schema::{alert_uid, finding_uid};
-use palisade_search::{SearchActors, SearchPeer, SearchTopics, start_search_actors};
+use palisade_search::{SearchActors, SearchPeer};
 use prost::Message as _;
 use support::{publish, serve_over_grpc, wait_indexed_logs};
 use tonic::service::interceptor::InterceptedService;
@@ -99,18 +98,8 @@ fn uid_of(document: &search_hit::Document) -> String {
     }
 }
 
-async fn start(store: &Store, index_dir: &std::path::Path) -> (ActorSystem, SearchActors) {
-    let topics = SearchTopics {
-        alerts: Topic::open(store, "alerts").expect("topic"),
-        findings: Topic::open(store, "findings").expect("topic"),
-    };
-    let index_dir = index_dir.to_path_buf();
-    let actor_store = store.clone();
-    let (system, actors) = ActorSystem::start("search-encoded-hits", move || {
-        start_search_actors(&index_dir, topics, &actor_store, &SearchConfig::default())
-    })
-    .expect("system");
-    (system, actors.expect("actors"))
+fn start(store: &Store, index_dir: &std::path::Path) -> (ActorSystem, SearchActors) {
+    support::start_actors(store, index_dir, "search-encoded-hits")
 }
 
 /// A public palisade.v1 client holding a read-only key of `tenant`, and that key's principal.
@@ -248,7 +237,7 @@ async fn public_clients_decode_the_encoded_hits_as_the_published_records() {
             .ensure_tenant(&TenantId::new(tenant).expect("tenant"), tenant)
             .expect("tenant");
     }
-    let (system, actors) = start(&store, &temp.path().join("index")).await;
+    let (system, actors) = start(&store, &temp.path().join("index"));
 
     // Alerts with and without output fields, several sharing a time so pages end inside ties;
     // globex reuses acme's ids.

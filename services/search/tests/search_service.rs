@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use palisade_core::auth::{Credentials, Principal, Role};
 use palisade_core::bridge::ActorSystem;
-use palisade_core::config::SearchConfig;
 use palisade_core::ids::TenantId;
 use palisade_core::log::Topic;
 use palisade_core::storage::Store;
@@ -14,7 +13,7 @@ use palisade_proto::prost_types::Timestamp;
 use palisade_proto::v1::{Alert, PageRequest, Priority, SortOrder, search_hit};
 use palisade_proto::wire;
 use palisade_search::indexer::CatchUp;
-use palisade_search::{SearchActors, SearchPeer, SearchTopics, start_search_actors};
+use palisade_search::{SearchActors, SearchPeer};
 use support::{publish, query, serve_over_grpc};
 
 mod support;
@@ -66,17 +65,7 @@ fn reopen_store(path: &std::path::Path) -> Store {
 }
 
 fn start(store: &Store, index_dir: &std::path::Path) -> (ActorSystem, SearchActors) {
-    let topics = SearchTopics {
-        alerts: Topic::open(store, "alerts").expect("topic"),
-        findings: Topic::open(store, "findings").expect("topic"),
-    };
-    let index_dir = index_dir.to_path_buf();
-    let actor_store = store.clone();
-    let (system, actors) = ActorSystem::start("search-test", move || {
-        start_search_actors(&index_dir, topics, &actor_store, &SearchConfig::default())
-    })
-    .expect("system");
-    (system, actors.expect("actors"))
+    support::start_actors(store, index_dir, "search-test")
 }
 
 fn ids(response: &wire::SearchResponse) -> Vec<String> {

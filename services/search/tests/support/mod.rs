@@ -1,17 +1,22 @@
 //! Helpers the search service's integration tests share: publishing alerts to the log, the
-//! principal and request of a query, waiting for the indexer, and serving the service over gRPC.
+//! principal and request of a query, starting the actors, waiting for the indexer, and serving
+//! the service over gRPC.
 
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
+use std::path::Path;
 use std::time::Duration;
 
 use palisade_core::auth::{Credentials, Principal, Role};
+use palisade_core::bridge::ActorSystem;
+use palisade_core::config::SearchConfig;
 use palisade_core::ids::TenantId;
 use palisade_core::log::{LogEntry, Topic};
+use palisade_core::storage::Store;
 use palisade_proto::v1::{Alert, PageRequest, SearchRequest};
 use palisade_proto::wire::search_service_server::SearchServiceServer;
-use palisade_search::{SearchActors, SearchGrpc, SearchPeer};
+use palisade_search::{SearchActors, SearchGrpc, SearchPeer, SearchTopics, start_search_actors};
 use prost::Message;
 
 /// Appends `alerts` under their `tenant/id` dedupe keys; returns the log's durable end.
@@ -47,6 +52,27 @@ pub fn query(text: &str) -> SearchRequest {
         }),
         ..Default::default()
     }
+}
+
+/// Starts the search actors with the default configuration in an actor system named
+/// `system_name`, reading the alerts and findings topics of `store` and keeping the index in
+/// `index_dir`.
+pub fn start_actors(
+    store: &Store,
+    index_dir: &Path,
+    system_name: &str,
+) -> (ActorSystem, SearchActors) {
+    let topics = SearchTopics {
+        alerts: Topic::open(store, "alerts").expect("topic"),
+        findings: Topic::open(store, "findings").expect("topic"),
+    };
+    let index_dir = index_dir.to_path_buf();
+    let actor_store = store.clone();
+    let (system, actors) = ActorSystem::start(system_name, move || {
+        start_search_actors(&index_dir, topics, &actor_store, &SearchConfig::default())
+    })
+    .expect("system");
+    (system, actors.expect("actors"))
 }
 
 /// Waits until the index has reached alerts log offset `offset`, for at most `wait`.
