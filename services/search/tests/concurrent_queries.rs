@@ -13,12 +13,10 @@ use std::time::Duration;
 
 use palisade_core::auth::Role;
 use palisade_core::bridge::ActorSystem;
-use palisade_core::config::SearchConfig;
-use palisade_core::log::Topic;
 use palisade_core::storage::Store;
 use palisade_proto::prost_types::Timestamp;
 use palisade_proto::v1::{Alert, PageRequest, SearchRequest, SortOrder, search_hit};
-use palisade_search::{SearchActors, SearchPeer, SearchTopics, start_search_actors};
+use palisade_search::{SearchActors, SearchPeer};
 use support::{principal, publish};
 
 mod support;
@@ -47,17 +45,7 @@ fn alert(tenant: &str, sequence: u64) -> Alert {
 }
 
 fn start(store: &Store, index_dir: &std::path::Path) -> (ActorSystem, SearchActors) {
-    let topics = SearchTopics {
-        alerts: Topic::open(store, "alerts").expect("topic"),
-        findings: Topic::open(store, "findings").expect("topic"),
-    };
-    let index_dir = index_dir.to_path_buf();
-    let actor_store = store.clone();
-    let (system, actors) = ActorSystem::start("search-concurrent", move || {
-        start_search_actors(&index_dir, topics, &actor_store, &SearchConfig::default())
-    })
-    .expect("system");
-    (system, actors.expect("actors"))
+    support::start_actors(store, index_dir, "search-concurrent")
 }
 
 fn request(query: &str, sort: SortOrder, limit: u32, facets: &[&str]) -> SearchRequest {

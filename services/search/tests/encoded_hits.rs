@@ -9,9 +9,8 @@ use std::time::Duration;
 
 use palisade_core::auth::{BearerToken, Credentials, Principal, Role};
 use palisade_core::bridge::ActorSystem;
-use palisade_core::config::SearchConfig;
 use palisade_core::ids::TenantId;
-use palisade_core::log::{LogEntry, Topic};
+use palisade_core::log::LogEntry;
 use palisade_core::storage::Store;
 use palisade_proto::prost_types::Timestamp;
 use palisade_proto::v1::search_service_client::SearchServiceClient;
@@ -19,11 +18,10 @@ use palisade_proto::v1::{
     Alert, Finding, FindingKind, PageRequest, Priority, SearchRequest, SearchResponse, Severity,
     SortOrder, search_hit,
 };
-use palisade_proto::wire::search_service_server::SearchServiceServer;
 use palisade_search::schema::{alert_uid, finding_uid};
-use palisade_search::{SearchActors, SearchGrpc, SearchPeer, SearchTopics, start_search_actors};
+use palisade_search::{SearchActors, SearchPeer};
 use prost::Message as _;
-use support::publish;
+use support::{publish, serve_over_grpc, wait_indexed_logs};
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
@@ -100,54 +98,8 @@ fn uid_of(document: &search_hit::Document) -> String {
     }
 }
 
-async fn start(store: &Store, index_dir: &std::path::Path) -> (ActorSystem, SearchActors) {
-    let topics = SearchTopics {
-        alerts: Topic::open(store, "alerts").expect("topic"),
-        findings: Topic::open(store, "findings").expect("topic"),
-    };
-    let index_dir = index_dir.to_path_buf();
-    let actor_store = store.clone();
-    let (system, actors) = ActorSystem::start("search-encoded-hits", move || {
-        start_search_actors(&index_dir, topics, &actor_store, &SearchConfig::default())
-    })
-    .expect("system");
-    (system, actors.expect("actors"))
-}
-
-async fn wait_indexed(actors: &SearchActors, alerts: u64, findings: u64) {
-    let step = Duration::from_millis(10);
-    let mut waited = Duration::ZERO;
-    while waited < INDEX_WAIT {
-        let status = actors.status();
-        if status.indexed_offset >= alerts && status.indexed_findings_offset >= findings {
-            return;
-        }
-        tokio::time::sleep(step).await;
-        waited += step;
-    }
-    panic!("index did not reach the logs' ends: {:?}", actors.status());
-}
-
-/// Serves the search service over gRPC as the platform does; returns its address.
-async fn serve(actors: &SearchActors, credentials: Credentials) -> std::net::SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let address = listener.local_addr().expect("address");
-    let server = SearchServiceServer::with_interceptor(
-        SearchGrpc::new(SearchPeer::Local(actors.clone())),
-        move |mut request: tonic::Request<()>| {
-            let principal = credentials.authenticate_metadata(request.metadata())?;
-            request.extensions_mut().insert(principal);
-            Ok(request)
-        },
-    );
-    tokio::spawn(
-        tonic::transport::Server::builder()
-            .add_service(server)
-            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
-    );
-    address
+fn start(store: &Store, index_dir: &std::path::Path) -> (ActorSystem, SearchActors) {
+    support::start_actors(store, index_dir, "search-encoded-hits")
 }
 
 /// A public palisade.v1 client holding a read-only key of `tenant`, and that key's principal.
@@ -285,7 +237,7 @@ async fn public_clients_decode_the_encoded_hits_as_the_published_records() {
             .ensure_tenant(&TenantId::new(tenant).expect("tenant"), tenant)
             .expect("tenant");
     }
-    let (system, actors) = start(&store, &temp.path().join("index")).await;
+    let (system, actors) = start(&store, &temp.path().join("index"));
 
     // Alerts with and without output fields, several sharing a time so pages end inside ties;
     // globex reuses acme's ids.
@@ -328,9 +280,9 @@ async fn public_clients_decode_the_encoded_hits_as_the_published_records() {
         finding_count = actors.topics.findings.durable_end();
         published.insert(tenant, records_by_uid(&alerts, &findings));
     }
-    wait_indexed(&actors, alert_count, finding_count).await;
+    wait_indexed_logs(&actors, alert_count, finding_count, INDEX_WAIT).await;
 
-    let address = serve(&actors, credentials.clone()).await;
+    let address = serve_over_grpc(&actors, credentials.clone()).await;
     let peer = SearchPeer::Local(actors.clone());
     for tenant in ["acme", "globex"] {
         let (mut client, principal) = client_of(address, &credentials, tenant).await;

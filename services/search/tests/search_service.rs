@@ -6,17 +6,15 @@ use std::time::Duration;
 
 use palisade_core::auth::{Credentials, Principal, Role};
 use palisade_core::bridge::ActorSystem;
-use palisade_core::config::SearchConfig;
 use palisade_core::ids::TenantId;
 use palisade_core::log::Topic;
 use palisade_core::storage::Store;
 use palisade_proto::prost_types::Timestamp;
 use palisade_proto::v1::{Alert, PageRequest, Priority, SortOrder, search_hit};
 use palisade_proto::wire;
-use palisade_proto::wire::search_service_server::SearchServiceServer;
 use palisade_search::indexer::CatchUp;
-use palisade_search::{SearchActors, SearchGrpc, SearchPeer, SearchTopics, start_search_actors};
-use support::{publish, query};
+use palisade_search::{SearchActors, SearchPeer};
+use support::{publish, query, serve_over_grpc};
 
 mod support;
 
@@ -67,17 +65,7 @@ fn reopen_store(path: &std::path::Path) -> Store {
 }
 
 fn start(store: &Store, index_dir: &std::path::Path) -> (ActorSystem, SearchActors) {
-    let topics = SearchTopics {
-        alerts: Topic::open(store, "alerts").expect("topic"),
-        findings: Topic::open(store, "findings").expect("topic"),
-    };
-    let index_dir = index_dir.to_path_buf();
-    let actor_store = store.clone();
-    let (system, actors) = ActorSystem::start("search-test", move || {
-        start_search_actors(&index_dir, topics, &actor_store, &SearchConfig::default())
-    })
-    .expect("system");
-    (system, actors.expect("actors"))
+    support::start_actors(store, index_dir, "search-test")
 }
 
 fn ids(response: &wire::SearchResponse) -> Vec<String> {
@@ -313,24 +301,7 @@ async fn the_remote_peer_reaches_the_same_service_over_grpc_for_the_callers_tena
     .await;
     wait_indexed(&actors, 2).await;
 
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let address = listener.local_addr().expect("address");
-    let interceptor_credentials = credentials.clone();
-    let server = SearchServiceServer::with_interceptor(
-        SearchGrpc::new(SearchPeer::Local(actors.clone())),
-        move |mut request: tonic::Request<()>| {
-            let principal = interceptor_credentials.authenticate_metadata(request.metadata())?;
-            request.extensions_mut().insert(principal);
-            Ok(request)
-        },
-    );
-    tokio::spawn(
-        tonic::transport::Server::builder()
-            .add_service(server)
-            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
-    );
+    let address = serve_over_grpc(&actors, credentials).await;
     let channel = tonic::transport::Endpoint::from_shared(format!("http://{address}"))
         .expect("endpoint")
         .connect()
