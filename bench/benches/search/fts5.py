@@ -3,7 +3,10 @@
 # queries use. Every row keeps the alert's whole encoded record, as palisade's index does, and
 # the newest-N statements return it, so both engines hand back the same data for each hit.
 import json, sqlite3, sys, time, os
-path, jsonl, cases_path, runs = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+path, jsonl, cases_path = sys.argv[1], sys.argv[2], sys.argv[3]
+# At least min_runs timed runs, then more while they have taken under budget seconds, up to
+# max_runs: the rule the palisade side follows.
+min_runs, max_runs, budget = int(sys.argv[4]), int(sys.argv[5]), float(sys.argv[6])
 rows = []
 with open(jsonl) as lines:
     for line in lines:
@@ -53,7 +56,8 @@ for case in cases:
     # Hex only for the answer handed back to the comparison, outside the timed runs.
     answer["newest"] = [record.hex() for record in answer["newest"]]
     samples = []
-    for _ in range(runs):
+    first = time.perf_counter()
+    while len(samples) < min_runs or (len(samples) < max_runs and time.perf_counter() - first < budget):
         started = time.perf_counter()
         ask(case)
         samples.append(time.perf_counter() - started)

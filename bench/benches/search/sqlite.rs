@@ -12,7 +12,9 @@ use prost::Message as _;
 use serde_json::{Value, json};
 
 use crate::alerts::{TENANT, time_micros};
-use crate::{Answer, Percentiles, QUERY_CASES, QUERY_RUNS, QueryCase};
+use crate::{
+    Answer, Percentiles, QUERY_CASES, QUERY_MAX_RUNS, QUERY_RUNS, QUERY_TIME_BUDGET, QueryCase,
+};
 
 /// Statements of one query case for SQLite: total, newest ids, one per facet.
 fn sql_statements(case: &QueryCase) -> Value {
@@ -155,6 +157,8 @@ pub fn sqlite_fts5(alerts: &[Alert], directory: &Path) -> anyhow::Result<SqliteR
         .arg(&jsonl)
         .arg(&cases_path)
         .arg(QUERY_RUNS.to_string())
+        .arg(QUERY_MAX_RUNS.to_string())
+        .arg(QUERY_TIME_BUDGET.as_secs_f64().to_string())
         .stderr(Stdio::inherit())
         .output()
         .context("running python3 for the SQLite FTS5 peer")?;

@@ -94,6 +94,11 @@ impl Bits {
             .sum()
     }
 
+    /// The blocks' words, block 0 first.
+    pub fn words(&self) -> &[u64] {
+        &self.words
+    }
+
     /// Number of 64-document blocks.
     pub fn blocks(&self) -> usize {
         self.words.len()

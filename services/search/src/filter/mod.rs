@@ -21,17 +21,18 @@
 
 mod bits;
 mod cache;
+mod matches;
 mod page;
-
-use std::sync::Arc;
 
 use tantivy::query::{AllQuery, BooleanQuery, EmptyQuery, Occur, Query, TermQuery, TermSetQuery};
 use tantivy::{SegmentReader, Term};
 
 use crate::query::time_range::TimeRangeQuery;
+use matches::Evaluated;
 
 pub use bits::Bits;
 pub use cache::FilterCache;
+pub use matches::Matches;
 pub use page::collect_by_time;
 
 /// A query that only tests terms: which documents it matches, whatever their scores.
@@ -155,9 +156,20 @@ impl Filter {
         }
     }
 
-    /// The segment's documents matching the filter, deleted ones included.
-    pub fn evaluate(&self, reader: &SegmentReader, cache: &FilterCache) -> tantivy::Result<Bits> {
-        Ok(self.evaluate_shared(reader, cache)?.into_owned())
+    /// The segment's documents matching the filter, deleted ones included, as an intersection
+    /// not yet combined: the mandatory parts of a conjunction without exclusions stay the
+    /// cache's bitsets, so no segment-sized copy is made for the common `a AND b`.
+    pub fn matches(&self, reader: &SegmentReader, cache: &FilterCache) -> tantivy::Result<Matches> {
+        let mut matches = Matches::new(reader.max_doc());
+        match self {
+            Filter::And { must, exclude } if !must.is_empty() && exclude.is_empty() => {
+                for filter in must {
+                    matches.and(filter.evaluate_shared(reader, cache)?);
+                }
+            }
+            _ => matches.and(self.evaluate_shared(reader, cache)?),
+        }
+        Ok(matches)
     }
 
     fn evaluate_shared(
@@ -199,28 +211,6 @@ impl Filter {
                 Evaluated::Owned(result)
             }
         })
-    }
-}
-
-/// A bitset of the cache's, or one made for this query.
-enum Evaluated {
-    Shared(Arc<Bits>),
-    Owned(Bits),
-}
-
-impl Evaluated {
-    fn as_bits(&self) -> &Bits {
-        match self {
-            Evaluated::Shared(bits) => bits,
-            Evaluated::Owned(bits) => bits,
-        }
-    }
-
-    fn into_owned(self) -> Bits {
-        match self {
-            Evaluated::Shared(bits) => Arc::unwrap_or_clone(bits),
-            Evaluated::Owned(bits) => bits,
-        }
     }
 }
 

@@ -3,9 +3,9 @@
 use tantivy::{DocId, Score, SegmentOrdinal, Term};
 use tokio::time::Instant;
 
-use super::Filter;
-use super::bits::{Bits, block_docs};
+use super::bits::block_docs;
 use super::cache::{FilterCache, SegmentTimes};
+use super::{Filter, Matches};
 use crate::collector::{Collected, SearchCollector, SortSpec};
 use crate::query::confine::segment_holds_only;
 
@@ -30,13 +30,12 @@ pub fn collect_by_time(
         if Instant::now() > collector.deadline {
             return Ok(timed_out());
         }
-        let mut matches = filter.evaluate(reader, cache)?;
+        let mut matches = filter.matches(reader, cache)?;
         if !segment_holds_only(tenant, reader)? {
-            let tenant_documents = cache.term_bits(reader, tenant)?;
-            matches.and_with(&tenant_documents);
+            matches.and_shared(cache.term_bits(reader, tenant)?);
         }
         if let Some(alive) = cache.alive_bits(reader)? {
-            matches.and_with(&alive);
+            matches.and_shared(alive);
         }
         let times = cache.segment_times(reader)?;
         segments.push((ordinal as SegmentOrdinal, matches, times));
@@ -100,7 +99,7 @@ fn page_bound(page_times: &mut [i64], limit: usize, descending: bool) -> Option<
 /// `bound` the worst time that may still enter the page (from segments ranked before).
 fn collect_segment(
     ordinal: SegmentOrdinal,
-    matches: &Bits,
+    matches: &Matches,
     times: &SegmentTimes,
     collector: &SearchCollector,
     bound: Option<i64>,
@@ -166,7 +165,7 @@ fn best_and_worst(times: &SegmentTimes, block: usize, descending: bool) -> (i64,
 /// Matches after the cursor: whole blocks whose time range lies on one side of the cursor's
 /// time are counted at once, the others document by document.
 fn count_after_cursor(
-    matches: &Bits,
+    matches: &Matches,
     times: &SegmentTimes,
     cursor_time: i64,
     descending: bool,
