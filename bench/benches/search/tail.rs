@@ -2,12 +2,13 @@
 //! bench's thread, each run with the thread's CPU time, time spent waiting for a CPU and page
 //! faults read around it (`/proc/thread-self/schedstat` and `stat`).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Context;
 use palisade_core::auth::Principal;
 use palisade_proto::v1::SearchRequest;
 use palisade_search::SearchActors;
+use tokio::time::Instant;
 
 /// The thread's counters at one moment.
 #[derive(Clone, Copy)]
