@@ -180,11 +180,29 @@ impl SegmentColumns {
 
 impl SearchCollector {
     /// Whether a page of this request is decided by time and the matches alone: sorted by
-    /// time, with no facet and no histogram to count.
+    /// time, with no histogram to count (terms facets count the matches, whatever the page).
     pub fn pages_by_time_only(&self) -> bool {
         matches!(self.sort, SortSpec::TimeDesc | SortSpec::TimeAsc)
-            && self.facets.is_empty()
             && self.histogram_interval_micros.is_none()
+    }
+
+    /// The facets' columns of a segment, each with a zero count per value.
+    pub(crate) fn facet_columns(
+        &self,
+        reader: &SegmentReader,
+    ) -> tantivy::Result<Vec<(Option<StrColumn>, Vec<u64>)>> {
+        let mut facet_columns = Vec::with_capacity(self.facets.len());
+        for facet in &self.facets {
+            let column = reader.fast_fields().str(&facet.column)?;
+            let counts = vec![
+                0u64;
+                column
+                    .as_ref()
+                    .map_or(0, |column| column.dictionary().num_terms())
+            ];
+            facet_columns.push((column, counts));
+        }
+        Ok(facet_columns)
     }
 
     /// The per-segment collector over already opened columns.
@@ -231,17 +249,7 @@ impl Collector for SearchCollector {
         reader: &SegmentReader,
     ) -> tantivy::Result<SegmentSearchCollector> {
         let columns = SegmentColumns::open(reader)?;
-        let mut facet_columns = Vec::with_capacity(self.facets.len());
-        for facet in &self.facets {
-            let column = reader.fast_fields().str(&facet.column)?;
-            let counts = vec![
-                0u64;
-                column
-                    .as_ref()
-                    .map_or(0, |column| column.dictionary().num_terms())
-            ];
-            facet_columns.push((column, counts));
-        }
+        let facet_columns = self.facet_columns(reader)?;
         self.segment_collector(segment_ordinal, &columns, facet_columns)
     }
 
@@ -425,7 +433,7 @@ impl SegmentSearchCollector {
 impl SegmentSearchCollector {
     /// Facets count every match, wherever the page is. Single-valued columns are read a block
     /// at a time; multi-valued ones (tags, techniques) document by document.
-    fn count_facets_block(&mut self, docs: &[DocId]) {
+    pub(crate) fn count_facets_block(&mut self, docs: &[DocId]) {
         let mut ordinals = [None; COLLECT_BLOCK_BUFFER_LEN];
         for (column, counts) in &mut self.facet_columns {
             let Some(column) = column else {

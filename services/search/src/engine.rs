@@ -255,7 +255,10 @@ impl SearchEngine {
         let Some(filter) = &search.compiled.filter else {
             return false;
         };
-        if !search.collector.pages_by_time_only() || search.collector.limit > INLINE_MAX_HITS {
+        if !search.collector.pages_by_time_only()
+            || !search.collector.facets.is_empty()
+            || search.collector.limit > INLINE_MAX_HITS
+        {
             return false;
         }
         let blocks: u64 = search

@@ -8,15 +8,16 @@
 //! Here such a query is evaluated per segment on bitsets instead: each term's documents are
 //! a bitset kept in a [`FilterCache`] (like a search engine's filter cache), AND/OR/NOT are
 //! word operations, a time range takes whole blocks whose time span lies inside it (and reads
-//! the times of the blocks it cuts), the total is a population count, and the page visits the
-//! segment's
+//! the times of the blocks it cuts), the total is a population count, terms facets read their
+//! columns for the matching documents and nothing else, and the page visits the segment's
 //! 64-document blocks latest first (each block's time range is kept too), stopping at the
 //! first block that cannot hold a better hit than the page already has. Alerts arrive roughly
 //! in time order, so that is usually the last few blocks.
 //!
-//! The answer is the same as the generic collector's, hit for hit: the page is ranked by the
-//! same per-segment collector and merged the same way; only which documents are offered to
-//! it, and how the totals are counted, differ. A test checks both paths agree on random
+//! The answer is the same as the generic collector's, hit for hit and count for count: the
+//! page is ranked by the same per-segment collector and merged the same way, and facets are
+//! counted by the same code; only which documents are offered to the page, and how the totals
+//! are counted, differ. A test checks both paths agree on random
 //! queries, sorts and cursors over segments with deletions and two tenants.
 
 mod bits;

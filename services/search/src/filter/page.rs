@@ -1,12 +1,13 @@
 //! The total and a time-ordered page of a [`Filter`]'s matches, from bitsets.
 
+use tantivy::columnar::StrColumn;
 use tantivy::{DocId, Score, SegmentOrdinal, Term};
 use tokio::time::Instant;
 
 use super::bits::block_docs;
 use super::cache::{FilterCache, SegmentTimes};
 use super::{Filter, Matches};
-use crate::collector::{Collected, SearchCollector, SortSpec};
+use crate::collector::{Collected, SearchCollector, SegmentSearchCollector, SortSpec};
 use crate::query::confine::segment_holds_only;
 
 /// What [`SearchCollector`] would collect for `tenant AND filter`, for a request whose page is
@@ -38,9 +39,10 @@ pub fn collect_by_time(
             matches.and_shared(alive);
         }
         let times = cache.segment_times(reader)?;
-        segments.push((ordinal as SegmentOrdinal, matches, times));
+        let facet_columns = collector.facet_columns(reader)?;
+        segments.push((ordinal as SegmentOrdinal, matches, times, facet_columns));
     }
-    segments.sort_by_key(|(_, _, times)| {
+    segments.sort_by_key(|(_, _, times, _)| {
         let best = if descending {
             times
                 .newest_first
@@ -61,12 +63,12 @@ pub fn collect_by_time(
     });
     let mut fruits = Vec::with_capacity(segments.len());
     let mut page_times: Vec<i64> = Vec::new();
-    for (ordinal, matches, times) in &segments {
+    for (ordinal, matches, times, facet_columns) in segments {
         if Instant::now() > collector.deadline {
             return Ok(timed_out());
         }
         let bound = page_bound(&mut page_times, collector.limit, descending);
-        let fruit = collect_segment(*ordinal, matches, times, collector, bound)?;
+        let fruit = collect_segment(ordinal, &matches, &times, facet_columns, collector, bound)?;
         page_times.extend(fruit.hits.iter().map(|hit| hit.time));
         fruits.push(fruit);
     }
@@ -101,11 +103,16 @@ fn collect_segment(
     ordinal: SegmentOrdinal,
     matches: &Matches,
     times: &SegmentTimes,
+    facet_columns: Vec<(Option<StrColumn>, Vec<u64>)>,
     collector: &SearchCollector,
     bound: Option<i64>,
 ) -> tantivy::Result<Collected> {
     let count = matches.count();
-    let mut segment = collector.segment_collector(ordinal, &times.columns, Vec::new())?;
+    let counts_facets = !facet_columns.is_empty();
+    let mut segment = collector.segment_collector(ordinal, &times.columns, facet_columns)?;
+    if counts_facets {
+        count_facets(matches, &mut segment);
+    }
     let descending = collector.sort != SortSpec::TimeAsc;
     let cursor_time = collector.cursor.as_ref().map(|cursor| cursor.time);
     let after_cursor_count = match cursor_time {
@@ -146,6 +153,20 @@ fn collect_segment(
         segment.rank_block(&docs, &zero_scores[..docs.len()]);
     }
     Ok(segment.harvest_counted(count, after_cursor_count))
+}
+
+/// Counts the facets' values of every match, a block at a time.
+fn count_facets(matches: &Matches, segment: &mut SegmentSearchCollector) {
+    let mut docs: Vec<DocId> = Vec::with_capacity(64);
+    for block in 0..matches.blocks() {
+        let word = matches.block(block);
+        if word == 0 {
+            continue;
+        }
+        docs.clear();
+        block_docs(block, word, &mut docs);
+        segment.count_facets_block(&docs);
+    }
 }
 
 /// Whether `time` comes strictly after `than` in the page order (is a worse time).

@@ -12,7 +12,7 @@ use tantivy::{Index, IndexWriter};
 use tokio::time::Instant;
 
 use super::*;
-use crate::collector::{Collected, SearchCollector, SortCursor, SortSpec};
+use crate::collector::{Collected, SearchCollector, SortCursor, SortSpec, TermsFacet};
 use crate::query::compile::{CompileContext, CompiledQuery, compile_confined};
 use crate::query::time_range::TimeRangeQuery;
 use crate::query::{QueryLimits, parse};
@@ -103,6 +103,11 @@ fn index(random: &mut Lcg) -> (IndexSchema, Index) {
                     ),
                 ]
                 .into(),
+                // None, one or two tags: a multi-valued column.
+                tags: ["container", "shell"][..(id % 3) as usize]
+                    .iter()
+                    .map(|tag| tag.to_string())
+                    .collect(),
                 ..Default::default()
             };
             writer
@@ -237,6 +242,19 @@ fn bitset_pages_equal_the_collectors_on_random_queries_orders_and_cursors() {
             .filter
             .as_ref()
             .unwrap_or_else(|| panic!("{text}: a term-only query should be a filter"));
+        // Every other query counts facets too: a single-valued column, an output field and a
+        // multi-valued column.
+        let facets: Vec<TermsFacet> = if number % 2 == 1 {
+            ["rule_name", "fields.k8s.ns.name", "tags"]
+                .into_iter()
+                .map(|column| TermsFacet {
+                    column: column.into(),
+                    size: 10,
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
         for sort in [SortSpec::TimeDesc, SortSpec::TimeAsc] {
             let mut cursor = None;
             for _page in 0..4 {
@@ -245,7 +263,7 @@ fn bitset_pages_equal_the_collectors_on_random_queries_orders_and_cursors() {
                     limit: 1 + (number % 9),
                     offset: 0,
                     cursor: cursor.clone(),
-                    facets: Vec::new(),
+                    facets: facets.clone(),
                     histogram_interval_micros: None,
                     max_histogram_buckets: 100,
                     deadline: Instant::now() + limits.time_budget,
@@ -264,6 +282,7 @@ fn bitset_pages_equal_the_collectors_on_random_queries_orders_and_cursors() {
                     "{context}: matches after the cursor"
                 );
                 assert_eq!(hits(&actual), hits(&expected), "{context}: page");
+                assert_eq!(actual.facets, expected.facets, "{context}: facets");
                 assert!(!actual.timed_out);
                 pages += 1;
                 let Some(last) = expected.hits.last() else {
