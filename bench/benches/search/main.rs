@@ -26,6 +26,7 @@
 //! time, time spent waiting for a CPU and page faults.
 
 mod alerts;
+mod procfs;
 mod sqlite;
 mod tail;
 
@@ -51,6 +52,7 @@ use prost::Message;
 use tokio::time::Instant;
 
 use crate::alerts::{TENANT, realistic_alert};
+use crate::procfs::StatFields;
 use crate::sqlite::sqlite_fts5;
 
 // The service allocates as the platform's binary does.
@@ -498,23 +500,10 @@ fn print_hops(hops: &Hops) {
 
 /// CPU time this process has used so far (user + system), from /proc/self/stat.
 fn process_cpu_time() -> anyhow::Result<Duration> {
-    let stat = std::fs::read_to_string("/proc/self/stat")?;
-    // Fields after the command name (which may hold spaces) start with the state, field 3.
-    let after_name = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest)
-        .context("/proc/self/stat has no command name")?;
-    let fields: Vec<&str> = after_name.split_whitespace().collect();
-    let ticks = |index: usize| -> anyhow::Result<u64> {
-        fields
-            .get(index)
-            .context("/proc/self/stat is short")?
-            .parse()
-            .context("/proc/self/stat field is not a number")
-    };
-    // utime and stime are fields 14 and 15, in clock ticks of 1/100 s on Linux.
-    let total = ticks(11)? + ticks(12)?;
-    Ok(Duration::from_millis(total * 10))
+    let stat = StatFields::read("/proc/self/stat")?;
+    // utime and stime, in clock ticks of 1/100 s on Linux.
+    let ticks = stat.number(14)? + stat.number(15)?;
+    Ok(Duration::from_millis(ticks * 10))
 }
 
 /// Waits until the process uses under 5% of a core over a second (at most three minutes);

@@ -10,6 +10,8 @@ use palisade_proto::v1::SearchRequest;
 use palisade_search::SearchActors;
 use tokio::time::Instant;
 
+use crate::procfs::StatFields;
+
 /// The thread's counters at one moment.
 #[derive(Clone, Copy)]
 struct ThreadCounters {
@@ -30,28 +32,18 @@ fn thread_counters() -> anyhow::Result<ThreadCounters> {
                 .parse()?,
         ))
     };
-    let _scheduler_cpu = nanos()?;
+    // The first field, CPU time as the scheduler last accounted it, lags a running thread
+    // (ticks and switches); the thread's CPU clock below does not.
+    nanos()?;
     let waited = nanos()?;
     let cpu = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
     let cpu = Duration::new(cpu.tv_sec as u64, cpu.tv_nsec as u32);
-    let stat = std::fs::read_to_string("/proc/thread-self/stat")?;
-    let after_name = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest)
-        .context("/proc/thread-self/stat has no command name")?;
-    let fields: Vec<&str> = after_name.split_whitespace().collect();
-    // minflt and majflt are fields 10 and 12; the first field after the name is field 3.
-    let count = |index: usize| -> anyhow::Result<u64> {
-        Ok(fields
-            .get(index)
-            .context("/proc/thread-self/stat is short")?
-            .parse()?)
-    };
+    let stat = StatFields::read("/proc/thread-self/stat")?;
     Ok(ThreadCounters {
         cpu,
         waited,
-        minor_faults: count(7)?,
-        major_faults: count(9)?,
+        minor_faults: stat.number(10)?,
+        major_faults: stat.number(12)?,
     })
 }
 
