@@ -19,6 +19,8 @@ struct ThreadCounters {
     waited: Duration,
     minor_faults: u64,
     major_faults: u64,
+    /// The CPU the thread last ran on.
+    processor: u64,
 }
 
 fn thread_counters() -> anyhow::Result<ThreadCounters> {
@@ -44,6 +46,7 @@ fn thread_counters() -> anyhow::Result<ThreadCounters> {
         waited,
         minor_faults: stat.number(10)?,
         major_faults: stat.number(12)?,
+        processor: stat.number(39)?,
     })
 }
 
@@ -63,6 +66,8 @@ struct Sample {
     cpu: Duration,
     waited: Duration,
     faults: u64,
+    /// The CPU the run ended on.
+    processor: u64,
 }
 
 /// Work of a fixed size that touches memory as a query does: passes over a 128 KiB buffer.
@@ -107,6 +112,22 @@ fn describe(name: &str, samples: &[Sample]) {
         at(1.0).as_secs_f64() * 1e3,
         slow.len()
     );
+    // The median per CPU: a virtual CPU whose host core is busier shows here.
+    let mut by_processor: std::collections::BTreeMap<u64, Vec<Duration>> = Default::default();
+    for sample in samples {
+        by_processor
+            .entry(sample.processor)
+            .or_default()
+            .push(sample.elapsed);
+    }
+    for (processor, mut elapsed) in by_processor {
+        elapsed.sort();
+        println!(
+            "  on CPU {processor}: {} runs, p50 {:.3} ms",
+            elapsed.len(),
+            elapsed[elapsed.len() / 2].as_secs_f64() * 1e3
+        );
+    }
     let mut slowest: Vec<&Sample> = samples.iter().collect();
     slowest.sort_by_key(|sample| std::cmp::Reverse(sample.elapsed));
     println!("| {name}: slowest runs | thread CPU | waited | faults |");
@@ -131,6 +152,7 @@ fn measure(work: impl FnOnce() -> anyhow::Result<()>) -> anyhow::Result<Sample> 
         elapsed,
         cpu: after.cpu - before.cpu,
         waited: after.waited - before.waited,
+        processor: after.processor,
         faults: (after.minor_faults - before.minor_faults)
             + (after.major_faults - before.major_faults),
     })
