@@ -34,22 +34,22 @@ const CHUNK_WORDS: usize = 256;
 /// front: the count reads each bitset once, a chunk at a time, and a block's word is
 /// intersected when asked for, which a time-ordered page does for a few blocks.
 pub struct Matches {
-    parts: Vec<Evaluated>,
-    max_doc: u32,
+    first: Evaluated,
+    rest: Vec<Evaluated>,
 }
 
 impl Matches {
-    /// Every document of a segment of `max_doc` documents, until parts are added.
-    pub(super) fn new(max_doc: u32) -> Matches {
+    /// The documents of `first`, until more parts are added.
+    pub(super) fn new(first: Evaluated) -> Matches {
         Matches {
-            parts: Vec::new(),
-            max_doc,
+            first,
+            rest: Vec::new(),
         }
     }
 
     pub(super) fn and(&mut self, part: Evaluated) {
-        debug_assert_eq!(part.as_bits().max_doc(), self.max_doc);
-        self.parts.push(part);
+        debug_assert_eq!(part.as_bits().max_doc(), self.first.as_bits().max_doc());
+        self.rest.push(part);
     }
 
     /// Keeps only the documents also in `bits` (a set of the same segment).
@@ -59,46 +59,31 @@ impl Matches {
 
     /// Number of 64-document blocks.
     pub fn blocks(&self) -> usize {
-        (self.max_doc as usize).div_ceil(64)
+        self.first.as_bits().blocks()
     }
 
     /// The matching documents of block `block` (documents `64 * block ..`), as a word.
     pub fn block(&self, block: usize) -> u64 {
-        match self.parts.split_first() {
-            None => self.every_document(block),
-            Some((first, rest)) => rest
-                .iter()
-                .fold(first.as_bits().block(block), |word, part| {
-                    word & part.as_bits().block(block)
-                }),
-        }
-    }
-
-    /// Block `block` of the segment's every document.
-    fn every_document(&self, block: usize) -> u64 {
-        let first = block as u64 * 64;
-        match u64::from(self.max_doc).saturating_sub(first) {
-            0 => 0,
-            present if present >= 64 => u64::MAX,
-            present => (1u64 << present) - 1,
-        }
+        self.rest
+            .iter()
+            .fold(self.first.as_bits().block(block), |word, part| {
+                word & part.as_bits().block(block)
+            })
     }
 
     /// Number of matching documents.
     pub fn count(&self) -> u64 {
-        let Some((first, rest)) = self.parts.split_first() else {
-            return u64::from(self.max_doc);
-        };
-        if rest.is_empty() {
-            return first.as_bits().count();
+        let first = self.first.as_bits();
+        if self.rest.is_empty() {
+            return first.count();
         }
         let mut chunk = [0u64; CHUNK_WORDS];
         let mut total = 0;
-        for (index, words) in first.as_bits().words().chunks(CHUNK_WORDS).enumerate() {
+        for (index, words) in first.words().chunks(CHUNK_WORDS).enumerate() {
             let start = index * CHUNK_WORDS;
             let chunk = &mut chunk[..words.len()];
             chunk.copy_from_slice(words);
-            for part in rest {
+            for part in &self.rest {
                 let other = &part.as_bits().words()[start..start + words.len()];
                 for (word, other) in chunk.iter_mut().zip(other) {
                     *word &= other;
@@ -131,7 +116,8 @@ mod tests {
         for max_doc in [0, 1, 63, 64, 65, 16_383, 16_384, 16_385, 40_000, 100_003] {
             let parts = [set(max_doc, 3, 0), set(max_doc, 5, 1), set(max_doc, 7, 2)];
             for used in 0..=parts.len() {
-                let mut matches = Matches::new(max_doc);
+                // The whole segment first: with no other part, the matches are every document.
+                let mut matches = Matches::new(Evaluated::Owned(Bits::full(max_doc)));
                 let mut combined = Bits::full(max_doc);
                 for part in &parts[..used] {
                     matches.and(Evaluated::Owned(part.clone()));

@@ -161,16 +161,17 @@ impl Filter {
     /// not yet combined: the mandatory parts of a conjunction without exclusions stay the
     /// cache's bitsets, so no segment-sized copy is made for the common `a AND b`.
     pub fn matches(&self, reader: &SegmentReader, cache: &FilterCache) -> tantivy::Result<Matches> {
-        let mut matches = Matches::new(reader.max_doc());
-        match self {
-            Filter::And { must, exclude } if !must.is_empty() && exclude.is_empty() => {
-                for filter in must {
-                    matches.and(filter.evaluate_shared(reader, cache)?);
-                }
+        if let Filter::And { must, exclude } = self
+            && exclude.is_empty()
+            && let [first, rest @ ..] = must.as_slice()
+        {
+            let mut matches = Matches::new(first.evaluate_shared(reader, cache)?);
+            for filter in rest {
+                matches.and(filter.evaluate_shared(reader, cache)?);
             }
-            _ => matches.and(self.evaluate_shared(reader, cache)?),
+            return Ok(matches);
         }
-        Ok(matches)
+        Ok(Matches::new(self.evaluate_shared(reader, cache)?))
     }
 
     fn evaluate_shared(
