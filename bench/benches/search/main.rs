@@ -202,11 +202,15 @@ struct Percentiles {
 
 fn percentiles(mut samples: Vec<Duration>) -> Percentiles {
     samples.sort();
-    let at = |fraction: f64| samples[((samples.len() as f64 - 1.0) * fraction).round() as usize];
     Percentiles {
-        p50: at(0.50),
-        p99: at(0.99),
+        p50: percentile(&samples, 0.50),
+        p99: percentile(&samples, 0.99),
     }
+}
+
+/// The sample at `fraction` (0 to 1) of sorted, non-empty `samples`, nearest rank.
+fn percentile(sorted: &[Duration], fraction: f64) -> Duration {
+    sorted[((sorted.len() as f64 - 1.0) * fraction).round() as usize]
 }
 
 /// What a query answered, in a form both engines can be compared on.

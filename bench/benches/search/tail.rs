@@ -10,6 +10,7 @@ use palisade_proto::v1::SearchRequest;
 use palisade_search::SearchActors;
 use tokio::time::Instant;
 
+use crate::percentile;
 use crate::procfs::StatFields;
 
 /// The thread's counters at one moment.
@@ -94,7 +95,7 @@ fn strided(buffer: &[u64]) -> u64 {
 fn describe(name: &str, samples: &[Sample]) {
     let mut elapsed: Vec<Duration> = samples.iter().map(|sample| sample.elapsed).collect();
     elapsed.sort();
-    let at = |fraction: f64| elapsed[((elapsed.len() as f64 - 1.0) * fraction).round() as usize];
+    let at = |fraction: f64| percentile(&elapsed, fraction);
     let p50 = at(0.5);
     let slow: Vec<&Sample> = samples
         .iter()
@@ -125,7 +126,7 @@ fn describe(name: &str, samples: &[Sample]) {
         println!(
             "  on CPU {processor}: {} runs, p50 {:.3} ms",
             elapsed.len(),
-            elapsed[elapsed.len() / 2].as_secs_f64() * 1e3
+            percentile(&elapsed, 0.5).as_secs_f64() * 1e3
         );
     }
     let mut slowest: Vec<&Sample> = samples.iter().collect();
